@@ -1,1 +1,3 @@
-//! Stride
+//! Stride: an event-sourced control plane for Apache Mesos.
+
+pub mod mesos;
