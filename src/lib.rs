@@ -1,3 +1,17 @@
 //! Stride: an event-sourced control plane for Apache Mesos.
+//!
+//! Data flows one way: `api` turns requests into `command`s; the committer
+//! decides their `event`s, appends them to the `store` (encoded by `codec`),
+//! makes them durable, and applies them to the `projection`, which
+//! publishes them to followers.
 
+pub mod api;
+pub mod cli;
+pub mod codec;
+pub mod command;
+pub mod event;
 pub mod mesos;
+pub mod projection;
+pub mod server;
+pub mod store;
+pub mod verify;

@@ -1,0 +1,52 @@
+//! Upcasting steps for event payloads, applied in order on read; the log is
+//! never rewritten. Compiled into the crate by `src/codec.rs`.
+//!
+//! To change an event payload's shape: bump its version in
+//! `src/event/kind.rs`, add `mNNNN_<what>.rs` here with a frozen copy of the
+//! old struct and an `upcast(&[u8]) -> Result<Vec<u8>, UpcastError>` that
+//! decodes the old bytes and encodes the new payload, register it in
+//! `STEPS`, and commit a fixture store written by the previous build under
+//! `fixtures/` with a test in `tests/migrations.rs` that opens it. Never edit
+//! a step that has shipped.
+//!
+//! Format 1 is the first: no steps yet.
+
+/// One upcast: payload bytes of `kind` at version `from` to version `from + 1`.
+pub(crate) struct Step {
+    pub number: u32,
+    pub kind: u16,
+    pub from: u16,
+    pub upcast: fn(&[u8]) -> Result<Vec<u8>, UpcastError>,
+}
+
+pub(crate) const STEPS: &[Step] = &[];
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpcastError {
+    #[error("no migration step upcasts kind {kind} from version {from}")]
+    Missing { kind: u16, from: u16 },
+    #[error("migration step {step} failed: {reason}")]
+    Failed { step: u32, reason: String },
+}
+
+/// Upcasts `bytes` of `kind` from version `from` to `to`, one step at a time.
+pub(crate) fn upcast(kind: u16, from: u16, to: u16, bytes: &[u8]) -> Result<Vec<u8>, UpcastError> {
+    let mut current = bytes.to_vec();
+    for version in from..to {
+        let step = STEPS
+            .iter()
+            .find(|s| s.kind == kind && s.from == version)
+            .ok_or(UpcastError::Missing {
+                kind,
+                from: version,
+            })?;
+        current = (step.upcast)(&current).map_err(|e| match e {
+            UpcastError::Failed { reason, .. } => UpcastError::Failed {
+                step: step.number,
+                reason,
+            },
+            other => other,
+        })?;
+    }
+    Ok(current)
+}

@@ -1,0 +1,76 @@
+//! `/v1/state` and `/v1/events`: the projection and the log as JSON.
+
+use super::{ApiError, Shared};
+use crate::event::Seq;
+use crate::event::json::envelope_json;
+use crate::projection::{self, LoadError};
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const MAX_PAGE: usize = 10_000;
+
+#[derive(Deserialize)]
+pub struct StateQuery {
+    at: Option<u64>,
+}
+
+/// The projection with the seq it reflects; `?at=N` rebuilds it as of seq N
+/// from the nearest snapshot.
+pub async fn state(
+    State(shared): State<Shared>,
+    Query(query): Query<StateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(at) = query.at else {
+        let state = shared.projection.read();
+        return Ok(Json(json!({"seq": state.seq, "state": &*state})));
+    };
+    let log = shared.log.clone();
+    let rebuilt = tokio::task::spawn_blocking(move || projection::load(&log, Some(Seq(at))))
+        .await
+        .map_err(ApiError::internal)?;
+    match rebuilt {
+        Ok(state) => Ok(Json(json!({"seq": state.seq, "state": state}))),
+        Err(LoadError::BeyondHead { at, head }) => Err(ApiError::BadRequest(format!(
+            "at={at} is beyond the head of the log ({head})"
+        ))),
+        Err(error) => Err(ApiError::internal(error)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// A page of the log: events with seq >= `from` (default 1), at most `limit`
+/// (default 1,000, at most 10,000), and where the next page starts.
+pub async fn events(
+    State(shared): State<Shared>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = Seq(query.from.unwrap_or(1).max(1));
+    let limit = query.limit.unwrap_or(1_000);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    // Only what is durable: the log may hold a batch still being synced.
+    let head = shared.projection.head();
+    let log = shared.log.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        log.iter_from(from)
+            .take_while(|e| e.as_ref().map_or(true, |e| e.seq <= head))
+            .take(limit)
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let next = page.last().map_or(from, |e| e.seq.next());
+    let events: Vec<Value> = page.iter().map(envelope_json).collect();
+    Ok(Json(json!({"events": events, "next": next, "head": head})))
+}

@@ -1,0 +1,66 @@
+//! The command line. This is the binary's edge: errors become `anyhow`
+//! reports naming the flag or file at fault.
+
+mod bench;
+mod store;
+
+use crate::server::{self, ServeConfig};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "stride",
+    version,
+    about = "An event-sourced control plane for Apache Mesos"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Serve the API on the event log in --data-dir.
+    Serve(ServeArgs),
+    /// Inspect a store offline.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
+    /// Measure Stride on this machine.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where the event log lives (created if missing).
+    #[arg(long, env = "STRIDE_DATA_DIR", default_value = "./stride-data")]
+    data_dir: PathBuf,
+    /// Address the HTTP API listens on (port 0 picks a free one).
+    #[arg(long, env = "STRIDE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Snapshot the projection every this many events.
+    #[arg(long, env = "STRIDE_SNAPSHOT_EVERY", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: u64,
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Commands::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            let config = ServeConfig {
+                data_dir: args.data_dir,
+                listen: args.listen,
+                snapshot_every: args.snapshot_every,
+            };
+            runtime.block_on(server::serve(config))?;
+            Ok(())
+        }
+        Commands::Store(command) => store::run(command),
+        Commands::Bench(command) => bench::run(command),
+    }
+}

@@ -1,0 +1,341 @@
+//! The single write path, with group commit.
+//!
+//! Two threads form a pipeline. The decide thread drains every waiting
+//! command, decides each against its own copy of the state, assigns dense
+//! seqs and writes the batch to sled in one transaction. The sync thread
+//! makes everything written so far durable with one flush + fdatasync, then
+//! applies the batches to the projection, publishes them, and replies. While
+//! one batch is being synced the next is being decided, so concurrent
+//! writers share fsyncs and throughput grows with concurrency.
+
+use super::{Command, Outcome, Rejection, decide};
+use crate::event::{Actor, Envelope, Seq};
+use crate::projection::{Projection, State, snapshot};
+use crate::store::{CommandRecord, EventLog, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc as sync_mpsc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Commands decided per batch at most; bounds the latency of a batch.
+const MAX_BATCH: usize = 4096;
+/// Batches written but not yet synced; the decide thread waits beyond this.
+const MAX_UNSYNCED_BATCHES: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("{}", .0.message)]
+    Rejected(Rejection),
+    #[error("the committer has stopped")]
+    Stopped,
+}
+
+struct Submission {
+    actor: Actor,
+    idempotency_key: Option<String>,
+    command: Command,
+    reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+}
+
+/// The handle every writer uses; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Submission>,
+}
+
+impl Committer {
+    /// Starts the pipeline. `state` must be the projection's state at the
+    /// log's head.
+    pub fn start(
+        log: Arc<EventLog>,
+        state: State,
+        projection: Arc<Projection>,
+        snapshot_every: u64,
+    ) -> Result<Committer, StoreError> {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let (batches_tx, batches_rx) = sync_mpsc::sync_channel(MAX_UNSYNCED_BATCHES);
+        let last_at = match log.head()? {
+            Seq(0) => 0,
+            head => log.get(head)?.map_or(0, |e| e.recorded_at),
+        };
+        let decider = Decider {
+            log: log.clone(),
+            state,
+            last_at,
+        };
+        std::thread::Builder::new()
+            .name("stride-decide".into())
+            .spawn(move || decider.run(rx, batches_tx))
+            .map_err(|source| io_error("cannot start the decide thread", source))?;
+        let snapshots = Snapshotter::start(log.clone(), projection.clone(), snapshot_every)?;
+        std::thread::Builder::new()
+            .name("stride-sync".into())
+            .spawn(move || sync_loop(&log, &projection, &snapshots, batches_rx))
+            .map_err(|source| io_error("cannot start the sync thread", source))?;
+        Ok(Committer { tx })
+    }
+
+    /// Decides, appends and syncs `command`; returns once its events are
+    /// durable and applied. A retry with the same `idempotency_key` appends
+    /// nothing and returns the first attempt's events.
+    pub async fn submit(
+        &self,
+        actor: Actor,
+        idempotency_key: Option<String>,
+        command: Command,
+    ) -> Result<Outcome, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        let submission = Submission {
+            actor,
+            idempotency_key,
+            command,
+            reply,
+        };
+        self.tx
+            .send(submission)
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        answer.await.map_err(|_| SubmitError::Stopped)?
+    }
+}
+
+fn io_error(what: &'static str, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: "".into(),
+        what,
+        source,
+    }
+}
+
+enum Reply {
+    Committed {
+        command_id: Uuid,
+        events: std::ops::Range<usize>,
+        tx: oneshot::Sender<Result<Outcome, SubmitError>>,
+    },
+    Replayed {
+        record: CommandRecord,
+        tx: oneshot::Sender<Result<Outcome, SubmitError>>,
+    },
+}
+
+struct Batch {
+    envelopes: Vec<Arc<Envelope>>,
+    replies: Vec<Reply>,
+}
+
+struct Decider {
+    log: Arc<EventLog>,
+    state: State,
+    last_at: u64,
+}
+
+impl Decider {
+    fn run(mut self, mut rx: mpsc::Receiver<Submission>, out: sync_mpsc::SyncSender<Batch>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut submissions = vec![first];
+            while submissions.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => submissions.push(next),
+                    Err(_) => break,
+                }
+            }
+            let batch = self.decide_batch(submissions);
+            if out.send(batch).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn decide_batch(&mut self, submissions: Vec<Submission>) -> Batch {
+        let mut envelopes = Vec::new();
+        let mut replies = Vec::new();
+        let mut records: Vec<(String, CommandRecord)> = Vec::new();
+        let mut in_batch: HashMap<String, CommandRecord> = HashMap::new();
+        for sub in submissions {
+            if let Some(key) = &sub.idempotency_key {
+                let earlier = match in_batch.get(key) {
+                    Some(record) => Some(*record),
+                    None => self
+                        .log
+                        .idempotency_record(key)
+                        .unwrap_or_else(|e| fail_stop("reading an idempotency record", &e)),
+                };
+                if let Some(record) = earlier {
+                    replies.push(Reply::Replayed {
+                        record,
+                        tx: sub.reply,
+                    });
+                    continue;
+                }
+            }
+            let command_id = Uuid::now_v7();
+            let events = match decide(&self.state, &sub.command, command_id) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    let _ = sub.reply.send(Err(SubmitError::Rejected(rejection)));
+                    continue;
+                }
+            };
+            let start = envelopes.len();
+            let first = self.state.seq.next();
+            for event in events {
+                self.last_at = self.last_at.max(now_micros());
+                let envelope = Envelope {
+                    seq: self.state.seq.next(),
+                    id: Uuid::now_v7(),
+                    recorded_at: self.last_at,
+                    actor: sub.actor.clone(),
+                    command_id,
+                    event,
+                };
+                self.state.apply(&envelope);
+                envelopes.push(Arc::new(envelope));
+            }
+            if let Some(key) = sub.idempotency_key {
+                let record = CommandRecord {
+                    command_id,
+                    first,
+                    last: self.state.seq,
+                };
+                in_batch.insert(key.clone(), record);
+                records.push((key, record));
+            }
+            replies.push(Reply::Committed {
+                command_id,
+                events: start..envelopes.len(),
+                tx: sub.reply,
+            });
+        }
+        if !envelopes.is_empty() || !records.is_empty() {
+            self.log
+                .append(&envelopes, &records)
+                .unwrap_or_else(|e| fail_stop("appending to the log", &e));
+        }
+        Batch { envelopes, replies }
+    }
+}
+
+fn sync_loop(
+    log: &EventLog,
+    projection: &Projection,
+    snapshots: &Snapshotter,
+    rx: sync_mpsc::Receiver<Batch>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batches = vec![first];
+        batches.extend(rx.try_iter());
+        log.sync()
+            .unwrap_or_else(|e| fail_stop("syncing the log", &e));
+        for batch in batches {
+            projection.apply(&batch.envelopes);
+            for reply in batch.replies {
+                answer(log, &batch.envelopes, reply);
+            }
+        }
+        snapshots.maybe_take(projection.head());
+    }
+}
+
+fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
+    match reply {
+        Reply::Committed {
+            command_id,
+            events,
+            tx,
+        } => {
+            let outcome = Outcome {
+                command_id,
+                events: envelopes[events].to_vec(),
+                replayed: false,
+            };
+            let _ = tx.send(Ok(outcome));
+        }
+        Reply::Replayed { record, tx } => {
+            let events = (record.first.0..=record.last.0)
+                .filter_map(|seq| {
+                    log.get(Seq(seq))
+                        .unwrap_or_else(|e| fail_stop("reading a replayed command", &e))
+                })
+                .map(Arc::new)
+                .collect();
+            let outcome = Outcome {
+                command_id: record.command_id,
+                events,
+                replayed: true,
+            };
+            let _ = tx.send(Ok(outcome));
+        }
+    }
+}
+
+/// Takes snapshots off the write path, on its own thread.
+struct Snapshotter {
+    every: u64,
+    last: std::sync::atomic::AtomicU64,
+    tx: sync_mpsc::SyncSender<()>,
+}
+
+impl Snapshotter {
+    fn start(
+        log: Arc<EventLog>,
+        projection: Arc<Projection>,
+        every: u64,
+    ) -> Result<Snapshotter, StoreError> {
+        let (tx, rx) = sync_mpsc::sync_channel::<()>(1);
+        let last = log.snapshot_seqs()?.last().map_or(0, |s| s.0);
+        std::thread::Builder::new()
+            .name("stride-snapshot".into())
+            .spawn(move || {
+                for () in rx {
+                    let (seq, encoded) = {
+                        let state = projection.read();
+                        (state.seq, snapshot::encode(&state))
+                    };
+                    let result = encoded
+                        .map_err(StoreError::from)
+                        .and_then(|bytes| log.put_snapshot(seq, &bytes));
+                    if let Err(error) = result {
+                        tracing::warn!(error = %error, "snapshot failed; the next one will retry");
+                    }
+                }
+            })
+            .map_err(|source| io_error("cannot start the snapshot thread", source))?;
+        Ok(Snapshotter {
+            every: every.max(1),
+            last: last.into(),
+            tx,
+        })
+    }
+
+    fn maybe_take(&self, head: Seq) {
+        use std::sync::atomic::Ordering;
+        if head.0 >= self.last.load(Ordering::Relaxed) + self.every && self.tx.try_send(()).is_ok()
+        {
+            self.last.store(head.0, Ordering::Relaxed);
+        }
+    }
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Durability can no longer be promised: stop rather than acknowledge
+/// writes that may not survive. A restart replays the log from disk.
+fn fail_stop(what: &str, error: &StoreError) -> ! {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %message, "{what} failed; stopping to keep acknowledged writes honest");
+    eprintln!("stride: fatal: {what} failed: {message}");
+    std::process::exit(74);
+}
