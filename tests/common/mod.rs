@@ -1,0 +1,150 @@
+//! Test harness: the real `stride` binary on an ephemeral port and a temp
+//! data dir, driven over HTTP.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stride");
+
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts `stride serve` on `data_dir` and waits until it listens.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_wrapped(data_dir, extra, &[])
+    }
+
+    /// Like `start`, with the binary run under `wrapper` (e.g. strace).
+    pub fn start_wrapped(data_dir: &Path, extra: &[&str], wrapper: &[&str]) -> Server {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("STRIDE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("stride starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("stride: listening on ") {
+                        break url.to_owned();
+                    }
+                }
+                _ => {
+                    let status = child.wait().expect("wait for stride");
+                    panic!("stride exited before listening: {status}");
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+        }
+    }
+
+    /// SIGKILLs the server. Under a wrapper such as strace, the server is
+    /// the wrapper's child: kill it first, or it outlives the test.
+    pub fn kill(&mut self) {
+        let children = format!("/proc/{0}/task/{0}/children", self.child.id());
+        if let Ok(pids) = std::fs::read_to_string(children) {
+            for pid in pids.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the binary to completion: (exit success, stdout, stderr).
+pub fn run_stride(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .env("STRIDE_LOG", "warn")
+        .output()
+        .expect("stride runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+pub fn app(id: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 16})
+}
+
+/// Every event in the log, through the API.
+pub async fn all_events(client: &reqwest::Client, server: &Server) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let page: serde_json::Value = client
+            .get(server.url(&format!("/v1/events?from={from}&limit=10000")))
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("events json");
+        let batch = page["events"].as_array().expect("events array").clone();
+        if batch.is_empty() {
+            return events;
+        }
+        from = page["next"].as_u64().expect("next");
+        events.extend(batch);
+    }
+}
+
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
