@@ -1,1 +1,2 @@
 pub mod condition;
+pub mod types;
