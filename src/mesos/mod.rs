@@ -1,2 +1,3 @@
 pub mod condition;
+pub mod recordio;
 pub mod types;
