@@ -1,3 +1,15 @@
+//! Mesos v1 scheduler HTTP API: wire types, RecordIO framing, and the
+//! driver that keeps a subscription alive.
+
+mod backoff;
+mod calls;
+pub mod client;
 pub mod condition;
+pub mod config;
 pub mod recordio;
+mod subscription;
 pub mod types;
+
+pub use client::{CallError, Scheduler, SchedulerEvent, SchedulerHandle};
+pub use config::{BackoffConfig, ConfigError, SchedulerConfig};
+pub use subscription::SubscriptionError;
