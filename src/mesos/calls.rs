@@ -138,7 +138,7 @@ impl SchedulerHandle {
         }
         // Mesos explains rejections in a short plain-text body.
         let message = response.text().await.unwrap_or_default();
-        warn!(call = name, %status, %message, "call rejected");
+        warn!(call = name, %status, reason = %message, "call rejected");
         Err(CallError::Rejected {
             call: name,
             url,

@@ -168,7 +168,8 @@ impl SchedulerHandle {
     }
 
     /// Drops the connection and resubscribes with the same framework id
-    /// (tasks keep running). For operators and tests.
+    /// (tasks keep running). For operators and tests. A request made while
+    /// not subscribed applies to the next subscription.
     pub fn reconnect(&self) {
         self.shared.reconnect.notify_one();
     }

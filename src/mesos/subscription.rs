@@ -122,7 +122,7 @@ impl Driver {
             }
             match outcome {
                 Outcome::MesosError(message) => {
-                    warn!(%message, "Mesos sent ERROR, driver stopping");
+                    warn!(error = %message, "Mesos sent ERROR, driver stopping");
                     let _ = self.events.send(SchedulerEvent::Error(message)).await;
                     break;
                 }
@@ -334,6 +334,11 @@ impl Driver {
             }
             Event::Heartbeat => {
                 trace!("heartbeat");
+                // Heartbeats are not forwarded, so notice a dropped
+                // receiver here rather than at the next real event.
+                if self.events.is_closed() {
+                    return Step::End(Outcome::ConsumerGone);
+                }
                 return Step::Continue;
             }
             Event::Error(error) => return Step::End(Outcome::MesosError(error.message)),
