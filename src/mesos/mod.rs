@@ -6,6 +6,7 @@ mod calls;
 pub mod client;
 pub mod condition;
 pub mod config;
+mod endpoint;
 pub mod recordio;
 mod subscription;
 pub mod types;
