@@ -4,8 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-use stride::mesos::types::{Call, CallKind, Event, TaskState};
+use serde_json::{Value, json};
+use stride::mesos::types::{
+    Call, CallKind, ContainerInfo, ContainerType, DockerNetwork, Event, HealthCheckType, TaskInfo,
+    TaskState, VolumeMode,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mesos")
@@ -203,4 +206,68 @@ fn a_bad_base64_uuid_is_rejected() {
     let json = r#"{"type":"UPDATE","update":{"status":{"task_id":{"value":"t"},"state":"TASK_RUNNING","uuid":"not base64!"}}}"#;
     let err = serde_json::from_str::<Event>(json).expect_err("bad base64");
     assert!(err.to_string().contains("invalid base64"), "{err}");
+}
+
+/// Nothing in the captures uses containers or health checks over TCP, so
+/// this pins their JSON to the field and enum names of `mesos.proto`.
+#[test]
+fn a_docker_task_uses_the_proto_names() {
+    let wire = json!({
+        "name": "web",
+        "task_id": {"value": "web.1"},
+        "agent_id": {"value": "S0"},
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31001}]}}
+        ],
+        "command": {
+            "shell": false,
+            "value": "nginx",
+            "arguments": ["nginx", "-g", "daemon off;"],
+            "environment": {"variables": [{"name": "PORT0", "value": "31000"}]},
+            "uris": [{"value": "https://example.com/conf.tgz", "extract": true, "cache": false}]
+        },
+        "container": {
+            "type": "DOCKER",
+            "volumes": [{"container_path": "/data", "host_path": "/srv/data", "mode": "RO"}],
+            "docker": {
+                "image": "nginx:1.27",
+                "network": "BRIDGE",
+                "port_mappings": [{"host_port": 31000, "container_port": 80, "protocol": "tcp"}],
+                "parameters": [{"key": "label", "value": "app=web"}],
+                "force_pull_image": true
+            }
+        },
+        "health_check": {
+            "type": "TCP",
+            "tcp": {"port": 31001},
+            "interval_seconds": 10.0,
+            "consecutive_failures": 3
+        },
+        "kill_policy": {"grace_period": {"nanoseconds": 5000000000_i64}},
+        "labels": {"labels": [{"key": "owner", "value": "stride"}]}
+    });
+    let task: TaskInfo = serde_json::from_value(wire.clone()).expect("parse");
+    let container = task.container.as_ref().expect("container");
+    assert_eq!(container.kind, ContainerType::Docker);
+    let docker = container.docker.as_ref().expect("docker");
+    assert_eq!(docker.network, Some(DockerNetwork::Bridge));
+    assert_eq!(container.volumes[0].mode, VolumeMode::ReadOnly);
+    assert_eq!(
+        task.health_check.as_ref().map(|h| &h.kind),
+        Some(&HealthCheckType::Tcp)
+    );
+    assert_eq!(serde_json::to_value(&task).expect("serialize"), wire);
+}
+
+#[test]
+fn a_mesos_container_with_an_image_uses_the_proto_names() {
+    let wire = json!({
+        "type": "MESOS",
+        "mesos": {"image": {"type": "DOCKER", "docker": {"name": "alpine:3"}, "cached": false}},
+        "network_infos": [{"name": "cni-net"}]
+    });
+    let container: ContainerInfo = serde_json::from_value(wire.clone()).expect("parse");
+    assert_eq!(container.kind, ContainerType::Mesos);
+    assert_eq!(serde_json::to_value(&container).expect("serialize"), wire);
 }

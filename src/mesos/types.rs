@@ -7,10 +7,12 @@
 //! a newer master never breaks parsing.
 
 mod call;
+mod container;
 mod event;
 mod task;
 
 pub use call::*;
+pub use container::*;
 pub use event::*;
 pub use task::*;
 
