@@ -382,3 +382,20 @@ async fn rejected_calls_return_the_masters_reason() {
     );
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_consumer_that_stopped_reading() {
+    init_tracing();
+    // SUBSCRIBED fills the one-slot channel; the stream then closes, and
+    // the driver blocks trying to report Disconnected.
+    let master = FakeMaster::start(vec![Reply::Stream(vec![subscribed(15.0)])]).await;
+    let mut config = config(vec![master.url.clone()]);
+    config.event_buffer = 1;
+    let (handle, events) = spawn(config);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(master.subscribes().len(), 1, "blocked before resubscribing");
+    tokio::time::timeout(Duration::from_secs(2), handle.shutdown())
+        .await
+        .expect("shutdown returns while the channel is full");
+    drop(events);
+}

@@ -124,7 +124,7 @@ impl Driver {
             match outcome {
                 Outcome::MesosError(message) => {
                     warn!(error = %message, "Mesos sent ERROR, driver stopping");
-                    let _ = self.events.send(SchedulerEvent::Error(message)).await;
+                    self.emit(SchedulerEvent::Error(message)).await;
                     break;
                 }
                 Outcome::ConsumerGone => {
@@ -134,8 +134,7 @@ impl Driver {
                 Outcome::Lost(reason) => {
                     let delay = self.backoff.next_delay();
                     warn!(%reason, retry_in = ?delay, "not subscribed");
-                    let event = SchedulerEvent::Disconnected { reason };
-                    if self.events.send(event).await.is_err() {
+                    if !self.emit(SchedulerEvent::Disconnected { reason }).await {
                         break;
                     }
                     tokio::select! {
@@ -146,6 +145,16 @@ impl Driver {
             }
         }
         self.shared.set_session(None);
+    }
+
+    /// Sends an event unless the driver is stopped meanwhile (a consumer
+    /// that calls `shutdown` instead of reading must not block it).
+    /// False if the event could not be delivered.
+    async fn emit(&self, event: SchedulerEvent) -> bool {
+        tokio::select! {
+            () = self.shared.stop.cancelled() => false,
+            sent = self.events.send(event) => sent.is_ok(),
+        }
     }
 
     async fn subscribe_and_stream(&mut self) -> Outcome {
