@@ -271,3 +271,27 @@ fn a_mesos_container_with_an_image_uses_the_proto_names() {
     assert_eq!(container.kind, ContainerType::Mesos);
     assert_eq!(serde_json::to_value(&container).expect("serialize"), wire);
 }
+
+/// Events the captures do not contain, written from `scheduler.proto`.
+#[test]
+fn uncaptured_event_types_use_the_proto_names() {
+    let events = [
+        json!({"type": "RESCIND", "rescind": {"offer_id": {"value": "O7"}}}),
+        json!({"type": "FAILURE", "failure": {
+            "agent_id": {"value": "S0"}, "executor_id": {"value": "e1"}, "status": 137}}),
+        json!({"type": "MESSAGE", "message": {
+            "agent_id": {"value": "S0"}, "executor_id": {"value": "e1"}, "data": "aGVsbG8="}}),
+        json!({"type": "ERROR", "error": {"message": "Framework failed over"}}),
+        json!({"type": "UPDATE_OPERATION_STATUS", "update_operation_status": {"status": {
+            "operation_id": {"value": "op1"}, "state": "OPERATION_FINISHED",
+            "converted_resources": [{"name": "disk", "type": "SCALAR", "scalar": {"value": 10.0}}],
+            "uuid": {"value": "AAECAwQFBgcICQoLDA0ODw=="}}}}),
+    ];
+    for wire in events {
+        let event = assert_event_round_trips(&wire, &wire.to_string());
+        assert_eq!(wire["type"], event.type_name());
+        if let Event::Message(message) = &event {
+            assert_eq!(message.data.0, b"hello");
+        }
+    }
+}

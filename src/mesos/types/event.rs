@@ -144,8 +144,9 @@ pub struct OperationStatus {
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The resources after the operation, once `OPERATION_FINISHED`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<Resource>,
+    pub converted_resources: Vec<Resource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
     /// Present when the update must be acknowledged.
