@@ -399,3 +399,35 @@ async fn shutdown_does_not_wait_for_a_consumer_that_stopped_reading() {
         .expect("shutdown returns while the channel is full");
     drop(events);
 }
+
+/// Not scripted: the exact bytes a real master sent (HTTP/1.1 chunked
+/// framing around RecordIO), replayed over a raw socket.
+#[tokio::test]
+async fn decodes_a_real_masters_raw_http_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init_tracing();
+    let raw = include_bytes!("../fixtures/mesos/subscribe-wire-raw.txt");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = Url::parse(&format!("http://{}", listener.local_addr().expect("addr"))).expect("URL");
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut request = vec![0; 64 * 1024];
+        let _ = socket.read(&mut request).await;
+        socket.write_all(raw).await.expect("write");
+        // Keep the connection (owned by this task) open, as a master does.
+        futures::future::pending::<()>().await;
+    });
+    let (handle, mut events) = spawn(config(vec![url]));
+    let (framework_id, _) = expect_subscribed(&mut events).await;
+    assert_eq!(
+        framework_id.value,
+        "9a141452-b8f3-47bf-9016-17ea722098e9-0000"
+    );
+    match next(&mut events).await {
+        SchedulerEvent::Offers(offers) => assert_eq!(offers[0].resources.len(), 4),
+        other => panic!("wanted Offers, got {other:?}"),
+    }
+    handle.shutdown().await;
+}
