@@ -1,7 +1,7 @@
 //! `stride serve`: builds every part, in data-flow order, and serves.
 
 use crate::api::{self, Shared};
-use crate::command::Committer;
+use crate::command::{Committer, PortRange, Settings};
 use crate::projection::{self, LoadError, Projection};
 use crate::store::{EventLog, StoreError};
 use std::net::SocketAddr;
@@ -14,6 +14,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Take a projection snapshot every this many events.
     pub snapshot_every: u64,
+    /// Where service ports for `port: 0` come from.
+    pub service_ports: PortRange,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         state,
         projection.clone(),
         config.snapshot_every,
+        Settings {
+            service_ports: config.service_ports,
+        },
     )
     .map_err(ServeError::Committer)?;
     let shared = Shared {

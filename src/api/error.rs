@@ -1,7 +1,7 @@
 //! API errors as Marathon shapes them: a JSON body with a `message`, and for
 //! invalid objects the `details` naming each bad field.
 
-use crate::command::{FieldError, Rejection, RejectionKind, SubmitError};
+use crate::command::{Rejection, RejectionKind, SubmitError};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,10 +23,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid_field(path: String, error: String) -> ApiError {
-        ApiError::Rejected(Rejection::invalid(vec![FieldError {
-            path,
-            errors: vec![error],
-        }]))
+        ApiError::Rejected(Rejection::invalid_field(path, error))
     }
 
     /// For errors whose detail is logged, not sent.

@@ -2,6 +2,7 @@
 //! errors, the actor, and the idempotency key.
 
 use super::ApiError;
+use crate::command::json_pointer;
 use crate::event::Actor;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -17,7 +18,7 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_data() {
-            ApiError::invalid_field(pointer(error.path()), inner.to_string())
+            ApiError::invalid_field(json_pointer(error.path()), inner.to_string())
         } else {
             ApiError::BadRequest(format!("Invalid JSON: {inner}"))
         }
@@ -26,21 +27,6 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|e| ApiError::BadRequest(format!("Invalid JSON: {e}")))?;
     Ok(value)
-}
-
-fn pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path.iter() {
-        out.push('/');
-        match segment {
-            Segment::Seq { index } => out.push_str(&index.to_string()),
-            Segment::Map { key } => out.push_str(key),
-            Segment::Enum { variant } => out.push_str(variant),
-            Segment::Unknown => out.push('?'),
-        }
-    }
-    if out.is_empty() { "/".to_owned() } else { out }
 }
 
 /// Who is asking: the HTTP basic-auth user (or `anonymous`) and the peer

@@ -4,6 +4,7 @@
 mod bench;
 mod store;
 
+use crate::command::PortRange;
 use crate::server::{self, ServeConfig};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -45,6 +46,9 @@ struct ServeArgs {
     #[arg(long, env = "STRIDE_SNAPSHOT_EVERY", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,
+    /// Service ports for `port: 0` are assigned from this range, FIRST-LAST.
+    #[arg(long, env = "STRIDE_SERVICE_PORTS", default_value_t = PortRange::default())]
+    service_ports: PortRange,
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -56,6 +60,7 @@ pub fn run() -> anyhow::Result<()> {
                 data_dir: args.data_dir,
                 listen: args.listen,
                 snapshot_every: args.snapshot_every,
+                service_ports: args.service_ports,
             };
             runtime.block_on(server::serve(config))?;
             Ok(())

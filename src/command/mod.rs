@@ -3,14 +3,16 @@
 
 mod committer;
 mod decide;
+mod ports;
 mod validate;
 
 pub use committer::{Committer, SubmitError};
 pub use decide::decide;
-pub use validate::validate_definition;
+pub use ports::{PortRange, PortRangeError};
+pub use validate::{json_pointer, validate_definition};
 
 use crate::event::app::AppDefinition;
-use crate::event::{AgentId, AppId, Envelope, FrameworkId, TaskId};
+use crate::event::{AgentId, AppId, DeploymentId, Envelope, FrameworkId, TaskId};
 use crate::mesos::condition::Condition;
 use serde::Serialize;
 use uuid::Uuid;
@@ -27,15 +29,51 @@ pub enum Command {
         instances: u32,
         force: bool,
     },
+    /// Merges the given top-level fields into the current definition.
+    PatchApp {
+        app: AppId,
+        /// Commands are never stored, so a JSON object is fine here.
+        patch: serde_json::Map<String, serde_json::Value>,
+        force: bool,
+    },
+    /// Replaces every task by making a new version of the same definition.
+    RestartApp {
+        app: AppId,
+        force: bool,
+    },
     DeleteApp {
         app: AppId,
         force: bool,
+    },
+    /// Kills one task; with `scale` the app also shrinks by one instance.
+    KillTask {
+        app: AppId,
+        task: TaskId,
+        scale: bool,
+        force: bool,
+    },
+    /// `force` just stops the deployment; otherwise a new deployment rolls
+    /// its app back to the version before it.
+    CancelDeployment {
+        deployment: DeploymentId,
+        force: bool,
+    },
+    /// Lets the app's next launch go now instead of after its backoff.
+    ResetLaunchDelay {
+        app: AppId,
     },
     RecordTaskStatus(TaskStatus),
     RecordFrameworkSubscribed {
         framework: FrameworkId,
         master: String,
     },
+}
+
+/// What `decide` may depend on besides the state: fixed at start, so
+/// deciding stays a pure function of its inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub service_ports: PortRange,
 }
 
 /// A status update as Mesos reported it.
@@ -91,6 +129,13 @@ impl Rejection {
             message: message.into(),
             details: Vec::new(),
         }
+    }
+
+    pub fn invalid_field(path: String, error: String) -> Rejection {
+        Rejection::invalid(vec![FieldError {
+            path,
+            errors: vec![error],
+        }])
     }
 
     pub fn invalid(details: Vec<FieldError>) -> Rejection {

@@ -73,4 +73,5 @@ kinds! {
     TaskExpunged = 12, version 1;
     HealthChanged = 13, version 1;
     FrameworkSubscribed = 14, version 1;
+    LaunchDelayReset = 15, version 1;
 }

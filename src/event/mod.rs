@@ -33,6 +33,7 @@ pub enum Event {
     TaskExpunged(TaskExpunged),
     HealthChanged(HealthChanged),
     FrameworkSubscribed(FrameworkSubscribed),
+    LaunchDelayReset(LaunchDelayReset),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +161,12 @@ pub struct FrameworkSubscribed {
     pub master: String,
 }
 
+/// An operator cleared the app's launch backoff: the next launch may go now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchDelayReset {
+    pub app: AppId,
+}
+
 impl Event {
     /// The variant name, as the stream and audit queries show it.
     pub fn type_name(&self) -> &'static str {
@@ -182,6 +189,7 @@ impl Event {
             Event::TaskKillRequested(e) => Some(&e.app),
             Event::TaskExpunged(e) => Some(&e.app),
             Event::HealthChanged(e) => Some(&e.app),
+            Event::LaunchDelayReset(e) => Some(&e.app),
             Event::FrameworkSubscribed(_) => None,
         }
     }

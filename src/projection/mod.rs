@@ -198,6 +198,8 @@ impl State {
             Event::FrameworkSubscribed(e) => {
                 self.framework = Some(e.framework.clone());
             }
+            // Launch backoff is the reconciler's to keep; it reads this event.
+            Event::LaunchDelayReset(_) => {}
         }
         self.seq = envelope.seq;
     }
