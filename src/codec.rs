@@ -16,7 +16,8 @@
 use crate::event::{
     Actor, AppCreated, AppDeleted, AppScaled, AppUpdated, DeploymentFailed, DeploymentFinished,
     DeploymentStarted, DeploymentStepFinished, Envelope, Event, FrameworkSubscribed, HealthChanged,
-    Kind, LaunchDelayReset, Seq, TaskExpunged, TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded,
+    Kind, LaunchDelayReset, Seq, TaskExpunged, TaskKillRequested, TaskLaunchRequested,
+    TaskStatusRecorded,
 };
 use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};

@@ -1,6 +1,6 @@
 //! `stride serve`: builds every part, in data-flow order, and serves.
 
-use crate::api::{self, Shared};
+use crate::api::{self, ServerInfo, Shared};
 use crate::command::{Committer, PortRange, Settings};
 use crate::projection::{self, LoadError, Projection};
 use crate::store::{EventLog, StoreError};
@@ -73,11 +73,6 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         },
     )
     .map_err(ServeError::Committer)?;
-    let shared = Shared {
-        log,
-        projection,
-        committer,
-    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -85,6 +80,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             source,
         })?;
     let bound = listener.local_addr().map_err(ServeError::Serve)?;
+    let shared = Shared {
+        log,
+        projection,
+        committer,
+        server: ServerInfo {
+            address: bound,
+            service_ports: config.service_ports,
+        },
+    };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.
     println!("stride: listening on http://{bound}");

@@ -15,6 +15,8 @@ pub enum ApiError {
     Rejected(Rejection),
     #[error("{0}")]
     NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("Stride is stopping")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -55,6 +57,10 @@ impl IntoResponse for ApiError {
                 (status, json!(rejection))
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, json!({"message": message})),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"message": "method not allowed on this resource"}),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"message": "Stride is stopping"}),

@@ -64,7 +64,12 @@ pub(super) fn assign_service_ports(
         .apps
         .iter()
         .filter(|(id, _)| **id != definition.id)
-        .flat_map(|(id, app)| app.definition.service_ports().into_iter().map(move |(_, p)| (p, id)))
+        .flat_map(|(id, app)| {
+            app.definition
+                .service_ports()
+                .into_iter()
+                .map(move |(_, p)| (p, id))
+        })
         .filter(|(port, _)| *port != 0)
         .collect();
     let declared = definition.service_ports();
@@ -77,8 +82,7 @@ pub(super) fn assign_service_ports(
             );
         }
     }
-    let mut candidates = (range.first..=range.last)
-        .filter(|p| !used.contains_key(p));
+    let mut candidates = (range.first..=range.last).filter(|p| !used.contains_key(p));
     for (slot, _) in declared.iter().filter(|(_, port)| *port == 0) {
         match candidates.find(|p| !taken.contains(p)) {
             Some(port) => {

@@ -44,7 +44,12 @@ impl Decider<'_> {
             return self.create(definition);
         }
         let definition = self.accept(definition)?;
-        self.change(&definition.id.clone(), definition, DeploymentKind::Update, force)
+        self.change(
+            &definition.id.clone(),
+            definition,
+            DeploymentKind::Update,
+            force,
+        )
     }
 
     pub fn patch(

@@ -74,13 +74,24 @@ fn deployment_of(events: &[Event]) -> DeploymentId {
 #[test]
 fn port_zero_gets_the_lowest_free_service_port() {
     let mut world = World::new();
-    world.run(create(json!({"id": "/a", "portDefinitions": [{"port": 0}, {"port": 10000}]})));
-    let ports: Vec<u32> = world.definition("/a").port_definitions.iter().map(|p| p.port).collect();
+    world.run(create(
+        json!({"id": "/a", "portDefinitions": [{"port": 0}, {"port": 10000}]}),
+    ));
+    let ports: Vec<u32> = world
+        .definition("/a")
+        .port_definitions
+        .iter()
+        .map(|p| p.port)
+        .collect();
     assert_eq!(ports, [10001, 10000]);
-    world.run(create(json!({"id": "/b", "portDefinitions": [{"port": 0}]})));
+    world.run(create(
+        json!({"id": "/b", "portDefinitions": [{"port": 0}]}),
+    ));
     assert_eq!(world.definition("/b").port_definitions[0].port, 10002);
     let exhausted = world
-        .try_run(create(json!({"id": "/c", "portDefinitions": [{"port": 0}]})))
+        .try_run(create(
+            json!({"id": "/c", "portDefinitions": [{"port": 0}]}),
+        ))
         .unwrap_err();
     assert_eq!(exhausted.details[0].path, "/portDefinitions/0/port");
 }
@@ -88,7 +99,9 @@ fn port_zero_gets_the_lowest_free_service_port() {
 #[test]
 fn a_service_port_another_app_uses_is_rejected_with_its_path() {
     let mut world = World::new();
-    world.run(create(json!({"id": "/a", "portDefinitions": [{"port": 12345}]})));
+    world.run(create(
+        json!({"id": "/a", "portDefinitions": [{"port": 12345}]}),
+    ));
     let rejection = world
         .try_run(create(json!({
             "id": "/b", "container": {"docker": {"image": "nginx", "network": "BRIDGE"},
@@ -96,7 +109,10 @@ fn a_service_port_another_app_uses_is_rejected_with_its_path() {
         })))
         .unwrap_err();
     assert_eq!(rejection.kind, RejectionKind::Invalid);
-    assert_eq!(rejection.details[0].path, "/container/portMappings/0/servicePort");
+    assert_eq!(
+        rejection.details[0].path,
+        "/container/portMappings/0/servicePort"
+    );
     // The app keeps its own port across an update.
     world.run(Command::UpdateApp {
         definition: app(json!({"id": "/a", "portDefinitions": [{"port": 12345}], "cmd": "x"})),
@@ -113,9 +129,15 @@ fn a_running_deployment_locks_the_app_unless_forced() {
         instances: 3,
         force,
     };
-    assert_eq!(world.try_run(scale(false)).unwrap_err().kind, RejectionKind::Conflict);
+    assert_eq!(
+        world.try_run(scale(false)).unwrap_err().kind,
+        RejectionKind::Conflict
+    );
     let events = world.run(scale(true));
-    assert_eq!(names(&events), ["DeploymentFailed", "AppScaled", "DeploymentStarted"]);
+    assert_eq!(
+        names(&events),
+        ["DeploymentFailed", "AppScaled", "DeploymentStarted"]
+    );
     assert_eq!(world.definition("/a").instances, 3);
 }
 
@@ -130,7 +152,10 @@ fn patch_merges_fields_into_the_current_definition() {
         force: true,
     });
     let definition = world.definition("/a");
-    assert_eq!((definition.mem, definition.cmd.as_deref()), (256.0, Some("sleep 1")));
+    assert_eq!(
+        (definition.mem, definition.cmd.as_deref()),
+        (256.0, Some("sleep 1"))
+    );
     assert_eq!(definition.labels["team"], "web");
     let bad = json!({"cpus": "lots"});
     let rejection = world
@@ -152,7 +177,10 @@ fn restart_deploys_a_new_version_of_the_same_definition() {
         app: AppId::from("/a"),
         force: true,
     });
-    assert_eq!(names(&events), ["DeploymentFailed", "AppUpdated", "DeploymentStarted"]);
+    assert_eq!(
+        names(&events),
+        ["DeploymentFailed", "AppUpdated", "DeploymentStarted"]
+    );
     assert_eq!(world.definition("/a"), before);
     assert_eq!(world.state.apps[&AppId::from("/a")].versions.len(), 2);
 }
@@ -169,7 +197,10 @@ fn cancelling_rolls_back_to_the_previous_version_or_just_stops() {
         deployment: deployment_of(&update),
         force: false,
     });
-    assert_eq!(names(&events), ["DeploymentFailed", "AppUpdated", "DeploymentStarted"]);
+    assert_eq!(
+        names(&events),
+        ["DeploymentFailed", "AppUpdated", "DeploymentStarted"]
+    );
     assert_eq!(world.definition("/a").mem, 64.0);
     let rollback = deployment_of(&events);
     let events = world.run(Command::CancelDeployment {

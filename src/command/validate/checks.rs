@@ -27,7 +27,9 @@ pub(super) fn check_health_checks(definition: &AppDefinition, problems: &mut Pro
         let path = |field: &str| format!("/healthChecks/{i}/{field}");
         if check.protocol.checks_a_port() {
             match (check.port_index, check.port) {
-                (Some(_), Some(_)) => problems.add(path("port"), "give port or portIndex, not both"),
+                (Some(_), Some(_)) => {
+                    problems.add(path("port"), "give port or portIndex, not both")
+                }
                 (Some(index), None) if index as usize >= ports => problems.add(
                     path("portIndex"),
                     format!("the app declares {ports} port(s); index {index} is out of range"),

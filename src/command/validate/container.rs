@@ -9,10 +9,9 @@ pub(super) fn check_container(definition: &AppDefinition, problems: &mut Problem
         return;
     };
     match (&container.docker, container.kind) {
-        (None, ContainerType::Docker) => problems.add(
-            "/container/docker",
-            "a DOCKER container needs docker.image",
-        ),
+        (None, ContainerType::Docker) => {
+            problems.add("/container/docker", "a DOCKER container needs docker.image")
+        }
         (Some(docker), _) => {
             if docker.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
                 problems.add("/container/docker/image", "must not be empty");

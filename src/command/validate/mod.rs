@@ -47,7 +47,11 @@ pub(crate) fn check_definition(definition: &AppDefinition, problems: &mut Proble
             "AppDefinition must either contain one of 'cmd' or 'args', not both",
         );
     }
-    if definition.cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
+    if definition
+        .cmd
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
         problems.add("/cmd", "must not be empty");
     }
     check_numbers(definition, problems);

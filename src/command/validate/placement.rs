@@ -8,10 +8,12 @@ pub(super) fn check_constraints(constraints: &[Constraint], problems: &mut Probl
     for (i, constraint) in constraints.iter().enumerate() {
         let path = format!("/constraints/{i}");
         if constraint.field.trim().is_empty() {
-            problems.add(&path, "the field must name `hostname` or an agent attribute");
+            problems.add(
+                &path,
+                "the field must name `hostname` or an agent attribute",
+            );
         }
-        if let Err(error) = check_operator_value(constraint.operator, constraint.value.as_deref())
-        {
+        if let Err(error) = check_operator_value(constraint.operator, constraint.value.as_deref()) {
             problems.add(&path, error);
         }
     }

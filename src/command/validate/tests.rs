@@ -47,26 +47,56 @@ fn every_problem_is_reported_with_its_path() {
         (json!({"mem": -5}), "/mem"),
         (json!({"cmd": "x", "args": ["y"]}), "/"),
         (json!({"id": "/Bad"}), "/id"),
-        (json!({"constraints": [["hostname", "UNIQUE", "x"]]}), "/constraints/0"),
+        (
+            json!({"constraints": [["hostname", "UNIQUE", "x"]]}),
+            "/constraints/0",
+        ),
         (json!({"constraints": [["a", "MAX_PER"]]}), "/constraints/0"),
-        (json!({"constraints": [["a", "IS", "b"], ["a", "LIKE", "(unclosed"]]}), "/constraints/1"),
-        (json!({"portDefinitions": [{"port": 80}, {"port": 80}]}), "/portDefinitions/1/port"),
-        (json!({"portDefinitions": [{"port": 70000}]}), "/portDefinitions/0/port"),
-        (json!({"container": {"type": "DOCKER", "docker": {}}}), "/container/docker/image"),
-        (json!({"container": {"type": "DOCKER"}}), "/container/docker"),
+        (
+            json!({"constraints": [["a", "IS", "b"], ["a", "LIKE", "(unclosed"]]}),
+            "/constraints/1",
+        ),
+        (
+            json!({"portDefinitions": [{"port": 80}, {"port": 80}]}),
+            "/portDefinitions/1/port",
+        ),
+        (
+            json!({"portDefinitions": [{"port": 70000}]}),
+            "/portDefinitions/0/port",
+        ),
+        (
+            json!({"container": {"type": "DOCKER", "docker": {}}}),
+            "/container/docker/image",
+        ),
+        (
+            json!({"container": {"type": "DOCKER"}}),
+            "/container/docker",
+        ),
         (
             json!({"container": {"docker": {"image": "x", "network": "BRIDGE"}, "portMappings": [{"hostPort": 70000}]}}),
             "/container/portMappings/0/hostPort",
         ),
-        (json!({"healthChecks": [{"protocol": "COMMAND"}]}), "/healthChecks/0/command"),
-        (json!({"healthChecks": [{"protocol": "HTTP"}]}), "/healthChecks/0/portIndex"),
-        (json!({"readinessChecks": [{"portName": "nope"}]}), "/readinessChecks/0/portName"),
+        (
+            json!({"healthChecks": [{"protocol": "COMMAND"}]}),
+            "/healthChecks/0/command",
+        ),
+        (
+            json!({"healthChecks": [{"protocol": "HTTP"}]}),
+            "/healthChecks/0/portIndex",
+        ),
+        (
+            json!({"readinessChecks": [{"portName": "nope"}]}),
+            "/readinessChecks/0/portName",
+        ),
         (
             json!({"unreachableStrategy": {"inactiveAfterSeconds": 10, "expungeAfterSeconds": 5}}),
             "/unreachableStrategy/expungeAfterSeconds",
         ),
         (json!({"dependencies": ["nope"]}), "/dependencies/0"),
-        (json!({"upgradeStrategy": {"minimumHealthCapacity": 2}}), "/upgradeStrategy/minimumHealthCapacity"),
+        (
+            json!({"upgradeStrategy": {"minimumHealthCapacity": 2}}),
+            "/upgradeStrategy/minimumHealthCapacity",
+        ),
     ];
     for (body, path) in cases {
         let found = paths_of(body.clone());

@@ -144,7 +144,9 @@ impl AppDefinition {
     /// not have is left alone.
     pub fn set_service_port(&mut self, slot: ServicePortSlot, port: u32) {
         let target = match slot {
-            ServicePortSlot::PortDefinition(i) => self.port_definitions.get_mut(i).map(|d| &mut d.port),
+            ServicePortSlot::PortDefinition(i) => {
+                self.port_definitions.get_mut(i).map(|d| &mut d.port)
+            }
             ServicePortSlot::PortMapping(i) => self
                 .container
                 .as_mut()
