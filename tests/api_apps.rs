@@ -275,6 +275,26 @@ async fn scale_patch_restart_versions_and_delete() {
     .await;
     assert_eq!(status, 404);
 
+    let revert = json!({"version": versions[4]});
+    let (status, reverted, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web?force=true",
+        Some(revert),
+    )
+    .await;
+    assert_eq!(status, 200, "{reverted}");
+    let app = get(&http, &server, "/v2/apps/web").await["app"].clone();
+    assert_eq!(
+        (app["instances"].clone(), app["mem"].clone()),
+        (json!(1), json!(32.0))
+    );
+
+    let put_new = json!({"cmd": "sleep 3"});
+    let (status, _, _) = call(&http, &server, Method::PUT, "/v2/apps/other", Some(put_new)).await;
+    assert_eq!(status, 201, "PUT creates a missing app");
+
     let (status, deleted, _) = call(
         &http,
         &server,
@@ -302,6 +322,8 @@ async fn scale_patch_restart_versions_and_delete() {
             json!("Update"),
             json!("Restart"),
             json!("Update"),
+            json!("Update"),
+            json!("Create"),
             json!("Delete")
         ]
     );

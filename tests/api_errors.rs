@@ -148,6 +148,16 @@ async fn one_422_reports_every_problem() {
         .map(|d| d["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["/cpus", "/mem", "/constraints/0"]);
+
+    let no_id = http
+        .post(server.url("/v2/apps"))
+        .json(&json!({"cmd": "sleep 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_id.status(), 422);
+    let error: Value = no_id.json().await.unwrap();
+    assert_eq!(error["details"][0]["path"], "/id");
 }
 
 #[tokio::test]

@@ -159,9 +159,14 @@ struct ScaleBody {
     instances: u32,
 }
 
-/// `PUT /v2/apps/{id}`: replaces (or creates) the app; a body holding only
-/// `instances` scales it instead, keeping the definition's version history
-/// honest about what changed.
+#[derive(Deserialize)]
+struct RevertBody {
+    version: chrono::DateTime<chrono::Utc>,
+}
+
+/// `PUT /v2/apps/{id}`: replaces (or creates) the app. A body holding only
+/// `instances` scales it instead, so the history says what changed; one
+/// holding only `version` reverts to that earlier version.
 pub(super) async fn replace(
     shared: &Shared,
     actor: Actor,
@@ -172,11 +177,19 @@ pub(super) async fn replace(
 ) -> Result<Response, ApiError> {
     let force = params.flag("force")?;
     let mut fields: Map<String, Value> = json_body(body)?;
-    let command = if fields.len() == 1 && fields.contains_key("instances") {
+    let only = |field: &str| fields.len() == 1 && fields.contains_key(field);
+    let command = if only("instances") {
         let ScaleBody { instances } = from_json(Value::Object(fields))?;
         Command::ScaleApp {
             app: id,
             instances,
+            force,
+        }
+    } else if only("version") {
+        let RevertBody { version } = from_json(Value::Object(fields))?;
+        Command::RevertApp {
+            app: id,
+            version: u64::try_from(version.timestamp_micros()).unwrap_or_default(),
             force,
         }
     } else {

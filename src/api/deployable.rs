@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// Submits `command` and answers with the deployment it started.
+/// Submits `command` and answers with the deployment it started: 201 when
+/// that created an app (a PUT of a new id), else 200.
 pub async fn submit(
     shared: &Shared,
     actor: Actor,
@@ -20,8 +21,17 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let outcome = commit(shared, actor, headers, command).await?;
     let (deployment, version) = deployment_of(&outcome)?;
+    let created = outcome
+        .events
+        .iter()
+        .any(|e| matches!(e.event, Event::AppCreated(_)));
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let body = json!({"deploymentId": deployment, "version": version});
-    Ok(with_deployment(StatusCode::OK, &deployment, body))
+    Ok(with_deployment(status, &deployment, body))
 }
 
 /// Submits `command` with the request's idempotency key.

@@ -2,7 +2,7 @@
 //! errors, the actor, and the idempotency key.
 
 use super::ApiError;
-use crate::command::json_pointer;
+use crate::command::error_pointer;
 use crate::event::Actor;
 use axum::extract::{ConnectInfo, FromRequestParts, Query};
 use axum::http::HeaderMap;
@@ -18,7 +18,7 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_data() {
-            ApiError::invalid_field(json_pointer(error.path()), inner.to_string())
+            ApiError::invalid_field(error_pointer(&error), inner.to_string())
         } else {
             ApiError::BadRequest(format!("Invalid JSON: {inner}"))
         }
@@ -31,9 +31,8 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Reads already-parsed JSON as `T`; the wrong shape is a 422 naming the field.
 pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        ApiError::invalid_field(json_pointer(error.path()), error.inner().to_string())
-    })
+    serde_path_to_error::deserialize(value)
+        .map_err(|error| ApiError::invalid_field(error_pointer(&error), error.inner().to_string()))
 }
 
 /// The query string as pairs, keeping repeats (`embed=a&embed=b`).

@@ -9,7 +9,7 @@ mod validate;
 pub use committer::{Committer, SubmitError};
 pub use decide::decide;
 pub use ports::{PortRange, PortRangeError};
-pub use validate::{json_pointer, validate_definition};
+pub use validate::{error_pointer, validate_definition};
 
 use crate::event::app::AppDefinition;
 use crate::event::{AgentId, AppId, DeploymentId, Envelope, FrameworkId, TaskId};
@@ -34,6 +34,12 @@ pub enum Command {
         app: AppId,
         /// Commands are never stored, so a JSON object is fine here.
         patch: serde_json::Map<String, serde_json::Value>,
+        force: bool,
+    },
+    /// Makes an earlier version (its `recorded_at`) the current one.
+    RevertApp {
+        app: AppId,
+        version: u64,
         force: bool,
     },
     /// Replaces every task by making a new version of the same definition.

@@ -3,7 +3,7 @@
 use super::deployments::{started, unlock};
 use super::existing;
 use crate::command::ports::assign_service_ports;
-use crate::command::validate::{Problems, check_definition, json_pointer};
+use crate::command::validate::{Problems, check_definition, error_pointer};
 use crate::command::{Rejection, Settings};
 use crate::event::app::{AppDefinition, AppSpec};
 use crate::event::{
@@ -70,7 +70,7 @@ impl Decider<'_> {
         merged.insert("id".into(), Value::String(id.to_string()));
         let definition: AppDefinition = serde_path_to_error::deserialize(Value::Object(merged))
             .map_err(|error| {
-                Rejection::invalid_field(json_pointer(error.path()), error.inner().to_string())
+                Rejection::invalid_field(error_pointer(&error), error.inner().to_string())
             })?;
         let definition = self.accept(&definition)?;
         self.change(id, definition, DeploymentKind::Update, force)
@@ -86,6 +86,19 @@ impl Decider<'_> {
         }));
         events.push(started(self.deployment, id, DeploymentKind::Scale));
         Ok(events)
+    }
+
+    /// The earlier definition is checked again: its service ports may have
+    /// gone to another app since.
+    pub fn revert(&self, id: &AppId, version: u64, force: bool) -> Result<Vec<Event>, Rejection> {
+        let app = existing(self.state, id)?;
+        let earlier = app
+            .versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| Rejection::not_found(format!("App '{id}' has no version {version}")))?;
+        let definition = self.accept(&earlier.definition)?;
+        self.change(id, definition, DeploymentKind::Update, force)
     }
 
     /// Marathon restarts by deploying a new version of the same definition:

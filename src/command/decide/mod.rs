@@ -33,6 +33,11 @@ pub fn decide(
             instances,
             force,
         } => apps.scale(app, *instances, *force),
+        Command::RevertApp {
+            app,
+            version,
+            force,
+        } => apps.revert(app, *version, *force),
         Command::RestartApp { app, force } => apps.restart(app, *force),
         Command::DeleteApp { app, force } => apps.delete(app, *force),
         Command::ResetLaunchDelay { app } => apps.reset_launch_delay(app),

@@ -150,12 +150,13 @@ fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A serde path as a JSON pointer (`/portDefinitions/0/port`), the form
-/// Marathon's error details use.
-pub fn json_pointer(path: &serde_path_to_error::Path) -> String {
+/// Where a JSON shape error is, as a JSON pointer (`/portDefinitions/0/port`),
+/// the form Marathon's error details use. serde reports a missing field at
+/// its parent, so the field's name is added to point at what is missing.
+pub fn error_pointer<E: std::fmt::Display>(error: &serde_path_to_error::Error<E>) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
-    for segment in path.iter() {
+    for segment in error.path().iter() {
         out.push('/');
         match segment {
             Segment::Seq { index } => out.push_str(&index.to_string()),
@@ -163,6 +164,14 @@ pub fn json_pointer(path: &serde_path_to_error::Path) -> String {
             Segment::Enum { variant } => out.push_str(variant),
             Segment::Unknown => out.push('?'),
         }
+    }
+    let message = error.inner().to_string();
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        out.push('/');
+        out.push_str(field);
     }
     if out.is_empty() { "/".to_owned() } else { out }
 }

@@ -158,3 +158,41 @@ impl AppDefinition {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{AppDefinition, AppSpec};
+    use serde_json::json;
+
+    /// A definition using every field survives the JSON text that events
+    /// store, and bincode around it.
+    #[test]
+    fn a_full_definition_round_trips_through_storage() {
+        let definition: AppDefinition = serde_json::from_value(json!({
+            "id": "/prod/web", "args": ["serve"], "user": "nobody", "instances": 2,
+            "cpus": 0.5, "mem": 64, "disk": 10, "gpus": 1,
+            "env": {"A": "1"}, "labels": {"team": "web"},
+            "constraints": [["hostname", "UNIQUE"], ["rack", "MAX_PER", "2"]],
+            "requirePorts": true,
+            "container": {"type": "DOCKER", "docker": {"image": "nginx", "network": "BRIDGE",
+                "forcePullImage": true, "parameters": [{"key": "ulimit", "value": "nofile=1024"}]},
+                "portMappings": [{"containerPort": 80, "hostPort": 0, "servicePort": 10000, "name": "http"}],
+                "volumes": [{"containerPath": "/data", "hostPath": "/srv", "mode": "RO"}]},
+            "fetch": [{"uri": "https://example.com/a.tgz", "cache": true}],
+            "backoffSeconds": 2, "backoffFactor": 1.5, "maxLaunchDelaySeconds": 60,
+            "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2},
+            "taskKillGracePeriodSeconds": 10, "killSelection": "OLDEST_FIRST",
+            "unreachableStrategy": {"inactiveAfterSeconds": 30, "expungeAfterSeconds": 60},
+            "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/health", "portIndex": 0}],
+            "readinessChecks": [{"portName": "http", "httpStatusCodesForReady": [200, 204]}],
+            "dependencies": ["/prod/db"]
+        }))
+        .unwrap();
+        let spec = AppSpec::new(definition);
+        let bytes = bincode::serialize(&spec).unwrap();
+        let back: AppSpec = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, spec);
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<AppSpec>(&text).unwrap(), spec);
+    }
+}
