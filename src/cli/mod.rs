@@ -4,7 +4,7 @@
 mod bench;
 mod store;
 
-use crate::server::{self, ServeConfig};
+use crate::server::{self, MesosConfig, ServeConfig};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -45,6 +45,15 @@ struct ServeArgs {
     #[arg(long, env = "STRIDE_SNAPSHOT_EVERY", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,
+    /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050).
+    #[arg(long, env = "STRIDE_MASTER", value_delimiter = ',')]
+    master: Vec<reqwest::Url>,
+    /// The framework name Stride registers with.
+    #[arg(long, env = "STRIDE_FRAMEWORK_NAME", default_value = "stride")]
+    framework_name: String,
+    /// The Unix user tasks run as (default: the current user).
+    #[arg(long, env = "STRIDE_MESOS_USER")]
+    mesos_user: Option<String>,
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -56,6 +65,14 @@ pub fn run() -> anyhow::Result<()> {
                 data_dir: args.data_dir,
                 listen: args.listen,
                 snapshot_every: args.snapshot_every,
+                mesos: MesosConfig {
+                    masters: args.master,
+                    framework_name: args.framework_name,
+                    user: args
+                        .mesos_user
+                        .or_else(|| std::env::var("USER").ok())
+                        .unwrap_or_else(|| "root".to_owned()),
+                },
             };
             runtime.block_on(server::serve(config))?;
             Ok(())
