@@ -12,6 +12,7 @@ pub mod command;
 pub mod event;
 pub mod mesos;
 pub mod projection;
+pub mod reconciler;
 pub mod server;
 pub mod store;
 pub mod verify;

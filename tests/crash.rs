@@ -32,8 +32,8 @@ async fn sigkill_never_loses_an_acknowledged_write() {
     let mut total_events = 0;
     for round in 0..rounds {
         let mut server = Server::start(dir.path(), &["--snapshot-every", "50"]);
-        let so_far = acknowledged.lock().unwrap().clone();
-        check_after_restart(&http, &server, &so_far).await;
+        let known = acknowledged.lock().unwrap().clone();
+        check_after_restart(&http, &server, &known).await;
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let http = http.clone();
@@ -63,8 +63,8 @@ async fn sigkill_never_loses_an_acknowledged_write() {
             writer.await.unwrap();
         }
         let after = Server::start(dir.path(), &[]);
-        let so_far = acknowledged.lock().unwrap().clone();
-        total_events = check_after_restart(&http, &after, &so_far).await;
+        let known = acknowledged.lock().unwrap().clone();
+        total_events = check_after_restart(&http, &after, &known).await;
         drop(after);
     }
     let (ok, stdout, stderr) = run_stride(&[

@@ -5,7 +5,7 @@ mod bench;
 mod store;
 
 use crate::command::PortRange;
-use crate::server::{self, ServeConfig};
+use crate::server::{self, MesosConfig, ServeConfig};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -49,6 +49,15 @@ struct ServeArgs {
     /// Service ports for `port: 0` are assigned from this range, FIRST-LAST.
     #[arg(long, env = "STRIDE_SERVICE_PORTS", default_value_t = PortRange::default())]
     service_ports: PortRange,
+    /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050).
+    #[arg(long, env = "STRIDE_MASTER", value_delimiter = ',')]
+    master: Vec<reqwest::Url>,
+    /// The framework name Stride registers with.
+    #[arg(long, env = "STRIDE_FRAMEWORK_NAME", default_value = "stride")]
+    framework_name: String,
+    /// The Unix user tasks run as (default: the current user).
+    #[arg(long, env = "STRIDE_MESOS_USER")]
+    mesos_user: Option<String>,
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -61,6 +70,14 @@ pub fn run() -> anyhow::Result<()> {
                 listen: args.listen,
                 snapshot_every: args.snapshot_every,
                 service_ports: args.service_ports,
+                mesos: MesosConfig {
+                    masters: args.master,
+                    framework_name: args.framework_name,
+                    user: args
+                        .mesos_user
+                        .or_else(|| std::env::var("USER").ok())
+                        .unwrap_or_else(|| "root".to_owned()),
+                },
             };
             runtime.block_on(server::serve(config))?;
             Ok(())
