@@ -9,7 +9,7 @@ mod validate;
 pub use committer::{Committer, SubmitError};
 pub use decide::decide;
 pub use ports::{PortRange, PortRangeError};
-pub use validate::{error_pointer, validate_definition};
+pub use validate::error_pointer;
 
 use crate::event::app::AppDefinition;
 use crate::event::{AgentId, AppId, DeploymentId, Envelope, FrameworkId, TaskId};

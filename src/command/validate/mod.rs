@@ -30,13 +30,7 @@ impl Problems {
     }
 }
 
-/// Every problem with `definition`, as Marathon reports them.
-pub fn validate_definition(definition: &AppDefinition) -> Vec<FieldError> {
-    let mut problems = Problems::default();
-    check_definition(definition, &mut problems);
-    problems.into_vec()
-}
-
+/// Adds every stateless problem with `definition`, as Marathon reports them.
 pub(crate) fn check_definition(definition: &AppDefinition, problems: &mut Problems) {
     if let Err(error) = check_id(definition.id.as_str()) {
         problems.add("/id", error);

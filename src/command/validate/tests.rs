@@ -1,4 +1,4 @@
-use super::{check_id, validate_definition};
+use super::{Problems, check_definition, check_id};
 use crate::event::app::AppDefinition;
 use serde_json::{Value, json};
 
@@ -7,7 +7,10 @@ fn paths_of(mut body: Value) -> Vec<String> {
         body["id"] = json!("/web");
     }
     let definition: AppDefinition = serde_json::from_value(body).expect("the shape parses");
-    validate_definition(&definition)
+    let mut problems = Problems::default();
+    check_definition(&definition, &mut problems);
+    problems
+        .into_vec()
         .into_iter()
         .map(|e| e.path)
         .collect()
