@@ -1,8 +1,24 @@
 //! `container`: image, networking, port mappings and volumes.
 
 use super::{MAX_PORT, Problems, valid_protocol};
-use crate::event::app::{AppDefinition, ContainerType, DockerNetwork};
+use crate::event::app::{AppDefinition, ContainerType, Network, NetworkMode};
 use std::collections::HashSet;
+
+/// `host` and `container/bridge` each stand alone; only virtual
+/// (`container`) networks can be joined several at once.
+pub(super) fn check_networks(networks: &[Network], problems: &mut Problems) {
+    if networks.len() < 2 {
+        return;
+    }
+    for (i, network) in networks.iter().enumerate() {
+        if network.mode != NetworkMode::Container {
+            problems.add(
+                format!("/networks/{i}/mode"),
+                "host and container/bridge networking cannot be combined with other networks",
+            );
+        }
+    }
+}
 
 pub(super) fn check_container(definition: &AppDefinition, problems: &mut Problems) {
     let Some(container) = &definition.container else {
@@ -27,10 +43,10 @@ pub(super) fn check_container(definition: &AppDefinition, problems: &mut Problem
         }
         (None, ContainerType::Mesos) => {}
     }
-    if container.docker_network() == DockerNetwork::Host && !container.port_mappings.is_empty() {
+    if !definition.uses_port_mappings() && !container.port_mappings.is_empty() {
         problems.add(
             "/container/portMappings",
-            "portMappings need BRIDGE or USER networking; HOST uses portDefinitions",
+            "portMappings need bridge or container networking; host networking uses portDefinitions",
         );
     }
     let mut service_ports = HashSet::new();

@@ -52,6 +52,7 @@ pub(crate) fn check_definition(definition: &AppDefinition, problems: &mut Proble
     check_unreachable(definition.unreachable_strategy, problems);
     placement::check_constraints(&definition.constraints, problems);
     placement::check_port_definitions(definition, problems);
+    container::check_networks(&definition.networks, problems);
     container::check_container(definition, problems);
     checks::check_health_checks(definition, problems);
     checks::check_readiness_checks(definition, problems);

@@ -9,11 +9,7 @@ fn paths_of(mut body: Value) -> Vec<String> {
     let definition: AppDefinition = serde_json::from_value(body).expect("the shape parses");
     let mut problems = Problems::default();
     check_definition(&definition, &mut problems);
-    problems
-        .into_vec()
-        .into_iter()
-        .map(|e| e.path)
-        .collect()
+    problems.into_vec().into_iter().map(|e| e.path).collect()
 }
 
 #[test]
@@ -97,6 +93,14 @@ fn every_problem_is_reported_with_its_path() {
         ),
         (json!({"dependencies": ["nope"]}), "/dependencies/0"),
         (
+            json!({"networks": [{"mode": "host"}, {"mode": "container", "name": "a"}]}),
+            "/networks/0/mode",
+        ),
+        (
+            json!({"container": {"type": "MESOS", "portMappings": [{"containerPort": 80}]}}),
+            "/container/portMappings",
+        ),
+        (
             json!({"upgradeStrategy": {"minimumHealthCapacity": 2}}),
             "/upgradeStrategy/minimumHealthCapacity",
         ),
@@ -105,6 +109,20 @@ fn every_problem_is_reported_with_its_path() {
         let found = paths_of(body.clone());
         assert_eq!(found, vec![path.to_owned()], "{body}");
     }
+}
+
+#[test]
+fn the_networks_api_decides_between_port_definitions_and_mappings() {
+    let bridged = json!({
+        "networks": [{"mode": "container/bridge"}],
+        "container": {"type": "DOCKER", "docker": {"image": "python:3"},
+            "portMappings": [{"containerPort": 8080, "hostPort": 0}]}
+    });
+    assert_eq!(paths_of(bridged), Vec::<String>::new());
+    let host_with_definitions = json!({
+        "networks": [{"mode": "container/bridge"}], "portDefinitions": [{"port": 0}]
+    });
+    assert_eq!(paths_of(host_with_definitions), ["/portDefinitions"]);
 }
 
 #[test]

@@ -105,3 +105,26 @@ pub enum VolumeMode {
     #[serde(rename = "RW")]
     ReadWrite,
 }
+
+/// One network a task joins, in Marathon 1.5's `networks` API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    #[serde(default)]
+    pub mode: NetworkMode,
+    /// The virtual network's name, for `container` mode.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkMode {
+    #[default]
+    #[serde(rename = "host")]
+    Host,
+    #[serde(rename = "container/bridge")]
+    ContainerBridge,
+    #[serde(rename = "container")]
+    Container,
+}

@@ -13,8 +13,8 @@ mod spec;
 
 pub use constraint::{Constraint, ConstraintOperator};
 pub use container::{
-    Container, ContainerType, Docker, DockerNetwork, DockerParameter, PortMapping, Volume,
-    VolumeMode,
+    Container, ContainerType, Docker, DockerNetwork, DockerParameter, Network, NetworkMode,
+    PortMapping, Volume, VolumeMode,
 };
 pub use lifecycle::{
     Command as ShellCommand, FetchUri, HealthCheck, HealthCheckProtocol, KillSelection,
@@ -52,6 +52,10 @@ pub struct AppDefinition {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub constraints: Vec<Constraint>,
+    /// Marathon 1.5's networking; when empty, the legacy
+    /// `container.docker.network` decides (HOST by default).
+    #[serde(default)]
+    pub networks: Vec<Network>,
     #[serde(default)]
     pub port_definitions: Vec<PortDefinition>,
     #[serde(default)]
@@ -117,6 +121,9 @@ impl AppDefinition {
     /// True when the app's tasks get their own network namespace, so service
     /// ports come from `container.portMappings` instead of `portDefinitions`.
     pub fn uses_port_mappings(&self) -> bool {
+        if !self.networks.is_empty() {
+            return self.networks.iter().any(|n| n.mode != NetworkMode::Host);
+        }
         self.container
             .as_ref()
             .is_some_and(|c| c.docker_network() != DockerNetwork::Host)

@@ -1,8 +1,8 @@
 //! `AppSpec`: how a definition is stored in events and snapshots.
 
 use super::{
-    AppDefinition, Constraint, Container, FetchUri, HealthCheck, KillSelection, PortDefinition,
-    ReadinessCheck, UnreachableStrategy, UpgradeStrategy,
+    AppDefinition, Constraint, Container, FetchUri, HealthCheck, KillSelection, Network,
+    PortDefinition, ReadinessCheck, UnreachableStrategy, UpgradeStrategy,
 };
 use crate::event::AppId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -86,6 +86,8 @@ struct Stored<'a> {
     gpus: u32,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     constraints: &'a [Constraint],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    networks: &'a [Network],
     #[serde(skip_serializing_if = "Option::is_none")]
     container: &'a Option<Container>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -125,6 +127,7 @@ impl<'a> From<&'a AppDefinition> for Stored<'a> {
             env,
             labels,
             constraints,
+            networks,
             port_definitions,
             require_ports,
             container,
@@ -161,6 +164,7 @@ impl<'a> From<&'a AppDefinition> for Stored<'a> {
             user,
             gpus: *gpus,
             constraints,
+            networks,
             container,
             fetch,
             unreachable_strategy: *unreachable_strategy,
