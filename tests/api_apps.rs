@@ -627,12 +627,53 @@ async fn tasks_counts_queue_and_kills() {
     .await;
     assert_eq!(status, 404);
 
+    let (status, on_host, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks?host=host-b",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{on_host}");
+    assert_eq!(on_host["tasks"][0]["id"], "web.2");
+    assert_eq!(on_host["tasks"].as_array().unwrap().len(), 1);
+    let (status, nothing, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks?host=nowhere&scale=true",
+        None,
+    )
+    .await;
+    assert_eq!((status.as_u16(), nothing), (200, json!({"tasks": []})));
+    let (status, all, headers) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks?scale=true&force=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{all}");
+    assert!(headers.contains_key("marathon-deployment-id"));
+    assert_eq!(
+        get(&http, &server, "/v2/apps/web").await["app"]["instances"],
+        0
+    );
+
     let events = all_events(&http, &server).await;
     let new: Vec<&str> = types(&events[4..]);
     assert_eq!(
         new,
         [
             "LaunchDelayReset",
+            "TaskKillRequested",
+            "TaskKillRequested",
+            "AppScaled",
+            "DeploymentStarted",
+            "TaskKillRequested",
+            "DeploymentFailed",
             "TaskKillRequested",
             "TaskKillRequested",
             "AppScaled",

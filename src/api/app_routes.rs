@@ -105,7 +105,10 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     match AppRoute::parse(&rest) {
         AppRoute::App(id) => apps::delete(&shared, actor, id, &params, &headers).await,
-        AppRoute::Task(id, task) => tasks::kill(&shared, actor, id, task, &params, &headers).await,
+        AppRoute::Task(id, task) => {
+            tasks::kill_one(&shared, actor, id, task, &params, &headers).await
+        }
+        AppRoute::Tasks(id) => tasks::kill_many(&shared, actor, id, &params, &headers).await,
         _ => Err(ApiError::MethodNotAllowed),
     }
 }

@@ -4,14 +4,14 @@
 use super::deployable;
 use super::extract::Params;
 use super::{ApiError, Shared};
-use crate::command::Command;
+use crate::command::{Command, TaskSelection};
 use crate::event::json::timestamp;
-use crate::event::{Actor, AppId, TaskId};
+use crate::event::{Actor, AppId, Event, TaskId};
 use crate::mesos::condition::Condition;
 use crate::projection::{State as ProjectionState, Task};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -93,7 +93,7 @@ pub(super) fn of_app(
 
 /// `DELETE /v2/apps/{id}/tasks/{taskId}`: `{task}` when only killing;
 /// with `scale=true` the app shrinks, which is a deployment.
-pub(super) async fn kill(
+pub(super) async fn kill_one(
     shared: &Shared,
     actor: Actor,
     app: AppId,
@@ -102,9 +102,9 @@ pub(super) async fn kill(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let scale = params.flag("scale")?;
-    let command = Command::KillTask {
+    let command = Command::KillTasks {
         app,
-        task: task.clone(),
+        which: TaskSelection::One(task.clone()),
         scale,
         force: params.flag("force")?,
     };
@@ -118,6 +118,46 @@ pub(super) async fn kill(
         .get(&task)
         .map_or_else(|| json!({"id": task}), |t| task_json(&task, t, &state));
     Ok(Json(json!({ "task": body })).into_response())
+}
+
+/// `DELETE /v2/apps/{id}/tasks?host=&scale=`: kills every live task of the
+/// app, or those on `host`. Answers with the deployment when the app
+/// shrank, else with the tasks being killed.
+pub(super) async fn kill_many(
+    shared: &Shared,
+    actor: Actor,
+    app: AppId,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let command = Command::KillTasks {
+        app,
+        which: TaskSelection::All {
+            host: params.get("host").map(str::to_owned),
+        },
+        scale: params.flag("scale")?,
+        force: params.flag("force")?,
+    };
+    let outcome = deployable::commit(shared, actor, headers, command).await?;
+    if let Ok((deployment, version)) = deployable::deployment_of(&outcome) {
+        let body = json!({"deploymentId": deployment, "version": version});
+        return Ok(deployable::with_deployment(
+            StatusCode::OK,
+            &deployment,
+            body,
+        ));
+    }
+    let state = shared.projection.read();
+    let killed: Vec<Value> = outcome
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::TaskKillRequested(kill) => Some(&kill.task),
+            _ => None,
+        })
+        .filter_map(|id| state.tasks.get(id).map(|task| task_json(id, task, &state)))
+        .collect();
+    Ok(Json(json!({ "tasks": killed })).into_response())
 }
 
 fn wants_text(headers: &HeaderMap) -> bool {

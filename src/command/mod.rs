@@ -51,10 +51,11 @@ pub enum Command {
         app: AppId,
         force: bool,
     },
-    /// Kills one task; with `scale` the app also shrinks by one instance.
-    KillTask {
+    /// Kills tasks of one app; with `scale` the app also shrinks by as many
+    /// instances as tasks were killed.
+    KillTasks {
         app: AppId,
-        task: TaskId,
+        which: TaskSelection,
         scale: bool,
         force: bool,
     },
@@ -72,6 +73,17 @@ pub enum Command {
     RecordFrameworkSubscribed {
         framework: FrameworkId,
         master: String,
+    },
+}
+
+/// Which of an app's tasks a kill is for. Chosen in `decide`, against the
+/// state the kill applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSelection {
+    One(TaskId),
+    /// Every live task, or only those on one host.
+    All {
+        host: Option<String>,
     },
 }
 

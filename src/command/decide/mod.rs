@@ -41,12 +41,12 @@ pub fn decide(
         Command::RestartApp { app, force } => apps.restart(app, *force),
         Command::DeleteApp { app, force } => apps.delete(app, *force),
         Command::ResetLaunchDelay { app } => apps.reset_launch_delay(app),
-        Command::KillTask {
+        Command::KillTasks {
             app,
-            task,
+            which,
             scale,
             force,
-        } => tasks::kill(state, deployment, app, task, *scale, *force),
+        } => tasks::kill(state, deployment, app, which, *scale, *force),
         Command::CancelDeployment {
             deployment: target,
             force,

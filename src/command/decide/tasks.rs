@@ -2,49 +2,64 @@
 
 use super::deployments::{started, unlock};
 use super::existing;
-use crate::command::{Rejection, TaskStatus};
+use crate::command::{Rejection, TaskSelection, TaskStatus};
 use crate::event::{
     AppId, AppScaled, DeploymentId, DeploymentKind, Event, FrameworkId, FrameworkSubscribed,
     TaskId, TaskKillRequested, TaskStatusRecorded,
 };
 use crate::projection::State;
 
-/// Asks for one task to be killed. Without `scale` the reconciler replaces
-/// it; with `scale` the app shrinks by one, which is a deployment.
+/// Asks for tasks to be killed. Without `scale` the reconciler replaces
+/// them; with `scale` the app shrinks by as many, which is a deployment.
 pub(super) fn kill(
     state: &State,
     deployment: DeploymentId,
     app_id: &AppId,
-    task: &TaskId,
+    which: &TaskSelection,
     scale: bool,
     force: bool,
 ) -> Result<Vec<Event>, Rejection> {
     let app = existing(state, app_id)?;
-    let owned = state
-        .tasks_by_app
-        .get(app_id)
-        .is_some_and(|tasks| tasks.contains(task));
-    if !owned {
-        return Err(Rejection::not_found(format!(
-            "Task '{task}' of app '{app_id}' does not exist"
-        )));
-    }
-    let mut events = if scale {
+    let selected: Vec<&TaskId> = match which {
+        TaskSelection::One(task) => {
+            let owned = state
+                .tasks_by_app
+                .get(app_id)
+                .is_some_and(|tasks| tasks.contains(task));
+            if !owned {
+                return Err(Rejection::not_found(format!(
+                    "Task '{task}' of app '{app_id}' does not exist"
+                )));
+            }
+            vec![task]
+        }
+        TaskSelection::All { host } => state
+            .tasks_of(app_id)
+            .filter(|(_, task)| !task.condition.is_terminal())
+            .filter(|(_, task)| host.as_ref().is_none_or(|h| *h == task.host))
+            .map(|(id, _)| id)
+            .collect(),
+    };
+    let shrink = scale && !selected.is_empty();
+    let mut events = if shrink {
         unlock(state, app_id, force)?
     } else {
         Vec::new()
     };
-    events.push(Event::TaskKillRequested(TaskKillRequested {
-        task: task.clone(),
-        app: app_id.clone(),
-        reason: "killed through the API".to_owned(),
-    }));
-    if scale {
+    for task in &selected {
+        events.push(Event::TaskKillRequested(TaskKillRequested {
+            task: (*task).clone(),
+            app: app_id.clone(),
+            reason: "killed through the API".to_owned(),
+        }));
+    }
+    if shrink {
         let instances = app.definition.instances;
+        let killed = u32::try_from(selected.len()).unwrap_or(u32::MAX);
         events.push(Event::AppScaled(AppScaled {
             app: app_id.clone(),
             previous: instances,
-            instances: instances.saturating_sub(1),
+            instances: instances.saturating_sub(killed),
         }));
         events.push(started(deployment, app_id, DeploymentKind::Scale));
     }

@@ -1,7 +1,7 @@
 use super::decide;
-use crate::command::{Command, PortRange, Rejection, RejectionKind, Settings};
+use crate::command::{Command, PortRange, Rejection, RejectionKind, Settings, TaskSelection};
 use crate::event::app::AppDefinition;
-use crate::event::{Actor, AppId, DeploymentId, Envelope, Event, Seq};
+use crate::event::{Actor, AppId, DeploymentId, Envelope, Event, Seq, TaskLaunchRequested};
 use crate::projection::State;
 use serde_json::json;
 use uuid::Uuid;
@@ -27,17 +27,21 @@ impl World {
     fn try_run(&mut self, command: Command) -> Result<Vec<Event>, Rejection> {
         let events = decide(&self.state, &self.settings, &command, Uuid::now_v7())?;
         for event in &events {
-            let seq = self.state.seq.next();
-            self.state.apply(&Envelope {
-                seq,
-                id: Uuid::now_v7(),
-                recorded_at: seq.0 * 1_000,
-                actor: Actor::Reconciler,
-                command_id: Uuid::nil(),
-                event: event.clone(),
-            });
+            self.record(event.clone());
         }
         Ok(events)
+    }
+
+    fn record(&mut self, event: Event) {
+        let seq = self.state.seq.next();
+        self.state.apply(&Envelope {
+            seq,
+            id: Uuid::now_v7(),
+            recorded_at: seq.0 * 1_000,
+            actor: Actor::Reconciler,
+            command_id: Uuid::nil(),
+            event,
+        });
     }
 
     fn run(&mut self, command: Command) -> Vec<Event> {
@@ -234,9 +238,9 @@ fn killing_an_unknown_task_is_not_found_and_a_delay_reset_needs_the_app() {
     let mut world = World::new();
     world.run(create(json!({"id": "/a"})));
     let kill = world
-        .try_run(Command::KillTask {
+        .try_run(Command::KillTasks {
             app: AppId::from("/a"),
-            task: "a.1".into(),
+            which: TaskSelection::One("a.1".into()),
             scale: true,
             force: false,
         })
@@ -253,4 +257,49 @@ fn killing_an_unknown_task_is_not_found_and_a_delay_reset_needs_the_app() {
         .unwrap_err();
     assert_eq!(missing.kind, RejectionKind::NotFound);
     assert_eq!(world.state.seq, Seq(3));
+}
+
+#[test]
+fn killing_all_tasks_on_a_host_with_scale_shrinks_the_app_by_as_many() {
+    let mut world = World::new();
+    world.run(create(json!({"id": "/a", "instances": 3})));
+    for (task, host) in [("a.1", "h1"), ("a.2", "h1"), ("a.3", "h2")] {
+        world.record(Event::TaskLaunchRequested(TaskLaunchRequested {
+            task: task.into(),
+            app: "/a".into(),
+            app_version: 0,
+            agent: "agent".into(),
+            host: host.to_owned(),
+            ports: Vec::new(),
+            offer: "offer".to_owned(),
+        }));
+    }
+    let events = world.run(Command::KillTasks {
+        app: AppId::from("/a"),
+        which: TaskSelection::All {
+            host: Some("h1".to_owned()),
+        },
+        scale: true,
+        force: true,
+    });
+    assert_eq!(
+        names(&events),
+        [
+            "DeploymentFailed",
+            "TaskKillRequested",
+            "TaskKillRequested",
+            "AppScaled",
+            "DeploymentStarted"
+        ]
+    );
+    assert_eq!(world.definition("/a").instances, 1);
+    let none = world.run(Command::KillTasks {
+        app: AppId::from("/a"),
+        which: TaskSelection::All {
+            host: Some("h9".to_owned()),
+        },
+        scale: true,
+        force: false,
+    });
+    assert!(none.is_empty(), "nothing to kill locks nothing");
 }
