@@ -146,7 +146,7 @@ impl Decider<'_> {
 
     /// The definition as it will be stored: valid, with its service ports
     /// free and assigned. Every problem is reported at once.
-    fn accept(&self, definition: &AppDefinition) -> Result<AppDefinition, Rejection> {
+    pub fn accept(&self, definition: &AppDefinition) -> Result<AppDefinition, Rejection> {
         let mut problems = Problems::default();
         check_definition(definition, &mut problems);
         let mut assigned = definition.clone();

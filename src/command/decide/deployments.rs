@@ -1,5 +1,6 @@
 //! Deployment bookkeeping: the one-deployment-per-app lock, and cancelling.
 
+use super::apps::Decider;
 use super::existing;
 use crate::command::Rejection;
 use crate::event::app::AppSpec;
@@ -37,11 +38,12 @@ pub(super) fn started(deployment: DeploymentId, app: &AppId, kind: DeploymentKin
 /// `force` stops the deployment where it is. Otherwise, as in Marathon, a
 /// new deployment takes the app back to where it was before.
 pub(super) fn cancel(
-    state: &State,
-    rollback: DeploymentId,
+    apps: &Decider,
     target: &DeploymentId,
     force: bool,
 ) -> Result<Vec<Event>, Rejection> {
+    let state = apps.state;
+    let rollback = apps.deployment;
     let deployment = state
         .deployments
         .get(target)
@@ -58,14 +60,15 @@ pub(super) fn cancel(
         reason,
     })];
     if !force {
-        events.push(undo(state, deployment)?);
+        events.push(undo(apps, deployment)?);
         events.push(started(rollback, app, DeploymentKind::Rollback));
     }
     Ok(events)
 }
 
 /// The change that takes `deployment`'s app back to the version before it.
-fn undo(state: &State, deployment: &Deployment) -> Result<Event, Rejection> {
+fn undo(apps: &Decider, deployment: &Deployment) -> Result<Event, Rejection> {
+    let state = apps.state;
     let id = &deployment.app;
     if deployment.kind == DeploymentKind::Create {
         return Ok(Event::AppDeleted(AppDeleted { app: id.clone() }));
@@ -97,10 +100,11 @@ fn undo(state: &State, deployment: &Deployment) -> Result<Event, Rejection> {
             instances: previous.definition.instances,
         })
     } else {
+        // Checked again: its service ports may have gone to another app.
         Event::AppUpdated(AppUpdated {
             app: id.clone(),
             previous: app.definition.clone(),
-            definition: AppSpec(previous.definition.0.clone()),
+            definition: AppSpec::new(apps.accept(&previous.definition)?),
         })
     })
 }

@@ -50,7 +50,7 @@ pub fn decide(
         Command::CancelDeployment {
             deployment: target,
             force,
-        } => deployments::cancel(state, deployment, target, *force),
+        } => deployments::cancel(&apps, target, *force),
         Command::RecordTaskStatus(status) => Ok(tasks::record_status(state, status)),
         Command::RecordFrameworkSubscribed { framework, master } => {
             Ok(tasks::framework_subscribed(state, framework, master))

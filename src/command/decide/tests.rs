@@ -303,3 +303,26 @@ fn killing_all_tasks_on_a_host_with_scale_shrinks_the_app_by_as_many() {
     });
     assert!(none.is_empty(), "nothing to kill locks nothing");
 }
+
+#[test]
+fn a_rollback_onto_a_service_port_taken_since_is_rejected() {
+    let mut world = World::new();
+    world.run(create(
+        json!({"id": "/a", "portDefinitions": [{"port": 10000}]}),
+    ));
+    let update = world.run(Command::UpdateApp {
+        definition: app(json!({"id": "/a", "portDefinitions": [{"port": 10001}]})),
+        force: true,
+    });
+    world.run(create(
+        json!({"id": "/b", "portDefinitions": [{"port": 10000}]}),
+    ));
+    let rejection = world
+        .try_run(Command::CancelDeployment {
+            deployment: deployment_of(&update),
+            force: false,
+        })
+        .unwrap_err();
+    assert_eq!(rejection.kind, RejectionKind::Invalid);
+    assert_eq!(rejection.details[0].path, "/portDefinitions/0/port");
+}
