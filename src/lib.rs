@@ -1,3 +1,4 @@
 //! Stride: an event-sourced control plane for Apache Mesos.
 
+pub mod local;
 pub mod mesos;
