@@ -97,7 +97,7 @@ impl LocalClusterConfig {
         if self.agents == 0 {
             return Err(LocalClusterError::NoAgents);
         }
-        if self.ports.len() < self.agents as u64 {
+        if self.ports.port_count() < self.agents as u64 {
             return Err(LocalClusterError::TooFewPorts {
                 range: self.ports,
                 agents: self.agents,
@@ -141,7 +141,7 @@ impl LocalClusterConfig {
     /// ranges would hand the same port to two tasks.
     pub(crate) fn ports_of(&self, agent: usize) -> PortRange {
         let agents = self.agents.max(1) as u64;
-        let share = self.ports.len() / agents;
+        let share = self.ports.port_count() / agents;
         let begin = self.ports.begin + share * agent as u64;
         let end = if agent as u64 + 1 == agents {
             self.ports.end
@@ -176,7 +176,7 @@ pub struct PortRange {
 }
 
 impl PortRange {
-    pub fn len(&self) -> u64 {
+    pub fn port_count(&self) -> u64 {
         self.end - self.begin + 1
     }
 }

@@ -202,8 +202,7 @@ mod tests {
             drop(kill_tx);
         }
         supervisor.await.expect("supervisor");
-        let reports = reports.lock().expect("lock").clone();
-        reports
+        reports.lock().expect("lock").clone()
     }
 
     #[tokio::test]
