@@ -35,6 +35,8 @@ pub struct RawScheduler {
     pub url: String,
     pub framework_id: String,
     pub stream_id: String,
+    /// The SUBSCRIBED event.
+    pub subscribed: Value,
     /// The SUBSCRIBE response's status and headers.
     pub status: reqwest::StatusCode,
     pub headers: reqwest::header::HeaderMap,
@@ -94,6 +96,7 @@ impl RawScheduler {
             url: url.to_string(),
             framework_id: String::new(),
             stream_id,
+            subscribed: Value::Null,
             status,
             headers,
             events,
@@ -106,6 +109,7 @@ impl RawScheduler {
             .as_str()
             .expect("framework id")
             .to_string();
+        scheduler.subscribed = subscribed;
         scheduler
     }
 
