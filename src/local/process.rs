@@ -241,6 +241,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_task_ignoring_sigterm_gets_sigkill_after_the_grace_period() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Ignored signals stay ignored across exec, so `sleep` ignores
+        // SIGTERM too.
+        let script = "trap '' TERM; sleep 30".to_string();
+        let started = std::time::Instant::now();
+        let reports = run(
+            spec(dir.path(), Program::Shell(script)),
+            Some(Duration::from_millis(100)),
+        )
+        .await;
+        assert!(
+            reports[2].contains("Command terminated with signal Killed"),
+            "{reports:?}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(600),
+            "waited the 500 ms grace"
+        );
+    }
+
+    #[tokio::test]
     async fn exec_of_a_missing_binary_fails_to_launch() {
         let dir = tempfile::tempdir().expect("tempdir");
         let program = Program::Exec {
