@@ -673,3 +673,42 @@ async fn several_agents_have_own_hostnames_attributes_and_port_slices() {
     assert_eq!(state["slaves"][0]["attributes"], json!({"rack": "r1"}));
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn operator_teardown_removes_a_framework_like_the_real_endpoint() {
+    let cluster = TestCluster::with_ports(53000).await;
+    let scheduler =
+        RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
+    let teardown = |id: &str| {
+        let url = format!("{}/master/teardown", cluster.cluster.url());
+        let form = [("frameworkId", id.to_string())];
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .expect("teardown");
+            (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(
+        teardown("nope").await,
+        (400, "No framework found with specified ID".to_string())
+    );
+    assert_eq!(
+        teardown(&scheduler.framework_id).await,
+        (200, String::new())
+    );
+    let state = cluster.state().await;
+    assert_eq!(
+        state["completed_frameworks"][0]["id"],
+        scheduler.framework_id.as_str()
+    );
+    let (code, body) = scheduler.call(json!({"type": "REVIVE"})).await;
+    assert_eq!((code, body.as_str()), (400, "Framework cannot be found"));
+    cluster.shutdown().await;
+}

@@ -28,6 +28,8 @@ pub(crate) fn router(master: Arc<Master>) -> Router {
         .route("/state", get(state))
         .route("/master/state.json", get(state))
         .route("/master/frameworks", get(frameworks))
+        .route("/master/teardown", post(operator_teardown))
+        .route("/teardown", post(operator_teardown))
         .route("/health", get(health))
         .route("/master/health", get(health))
         .with_state(master)
@@ -45,6 +47,22 @@ async fn frameworks(State(master): State<Arc<Master>>) -> Response {
         "unregistered_frameworks": [],
     }))
     .into_response()
+}
+
+/// The operator's `POST /master/teardown` with form field `frameworkId`.
+async fn operator_teardown(
+    State(master): State<Arc<Master>>,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(id) = form.get("frameworkId") else {
+        return bad_request("Missing 'frameworkId' query parameter in the request body");
+    };
+    let framework_id = crate::mesos::types::FrameworkId::new(id.clone());
+    if master.teardown(&framework_id) {
+        StatusCode::OK.into_response()
+    } else {
+        bad_request("No framework found with specified ID")
+    }
 }
 
 async fn health() -> StatusCode {
@@ -197,7 +215,9 @@ async fn scheduler(State(master): State<Arc<Master>>, headers: HeaderMap, body: 
     }
     match kind {
         CallKind::Subscribe(_) => {}
-        CallKind::Teardown => master.teardown(&framework_id),
+        CallKind::Teardown => {
+            master.teardown(&framework_id);
+        }
         CallKind::Accept(accept) => master.accept(&framework_id, accept),
         CallKind::Decline(decline) => master.decline(&framework_id, &decline),
         CallKind::Revive(_) => master.revive(&framework_id),

@@ -373,10 +373,18 @@ impl Master {
         self.expire_failover_timeouts(&mut state, Instant::now());
     }
 
-    /// TEARDOWN: the framework goes away and its tasks are killed.
-    pub(crate) fn teardown(&self, framework_id: &FrameworkId) {
+    /// TEARDOWN: the framework goes away and its tasks are killed. False
+    /// if there is no such active framework.
+    pub(crate) fn teardown(&self, framework_id: &FrameworkId) -> bool {
         let mut state = self.lock();
-        self.remove_framework(&mut state, framework_id);
+        let known = state
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| !f.removed);
+        if known {
+            self.remove_framework(&mut state, framework_id);
+        }
+        known
     }
 
     fn remove_framework(&self, state: &mut MasterState, framework_id: &FrameworkId) {
