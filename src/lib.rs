@@ -10,6 +10,7 @@ pub mod cli;
 pub mod codec;
 pub mod command;
 pub mod event;
+pub mod local;
 pub mod mesos;
 pub mod projection;
 pub mod reconciler;

@@ -1,0 +1,154 @@
+//! Launch throughput: how fast a local cluster takes N command tasks from
+//! one ACCEPT to TASK_RUNNING, driven through Stride's own Mesos client
+//! (every update acknowledged, as a real framework does).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+
+use crate::mesos::types::{CommandInfo, Operation, Resource, TaskId, TaskInfo, TaskState};
+use crate::mesos::{Scheduler, SchedulerConfig, SchedulerEvent};
+
+use super::{LocalCluster, LocalClusterConfig, LocalClusterError};
+
+/// Per-task resources: small, so a thousand tasks fit one agent.
+const TASK_CPUS: f64 = 0.01;
+const TASK_MEM_MB: f64 = 1.0;
+const BENCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy)]
+pub struct LaunchBenchmark {
+    pub tasks: usize,
+    /// From sending ACCEPT to receiving the last TASK_RUNNING.
+    pub elapsed: Duration,
+    pub launches_per_second: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchBenchmarkError {
+    #[error(transparent)]
+    Cluster(#[from] LocalClusterError),
+    #[error("scheduler failed: {0}")]
+    Scheduler(String),
+    #[error("task {task_id} ended {state} before running: {message}")]
+    TaskEnded {
+        task_id: String,
+        state: String,
+        message: String,
+    },
+    #[error("only {running} of {tasks} tasks were running after {BENCH_TIMEOUT:?}")]
+    Timeout { running: usize, tasks: usize },
+}
+
+/// Starts a local cluster sized for `tasks`, launches them all with one
+/// ACCEPT running `command` (e.g. `sleep 60`), and measures how long until
+/// all are TASK_RUNNING. Sandboxes go under `work_dir` (temp dir if None).
+pub async fn benchmark_launches(
+    tasks: usize,
+    command: &str,
+    work_dir: Option<PathBuf>,
+) -> Result<LaunchBenchmark, LaunchBenchmarkError> {
+    let config = LocalClusterConfig {
+        cpus: tasks as f64 * TASK_CPUS + 1.0,
+        mem: tasks as f64 * TASK_MEM_MB + 64.0,
+        work_dir,
+        ..LocalClusterConfig::default()
+    };
+    let cluster = LocalCluster::start(config).await?;
+    let result = run_benchmark(&cluster, tasks, command).await;
+    cluster.shutdown().await;
+    result
+}
+
+async fn run_benchmark(
+    cluster: &LocalCluster,
+    tasks: usize,
+    command: &str,
+) -> Result<LaunchBenchmark, LaunchBenchmarkError> {
+    let scheduler_error =
+        |e: &dyn std::fmt::Display| LaunchBenchmarkError::Scheduler(e.to_string());
+    let master = Url::parse(&cluster.url()).map_err(|e| scheduler_error(&e))?;
+    let config = SchedulerConfig::new(vec![master], "stride-launch-benchmark", "stride");
+    let (handle, mut events) = Scheduler::spawn(config).map_err(|e| scheduler_error(&e))?;
+    let deadline = tokio::time::Instant::now() + BENCH_TIMEOUT;
+    let mut started: Option<Instant> = None;
+    let mut running = 0;
+    let outcome = loop {
+        let event = match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => break Err(scheduler_error(&"event stream ended")),
+            Err(_) => break Err(LaunchBenchmarkError::Timeout { running, tasks }),
+        };
+        match event {
+            SchedulerEvent::Offers(offers) if started.is_none() => {
+                let Some(offer) = offers.first() else {
+                    continue;
+                };
+                let task_infos = (0..tasks)
+                    .map(|index| TaskInfo {
+                        name: format!("bench-{index}"),
+                        task_id: TaskId::new(format!("bench-{index}")),
+                        agent_id: offer.agent_id.clone(),
+                        resources: vec![
+                            Resource::scalar("cpus", TASK_CPUS),
+                            Resource::scalar("mem", TASK_MEM_MB),
+                        ],
+                        command: Some(CommandInfo {
+                            value: Some(command.to_string()),
+                            ..CommandInfo::default()
+                        }),
+                        container: None,
+                        health_check: None,
+                        kill_policy: None,
+                        labels: None,
+                    })
+                    .collect();
+                started = Some(Instant::now());
+                let accept = handle.accept(
+                    vec![offer.id.clone()],
+                    vec![Operation::launch(task_infos)],
+                    None,
+                );
+                if let Err(error) = accept.await {
+                    break Err(scheduler_error(&error));
+                }
+            }
+            SchedulerEvent::Update(status) => {
+                if status.needs_acknowledgement() {
+                    let handle = handle.clone();
+                    let acknowledged = status.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = handle.acknowledge(&acknowledged).await {
+                            tracing::warn!(%error, "benchmark acknowledgement failed");
+                        }
+                    });
+                }
+                match status.state {
+                    TaskState::Running => running += 1,
+                    TaskState::Starting | TaskState::Staging => {}
+                    ref other => {
+                        break Err(LaunchBenchmarkError::TaskEnded {
+                            task_id: status.task_id.value.clone(),
+                            state: other.to_string(),
+                            message: status.message.clone().unwrap_or_default(),
+                        });
+                    }
+                }
+                if running == tasks {
+                    break Ok(());
+                }
+            }
+            SchedulerEvent::Error(message) => break Err(scheduler_error(&message)),
+            _ => {}
+        }
+    };
+    handle.shutdown().await;
+    outcome?;
+    let elapsed = started.map_or(Duration::ZERO, |at| at.elapsed());
+    Ok(LaunchBenchmark {
+        tasks,
+        elapsed,
+        launches_per_second: tasks as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+    })
+}

@@ -1,0 +1,247 @@
+//! An embedded single-host Mesos-compatible cluster: one master and N
+//! agents in this process, speaking the Mesos v1 scheduler HTTP API on
+//! loopback and running command tasks as local child processes.
+//!
+//! Stride talks to it through the same client it uses for a real master,
+//! so the wire behaviour (framing, status codes, error texts, update
+//! reliability, reconciliation answers) follows a real Mesos 1.11 master;
+//! see `fixtures/mesos/` for the captures it is checked against.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), stride::local::LocalClusterError> {
+//! use stride::local::{LocalCluster, LocalClusterConfig};
+//! let cluster = LocalCluster::start(LocalClusterConfig::default()).await?;
+//! println!("scheduler API at {}", cluster.scheduler_url());
+//! cluster.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod agent;
+mod bench;
+mod config;
+mod http;
+mod master;
+mod offers;
+mod process;
+mod sandbox;
+mod state;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use bench::{LaunchBenchmark, LaunchBenchmarkError, benchmark_launches};
+pub use config::{LocalClusterConfig, PortRange};
+
+use agent::{Agent, ResourceSet, parse_attributes};
+use master::{Identity, Master, Settings, now_seconds};
+
+/// How often timers (heartbeats, update resends, failover and offer
+/// timeouts) and allocation run.
+const TICK: Duration = Duration::from_millis(100);
+/// How long shutdown waits for open connections before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalClusterError {
+    #[error("invalid port range {0:?}: expected BEGIN-END with 0 < BEGIN <= END <= 65535")]
+    InvalidPortRange(String),
+    #[error("invalid agent attributes {0:?}: expected NAME:VALUE pairs separated by ';'")]
+    InvalidAttribute(String),
+    #[error("port range {range} has fewer ports than the {agents} agents that share it")]
+    TooFewPorts { range: PortRange, agents: usize },
+    #[error("a local cluster needs at least one agent")]
+    NoAgents,
+    #[error("invalid setting {name}: {value}")]
+    InvalidSetting { name: &'static str, value: f64 },
+    #[error("cannot create work directory {path}: {source}")]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("waiting for Ctrl-C failed: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A running local cluster. Dropping it kills every task process; call
+/// [`LocalCluster::shutdown`] to also stop the server cleanly.
+pub struct LocalCluster {
+    address: SocketAddr,
+    work_dir: PathBuf,
+    master: Arc<Master>,
+    stop: CancellationToken,
+    server: Option<JoinHandle<()>>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl LocalCluster {
+    /// Binds the listener, registers the agents and starts serving.
+    pub async fn start(config: LocalClusterConfig) -> Result<Self, LocalClusterError> {
+        config.validate()?;
+        let master_id = uuid::Uuid::new_v4().to_string();
+        let work_dir = config
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("stride-local-{master_id}")));
+        std::fs::create_dir_all(&work_dir).map_err(|source| LocalClusterError::WorkDir {
+            path: work_dir.clone(),
+            source,
+        })?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| LocalClusterError::Bind {
+                address: config.listen,
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| LocalClusterError::Bind {
+                address: config.listen,
+                source,
+            })?;
+        let agents = (0..config.agents)
+            .map(|index| {
+                let attributes = config
+                    .attributes_of(index)
+                    .map(parse_attributes)
+                    .transpose()?
+                    .unwrap_or_default();
+                Ok(Agent {
+                    id: crate::mesos::types::AgentId::new(format!("{master_id}-S{index}")),
+                    pid_name: format!("slave({})", index + 1),
+                    hostname: config.hostname_of(index).to_string(),
+                    attributes,
+                    total: ResourceSet::new(
+                        config.cpus,
+                        config.mem,
+                        config.disk,
+                        config.ports_of(index),
+                    ),
+                    used: ResourceSet::default(),
+                    offered: ResourceSet::default(),
+                    registered_time: now_seconds(),
+                })
+            })
+            .collect::<Result<Vec<_>, LocalClusterError>>()?;
+        let identity = Identity {
+            id: master_id,
+            hostname: config.hostname_of(0).to_string(),
+            address,
+            start_time: now_seconds(),
+        };
+        let settings = Settings {
+            heartbeat_interval: config.heartbeat_interval(),
+            update_retry: config.status_update_retry(),
+            default_kill_grace: config.default_kill_grace(),
+            offer_timeout: config.offer_timeout(),
+            work_dir: work_dir.clone(),
+        };
+        let master = Master::new(identity, settings, agents);
+        let stop = CancellationToken::new();
+        let server = {
+            let stop = stop.clone();
+            let app = http::router(Arc::clone(&master));
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
+                if let Err(error) = serve.await {
+                    tracing::error!(%error, "local cluster HTTP server failed");
+                }
+            })
+        };
+        let ticker = {
+            let stop = stop.clone();
+            let master = Arc::clone(&master);
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(TICK);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = interval.tick() => master.tick(),
+                    }
+                }
+            })
+        };
+        tracing::info!(%address, agents = config.agents, work_dir = %work_dir.display(), "local Mesos cluster started");
+        Ok(Self {
+            address,
+            work_dir,
+            master,
+            stop,
+            server: Some(server),
+            ticker: Some(ticker),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `http://127.0.0.1:PORT`: the master URL to give a scheduler.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// `http://127.0.0.1:PORT/api/v1/scheduler`.
+    pub fn scheduler_url(&self) -> String {
+        format!("{}/api/v1/scheduler", self.url())
+    }
+
+    /// Where the task sandboxes are.
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    /// Kills every task (SIGKILL, no grace), closes every subscription,
+    /// stops the server and waits until every child process is reaped.
+    pub async fn shutdown(mut self) {
+        self.master.shutdown();
+        self.stop.cancel();
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.await;
+        }
+        if let Some(server) = self.server.take()
+            && tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err()
+        {
+            tracing::warn!("local cluster connections did not close in time");
+        }
+        self.master.supervisors.close();
+        self.master.supervisors.wait().await;
+        tracing::info!("local Mesos cluster stopped");
+    }
+}
+
+impl Drop for LocalCluster {
+    /// Last resort when `shutdown` was not awaited (e.g. a test panicked):
+    /// no task process may outlive the cluster.
+    fn drop(&mut self) {
+        for pgid in self.master.live_process_groups() {
+            process::signal_group(pgid, Signal::SIGKILL);
+        }
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Runs a local cluster until Ctrl-C; for `stride local-mesos`.
+pub async fn run(config: LocalClusterConfig) -> Result<(), LocalClusterError> {
+    let cluster = LocalCluster::start(config).await?;
+    tracing::info!(url = %cluster.url(), "serving the Mesos v1 scheduler API; Ctrl-C stops");
+    let stopped = tokio::signal::ctrl_c().await;
+    cluster.shutdown().await;
+    stopped.map_err(LocalClusterError::Signal)
+}

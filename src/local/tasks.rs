@@ -1,0 +1,522 @@
+//! Tasks: launching supervisors, turning process reports into status
+//! updates, reliable delivery (one outstanding update per task, resent
+//! until acknowledged), KILL and reconciliation.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::mesos::types::{
+    AgentId, Base64Bytes, ContainerId, ContainerStatus, Event, ExecutorId, FrameworkCapabilityType,
+    FrameworkId, IpAddress, Kill, NetworkInfo, ReconcileTask, StatusSource, TaskId, TaskInfo,
+    TaskState, TaskStatus, Update,
+};
+
+use super::agent::ResourceSet;
+use super::master::{Framework, Master, MasterState, now_seconds};
+use super::process::{self, LaunchSpec, Program, TaskReport};
+use super::sandbox::{Sandbox, task_environment};
+
+/// A Mesos agent backs off status update retries up to this.
+const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);
+
+pub(crate) struct Task {
+    pub(crate) info: TaskInfo,
+    pub(crate) framework_id: FrameworkId,
+    pub(crate) agent: usize,
+    pub(crate) agent_id: AgentId,
+    pub(crate) resources: ResourceSet,
+    pub(crate) state: TaskState,
+    pub(crate) container_id: String,
+    /// Also the process group id.
+    pub(crate) pid: Option<u32>,
+    /// Every state with its timestamp, for `/master/state`.
+    pub(crate) statuses: Vec<(TaskState, f64)>,
+    /// Taken by the first KILL; a second one is a no-op.
+    kill: Option<oneshot::Sender<Duration>>,
+    /// Reliable updates not yet acknowledged; only the front is in flight.
+    pending: VecDeque<TaskStatus>,
+    next_retry: Option<(Instant, Duration)>,
+}
+
+pub(crate) fn is_terminal(state: &TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::Finished
+            | TaskState::Failed
+            | TaskState::Killed
+            | TaskState::Error
+            | TaskState::Lost
+            | TaskState::Dropped
+            | TaskState::Gone
+            | TaskState::GoneByOperator
+    )
+}
+
+impl Task {
+    fn container_status(&self) -> Option<ContainerStatus> {
+        let pid = self.pid?;
+        Some(ContainerStatus {
+            container_id: Some(ContainerId::new(self.container_id.clone())),
+            network_infos: vec![NetworkInfo {
+                ip_addresses: vec![IpAddress {
+                    protocol: Some("IPv4".to_string()),
+                    ip_address: Some("127.0.0.1".to_string()),
+                }],
+                name: None,
+            }],
+            executor_pid: Some(pid),
+        })
+    }
+
+    fn kill_grace(&self, requested: Option<&Kill>, default: Duration) -> Duration {
+        requested
+            .and_then(|kill| kill.kill_policy)
+            .or(self.info.kill_policy)
+            .and_then(|policy| policy.grace_period)
+            .map_or(default, |grace| {
+                Duration::from_nanos(u64::try_from(grace.nanoseconds).unwrap_or(0))
+            })
+    }
+}
+
+/// A master-generated update (no uuid, never retried).
+pub(crate) fn master_status(
+    task_id: TaskId,
+    state: TaskState,
+    message: String,
+    reason: &str,
+    agent_id: Option<AgentId>,
+) -> TaskStatus {
+    TaskStatus {
+        task_id,
+        state,
+        message: Some(message),
+        source: Some(StatusSource::Master),
+        reason: Some(reason.to_string()),
+        data: None,
+        agent_id,
+        executor_id: None,
+        timestamp: Some(now_seconds()),
+        uuid: None,
+        healthy: None,
+        labels: None,
+        container_status: None,
+        unreachable_time: None,
+    }
+}
+
+pub(crate) fn update_event(status: TaskStatus) -> Event {
+    Event::Update(Update { status })
+}
+
+impl Framework {
+    fn forward_head(&mut self, task_id: &TaskId, retry: Duration) {
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        let Some(head) = task.pending.front() else {
+            task.next_retry = None;
+            return;
+        };
+        let event = update_event(head.clone());
+        task.next_retry = Some((Instant::now() + retry, retry));
+        self.send(&event);
+    }
+
+    pub(crate) fn resend_all_pending(&mut self, retry: Duration) {
+        let task_ids: Vec<TaskId> = self.tasks.keys().cloned().collect();
+        for task_id in task_ids {
+            self.forward_head(&task_id, retry);
+        }
+    }
+
+    pub(crate) fn resend_due_updates(&mut self, now: Instant) {
+        let due: Vec<(TaskId, Duration)> = self
+            .tasks
+            .iter()
+            .filter_map(|(id, task)| match task.next_retry {
+                Some((at, backoff)) if at <= now => Some((id.clone(), backoff)),
+                _ => None,
+            })
+            .collect();
+        for (task_id, backoff) in due {
+            tracing::debug!(%task_id, "resending unacknowledged status update");
+            self.forward_head(&task_id, (backoff * 2).min(MAX_UPDATE_RETRY));
+        }
+    }
+
+    /// The answer to RECONCILE (and to KILL of an unknown task).
+    fn reconcile_status(&self, request: &ReconcileTask, agent_known: bool) -> TaskStatus {
+        if let Some(task) = self.tasks.get(&request.task_id) {
+            let mut status = master_status(
+                task.info.task_id.clone(),
+                task.state.clone(),
+                "Reconciliation: Latest task state".to_string(),
+                "REASON_RECONCILIATION",
+                Some(task.agent_id.clone()),
+            );
+            status.container_status = task.container_status();
+            return status;
+        }
+        let partition_aware = self.has_capability(&FrameworkCapabilityType::PartitionAware);
+        let (state, message, agent_id) = match (&request.agent_id, agent_known) {
+            (Some(agent_id), true) => (
+                TaskState::Gone,
+                "Reconciliation: Task is unknown to the agent",
+                Some(agent_id.clone()),
+            ),
+            _ => (TaskState::Unknown, "Reconciliation: Task is unknown", None),
+        };
+        let state = if partition_aware {
+            state
+        } else {
+            TaskState::Lost
+        };
+        master_status(
+            request.task_id.clone(),
+            state,
+            message.to_string(),
+            "REASON_RECONCILIATION",
+            agent_id,
+        )
+    }
+}
+
+/// A new task state as the agent or executor reports it.
+struct StatusChange {
+    state: TaskState,
+    message: Option<String>,
+    source: StatusSource,
+    reason: Option<&'static str>,
+}
+
+impl StatusChange {
+    fn executor(state: TaskState, message: Option<String>) -> Self {
+        Self {
+            state,
+            message,
+            source: StatusSource::Executor,
+            reason: None,
+        }
+    }
+
+    fn launch_failed(message: String) -> Self {
+        Self {
+            state: TaskState::Failed,
+            message: Some(message),
+            source: StatusSource::Agent,
+            reason: Some("REASON_CONTAINER_LAUNCH_FAILED"),
+        }
+    }
+}
+
+impl MasterState {
+    /// Records a new state for a task and queues its reliable update,
+    /// forwarding it at once if no earlier update is outstanding.
+    fn push_update(
+        &mut self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        change: StatusChange,
+        retry: Duration,
+    ) {
+        let StatusChange {
+            state,
+            message,
+            source,
+            reason,
+        } = change;
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let Some(task) = framework.tasks.get_mut(task_id) else {
+            return;
+        };
+        let timestamp = now_seconds();
+        task.state = state.clone();
+        task.statuses.push((state.clone(), timestamp));
+        if is_terminal(&state) {
+            task.kill = None;
+            if let Some(agent) = self.agents.get_mut(task.agent) {
+                agent.used.subtract(&task.resources);
+            }
+        }
+        if framework.removed {
+            // Nobody to tell; the task is done once it is terminal.
+            if is_terminal(&state) {
+                framework.complete_task(task_id);
+            }
+            return;
+        }
+        let status = TaskStatus {
+            task_id: task_id.clone(),
+            state,
+            message,
+            source: Some(source),
+            reason: reason.map(str::to_string),
+            data: None,
+            agent_id: Some(task.agent_id.clone()),
+            executor_id: Some(ExecutorId::new(task_id.value.clone())),
+            timestamp: Some(timestamp),
+            uuid: Some(Base64Bytes(uuid::Uuid::new_v4().as_bytes().to_vec())),
+            healthy: None,
+            labels: None,
+            container_status: task.container_status(),
+            unreachable_time: None,
+        };
+        task.pending.push_back(status);
+        if task.pending.len() == 1 {
+            framework.forward_head(task_id, retry);
+        }
+    }
+
+    /// Asks a task's process to die because its framework is gone.
+    pub(crate) fn kill_for_removal(
+        &mut self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        grace: Duration,
+    ) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let Some(task) = framework.tasks.get_mut(task_id) else {
+            return;
+        };
+        task.pending.clear();
+        task.next_retry = None;
+        if is_terminal(&task.state) {
+            framework.complete_task(task_id);
+        } else if let Some(kill) = task.kill.take() {
+            let _ = kill.send(grace);
+        }
+    }
+}
+
+impl Master {
+    /// Creates the task record and starts its process, or fails it at once
+    /// for a DOCKER container, which this cluster cannot run.
+    pub(crate) fn start_task(
+        self: &Arc<Self>,
+        state: &mut MasterState,
+        framework_id: &FrameworkId,
+        info: TaskInfo,
+        agent: usize,
+        resources: ResourceSet,
+    ) {
+        let Some(agent_record) = state.agents.get_mut(agent) else {
+            return;
+        };
+        agent_record.used.add(&resources);
+        let agent_id = agent_record.id.clone();
+        let hostname = agent_record.hostname.clone();
+        let container_id = uuid::Uuid::new_v4().to_string();
+        let sandbox = Sandbox::new(
+            &self.settings.work_dir,
+            &agent_id,
+            framework_id,
+            &info,
+            &container_id,
+        );
+        let ports: Vec<u64> = resources.port_list().collect();
+        let env = task_environment(&info, framework_id, &agent_id, &hostname, &sandbox, &ports);
+        let is_docker = info
+            .container
+            .as_ref()
+            .is_some_and(|c| c.kind == crate::mesos::types::ContainerType::Docker);
+        let command = info.command.clone().unwrap_or_default();
+        let program = match command.shell {
+            Some(false) => Program::Exec {
+                path: command.value.unwrap_or_default(),
+                argv: command.arguments,
+            },
+            _ => Program::Shell(command.value.unwrap_or_default()),
+        };
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let task_id = info.task_id.clone();
+        let task = Task {
+            info,
+            framework_id: framework_id.clone(),
+            agent,
+            agent_id,
+            resources,
+            state: TaskState::Staging,
+            container_id,
+            pid: None,
+            statuses: Vec::new(),
+            kill: Some(kill_tx),
+            pending: VecDeque::new(),
+            next_retry: None,
+        };
+        let Some(framework) = state.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        framework.tasks.insert(task_id.clone(), task);
+        if is_docker {
+            let message = "Failed to launch container: No Docker containerizer is available on \
+                           this local Stride agent; only command tasks run here";
+            let change = StatusChange::launch_failed(message.to_string());
+            state.push_update(framework_id, &task_id, change, self.settings.update_retry);
+            return;
+        }
+        let spec = LaunchSpec {
+            program,
+            env,
+            sandbox,
+        };
+        let master = Arc::clone(self);
+        let framework_id = framework_id.clone();
+        self.supervisors.spawn(async move {
+            let report_to = Arc::clone(&master);
+            process::supervise(spec, kill_rx, move |report| {
+                report_to.on_report(&framework_id, &task_id, report);
+            })
+            .await;
+        });
+    }
+
+    fn on_report(&self, framework_id: &FrameworkId, task_id: &TaskId, report: TaskReport) {
+        let retry = self.settings.update_retry;
+        let mut state = self.lock();
+        match report {
+            TaskReport::Started { pid } => {
+                let task = state
+                    .frameworks
+                    .get_mut(framework_id)
+                    .and_then(|f| f.tasks.get_mut(task_id));
+                if let Some(task) = task {
+                    task.pid = Some(pid);
+                }
+                // The command executor reports both right after forking.
+                for step in [TaskState::Starting, TaskState::Running] {
+                    let change = StatusChange::executor(step, None);
+                    state.push_update(framework_id, task_id, change, retry);
+                }
+            }
+            TaskReport::LaunchFailed { message } => {
+                let change =
+                    StatusChange::launch_failed(format!("Failed to launch container: {message}"));
+                state.push_update(framework_id, task_id, change, retry);
+            }
+            TaskReport::Killing => {
+                let wants_killing = state.frameworks.get(framework_id).is_some_and(|f| {
+                    !f.removed && f.has_capability(&FrameworkCapabilityType::TaskKillingState)
+                });
+                if wants_killing {
+                    let change = StatusChange::executor(TaskState::Killing, None);
+                    state.push_update(framework_id, task_id, change, retry);
+                }
+            }
+            TaskReport::Exited {
+                killed,
+                message,
+                success,
+            } => {
+                let final_state = match (killed, success) {
+                    (true, _) => TaskState::Killed,
+                    (false, true) => TaskState::Finished,
+                    (false, false) => TaskState::Failed,
+                };
+                let change = StatusChange::executor(final_state, Some(message));
+                state.push_update(framework_id, task_id, change, retry);
+            }
+        }
+    }
+
+    /// ACKNOWLEDGE: retires the in-flight update if the uuid matches and
+    /// forwards the next one. Stale or duplicate acks are ignored (202).
+    pub(crate) fn acknowledge(
+        &self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        uuid: &Base64Bytes,
+    ) {
+        let retry = self.settings.update_retry;
+        let mut state = self.lock();
+        let Some(framework) = state.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let Some(task) = framework.tasks.get_mut(task_id) else {
+            return;
+        };
+        if task.pending.front().and_then(|s| s.uuid.as_ref()) != Some(uuid) {
+            return;
+        }
+        task.pending.pop_front();
+        if task.pending.is_empty() && is_terminal(&task.state) {
+            framework.complete_task(task_id);
+        } else {
+            framework.forward_head(task_id, retry);
+        }
+    }
+
+    /// KILL: signals a known task; an unknown one gets a reconciliation
+    /// answer instead, as a real master does.
+    pub(crate) fn kill(&self, framework_id: &FrameworkId, kill: &Kill) {
+        let mut state = self.lock();
+        let agent_known = kill
+            .agent_id
+            .as_ref()
+            .is_some_and(|id| state.agents.iter().any(|a| a.id == *id));
+        let Some(framework) = state.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        match framework.tasks.get_mut(&kill.task_id) {
+            Some(task) if !is_terminal(&task.state) => {
+                let grace = task.kill_grace(Some(kill), self.settings.default_kill_grace);
+                if let Some(sender) = task.kill.take() {
+                    tracing::info!(task_id = %kill.task_id, ?grace, "killing task");
+                    let _ = sender.send(grace);
+                }
+            }
+            Some(_) => {}
+            None => {
+                let request = ReconcileTask {
+                    task_id: kill.task_id.clone(),
+                    agent_id: kill.agent_id.clone(),
+                };
+                let status = framework.reconcile_status(&request, agent_known);
+                framework.send(&update_event(status));
+            }
+        }
+    }
+
+    /// RECONCILE: explicit for the listed tasks, implicit (every task the
+    /// master knows for this framework) for an empty list.
+    pub(crate) fn reconcile(&self, framework_id: &FrameworkId, requests: &[ReconcileTask]) {
+        let state = self.lock();
+        let Some(framework) = state.frameworks.get(framework_id) else {
+            return;
+        };
+        let statuses: Vec<TaskStatus> = if requests.is_empty() {
+            framework
+                .tasks
+                .values()
+                .map(|task| {
+                    let request = ReconcileTask {
+                        task_id: task.info.task_id.clone(),
+                        agent_id: Some(task.agent_id.clone()),
+                    };
+                    framework.reconcile_status(&request, true)
+                })
+                .collect()
+        } else {
+            requests
+                .iter()
+                .map(|request| {
+                    let agent_known = request
+                        .agent_id
+                        .as_ref()
+                        .is_some_and(|id| state.agents.iter().any(|a| a.id == *id));
+                    framework.reconcile_status(request, agent_known)
+                })
+                .collect()
+        };
+        for status in statuses {
+            framework.send(&update_event(status));
+        }
+    }
+}
