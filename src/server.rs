@@ -2,6 +2,7 @@
 
 use crate::api::{self, ServerInfo, Shared};
 use crate::command::{Committer, PortRange, Settings};
+use crate::local::{LocalCluster, LocalClusterConfig};
 use crate::mesos::{Scheduler, SchedulerConfig};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::Reconciler;
@@ -47,6 +48,8 @@ pub enum ServeError {
         #[source]
         source: LoadError,
     },
+    #[error("cannot start the embedded local cluster")]
+    Local(#[source] crate::local::LocalClusterError),
     #[error("invalid Mesos settings")]
     Mesos(#[source] crate::mesos::ConfigError),
     #[error("cannot start the committer")]
@@ -88,10 +91,23 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         },
     )
     .map_err(ServeError::Committer)?;
-    if !config.mesos.masters.is_empty() {
-        let framework = state_framework(&projection);
-        follow_mesos(&config.mesos, framework, &committer, &projection)?;
+    // No master configured: an embedded cluster on loopback, reached over
+    // HTTP through the same client a real master gets.
+    let local = match config.mesos.masters.is_empty() {
+        true => Some(start_local(&config).await?),
+        false => None,
+    };
+    let mut mesos = config.mesos.clone();
+    if let Some(cluster) = &local {
+        let url = reqwest::Url::parse(&cluster.url()).expect("the local cluster's URL parses");
+        mesos.masters = vec![url];
     }
+    follow_mesos(
+        &mesos,
+        state_framework(&projection),
+        &committer,
+        &projection,
+    )?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -112,10 +128,26 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Tests and scripts wait for this line to learn the port.
     println!("stride: listening on http://{bound}");
     let app = api::router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(ServeError::Serve)
+        .map_err(ServeError::Serve);
+    if let Some(cluster) = local {
+        cluster.shutdown().await;
+    }
+    served
+}
+
+async fn start_local(config: &ServeConfig) -> Result<LocalCluster, ServeError> {
+    let local = LocalClusterConfig {
+        work_dir: Some(config.data_dir.join("local-sandboxes")),
+        ..LocalClusterConfig::default()
+    };
+    let cluster = LocalCluster::start(local)
+        .await
+        .map_err(ServeError::Local)?;
+    tracing::info!(url = %cluster.url(), "embedded local cluster started");
+    Ok(cluster)
 }
 
 fn state_framework(projection: &Projection) -> Option<crate::mesos::types::FrameworkId> {
@@ -146,7 +178,8 @@ fn follow_mesos(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,

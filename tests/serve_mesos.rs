@@ -1,7 +1,8 @@
-//! `stride serve --master` against a REAL Mesos 1.11 master
-//! (`../shared/real-mesos/up.sh`, or `STRIDE_MESOS_MASTER`): Stride records
-//! its framework id as an event, and a SIGKILLed Stride comes back as the
-//! same framework.
+//! `stride serve` and Mesos: Stride records its framework id as an event,
+//! and a SIGKILLed Stride comes back as the same framework. The same body
+//! runs against a REAL Mesos 1.11 master (`../shared/real-mesos/up.sh`, or
+//! `STRIDE_MESOS_MASTER`) and against `stride local-mesos` in its own
+//! process; `stride serve` with no master starts the local cluster itself.
 
 mod common;
 
@@ -57,8 +58,74 @@ async fn subscribed_framework(http: &reqwest::Client, server: &Server) -> Option
 }
 
 #[tokio::test]
-async fn a_restarted_stride_resubscribes_as_the_same_framework() {
+async fn a_restarted_stride_resubscribes_as_the_same_framework_on_real_mesos() {
     let master = tokio::task::spawn_blocking(master).await.unwrap();
+    resubscribes_as_the_same_framework(&master).await;
+}
+
+#[tokio::test]
+async fn a_restarted_stride_resubscribes_as_the_same_framework_on_local_mesos() {
+    let local = LocalMesos::start();
+    resubscribes_as_the_same_framework(&local.url).await;
+}
+
+#[tokio::test]
+async fn serve_without_a_master_runs_the_embedded_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = client();
+    let server = Server::start(dir.path(), &[]);
+    wait_until("FrameworkSubscribed", Duration::from_secs(30), || async {
+        subscribed_framework(&http, &server).await.is_some()
+    })
+    .await;
+    let events = all_events(&http, &server).await;
+    let master = events
+        .iter()
+        .find(|e| e["type"] == "FrameworkSubscribed")
+        .unwrap()["master"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(master.starts_with("http://127.0.0.1:"), "{master}");
+}
+
+/// `stride local-mesos` as its own process.
+struct LocalMesos {
+    child: std::process::Child,
+    url: String,
+}
+
+impl LocalMesos {
+    fn start() -> LocalMesos {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(common::BIN)
+            .args(["local-mesos", "--listen", "127.0.0.1:0"])
+            .env("STRIDE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("local-mesos prints its URL").unwrap();
+            if let Some(url) = line.strip_prefix("stride local-mesos: listening on ") {
+                break url.to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        LocalMesos { child, url }
+    }
+}
+
+impl Drop for LocalMesos {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn resubscribes_as_the_same_framework(master: &str) {
+    let master = master.to_owned();
     let name = format!("stride-serve-test-{}", uuid::Uuid::new_v4());
     let dir = tempfile::tempdir().unwrap();
     let args = ["--master", &master, "--framework-name", &name];

@@ -26,6 +26,9 @@ pub struct Cli {
 enum Commands {
     /// Serve the API on the event log in --data-dir.
     Serve(ServeArgs),
+    /// Run the embedded Mesos-compatible cluster as its own process, so
+    /// Stride can restart while its tasks keep running.
+    LocalMesos(crate::local::LocalClusterConfig),
     /// Inspect a store offline.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -49,7 +52,8 @@ struct ServeArgs {
     /// Service ports for `port: 0` are assigned from this range, FIRST-LAST.
     #[arg(long, env = "STRIDE_SERVICE_PORTS", default_value_t = PortRange::default())]
     service_ports: PortRange,
-    /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050).
+    /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050);
+    /// none starts the embedded local cluster.
     #[arg(long, env = "STRIDE_MASTER", value_delimiter = ',')]
     master: Vec<reqwest::Url>,
     /// The framework name Stride registers with.
@@ -82,7 +86,22 @@ pub fn run() -> anyhow::Result<()> {
             runtime.block_on(server::serve(config))?;
             Ok(())
         }
+        Commands::LocalMesos(config) => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            runtime.block_on(local_mesos(config))
+        }
         Commands::Store(command) => store::run(command),
         Commands::Bench(command) => bench::run(command),
     }
+}
+
+async fn local_mesos(config: crate::local::LocalClusterConfig) -> anyhow::Result<()> {
+    let cluster = crate::local::LocalCluster::start(config)
+        .await
+        .context("cannot start the local cluster")?;
+    // Tests and scripts wait for this line to learn the port.
+    println!("stride local-mesos: listening on {}", cluster.url());
+    server::shutdown_signal().await;
+    cluster.shutdown().await;
+    Ok(())
 }
