@@ -83,15 +83,25 @@ impl Reconciler {
             SchedulerEvent::Update(update) => {
                 let status = status::from_mesos(&update);
                 self.reconciliation.answered(&status.task);
-                let command = Command::RecordTaskStatus(status);
-                self.committer.submit(Actor::Mesos, None, command).await?;
-                if update.needs_acknowledgement() {
-                    if let Err(error) = self.mesos.acknowledge(&update).await {
-                        // Mesos resends unacknowledged updates; a resend is
-                        // recorded as nothing new.
-                        tracing::warn!(task = %update.task_id, %error, "ACKNOWLEDGE failed");
+                // Updates of different tasks are independent (Mesos holds a
+                // task's next update until this one is acknowledged), so
+                // they share group commits instead of waiting in line.
+                let committer = self.committer.clone();
+                let mesos = self.mesos.clone();
+                tokio::spawn(async move {
+                    let command = Command::RecordTaskStatus(status);
+                    if let Err(error) = committer.submit(Actor::Mesos, None, command).await {
+                        tracing::warn!(task = %update.task_id, %error, "cannot record an update");
+                        return;
                     }
-                }
+                    if update.needs_acknowledgement() {
+                        if let Err(error) = mesos.acknowledge(&update).await {
+                            // Mesos resends unacknowledged updates; a resend
+                            // is recorded as nothing new.
+                            tracing::warn!(task = %update.task_id, %error, "ACKNOWLEDGE failed");
+                        }
+                    }
+                });
             }
             SchedulerEvent::Offers(offers) => {
                 let ids = offers.into_iter().map(|o| o.id).collect();
