@@ -369,13 +369,11 @@ impl Master {
         };
         let master = Arc::clone(self);
         let framework_id = framework_id.clone();
-        self.supervisors.spawn(async move {
-            let report_to = Arc::clone(&master);
-            process::supervise(spec, kill_rx, move |report| {
-                report_to.on_report(&framework_id, &task_id, report);
-            })
-            .await;
-        });
+        let spawner = self.spawner.clone();
+        self.supervisors
+            .spawn(process::supervise(spawner, spec, kill_rx, move |report| {
+                master.on_report(&framework_id, &task_id, report);
+            }));
     }
 
     fn on_report(&self, framework_id: &FrameworkId, task_id: &TaskId, report: TaskReport) {
