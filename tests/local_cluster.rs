@@ -712,3 +712,29 @@ async fn operator_teardown_removes_a_framework_like_the_real_endpoint() {
     assert_eq!((code, body.as_str()), (400, "Framework cannot be found"));
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn heartbeats_arrive_at_the_announced_interval() {
+    let config = LocalClusterConfig {
+        heartbeat_interval_secs: 0.3,
+        ..LocalClusterConfig::default()
+    };
+    let cluster = TestCluster::start(config).await;
+    let mut scheduler =
+        RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
+    assert_eq!(
+        scheduler.subscribed["subscribed"]["heartbeat_interval_seconds"],
+        0.3
+    );
+    let started = tokio::time::Instant::now();
+    for _ in 0..4 {
+        scheduler.wait_for(true, |e| e["type"] == "HEARTBEAT").await;
+    }
+    // The first comes right after SUBSCRIBED, then one per interval.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(800) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    cluster.shutdown().await;
+}

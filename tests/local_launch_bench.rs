@@ -3,23 +3,72 @@
 //! default (it is a measurement, and it needs a quiet machine):
 //!
 //! `cargo test --release --test local_launch_bench -- --ignored --nocapture`
+//!
+//! It also prints the machine's raw spawn rate measured right before, since
+//! the figure means little without it on a shared host.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use stride::local::benchmark_launches;
 
 const TASKS: usize = 1000;
+const SPAWN_THREADS: usize = 2;
+
+/// `sh -c 'sleep 60'` started from plain threads as fast as possible, with
+/// no sandbox, no API and no acknowledgements: the ceiling.
+fn raw_spawn_rate(count: usize) -> f64 {
+    let started = Instant::now();
+    let threads: Vec<_> = (0..SPAWN_THREADS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..count / SPAWN_THREADS)
+                    .map(|_| {
+                        Command::new("/bin/sh")
+                            .args(["-c", "sleep 60"])
+                            .stdin(Stdio::null())
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::null())
+                            .spawn()
+                            .expect("spawn")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let children: Vec<_> = threads
+        .into_iter()
+        .flat_map(|thread| thread.join().expect("spawner thread"))
+        .collect();
+    let rate = children.len() as f64 / started.elapsed().as_secs_f64();
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    rate
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; run explicitly with --ignored"]
 async fn thousand_sleep_tasks_reach_running() {
-    let work_dir = tempfile::tempdir().expect("tempdir");
+    let baseline = tokio::task::spawn_blocking(|| raw_spawn_rate(TASKS))
+        .await
+        .expect("baseline");
+    println!("raw spawn baseline: {baseline:.0} processes/s");
+    // Sandboxes on tmpfs (`STRIDE_BENCH_DIR=/dev/shm`) take disk I/O out of
+    // the measurement.
+    let parent = std::env::var("STRIDE_BENCH_DIR")
+        .unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+    let work_dir = tempfile::tempdir_in(parent).expect("tempdir");
     let result = benchmark_launches(TASKS, "sleep 60", Some(work_dir.path().to_path_buf()))
         .await
         .expect("benchmark runs");
     println!(
-        "{} tasks to TASK_RUNNING in {:.3} s: {:.0} launches/s",
+        "{} tasks to TASK_RUNNING in {:.3} s: {:.0} launches/s ({:.0}% of the raw spawn rate)",
         result.tasks,
         result.elapsed.as_secs_f64(),
-        result.launches_per_second
+        result.launches_per_second,
+        100.0 * result.launches_per_second / baseline
     );
     assert_eq!(result.tasks, TASKS);
 }

@@ -24,6 +24,7 @@ use crate::mesos::types::{
 
 use super::agent::Agent;
 use super::offers::{DeclineFilter, OutstandingOffer};
+use super::process::Spawner;
 use super::tasks::Task;
 
 /// What every subscriber is told about us; mirrors a real 1.11 master.
@@ -31,6 +32,9 @@ pub(crate) const MESOS_VERSION: &str = "1.11.0";
 /// Finished tasks kept per framework for `/master/state`, as Mesos'
 /// `--max_completed_tasks_per_framework` default.
 const MAX_COMPLETED_TASKS: usize = 1000;
+/// Process launches in flight at once; enough to overlap the disk waits
+/// of sandbox creation on a small machine.
+const CONCURRENT_SPAWNS: usize = 8;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -64,6 +68,7 @@ pub(crate) struct Master {
     pub(crate) settings: Settings,
     /// Every task supervisor, so shutdown can wait for all children.
     pub(crate) supervisors: TaskTracker,
+    pub(crate) spawner: Spawner,
 }
 
 pub(crate) struct MasterState {
@@ -181,6 +186,7 @@ impl Master {
             identity,
             settings,
             supervisors: TaskTracker::new(),
+            spawner: Spawner::new(CONCURRENT_SPAWNS),
         })
     }
 

@@ -7,6 +7,16 @@
 //! reliability, reconciliation answers) follows a real Mesos 1.11 master;
 //! see `fixtures/mesos/` for the captures it is checked against.
 //!
+//! Known differences from a real master, all deliberate simplifications:
+//! JSON only (a protobuf body gets 415); no UPDATE_FRAMEWORK, MESSAGE,
+//! SHUTDOWN, REQUEST or operation calls (501); LAUNCH is the only offer
+//! operation (others are ignored); one role per framework, and SUPPRESS /
+//! REVIVE ignore their role list; health checks and `uris` are accepted but
+//! not run; no executors other than the command executor; state lives in
+//! memory only (a restart forgets frameworks and kills tasks); allocation
+//! runs every 100 ms rather than every second; agents share this host, so
+//! each gets a disjoint slice of the port range.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), stride::local::LocalClusterError> {
 //! use stride::local::{LocalCluster, LocalClusterConfig};
@@ -23,6 +33,7 @@ mod http;
 mod master;
 mod offers;
 mod process;
+mod reconcile;
 mod sandbox;
 mod state;
 mod tasks;

@@ -7,12 +7,13 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::Command;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::sandbox::Sandbox;
 
@@ -49,9 +50,42 @@ pub(crate) enum TaskReport {
     },
 }
 
+/// Starts processes on the blocking pool, a few at a time. Creating the
+/// sandbox and fork/exec block in the kernel (disk journal, page tables);
+/// doing that on the runtime threads would stall the API, and doing all of
+/// a large launch at once would only add threads.
+#[derive(Clone)]
+pub(crate) struct Spawner {
+    slots: Arc<Semaphore>,
+}
+
+impl Spawner {
+    pub(crate) fn new(parallelism: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(parallelism.max(1))),
+        }
+    }
+
+    async fn spawn(&self, spec: LaunchSpec) -> Result<tokio::process::Child, String> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| "Failed to launch command: the agent is shutting down".to_string())?;
+        tokio::task::spawn_blocking(move || spawn(&spec))
+            .await
+            .map_err(|error| format!("Failed to launch command: {error}"))?
+    }
+}
+
 /// Runs the task to completion, sending each step to `report`.
-pub(crate) async fn supervise(spec: LaunchSpec, kill: KillRequest, report: impl Fn(TaskReport)) {
-    let mut child = match spawn(&spec) {
+pub(crate) async fn supervise(
+    spawner: Spawner,
+    spec: LaunchSpec,
+    kill: KillRequest,
+    report: impl Fn(TaskReport),
+) {
+    let mut child = match spawner.spawn(spec).await {
         Ok(child) => child,
         Err(message) => return report(TaskReport::LaunchFailed { message }),
     };
@@ -192,7 +226,7 @@ mod tests {
         let reports = Arc::new(Mutex::new(Vec::new()));
         let (kill_tx, kill_rx) = oneshot::channel();
         let sink = reports.clone();
-        let supervisor = tokio::spawn(supervise(spec, kill_rx, move |report| {
+        let supervisor = tokio::spawn(supervise(Spawner::new(2), spec, kill_rx, move |report| {
             sink.lock().expect("lock").push(format!("{report:?}"));
         }));
         if let Some(delay) = kill_after {

@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 
 use crate::mesos::types::{
     AgentId, Base64Bytes, ContainerId, ContainerStatus, Event, ExecutorId, FrameworkCapabilityType,
-    FrameworkId, IpAddress, Kill, NetworkInfo, ReconcileTask, StatusSource, TaskId, TaskInfo,
-    TaskState, TaskStatus, Update,
+    FrameworkId, IpAddress, Kill, NetworkInfo, StatusSource, TaskId, TaskInfo, TaskState,
+    TaskStatus, Update,
 };
 
 use super::agent::ResourceSet;
@@ -35,7 +35,7 @@ pub(crate) struct Task {
     /// Every state with its timestamp, for `/master/state`.
     pub(crate) statuses: Vec<(TaskState, f64)>,
     /// Taken by the first KILL; a second one is a no-op.
-    kill: Option<oneshot::Sender<Duration>>,
+    pub(super) kill: Option<oneshot::Sender<Duration>>,
     /// Reliable updates not yet acknowledged; only the front is in flight.
     pending: VecDeque<TaskStatus>,
     next_retry: Option<(Instant, Duration)>,
@@ -56,7 +56,7 @@ pub(crate) fn is_terminal(state: &TaskState) -> bool {
 }
 
 impl Task {
-    fn container_status(&self) -> Option<ContainerStatus> {
+    pub(super) fn container_status(&self) -> Option<ContainerStatus> {
         let pid = self.pid?;
         Some(ContainerStatus {
             container_id: Some(ContainerId::new(self.container_id.clone())),
@@ -71,7 +71,7 @@ impl Task {
         })
     }
 
-    fn kill_grace(&self, requested: Option<&Kill>, default: Duration) -> Duration {
+    pub(super) fn kill_grace(&self, requested: Option<&Kill>, default: Duration) -> Duration {
         requested
             .and_then(|kill| kill.kill_policy)
             .or(self.info.kill_policy)
@@ -146,42 +146,6 @@ impl Framework {
             tracing::debug!(%task_id, "resending unacknowledged status update");
             self.forward_head(&task_id, (backoff * 2).min(MAX_UPDATE_RETRY));
         }
-    }
-
-    /// The answer to RECONCILE (and to KILL of an unknown task).
-    fn reconcile_status(&self, request: &ReconcileTask, agent_known: bool) -> TaskStatus {
-        if let Some(task) = self.tasks.get(&request.task_id) {
-            let mut status = master_status(
-                task.info.task_id.clone(),
-                task.state.clone(),
-                "Reconciliation: Latest task state".to_string(),
-                "REASON_RECONCILIATION",
-                Some(task.agent_id.clone()),
-            );
-            status.container_status = task.container_status();
-            return status;
-        }
-        let partition_aware = self.has_capability(&FrameworkCapabilityType::PartitionAware);
-        let (state, message, agent_id) = match (&request.agent_id, agent_known) {
-            (Some(agent_id), true) => (
-                TaskState::Gone,
-                "Reconciliation: Task is unknown to the agent",
-                Some(agent_id.clone()),
-            ),
-            _ => (TaskState::Unknown, "Reconciliation: Task is unknown", None),
-        };
-        let state = if partition_aware {
-            state
-        } else {
-            TaskState::Lost
-        };
-        master_status(
-            request.task_id.clone(),
-            state,
-            message.to_string(),
-            "REASON_RECONCILIATION",
-            agent_id,
-        )
     }
 }
 
@@ -369,13 +333,11 @@ impl Master {
         };
         let master = Arc::clone(self);
         let framework_id = framework_id.clone();
-        self.supervisors.spawn(async move {
-            let report_to = Arc::clone(&master);
-            process::supervise(spec, kill_rx, move |report| {
-                report_to.on_report(&framework_id, &task_id, report);
-            })
-            .await;
-        });
+        let spawner = self.spawner.clone();
+        self.supervisors
+            .spawn(process::supervise(spawner, spec, kill_rx, move |report| {
+                master.on_report(&framework_id, &task_id, report);
+            }));
     }
 
     fn on_report(&self, framework_id: &FrameworkId, task_id: &TaskId, report: TaskReport) {
@@ -450,73 +412,6 @@ impl Master {
             framework.complete_task(task_id);
         } else {
             framework.forward_head(task_id, retry);
-        }
-    }
-
-    /// KILL: signals a known task; an unknown one gets a reconciliation
-    /// answer instead, as a real master does.
-    pub(crate) fn kill(&self, framework_id: &FrameworkId, kill: &Kill) {
-        let mut state = self.lock();
-        let agent_known = kill
-            .agent_id
-            .as_ref()
-            .is_some_and(|id| state.agents.iter().any(|a| a.id == *id));
-        let Some(framework) = state.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        match framework.tasks.get_mut(&kill.task_id) {
-            Some(task) if !is_terminal(&task.state) => {
-                let grace = task.kill_grace(Some(kill), self.settings.default_kill_grace);
-                if let Some(sender) = task.kill.take() {
-                    tracing::info!(task_id = %kill.task_id, ?grace, "killing task");
-                    let _ = sender.send(grace);
-                }
-            }
-            Some(_) => {}
-            None => {
-                let request = ReconcileTask {
-                    task_id: kill.task_id.clone(),
-                    agent_id: kill.agent_id.clone(),
-                };
-                let status = framework.reconcile_status(&request, agent_known);
-                framework.send(&update_event(status));
-            }
-        }
-    }
-
-    /// RECONCILE: explicit for the listed tasks, implicit (every task the
-    /// master knows for this framework) for an empty list.
-    pub(crate) fn reconcile(&self, framework_id: &FrameworkId, requests: &[ReconcileTask]) {
-        let state = self.lock();
-        let Some(framework) = state.frameworks.get(framework_id) else {
-            return;
-        };
-        let statuses: Vec<TaskStatus> = if requests.is_empty() {
-            framework
-                .tasks
-                .values()
-                .map(|task| {
-                    let request = ReconcileTask {
-                        task_id: task.info.task_id.clone(),
-                        agent_id: Some(task.agent_id.clone()),
-                    };
-                    framework.reconcile_status(&request, true)
-                })
-                .collect()
-        } else {
-            requests
-                .iter()
-                .map(|request| {
-                    let agent_known = request
-                        .agent_id
-                        .as_ref()
-                        .is_some_and(|id| state.agents.iter().any(|a| a.id == *id));
-                    framework.reconcile_status(request, agent_known)
-                })
-                .collect()
-        };
-        for status in statuses {
-            framework.send(&update_event(status));
         }
     }
 }
