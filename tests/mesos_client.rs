@@ -62,6 +62,32 @@ async fn scheduler_lifecycle_against_a_real_master() {
     assert_eq!(leaked, 0, "the scenario left its framework registered");
 }
 
+/// The same lifecycle against the embedded local cluster, which must answer
+/// as the real master does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_lifecycle_against_the_local_cluster() {
+    let work = tempfile::tempdir().expect("temp dir");
+    // Its own port range: tasks share this host with the real master's,
+    // which offers 31000-32000.
+    let config = stride::local::LocalClusterConfig {
+        work_dir: Some(work.path().to_owned()),
+        ports: "34000-34999".parse().expect("a port range"),
+        ..Default::default()
+    };
+    let cluster = stride::local::LocalCluster::start(config)
+        .await
+        .expect("the local cluster starts");
+    let master = Url::parse(&cluster.url()).expect("URL");
+    let name = format!("stride-test-{}", uuid::Uuid::new_v4());
+    let outcome = AssertUnwindSafe(scenario(master, &name))
+        .catch_unwind()
+        .await;
+    cluster.shutdown().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// The whole lifecycle, for any master. `name` must be unique to this run.
 pub async fn scenario(master: Url, name: &str) {
     let mut fw = Framework::subscribe(config(&master, name)).await;
