@@ -31,7 +31,7 @@ async fn sigkill_never_loses_an_acknowledged_write() {
     let http = client();
     let mut total_events = 0;
     for round in 0..rounds {
-        let mut server = Server::start(dir.path(), &["--snapshot-every", "50"]);
+        let mut server = Server::start(dir.path(), &["--snapshot-every", "500"]);
         let known = acknowledged.lock().unwrap().clone();
         check_after_restart(&http, &server, &known).await;
         let writers: Vec<_> = (0..WRITERS)
