@@ -27,6 +27,8 @@ pub struct ServeConfig {
 pub struct MesosConfig {
     /// Masters to try; empty means the embedded local cluster.
     pub masters: Vec<reqwest::Url>,
+    /// No Mesos at all (`--no-mesos`): the API and the log only.
+    pub disabled: bool,
     pub framework_name: String,
     /// The Unix user tasks run as.
     pub user: String,
@@ -93,7 +95,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     .map_err(ServeError::Committer)?;
     // No master configured: an embedded cluster on loopback, reached over
     // HTTP through the same client a real master gets.
-    let local = match config.mesos.masters.is_empty() {
+    let local = match config.mesos.masters.is_empty() && !config.mesos.disabled {
         true => Some(start_local(&config).await?),
         false => None,
     };
@@ -102,12 +104,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let url = reqwest::Url::parse(&cluster.url()).expect("the local cluster's URL parses");
         mesos.masters = vec![url];
     }
-    follow_mesos(
-        &mesos,
-        state_framework(&projection),
-        &committer,
-        &projection,
-    )?;
+    if !mesos.disabled {
+        follow_mesos(
+            &mesos,
+            state_framework(&projection),
+            &committer,
+            &projection,
+        )?;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {

@@ -49,6 +49,11 @@ fn bad_flags_and_missing_stores_are_named() {
     assert!(!ok && stderr.contains("--listen"), "{stderr}");
     let (ok, _, stderr) = run_stride(&["serve", "--snapshot-every", "0"]);
     assert!(!ok && stderr.contains("--snapshot-every"), "{stderr}");
+    let (ok, _, stderr) = run_stride(&["serve", "--no-mesos", "--master", "http://127.0.0.1:5050"]);
+    assert!(
+        !ok && stderr.contains("--no-mesos") && stderr.contains("--master"),
+        "{stderr}"
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
     let (ok, _, stderr) = run_stride(&[
         "serve",

@@ -81,7 +81,7 @@ async fn every_201_follows_an_fdatasync_of_its_append() {
         "-o",
         trace_arg,
     ];
-    let mut server = Server::start_wrapped(&data, &[], &wrapper);
+    let mut server = Server::start_wrapped(&data, &["--no-mesos"], &wrapper);
     let http = client();
     let requests = 20;
     let big_requests = 6;

@@ -73,7 +73,7 @@ async fn a_restarted_stride_resubscribes_as_the_same_framework_on_local_mesos() 
 async fn serve_without_a_master_runs_the_embedded_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let http = client();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start_with_mesos(dir.path(), &[]);
     wait_until("FrameworkSubscribed", Duration::from_secs(30), || async {
         subscribed_framework(&http, &server).await.is_some()
     })
@@ -130,7 +130,7 @@ async fn resubscribes_as_the_same_framework(master: &str) {
     let dir = tempfile::tempdir().unwrap();
     let args = ["--master", &master, "--framework-name", &name];
     let http = client();
-    let mut server = Server::start(dir.path(), &args);
+    let mut server = Server::start_with_mesos(dir.path(), &args);
     wait_until("FrameworkSubscribed", Duration::from_secs(30), || async {
         subscribed_framework(&http, &server).await.is_some()
     })
@@ -148,7 +148,7 @@ async fn resubscribes_as_the_same_framework(master: &str) {
         || async { frameworks_named(&http, &master, &name).await == vec![(id.clone(), false)] },
     )
     .await;
-    let server = Server::start(dir.path(), &args);
+    let server = Server::start_with_mesos(dir.path(), &args);
     wait_until(
         "the same framework to be active again",
         Duration::from_secs(30),

@@ -54,8 +54,16 @@ struct ServeArgs {
     service_ports: PortRange,
     /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050);
     /// none starts the embedded local cluster.
-    #[arg(long, env = "STRIDE_MASTER", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "STRIDE_MASTER",
+        value_delimiter = ',',
+        conflicts_with = "no_mesos"
+    )]
     master: Vec<reqwest::Url>,
+    /// Run without any Mesos: the API and the log only.
+    #[arg(long, env = "STRIDE_NO_MESOS")]
+    no_mesos: bool,
     /// The framework name Stride registers with.
     #[arg(long, env = "STRIDE_FRAMEWORK_NAME", default_value = "stride")]
     framework_name: String,
@@ -76,6 +84,7 @@ pub fn run() -> anyhow::Result<()> {
                 service_ports: args.service_ports,
                 mesos: MesosConfig {
                     masters: args.master,
+                    disabled: args.no_mesos,
                     framework_name: args.framework_name,
                     user: args
                         .mesos_user

@@ -16,8 +16,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `stride serve` on `data_dir` and waits until it listens.
+    /// Starts `stride serve --no-mesos` on `data_dir` and waits until it
+    /// listens: the log and the API alone, so seqs are the test's own.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--no-mesos"];
+        args.extend_from_slice(extra);
+        Self::start_wrapped(data_dir, &args, &[])
+    }
+
+    /// Starts `stride serve` with Mesos: `extra` names the master, or none
+    /// for the embedded local cluster.
+    pub fn start_with_mesos(data_dir: &Path, extra: &[&str]) -> Server {
         Self::start_wrapped(data_dir, extra, &[])
     }
 
