@@ -14,4 +14,5 @@ pub mod mesos;
 pub mod projection;
 pub mod server;
 pub mod store;
+pub mod stream;
 pub mod verify;

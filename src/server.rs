@@ -14,6 +14,7 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Take a projection snapshot every this many events.
     pub snapshot_every: u64,
+    pub stream: crate::stream::StreamConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         log,
         projection,
         committer,
+        stream: config.stream,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

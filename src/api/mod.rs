@@ -12,6 +12,7 @@ pub use error::ApiError;
 use crate::command::Committer;
 use crate::projection::Projection;
 use crate::store::EventLog;
+use crate::stream::{self, StreamConfig};
 use axum::Router;
 use axum::routing::get;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub struct Shared {
     pub log: Arc<EventLog>,
     pub projection: Arc<Projection>,
     pub committer: Committer,
+    pub stream: StreamConfig,
 }
 
 pub fn router(shared: Shared) -> Router {
@@ -29,6 +31,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/ping", get(|| async { "pong" }))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
+        .route("/v1/stream", get(stream::ws::handler))
         .route("/v2/apps", get(apps::list).post(apps::create))
         .route(
             "/v2/apps/{*id}",

@@ -5,10 +5,12 @@ mod bench;
 mod store;
 
 use crate::server::{self, ServeConfig};
+use crate::stream::StreamConfig;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,25 @@ struct ServeArgs {
     #[arg(long, env = "STRIDE_SNAPSHOT_EVERY", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,
+    /// How often `/v1/stream` pings each subscriber (e.g. 10s, 500ms).
+    #[arg(long, env = "STRIDE_STREAM_PING_INTERVAL", default_value = "10s", value_parser = duration)]
+    stream_ping_interval: Duration,
+    /// A stream subscriber silent (no pong, or not reading) this long is
+    /// disconnected.
+    #[arg(long, env = "STRIDE_STREAM_IDLE_TIMEOUT", default_value = "30s", value_parser = duration)]
+    stream_idle_timeout: Duration,
+    /// How often stream subscribers get a `progress` message.
+    #[arg(long, env = "STRIDE_STREAM_PROGRESS_INTERVAL", default_value = "5s", value_parser = duration)]
+    stream_progress_interval: Duration,
+}
+
+/// A positive human duration such as `30s` or `250ms`.
+fn duration(raw: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -56,6 +77,11 @@ pub fn run() -> anyhow::Result<()> {
                 data_dir: args.data_dir,
                 listen: args.listen,
                 snapshot_every: args.snapshot_every,
+                stream: StreamConfig {
+                    ping_interval: args.stream_ping_interval,
+                    idle_timeout: args.stream_idle_timeout,
+                    progress_interval: args.stream_progress_interval,
+                },
             };
             runtime.block_on(server::serve(config))?;
             Ok(())
