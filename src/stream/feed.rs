@@ -189,7 +189,9 @@ mod tests {
             recorded_at: seq,
             actor: Actor::Reconciler,
             command_id: uuid::Uuid::now_v7(),
-            event: Event::AppDeleted(AppDeleted { app: AppId::from(app) }),
+            event: Event::AppDeleted(AppDeleted {
+                app: AppId::from(app),
+            }),
         })
     }
 

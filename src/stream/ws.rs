@@ -131,7 +131,13 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
             let message = json!({"type": "error", "error": "from_beyond_head",
                                  "message": error.to_string(), "head": head});
             let _ = send(&mut sink, text(&message), &config).await;
-            close(&mut sink, CLOSE_BEYOND_HEAD, "from is beyond the head", &config).await;
+            close(
+                &mut sink,
+                CLOSE_BEYOND_HEAD,
+                "from is beyond the head",
+                &config,
+            )
+            .await;
             return;
         }
     };
@@ -140,10 +146,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
     let (gone_tx, mut gone_rx) = oneshot::channel();
     let reader = tokio::spawn(read_client(source, started, last_pong.clone(), gone_tx));
     let mut ping = interval_at(started + config.ping_interval, config.ping_interval);
-    let mut progress = interval_at(
-        started + config.progress_interval,
-        config.progress_interval,
-    );
+    let mut progress = interval_at(started + config.progress_interval, config.progress_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The first progress message says "caught up", so `stride events`
@@ -170,27 +173,47 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
                 break;
             }
             Step::Ping => {
-                let silent_ms = started.elapsed().as_millis() as u64
-                    - last_pong.load(Ordering::Relaxed);
+                let silent_ms =
+                    started.elapsed().as_millis() as u64 - last_pong.load(Ordering::Relaxed);
                 if silent_ms > config.idle_timeout.as_millis() as u64 {
                     tracing::info!(silent_ms, "stream subscriber stopped answering pings");
-                    close(&mut sink, CLOSE_IDLE, "no pong within the idle timeout", &config)
-                        .await;
+                    close(
+                        &mut sink,
+                        CLOSE_IDLE,
+                        "no pong within the idle timeout",
+                        &config,
+                    )
+                    .await;
                     break;
                 }
                 send(&mut sink, Message::Ping(Default::default()), &config).await
             }
             Step::Progress => send(&mut sink, progress_message(&feed, &shared), &config).await,
-            Step::Event(Ok(envelope)) => send(&mut sink, text(&envelope_json(&envelope)), &config).await,
+            Step::Event(Ok(envelope)) => {
+                send(&mut sink, text(&envelope_json(&envelope)), &config).await
+            }
             Step::Event(Err(FeedError::Closed)) => {
-                close(&mut sink, close_code::AWAY, "the server is stopping", &config).await;
+                close(
+                    &mut sink,
+                    close_code::AWAY,
+                    "the server is stopping",
+                    &config,
+                )
+                .await;
                 break;
             }
             Step::Event(Err(error)) => {
                 tracing::error!(error = %error, "stream feed failed");
-                let message = json!({"type": "error", "error": "internal", "message": error.to_string()});
+                let message =
+                    json!({"type": "error", "error": "internal", "message": error.to_string()});
                 let _ = send(&mut sink, text(&message), &config).await;
-                close(&mut sink, close_code::ERROR, "reading the log failed", &config).await;
+                close(
+                    &mut sink,
+                    close_code::ERROR,
+                    "reading the log failed",
+                    &config,
+                )
+                .await;
                 break;
             }
         };
@@ -256,9 +279,10 @@ async fn read_client(
 fn refusal(error: axum::Error) -> ClientGone {
     use tokio_tungstenite::tungstenite::Error as WsError;
     match error.into_inner().downcast::<WsError>().map(|e| *e) {
-        Ok(WsError::Capacity(_)) => {
-            ClientGone::Refused(close_code::SIZE, "message too big: the stream takes no messages")
-        }
+        Ok(WsError::Capacity(_)) => ClientGone::Refused(
+            close_code::SIZE,
+            "message too big: the stream takes no messages",
+        ),
         Ok(WsError::Protocol(_)) | Ok(WsError::Utf8(_)) => {
             ClientGone::Refused(close_code::PROTOCOL, "websocket protocol error")
         }
