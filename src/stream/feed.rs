@@ -62,6 +62,18 @@ pub struct Feed {
     ahead: Option<Arc<Envelope>>,
     /// The log holds published events the broadcast will not deliver.
     catching_up: bool,
+    /// `Item::CaughtUp` was returned since the last catch-up began.
+    reported: bool,
+}
+
+/// What a feed yields.
+#[derive(Debug)]
+pub enum Item {
+    Event(Arc<Envelope>),
+    /// Every published event up to this seq has been examined: the
+    /// subscriber is live. Yielded once per catch-up (at the start, and
+    /// after a lag), so a filtered subscriber learns it promptly.
+    CaughtUp(Seq),
 }
 
 impl Feed {
@@ -91,6 +103,7 @@ impl Feed {
             backlog: VecDeque::new(),
             ahead: None,
             catching_up: next <= head,
+            reported: false,
         })
     }
 
@@ -100,12 +113,12 @@ impl Feed {
         Seq(self.next.0 - 1)
     }
 
-    /// The next matching durable event.
-    pub async fn next(&mut self) -> Result<Arc<Envelope>, FeedError> {
+    /// The next matching durable event, or news of having caught up.
+    pub async fn next(&mut self) -> Result<Item, FeedError> {
         loop {
             if let Some(envelope) = self.backlog.pop_front() {
                 if let Some(found) = self.take(envelope) {
-                    return Ok(found);
+                    return Ok(Item::Event(found));
                 }
                 continue;
             }
@@ -115,7 +128,7 @@ impl Feed {
                     self.ahead = Some(live);
                     self.fill(until).await?;
                 } else if let Some(found) = self.take(live) {
-                    return Ok(found);
+                    return Ok(Item::Event(found));
                 }
                 continue;
             }
@@ -127,11 +140,16 @@ impl Feed {
                 }
                 self.catching_up = false;
             }
+            if !self.reported {
+                self.reported = true;
+                return Ok(Item::CaughtUp(self.position()));
+            }
             match self.live.recv().await {
                 Ok(envelope) => self.ahead = Some(envelope),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, next = %self.next, "subscriber lagged; reading the log");
                     self.catching_up = true;
+                    self.reported = false;
                 }
                 Err(RecvError::Closed) => return Err(FeedError::Closed),
             }
@@ -226,12 +244,23 @@ mod tests {
         for first in (101..=total).step_by(1_000) {
             append(&log, &projection, first..=(first + 999).min(total));
         }
-        for expected in 50..=total {
-            assert_eq!(feed.next().await.unwrap().seq, Seq(expected));
+        let mut expected = 50;
+        while expected <= total {
+            match feed.next().await.unwrap() {
+                Item::Event(e) => {
+                    assert_eq!(e.seq, Seq(expected));
+                    expected += 1;
+                }
+                // Once at the start, and maybe after the lag.
+                Item::CaughtUp(seq) => assert_eq!(seq, Seq(expected - 1)),
+            }
         }
-        assert_eq!(feed.position(), Seq(total));
+        assert!(matches!(
+            feed.next().await.unwrap(),
+            Item::CaughtUp(Seq(40_000))
+        ));
         append(&log, &projection, total + 1..=total + 1);
-        assert_eq!(feed.next().await.unwrap().seq, Seq(total + 1));
+        assert_eq!(seqs(&mut feed, 1).await, vec![total + 1]);
     }
 
     #[tokio::test]
@@ -241,9 +270,11 @@ mod tests {
         let mut filter = Filter::default();
         filter.set_app("/even/").unwrap();
         let mut feed = Feed::open(log, projection, Start::At(Seq(1)), filter).unwrap();
-        let seqs: Vec<u64> = futures_seqs(&mut feed, 5).await;
-        assert_eq!(seqs, vec![2, 4, 6, 8, 10]);
-        assert_eq!(feed.position(), Seq(10));
+        assert_eq!(seqs(&mut feed, 5).await, vec![2, 4, 6, 8, 10]);
+        assert!(matches!(
+            feed.next().await.unwrap(),
+            Item::CaughtUp(Seq(10))
+        ));
     }
 
     #[tokio::test]
@@ -259,10 +290,13 @@ mod tests {
         assert_eq!(open(Start::Now).unwrap().position(), Seq(3));
     }
 
-    async fn futures_seqs(feed: &mut Feed, n: usize) -> Vec<u64> {
+    /// The next `n` events' seqs, skipping catch-up news.
+    async fn seqs(feed: &mut Feed, n: usize) -> Vec<u64> {
         let mut out = Vec::new();
-        for _ in 0..n {
-            out.push(feed.next().await.unwrap().seq.0);
+        while out.len() < n {
+            if let Item::Event(e) = feed.next().await.unwrap() {
+                out.push(e.seq.0);
+            }
         }
         out
     }

@@ -7,7 +7,7 @@
 //! socket's buffers, so a slow client costs only its own connection; one
 //! that stops reading is cut off after `idle_timeout`.
 
-use super::feed::{Feed, FeedError, Start};
+use super::feed::{Feed, FeedError, Item, Start};
 use super::{Filter, StreamConfig};
 use crate::api::{ApiError, Shared};
 use crate::event::Seq;
@@ -110,7 +110,7 @@ enum Step {
     Client(ClientGone),
     Ping,
     Progress,
-    Event(Result<Arc<crate::event::Envelope>, FeedError>),
+    Feed(Result<Item, FeedError>),
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -149,22 +149,13 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
     let mut progress = interval_at(started + config.progress_interval, config.progress_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    // The first progress message says "caught up", so `stride events`
-    // without --follow knows when to stop.
-    let mut announced = false;
     loop {
-        if !announced && feed.position() >= shared.projection.head() {
-            announced = true;
-            if !send(&mut sink, progress_message(&feed, &shared), &config).await {
-                break;
-            }
-        }
         let step = tokio::select! {
             biased;
             gone = &mut gone_rx => Step::Client(gone.unwrap_or(ClientGone::Left)),
             _ = ping.tick() => Step::Ping,
             _ = progress.tick() => Step::Progress,
-            item = feed.next() => Step::Event(item),
+            item = feed.next() => Step::Feed(item),
         };
         let sent = match step {
             Step::Client(ClientGone::Left) => break,
@@ -188,11 +179,15 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
                 }
                 send(&mut sink, Message::Ping(Default::default()), &config).await
             }
-            Step::Progress => send(&mut sink, progress_message(&feed, &shared), &config).await,
-            Step::Event(Ok(envelope)) => {
+            // Also sent on catching up, so a filtered subscriber (and
+            // `stride events` without --follow) learns it at once.
+            Step::Progress | Step::Feed(Ok(Item::CaughtUp(_))) => {
+                send(&mut sink, progress_message(&feed, &shared), &config).await
+            }
+            Step::Feed(Ok(Item::Event(envelope))) => {
                 send(&mut sink, text(&envelope_json(&envelope)), &config).await
             }
-            Step::Event(Err(FeedError::Closed)) => {
+            Step::Feed(Err(FeedError::Closed)) => {
                 close(
                     &mut sink,
                     close_code::AWAY,
@@ -202,7 +197,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
                 .await;
                 break;
             }
-            Step::Event(Err(error)) => {
+            Step::Feed(Err(error)) => {
                 tracing::error!(error = %error, "stream feed failed");
                 let message =
                     json!({"type": "error", "error": "internal", "message": error.to_string()});
