@@ -6,6 +6,7 @@
 //! publishes them to followers.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod codec;
 pub mod command;

@@ -3,6 +3,7 @@
 //! projection; they never write the log themselves.
 
 mod apps;
+mod audit;
 mod error;
 mod extract;
 mod log;
@@ -32,6 +33,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::ws::handler))
+        .route("/v1/audit", get(audit::audit))
         .route("/v2/apps", get(apps::list).post(apps::create))
         .route(
             "/v2/apps/{*id}",

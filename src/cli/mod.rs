@@ -1,8 +1,12 @@
 //! The command line. This is the binary's edge: errors become `anyhow`
 //! reports naming the flag or file at fault.
 
+mod audit;
 mod bench;
+mod events;
+mod remote;
 mod store;
+mod table;
 
 use crate::server::{self, ServeConfig};
 use crate::stream::StreamConfig;
@@ -30,6 +34,10 @@ enum Commands {
     /// Inspect a store offline.
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Print the event stream of a running server.
+    Events(events::EventsArgs),
+    /// Who changed what, when: filtered history from a running server.
+    Audit(audit::AuditArgs),
     /// Measure Stride on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -88,5 +96,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Commands::Store(command) => store::run(command),
         Commands::Bench(command) => bench::run(command),
+        Commands::Events(args) => events::run(args),
+        Commands::Audit(args) => audit::run(args),
     }
 }

@@ -15,7 +15,7 @@
 //! Only the committer appends, so seq order is commit order.
 
 mod durable;
-mod keys;
+pub(crate) mod keys;
 mod read;
 mod snapshot;
 mod write;

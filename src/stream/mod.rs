@@ -9,7 +9,7 @@ mod filter;
 pub mod ws;
 
 pub use feed::{Feed, FeedError, Start};
-pub use filter::{Filter, FilterError};
+pub use filter::{AppMatch, Filter, FilterError, parse_kind};
 
 use std::time::Duration;
 
