@@ -214,3 +214,77 @@ async fn from_now_and_resume_after_a_filtered_progress() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_events_cli_prints_the_log_and_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    write_apps(&server, "cli", 6, 1).await;
+    let (ok, out, err) =
+        common::run_stride(&["events", "--from", "2", "--json", "--stride", &server.url]);
+    assert!(ok, "{err}");
+    let seqs: Vec<u64> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [2, 3, 4, 5, 6]);
+    let (ok, out, err) = common::run_stride(&[
+        "events",
+        "--type",
+        "AppCreated",
+        "--app",
+        "/cli/",
+        "--stride",
+        &server.url,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("     SEQ"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("AppCreated")).count(),
+        3,
+        "{out}"
+    );
+    let (ok, _, err) = common::run_stride(&["events", "--from", "99", "--stride", &server.url]);
+    assert!(!ok);
+    assert!(err.contains("beyond the head"), "{err}");
+
+    let mut follower = std::process::Command::new(common::BIN)
+        .args([
+            "events",
+            "--from",
+            "7",
+            "--follow",
+            "--json",
+            "--stride",
+            &server.url,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(4)
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    });
+    write_apps(&server, "later", 4, 1).await;
+    let lines = lines.join().unwrap();
+    follower.kill().unwrap();
+    let _ = follower.wait();
+    let seqs: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [7, 8, 9, 10]);
+}
