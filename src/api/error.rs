@@ -15,6 +15,8 @@ pub enum ApiError {
     Rejected(Rejection),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("Stride is stopping")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -58,6 +60,9 @@ impl IntoResponse for ApiError {
                 (status, json!(rejection))
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, json!({"message": message})),
+            ApiError::NotAcceptable(message) => {
+                (StatusCode::NOT_ACCEPTABLE, json!({"message": message}))
+            }
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"message": "Stride is stopping"}),

@@ -9,6 +9,7 @@ mod extract;
 mod log;
 
 pub use error::ApiError;
+pub use extract::Caller;
 
 use crate::command::Committer;
 use crate::projection::Projection;
@@ -34,6 +35,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::ws::handler))
         .route("/v1/audit", get(audit::audit))
+        .route("/v2/events", get(stream::sse::handler))
         .route("/v2/apps", get(apps::list).post(apps::create))
         .route(
             "/v2/apps/{*id}",

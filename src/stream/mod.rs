@@ -6,6 +6,8 @@
 
 mod feed;
 mod filter;
+pub mod marathon;
+pub mod sse;
 pub mod ws;
 
 pub use feed::{Feed, FeedError, Start};
