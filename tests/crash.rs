@@ -32,7 +32,8 @@ async fn sigkill_never_loses_an_acknowledged_write() {
     let mut total_events = 0;
     for round in 0..rounds {
         let mut server = Server::start(dir.path(), &["--snapshot-every", "50"]);
-        check_after_restart(&http, &server, &acknowledged.lock().unwrap()).await;
+        let before = acknowledged.lock().unwrap().clone();
+        check_after_restart(&http, &server, &before).await;
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let http = http.clone();
@@ -62,7 +63,8 @@ async fn sigkill_never_loses_an_acknowledged_write() {
             writer.await.unwrap();
         }
         let after = Server::start(dir.path(), &[]);
-        total_events = check_after_restart(&http, &after, &acknowledged.lock().unwrap()).await;
+        let known = acknowledged.lock().unwrap().clone();
+        total_events = check_after_restart(&http, &after, &known).await;
         drop(after);
     }
     let (ok, stdout, stderr) = run_stride(&[
