@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod callbacks;
 pub mod cli;
 pub mod codec;
 pub mod command;

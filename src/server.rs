@@ -15,6 +15,7 @@ pub struct ServeConfig {
     /// Take a projection snapshot every this many events.
     pub snapshot_every: u64,
     pub stream: crate::stream::StreamConfig,
+    pub callbacks: crate::callbacks::CallbackConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +70,19 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         config.snapshot_every,
     )
     .map_err(ServeError::Committer)?;
+    let callbacks = crate::callbacks::Registry::default();
+    crate::callbacks::start(
+        log.clone(),
+        projection.clone(),
+        callbacks.clone(),
+        config.callbacks,
+    );
     let shared = Shared {
         log,
         projection,
         committer,
         stream: config.stream,
+        callbacks,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -7,6 +7,7 @@ mod audit;
 mod error;
 mod extract;
 mod log;
+mod subscriptions;
 
 pub use error::ApiError;
 pub use extract::Caller;
@@ -26,6 +27,7 @@ pub struct Shared {
     pub projection: Arc<Projection>,
     pub committer: Committer,
     pub stream: StreamConfig,
+    pub callbacks: crate::callbacks::Registry,
 }
 
 pub fn router(shared: Shared) -> Router {
@@ -36,6 +38,12 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/stream", get(stream::ws::handler))
         .route("/v1/audit", get(audit::audit))
         .route("/v2/events", get(stream::sse::handler))
+        .route(
+            "/v2/eventSubscriptions",
+            get(subscriptions::list)
+                .post(subscriptions::subscribe)
+                .delete(subscriptions::unsubscribe),
+        )
         .route("/v2/apps", get(apps::list).post(apps::create))
         .route(
             "/v2/apps/{*id}",

@@ -8,6 +8,7 @@ mod remote;
 mod store;
 mod table;
 
+use crate::callbacks::CallbackConfig;
 use crate::server::{self, ServeConfig};
 use crate::stream::StreamConfig;
 use anyhow::Context;
@@ -65,6 +66,12 @@ struct ServeArgs {
     /// How often stream subscribers get a `progress` message.
     #[arg(long, env = "STRIDE_STREAM_PROGRESS_INTERVAL", default_value = "5s", value_parser = duration)]
     stream_progress_interval: Duration,
+    /// Longest wait between retries of a failing event-subscription callback.
+    #[arg(long, env = "STRIDE_CALLBACK_MAX_BACKOFF", default_value = "60s", value_parser = duration)]
+    callback_max_backoff: Duration,
+    /// How long one callback POST may take.
+    #[arg(long, env = "STRIDE_CALLBACK_TIMEOUT", default_value = "10s", value_parser = duration)]
+    callback_timeout: Duration,
 }
 
 /// A positive human duration such as `30s` or `250ms`.
@@ -89,6 +96,10 @@ pub fn run() -> anyhow::Result<()> {
                     ping_interval: args.stream_ping_interval,
                     idle_timeout: args.stream_idle_timeout,
                     progress_interval: args.stream_progress_interval,
+                },
+                callbacks: CallbackConfig {
+                    max_backoff: args.callback_max_backoff,
+                    timeout: args.callback_timeout,
                 },
             };
             runtime.block_on(server::serve(config))?;

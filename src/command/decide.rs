@@ -4,8 +4,9 @@
 use super::{Command, Rejection, TaskStatus, validate_definition};
 use crate::event::app::AppSpec;
 use crate::event::{
-    AppCreated, AppDeleted, AppId, AppScaled, AppUpdated, DeploymentFailed, DeploymentId,
-    DeploymentKind, DeploymentStarted, Event, FrameworkSubscribed, TaskStatusRecorded,
+    AppCreated, AppDeleted, AppId, AppScaled, AppUpdated, CallbackSubscribed, CallbackUnsubscribed,
+    DeploymentFailed, DeploymentId, DeploymentKind, DeploymentStarted, Event, FrameworkSubscribed,
+    TaskStatusRecorded,
 };
 use crate::projection::State;
 use uuid::Uuid;
@@ -78,6 +79,37 @@ pub fn decide(state: &State, command: &Command, command_id: Uuid) -> Result<Vec<
                 master: master.clone(),
             })])
         }
+        Command::SubscribeCallback { callback_url } => {
+            check_callback_url(callback_url)?;
+            // Subscribing twice is a no-op, as in Marathon.
+            if state.callbacks.contains_key(callback_url) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::CallbackSubscribed(CallbackSubscribed {
+                callback_url: callback_url.clone(),
+            })])
+        }
+        Command::UnsubscribeCallback { callback_url } => {
+            if !state.callbacks.contains_key(callback_url) {
+                return Err(Rejection::not_found(format!(
+                    "no event subscription for callbackUrl {callback_url}"
+                )));
+            }
+            Ok(vec![Event::CallbackUnsubscribed(CallbackUnsubscribed {
+                callback_url: callback_url.clone(),
+            })])
+        }
+    }
+}
+
+/// Only absolute http(s) URLs: delivery POSTs to them.
+fn check_callback_url(url: &str) -> Result<(), Rejection> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        _ => Err(Rejection::invalid(vec![super::FieldError {
+            path: "/callbackUrl".into(),
+            errors: vec![format!("'{url}' is not an absolute http(s) URL")],
+        }])),
     }
 }
 

@@ -36,6 +36,12 @@ pub enum Command {
         framework: FrameworkId,
         master: String,
     },
+    SubscribeCallback {
+        callback_url: String,
+    },
+    UnsubscribeCallback {
+        callback_url: String,
+    },
 }
 
 /// A status update as Mesos reported it.

@@ -33,6 +33,8 @@ pub enum Event {
     TaskExpunged(TaskExpunged),
     HealthChanged(HealthChanged),
     FrameworkSubscribed(FrameworkSubscribed),
+    CallbackSubscribed(CallbackSubscribed),
+    CallbackUnsubscribed(CallbackUnsubscribed),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +162,18 @@ pub struct FrameworkSubscribed {
     pub master: String,
 }
 
+/// An HTTP endpoint that gets every event from here on, Marathon-style
+/// (`POST /v2/eventSubscriptions`). Delivery starts at this event's seq.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackSubscribed {
+    pub callback_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackUnsubscribed {
+    pub callback_url: String,
+}
+
 impl Event {
     /// The variant name, as the stream and audit queries show it.
     pub fn type_name(&self) -> &'static str {
@@ -182,7 +196,9 @@ impl Event {
             Event::TaskKillRequested(e) => Some(&e.app),
             Event::TaskExpunged(e) => Some(&e.app),
             Event::HealthChanged(e) => Some(&e.app),
-            Event::FrameworkSubscribed(_) => None,
+            Event::FrameworkSubscribed(_)
+            | Event::CallbackSubscribed(_)
+            | Event::CallbackUnsubscribed(_) => None,
         }
     }
 

@@ -72,6 +72,14 @@ pub fn marathon_event(envelope: &Envelope) -> Option<(&'static str, Value)> {
             "scheduler_registered_event",
             json!({"frameworkId": e.framework, "master": e.master}),
         ),
+        Event::CallbackSubscribed(e) => (
+            "subscribe_event",
+            json!({"clientIp": client_ip(envelope), "callbackUrl": e.callback_url}),
+        ),
+        Event::CallbackUnsubscribed(e) => (
+            "unsubscribe_event",
+            json!({"clientIp": client_ip(envelope), "callbackUrl": e.callback_url}),
+        ),
         // Intents Marathon never announced; the status updates that follow
         // them are what its clients watch.
         Event::TaskKillRequested(_) | Event::TaskExpunged(_) => return None,
@@ -96,17 +104,21 @@ fn stamp(map: &mut Map<String, Value>, kind: &str, micros: u64) {
 }
 
 fn api_post(envelope: &Envelope, uri: String, app: Value) -> (&'static str, Value) {
-    let client_ip = match &envelope.actor {
+    (
+        "api_post_event",
+        json!({"clientIp": client_ip(envelope), "uri": uri, "appDefinition": app}),
+    )
+}
+
+/// The caller's IP without the port, as Marathon reports it.
+fn client_ip(envelope: &Envelope) -> String {
+    match &envelope.actor {
         crate::event::Actor::Api { remote, .. } => remote
             .rsplit_once(':')
             .map_or(remote.as_str(), |(ip, _)| ip)
             .to_owned(),
         _ => String::new(),
-    };
-    (
-        "api_post_event",
-        json!({"clientIp": client_ip, "uri": uri, "appDefinition": app}),
-    )
+    }
 }
 
 fn definition(spec: &crate::event::app::AppSpec) -> Value {

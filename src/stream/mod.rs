@@ -10,7 +10,7 @@ pub mod marathon;
 pub mod sse;
 pub mod ws;
 
-pub use feed::{Feed, FeedError, Start};
+pub use feed::{Feed, FeedError, Item, Start};
 pub use filter::{AppMatch, Filter, FilterError, parse_kind};
 
 use std::time::Duration;
