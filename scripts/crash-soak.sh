@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The long crash soak: 1,000 SIGKILL/restart rounds of tests/crash.rs.
-# Record its last line in BENCHMARKS.md.
+# Full output goes to target/crash-soak.log; record its last line in BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STRIDE_CRASH_ROUNDS="${1:-1000}" cargo test --release --test crash -- --nocapture 2>&1 | grep -E "crash test|test result"
+# Its own target dir, so rebuilding target/release meanwhile cannot swap the binary under it.
+STRIDE_CRASH_ROUNDS="${1:-1000}" CARGO_TARGET_DIR=target/soak cargo test --release --test crash -- --nocapture \
+    > target/crash-soak.log 2>&1 || { tail -40 target/crash-soak.log; exit 1; }
+grep -E "crash test|test result" target/crash-soak.log

@@ -16,8 +16,8 @@
 use crate::event::{
     Actor, AppCreated, AppDeleted, AppScaled, AppUpdated, CallbackSubscribed, CallbackUnsubscribed,
     DeploymentFailed, DeploymentFinished, DeploymentStarted, DeploymentStepFinished, Envelope,
-    Event, FrameworkSubscribed, HealthChanged, Kind, Seq, TaskExpunged, TaskKillRequested,
-    TaskLaunchRequested, TaskStatusRecorded,
+    Event, FrameworkSubscribed, HealthChanged, Kind, LaunchDelayReset, Seq, TaskExpunged,
+    TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded,
 };
 use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -121,6 +121,7 @@ fn encode_payload(event: &Event, out: &mut Vec<u8>) -> Result<(), CodecError> {
         Event::TaskExpunged(p) => o.serialize_into(out, p),
         Event::HealthChanged(p) => o.serialize_into(out, p),
         Event::FrameworkSubscribed(p) => o.serialize_into(out, p),
+        Event::LaunchDelayReset(p) => o.serialize_into(out, p),
         Event::CallbackSubscribed(p) => o.serialize_into(out, p),
         Event::CallbackUnsubscribed(p) => o.serialize_into(out, p),
     };
@@ -215,6 +216,7 @@ fn decode_payload(kind: Kind, bytes: &[u8]) -> Result<Event, bincode::Error> {
         Kind::TaskExpunged => Event::TaskExpunged(de::<TaskExpunged>(bytes)?),
         Kind::HealthChanged => Event::HealthChanged(de::<HealthChanged>(bytes)?),
         Kind::FrameworkSubscribed => Event::FrameworkSubscribed(de::<FrameworkSubscribed>(bytes)?),
+        Kind::LaunchDelayReset => Event::LaunchDelayReset(de::<LaunchDelayReset>(bytes)?),
         Kind::CallbackSubscribed => Event::CallbackSubscribed(de::<CallbackSubscribed>(bytes)?),
         Kind::CallbackUnsubscribed => {
             Event::CallbackUnsubscribed(de::<CallbackUnsubscribed>(bytes)?)

@@ -14,6 +14,7 @@ pub mod command;
 pub mod event;
 pub mod mesos;
 pub mod projection;
+pub mod reconciler;
 pub mod server;
 pub mod store;
 pub mod stream;

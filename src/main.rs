@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+// sled's copy-on-write nodes churn the allocator; glibc's malloc showed up as
+// the top cost in profiles of append and replay (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

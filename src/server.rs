@@ -1,8 +1,10 @@
 //! `stride serve`: builds every part, in data-flow order, and serves.
 
-use crate::api::{self, Shared};
-use crate::command::Committer;
+use crate::api::{self, ServerInfo, Shared};
+use crate::command::{Committer, PortRange, Settings};
+use crate::mesos::{Scheduler, SchedulerConfig};
 use crate::projection::{self, LoadError, Projection};
+use crate::reconciler::Reconciler;
 use crate::store::{EventLog, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,8 +16,21 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Take a projection snapshot every this many events.
     pub snapshot_every: u64,
+    /// Where service ports for `port: 0` come from.
+    pub service_ports: PortRange,
+    pub mesos: MesosConfig,
     pub stream: crate::stream::StreamConfig,
     pub callbacks: crate::callbacks::CallbackConfig,
+}
+
+/// How Stride reaches Mesos.
+#[derive(Debug, Clone)]
+pub struct MesosConfig {
+    /// Masters to try; empty means the embedded local cluster.
+    pub masters: Vec<reqwest::Url>,
+    pub framework_name: String,
+    /// The Unix user tasks run as.
+    pub user: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +49,8 @@ pub enum ServeError {
         #[source]
         source: LoadError,
     },
+    #[error("invalid Mesos settings")]
+    Mesos(#[source] crate::mesos::ConfigError),
     #[error("cannot start the committer")]
     Committer(#[source] StoreError),
     #[error("cannot listen on {addr}")]
@@ -68,8 +85,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         state,
         projection.clone(),
         config.snapshot_every,
+        Settings {
+            service_ports: config.service_ports,
+        },
     )
     .map_err(ServeError::Committer)?;
+    if !config.mesos.masters.is_empty() {
+        let framework = state_framework(&projection);
+        follow_mesos(&config.mesos, framework, &committer, &projection)?;
+    }
     let callbacks = crate::callbacks::Registry::default();
     crate::callbacks::start(
         log.clone(),
@@ -77,13 +101,6 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         callbacks.clone(),
         config.callbacks,
     );
-    let shared = Shared {
-        log,
-        projection,
-        committer,
-        stream: config.stream,
-        callbacks,
-    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -91,6 +108,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             source,
         })?;
     let bound = listener.local_addr().map_err(ServeError::Serve)?;
+    let shared = Shared {
+        log,
+        projection,
+        committer,
+        server: ServerInfo {
+            address: bound,
+            service_ports: config.service_ports,
+        },
+        stream: config.stream,
+        callbacks,
+    };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.
     println!("stride: listening on http://{bound}");
@@ -99,6 +127,34 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServeError::Serve)
+}
+
+fn state_framework(projection: &Projection) -> Option<crate::mesos::types::FrameworkId> {
+    let state = projection.read();
+    state
+        .framework
+        .as_ref()
+        .map(|f| crate::mesos::types::FrameworkId::new(f.as_str()))
+}
+
+/// Subscribes to Mesos (resubscribing with the recorded framework id, so a
+/// restarted Stride keeps its tasks) and starts the reconciler on its events.
+fn follow_mesos(
+    config: &MesosConfig,
+    framework: Option<crate::mesos::types::FrameworkId>,
+    committer: &Committer,
+    projection: &Arc<Projection>,
+) -> Result<(), ServeError> {
+    let mut scheduler = SchedulerConfig::new(
+        config.masters.clone(),
+        config.framework_name.clone(),
+        config.user.clone(),
+    );
+    scheduler.framework_id = framework;
+    let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
+    let reconciler = Reconciler::new(handle, committer.clone(), projection.clone());
+    tokio::spawn(reconciler.run(events));
+    Ok(())
 }
 
 async fn shutdown_signal() {

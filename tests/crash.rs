@@ -32,8 +32,8 @@ async fn sigkill_never_loses_an_acknowledged_write() {
     let mut total_events = 0;
     for round in 0..rounds {
         let mut server = Server::start(dir.path(), &["--snapshot-every", "50"]);
-        let before = acknowledged.lock().unwrap().clone();
-        check_after_restart(&http, &server, &before).await;
+        let known = acknowledged.lock().unwrap().clone();
+        check_after_restart(&http, &server, &known).await;
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let http = http.clone();

@@ -36,6 +36,29 @@ fn calls(trace: &str) -> Vec<Call> {
     calls
 }
 
+/// Names of files under `blobs/` that an fdatasync completed on.
+fn blobs_synced(trace: &str) -> std::collections::HashSet<String> {
+    let mut fds = std::collections::HashMap::new();
+    let mut synced = std::collections::HashSet::new();
+    for line in trace.lines() {
+        if let Some(open) = line.split("openat(").nth(1) {
+            let path = open.split('"').nth(1).unwrap_or_default();
+            let fd = line.rsplit("= ").next().unwrap_or_default().trim();
+            if let (Some(blob), Ok(fd)) = (path.split("/blobs/").nth(1), fd.parse::<i32>()) {
+                fds.insert(fd, blob.to_owned());
+            }
+        } else if let Some(call) = line.split("fdatasync(").nth(1) {
+            let fd = call.split(')').next().unwrap_or_default();
+            if let (Ok(fd), true) = (fd.parse::<i32>(), line.trim_end().ends_with("= 0")) {
+                if let Some(blob) = fds.get(&fd) {
+                    synced.insert(blob.clone());
+                }
+            }
+        }
+    }
+    synced
+}
+
 #[tokio::test]
 async fn every_201_follows_an_fdatasync_of_its_append() {
     let strace = std::process::Command::new("strace").arg("-V").output();
@@ -54,13 +77,14 @@ async fn every_201_follows_an_fdatasync_of_its_append() {
         "-s",
         "16",
         "-e",
-        "trace=pwrite64,fdatasync,fsync,sync_file_range,write,writev,sendto,sendmsg",
+        "trace=openat,pwrite64,fdatasync,fsync,sync_file_range,write,writev,sendto,sendmsg",
         "-o",
         trace_arg,
     ];
     let mut server = Server::start_wrapped(&data, &[], &wrapper);
     let http = client();
     let requests = 20;
+    let big_requests = 6;
     for i in 0..requests {
         let response = http
             .post(server.url("/v2/apps"))
@@ -70,11 +94,43 @@ async fn every_201_follows_an_fdatasync_of_its_append() {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
+    // A page over a quarter of sled's segment goes to its own blob file,
+    // which sled writes without syncing: Stride must fdatasync it too.
+    let env: serde_json::Map<String, serde_json::Value> = (0..40)
+        .map(|i| (format!("VAR_{i}"), "x".repeat(4_000).into()))
+        .collect();
+    for i in 0..6 {
+        let mut big = app(&format!("/durable/big{i}"));
+        big["env"] = env.clone().into();
+        let response = http
+            .post(server.url("/v2/apps"))
+            .json(&big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let blobs: Vec<String> = std::fs::read_dir(data.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     server.kill();
     let trace = std::fs::read_to_string(&trace_path).unwrap();
+    assert!(
+        !blobs.is_empty(),
+        "large definitions should have made sled write blobs"
+    );
+    let synced = blobs_synced(&trace);
+    for blob in &blobs {
+        assert!(synced.contains(blob), "blob {blob} was never fdatasync'd");
+    }
     let calls = calls(&trace);
     let replies = calls.iter().filter(|c| **c == Call::Reply201).count();
-    assert_eq!(replies, requests, "every reply is in the trace");
+    assert_eq!(
+        replies,
+        requests + big_requests,
+        "every reply is in the trace"
+    );
     // Walk the trace: after a pwrite, no reply may go out until an
     // fdatasync has completed; and every reply must have a pwrite since the
     // previous reply (its own append).

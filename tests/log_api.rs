@@ -121,7 +121,7 @@ async fn rejected_commands_leave_the_log_untouched() {
             422,
             Some("/"),
         ),
-        ("missing id", br#"{"cmd": "x"}"#.to_vec(), 422, Some("/")),
+        ("missing id", br#"{"cmd": "x"}"#.to_vec(), 422, Some("/id")),
     ];
     for (name, body, status, path) in cases {
         let response = http

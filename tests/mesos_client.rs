@@ -6,7 +6,7 @@
 //! framework down at the end so no task outlives it.
 //!
 //! Target: `STRIDE_MESOS_MASTER` if set, else the real master that
-//! `/work/shared/real-mesos/up.sh` starts on 127.0.0.1:5050.
+//! `../shared/real-mesos/up.sh` starts on 127.0.0.1:5050.
 
 #[path = "support/mesos_framework.rs"]
 mod mesos_framework;
@@ -25,7 +25,8 @@ use stride::mesos::types::{Operation, ReconcileTask, TaskId, TaskInfo, TaskState
 use stride::mesos::{CallError, SchedulerEvent, SubscriptionError};
 use tokio::time::timeout;
 
-const REAL_MESOS_UP: &str = "/work/shared/real-mesos/up.sh";
+/// `shared/` sits beside the project root, in CI as on a developer's machine.
+const REAL_MESOS_UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
 
 fn master_url() -> Url {
     if let Ok(url) = std::env::var("STRIDE_MESOS_MASTER") {

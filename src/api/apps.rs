@@ -1,49 +1,98 @@
-//! `/v2/apps`: Marathon's app endpoints.
+//! `/v2/apps`: Marathon's app endpoints and its `AppInfo` shape.
 
-use super::extract::{Caller, idempotency_key, json_body};
-use super::{ApiError, Shared};
-use crate::command::{Command, Outcome};
+use super::app_routes::app_id;
+use super::deployable::{self, deployment_of, with_deployment};
+use super::extract::{Caller, Params, from_json, json_body};
+use super::label_selector::LabelSelector;
+use super::{ApiError, Shared, tasks};
+use crate::command::Command;
 use crate::event::app::AppDefinition;
 use crate::event::json::timestamp;
-use crate::event::{AppId, Event};
-use crate::projection::App;
+use crate::event::{Actor, AppId};
+use crate::projection::{App, State as ProjectionState};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-#[derive(Deserialize, Default)]
-pub struct ForceQuery {
-    #[serde(default)]
-    force: bool,
+/// Which optional parts of `AppInfo` to include.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Embed {
+    pub tasks: bool,
+    pub counts: bool,
+    pub deployments: bool,
+    pub last_task_failure: bool,
 }
 
-pub async fn list(State(shared): State<Shared>) -> Json<Value> {
+impl Embed {
+    /// Marathon always includes counts and deployments in the list, for
+    /// clients written before `embed` existed.
+    fn for_list(params: &Params) -> Embed {
+        let mut embed = Embed {
+            counts: true,
+            deployments: true,
+            ..Embed::default()
+        };
+        for value in params.all("embed") {
+            match value.trim_start_matches("apps.").trim_start_matches("app.") {
+                "tasks" => embed.tasks = true,
+                "lastTaskFailure" => embed.last_task_failure = true,
+                // counts and deployments are always on; readiness and
+                // taskStats are not tracked yet.
+                _ => {}
+            }
+        }
+        embed
+    }
+
+    pub fn everything() -> Embed {
+        Embed {
+            tasks: true,
+            counts: true,
+            deployments: true,
+            last_task_failure: true,
+        }
+    }
+}
+
+/// `GET /v2/apps`, filtered by `id` and `cmd` (substrings) and a `label`
+/// selector.
+pub async fn list(State(shared): State<Shared>, params: Params) -> Result<Json<Value>, ApiError> {
+    let selector = params
+        .get("label")
+        .map(LabelSelector::parse)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    let id_part = params.get("id").map(|id| id.trim_end_matches('/'));
+    let cmd_part = params.get("cmd");
+    let embed = Embed::for_list(&params);
     let state = shared.projection.read();
     let apps: Vec<Value> = state
         .apps
         .values()
-        .map(|app| app_json(app, &state))
+        .filter(|app| id_part.is_none_or(|part| app.definition.id.as_str().contains(part)))
+        .filter(|app| {
+            cmd_part.is_none_or(|part| {
+                app.definition
+                    .cmd
+                    .as_deref()
+                    .is_some_and(|c| c.contains(part))
+            })
+        })
+        .filter(|app| {
+            selector
+                .as_ref()
+                .is_none_or(|s| s.matches(&app.definition.labels))
+        })
+        .map(|app| app_json(app, &state, embed))
         .collect();
-    Json(json!({ "apps": apps }))
+    Ok(Json(json!({ "apps": apps })))
 }
 
-pub async fn show(
-    State(shared): State<Shared>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = app_id(&id);
-    let state = shared.projection.read();
-    let app = state
-        .apps
-        .get(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))?;
-    Ok(Json(json!({ "app": app_json(app, &state) })))
-}
-
+/// `POST /v2/apps`: 201 with the app as stored (service ports assigned).
 pub async fn create(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -52,119 +101,205 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let mut definition: AppDefinition = json_body(&body)?;
     definition.id = app_id(definition.id.as_str());
-    let key = idempotency_key(&headers)?;
-    let outcome = shared
-        .committer
-        .submit(actor, key, Command::CreateApp(definition))
-        .await?;
+    let id = definition.id.clone();
+    let outcome =
+        deployable::commit(&shared, actor, &headers, Command::CreateApp(definition)).await?;
     let (deployment, version) = deployment_of(&outcome)?;
-    let state = shared.projection.read();
-    let created = outcome.events.iter().find_map(|e| match &e.event {
-        Event::AppCreated(c) => Some(c.app.clone()),
-        _ => None,
-    });
-    let body = created
-        .and_then(|id| state.apps.get(&id).map(|app| app_json(app, &state)))
-        .unwrap_or_else(|| json!({"version": version}));
-    Ok(with_deployment(StatusCode::CREATED, &deployment, body))
-}
-
-pub async fn update(
-    State(shared): State<Shared>,
-    Caller(actor): Caller,
-    Path(id): Path<String>,
-    Query(query): Query<ForceQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let mut definition: AppDefinition = json_body(&body)?;
-    let id = app_id(&id);
-    definition.id = id;
-    let command = Command::UpdateApp {
-        definition,
-        force: query.force,
+    let body = {
+        let state = shared.projection.read();
+        state.apps.get(&id).map_or_else(
+            || json!({"id": id, "version": version}),
+            |app| app_json(app, &state, Embed::everything()),
+        )
     };
-    deployable(&shared, actor, &headers, command).await
+    let mut response = with_deployment(StatusCode::CREATED, &deployment, body);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v2/apps{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
-pub async fn delete(
-    State(shared): State<Shared>,
-    Caller(actor): Caller,
-    Path(id): Path<String>,
-    Query(query): Query<ForceQuery>,
-    headers: HeaderMap,
+pub(super) fn show(shared: &Shared, id: &AppId) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    let app = found(&state, id)?;
+    Ok(Json(json!({ "app": app_json(app, &state, Embed::everything()) })).into_response())
+}
+
+/// `GET /v2/apps/{id}/versions`: newest first, as Marathon lists them.
+pub(super) fn versions(shared: &Shared, id: &AppId) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    let app = found(&state, id)?;
+    let versions: Vec<String> = app
+        .versions
+        .iter()
+        .rev()
+        .map(|v| timestamp(v.version))
+        .collect();
+    Ok(Json(json!({ "versions": versions })).into_response())
+}
+
+pub(super) fn version(shared: &Shared, id: &AppId, wanted: &str) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    let app = found(&state, id)?;
+    let micros = chrono::DateTime::parse_from_rfc3339(wanted)
+        .ok()
+        .and_then(|t| u64::try_from(t.timestamp_micros()).ok());
+    let stored = app
+        .versions
+        .iter()
+        .find(|v| Some(v.version) == micros)
+        .ok_or_else(|| ApiError::NotFound(format!("App '{id}' has no version {wanted}")))?;
+    let mut value = definition_json(&stored.definition);
+    value.insert("version".into(), json!(timestamp(stored.version)));
+    Ok(Json(Value::Object(value)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ScaleBody {
+    instances: u32,
+}
+
+#[derive(Deserialize)]
+struct RevertBody {
+    version: chrono::DateTime<chrono::Utc>,
+}
+
+/// `PUT /v2/apps/{id}`: replaces (or creates) the app. A body holding only
+/// `instances` scales it instead, so the history says what changed; one
+/// holding only `version` reverts to that earlier version.
+pub(super) async fn replace(
+    shared: &Shared,
+    actor: Actor,
+    id: AppId,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let force = params.flag("force")?;
+    let mut fields: Map<String, Value> = json_body(body)?;
+    let only = |field: &str| fields.len() == 1 && fields.contains_key(field);
+    let command = if only("instances") {
+        let ScaleBody { instances } = from_json(Value::Object(fields))?;
+        Command::ScaleApp {
+            app: id,
+            instances,
+            force,
+        }
+    } else if only("version") {
+        let RevertBody { version } = from_json(Value::Object(fields))?;
+        Command::RevertApp {
+            app: id,
+            version: u64::try_from(version.timestamp_micros()).unwrap_or_default(),
+            force,
+        }
+    } else {
+        // The path names the app, whatever the body says.
+        fields.insert("id".into(), json!(id));
+        Command::UpdateApp {
+            definition: from_json(Value::Object(fields))?,
+            force,
+        }
+    };
+    deployable::submit(shared, actor, headers, command).await
+}
+
+pub(super) async fn patch(
+    shared: &Shared,
+    actor: Actor,
+    id: AppId,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let command = Command::PatchApp {
+        app: id,
+        patch: json_body(body)?,
+        force: params.flag("force")?,
+    };
+    deployable::submit(shared, actor, headers, command).await
+}
+
+pub(super) async fn delete(
+    shared: &Shared,
+    actor: Actor,
+    id: AppId,
+    params: &Params,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let command = Command::DeleteApp {
-        app: app_id(&id),
-        force: query.force,
+        app: id,
+        force: params.flag("force")?,
     };
-    deployable(&shared, actor, &headers, command).await
+    deployable::submit(shared, actor, headers, command).await
 }
 
-async fn deployable(
+pub(super) async fn restart(
     shared: &Shared,
-    actor: crate::event::Actor,
+    actor: Actor,
+    id: AppId,
+    params: &Params,
     headers: &HeaderMap,
-    command: Command,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(headers)?;
-    let outcome = shared.committer.submit(actor, key, command).await?;
-    let (deployment, version) = deployment_of(&outcome)?;
-    let body = json!({"deploymentId": deployment, "version": version});
-    Ok(with_deployment(StatusCode::OK, &deployment, body))
+    let command = Command::RestartApp {
+        app: id,
+        force: params.flag("force")?,
+    };
+    deployable::submit(shared, actor, headers, command).await
 }
 
-/// The deployment a deployable command started, and the version it made.
-fn deployment_of(outcome: &Outcome) -> Result<(String, String), ApiError> {
-    outcome
-        .events
-        .iter()
-        .find_map(|e| match &e.event {
-            Event::DeploymentStarted(d) => {
-                Some((d.deployment.to_string(), timestamp(e.recorded_at)))
-            }
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::internal("a deployable command started no deployment"))
+fn found<'a>(state: &'a ProjectionState, id: &AppId) -> Result<&'a App, ApiError> {
+    state
+        .apps
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))
 }
 
-fn with_deployment(status: StatusCode, deployment: &str, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(deployment) {
-        response
-            .headers_mut()
-            .insert("Marathon-Deployment-Id", value);
-    }
-    response
-}
-
-/// Marathon accepts ids without the leading slash.
-fn app_id(raw: &str) -> AppId {
-    let trimmed = raw.trim_end_matches('/');
-    if trimmed.starts_with('/') {
-        AppId(trimmed.to_owned())
-    } else {
-        AppId(format!("/{trimmed}"))
+fn definition_json(definition: &AppDefinition) -> Map<String, Value> {
+    match serde_json::to_value(definition) {
+        Ok(Value::Object(fields)) => fields,
+        _ => Map::new(),
     }
 }
 
-fn app_json(app: &App, state: &crate::projection::State) -> Value {
-    let mut value = serde_json::to_value(&*app.definition).unwrap_or_else(|_| json!({}));
-    let deployments: Vec<Value> = state
-        .deployment_of(&app.definition.id)
-        .map(|(id, _)| json!({"id": id}))
-        .into_iter()
-        .collect();
-    if let Value::Object(map) = &mut value {
-        map.insert("version".into(), json!(timestamp(app.version)));
-        map.insert(
-            "versionInfo".into(),
-            json!({
-                "lastConfigChangeAt": timestamp(app.config_version),
-                "lastScalingAt": timestamp(app.version),
-            }),
-        );
-        map.insert("deployments".into(), json!(deployments));
+/// Marathon's `AppInfo`: the definition, its version, and what `embed` asks
+/// for.
+pub(super) fn app_json(app: &App, state: &ProjectionState, embed: Embed) -> Value {
+    let id = &app.definition.id;
+    let mut value = definition_json(&app.definition);
+    value.insert("version".into(), json!(timestamp(app.version)));
+    value.insert(
+        "versionInfo".into(),
+        json!({
+            "lastConfigChangeAt": timestamp(app.config_version),
+            "lastScalingAt": timestamp(app.version),
+        }),
+    );
+    if embed.counts {
+        let counts = tasks::Counts::of(state, id);
+        value.insert("tasksStaged".into(), json!(counts.staged));
+        value.insert("tasksRunning".into(), json!(counts.running));
+        value.insert("tasksHealthy".into(), json!(counts.healthy));
+        value.insert("tasksUnhealthy".into(), json!(counts.unhealthy));
     }
-    value
+    if embed.deployments {
+        let deployments: Vec<Value> = state
+            .deployment_of(id)
+            .map(|(deployment, _)| json!({"id": deployment}))
+            .into_iter()
+            .collect();
+        value.insert("deployments".into(), json!(deployments));
+    }
+    if embed.tasks {
+        let tasks: Vec<Value> = state
+            .tasks_of(id)
+            .map(|(task_id, task)| tasks::task_json(task_id, task, state))
+            .collect();
+        value.insert("tasks".into(), json!(tasks));
+    }
+    if embed.last_task_failure {
+        if let Some(failure) = tasks::last_failure(state, id) {
+            value.insert("lastTaskFailure".into(), failure);
+        }
+    }
+    Value::Object(value)
 }

@@ -1,7 +1,7 @@
 //! API errors as Marathon shapes them: a JSON body with a `message`, and for
 //! invalid objects the `details` naming each bad field.
 
-use crate::command::{FieldError, Rejection, RejectionKind, SubmitError};
+use crate::command::{Rejection, RejectionKind, SubmitError};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     NotAcceptable(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("Stride is stopping")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -25,10 +27,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid_field(path: String, error: String) -> ApiError {
-        ApiError::Rejected(Rejection::invalid(vec![FieldError {
-            path,
-            errors: vec![error],
-        }]))
+        ApiError::Rejected(Rejection::invalid_field(path, error))
     }
 
     /// For errors whose detail is logged, not sent.
@@ -63,6 +62,10 @@ impl IntoResponse for ApiError {
             ApiError::NotAcceptable(message) => {
                 (StatusCode::NOT_ACCEPTABLE, json!({"message": message}))
             }
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"message": "method not allowed on this resource"}),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"message": "Stride is stopping"}),

@@ -2,8 +2,9 @@
 //! errors, the actor, and the idempotency key.
 
 use super::ApiError;
+use crate::command::error_pointer;
 use crate::event::Actor;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Query};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -17,7 +18,7 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_data() {
-            ApiError::invalid_field(pointer(error.path()), inner.to_string())
+            ApiError::invalid_field(error_pointer(&error), inner.to_string())
         } else {
             ApiError::BadRequest(format!("Invalid JSON: {inner}"))
         }
@@ -28,19 +29,49 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-fn pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path.iter() {
-        out.push('/');
-        match segment {
-            Segment::Seq { index } => out.push_str(&index.to_string()),
-            Segment::Map { key } => out.push_str(key),
-            Segment::Enum { variant } => out.push_str(variant),
-            Segment::Unknown => out.push('?'),
+/// Reads already-parsed JSON as `T`; the wrong shape is a 422 naming the field.
+pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|error| ApiError::invalid_field(error_pointer(&error), error.inner().to_string()))
+}
+
+/// The query string as pairs, keeping repeats (`embed=a&embed=b`).
+pub struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+        Ok(Params(pairs))
+    }
+}
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// A boolean flag such as `force`: absent is false, garbage is a 400.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(value) => value.parse().map_err(|_| {
+                ApiError::BadRequest(format!("query parameter {name} must be true or false"))
+            }),
         }
     }
-    if out.is_empty() { "/".to_owned() } else { out }
 }
 
 /// Who is asking: the HTTP basic-auth user (or `anonymous`) and the peer

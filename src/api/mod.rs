@@ -2,22 +2,30 @@
 //! the projection. Handlers turn requests into commands or read the
 //! projection; they never write the log themselves.
 
+mod app_routes;
 mod apps;
 mod audit;
+mod deployable;
+mod deployments;
 mod error;
 mod extract;
+mod info;
+mod label_selector;
 mod log;
+mod queue;
 mod subscriptions;
+mod tasks;
 
 pub use error::ApiError;
 pub use extract::Caller;
+pub use info::ServerInfo;
 
 use crate::command::Committer;
 use crate::projection::Projection;
 use crate::store::EventLog;
 use crate::stream::{self, StreamConfig};
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{delete, get};
 use std::sync::Arc;
 
 /// What every handler can reach.
@@ -28,11 +36,12 @@ pub struct Shared {
     pub committer: Committer,
     pub stream: StreamConfig,
     pub callbacks: crate::callbacks::Registry,
+    pub server: ServerInfo,
 }
 
 pub fn router(shared: Shared) -> Router {
     Router::new()
-        .route("/ping", get(|| async { "pong" }))
+        .route("/ping", get(info::ping))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::ws::handler))
@@ -46,8 +55,19 @@ pub fn router(shared: Shared) -> Router {
         )
         .route("/v2/apps", get(apps::list).post(apps::create))
         .route(
-            "/v2/apps/{*id}",
-            get(apps::show).put(apps::update).delete(apps::delete),
+            "/v2/apps/{*rest}",
+            get(app_routes::get)
+                .put(app_routes::put)
+                .patch(app_routes::patch)
+                .delete(app_routes::delete)
+                .post(app_routes::post),
         )
+        .route("/v2/tasks", get(tasks::list))
+        .route("/v2/deployments", get(deployments::list))
+        .route("/v2/deployments/{id}", delete(deployments::cancel))
+        .route("/v2/queue", get(queue::list))
+        .route("/v2/queue/{*rest}", delete(queue::reset_delay))
+        .route("/v2/info", get(info::info))
+        .route("/v2/leader", get(info::leader))
         .with_state(shared)
 }

@@ -9,7 +9,8 @@ mod store;
 mod table;
 
 use crate::callbacks::CallbackConfig;
-use crate::server::{self, ServeConfig};
+use crate::command::PortRange;
+use crate::server::{self, MesosConfig, ServeConfig};
 use crate::stream::StreamConfig;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -56,6 +57,18 @@ struct ServeArgs {
     #[arg(long, env = "STRIDE_SNAPSHOT_EVERY", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,
+    /// Service ports for `port: 0` are assigned from this range, FIRST-LAST.
+    #[arg(long, env = "STRIDE_SERVICE_PORTS", default_value_t = PortRange::default())]
+    service_ports: PortRange,
+    /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050).
+    #[arg(long, env = "STRIDE_MASTER", value_delimiter = ',')]
+    master: Vec<reqwest::Url>,
+    /// The framework name Stride registers with.
+    #[arg(long, env = "STRIDE_FRAMEWORK_NAME", default_value = "stride")]
+    framework_name: String,
+    /// The Unix user tasks run as (default: the current user).
+    #[arg(long, env = "STRIDE_MESOS_USER")]
+    mesos_user: Option<String>,
     /// How often `/v1/stream` pings each subscriber (e.g. 10s, 500ms).
     #[arg(long, env = "STRIDE_STREAM_PING_INTERVAL", default_value = "10s", value_parser = duration)]
     stream_ping_interval: Duration,
@@ -100,6 +113,15 @@ pub fn run() -> anyhow::Result<()> {
                 callbacks: CallbackConfig {
                     max_backoff: args.callback_max_backoff,
                     timeout: args.callback_timeout,
+                },
+                service_ports: args.service_ports,
+                mesos: MesosConfig {
+                    masters: args.master,
+                    framework_name: args.framework_name,
+                    user: args
+                        .mesos_user
+                        .or_else(|| std::env::var("USER").ok())
+                        .unwrap_or_else(|| "root".to_owned()),
                 },
             };
             runtime.block_on(server::serve(config))?;

@@ -8,7 +8,7 @@
 //! one batch is being synced the next is being decided, so concurrent
 //! writers share fsyncs and throughput grows with concurrency.
 
-use super::{Command, Outcome, Rejection, decide};
+use super::{Command, Outcome, Rejection, Settings, decide};
 use crate::event::{Actor, Envelope, Seq};
 use crate::projection::{Projection, State, snapshot};
 use crate::store::{CommandRecord, EventLog, StoreError};
@@ -47,12 +47,13 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the pipeline. `state` must be the projection's state at the
-    /// log's head.
+    /// log's head; `settings` is what every decision may depend on.
     pub fn start(
         log: Arc<EventLog>,
         state: State,
         projection: Arc<Projection>,
         snapshot_every: u64,
+        settings: Settings,
     ) -> Result<Committer, StoreError> {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let (batches_tx, batches_rx) = sync_mpsc::sync_channel(MAX_UNSYNCED_BATCHES);
@@ -63,6 +64,7 @@ impl Committer {
         let decider = Decider {
             log: log.clone(),
             state,
+            settings,
             last_at,
         };
         std::thread::Builder::new()
@@ -129,6 +131,7 @@ struct Batch {
 struct Decider {
     log: Arc<EventLog>,
     state: State,
+    settings: Settings,
     last_at: u64,
 }
 
@@ -172,7 +175,7 @@ impl Decider {
                 }
             }
             let command_id = Uuid::now_v7();
-            let events = match decide(&self.state, &sub.command, command_id) {
+            let events = match decide(&self.state, &self.settings, &sub.command, command_id) {
                 Ok(events) => events,
                 Err(rejection) => {
                     let _ = sub.reply.send(Err(SubmitError::Rejected(rejection)));

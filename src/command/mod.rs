@@ -3,14 +3,16 @@
 
 mod committer;
 mod decide;
+mod ports;
 mod validate;
 
 pub use committer::{Committer, SubmitError};
 pub use decide::decide;
-pub use validate::validate_definition;
+pub use ports::{PortRange, PortRangeError};
+pub use validate::error_pointer;
 
 use crate::event::app::AppDefinition;
-use crate::event::{AgentId, AppId, Envelope, FrameworkId, TaskId};
+use crate::event::{AgentId, AppId, DeploymentId, Envelope, FrameworkId, TaskId};
 use crate::mesos::condition::Condition;
 use serde::Serialize;
 use uuid::Uuid;
@@ -27,9 +29,45 @@ pub enum Command {
         instances: u32,
         force: bool,
     },
+    /// Merges the given top-level fields into the current definition.
+    PatchApp {
+        app: AppId,
+        /// Commands are never stored, so a JSON object is fine here.
+        patch: serde_json::Map<String, serde_json::Value>,
+        force: bool,
+    },
+    /// Makes an earlier version (its `recorded_at`) the current one.
+    RevertApp {
+        app: AppId,
+        version: u64,
+        force: bool,
+    },
+    /// Replaces every task by making a new version of the same definition.
+    RestartApp {
+        app: AppId,
+        force: bool,
+    },
     DeleteApp {
         app: AppId,
         force: bool,
+    },
+    /// Kills tasks of one app; with `scale` the app also shrinks by as many
+    /// instances as tasks were killed.
+    KillTasks {
+        app: AppId,
+        which: TaskSelection,
+        scale: bool,
+        force: bool,
+    },
+    /// `force` just stops the deployment; otherwise a new deployment rolls
+    /// its app back to the version before it.
+    CancelDeployment {
+        deployment: DeploymentId,
+        force: bool,
+    },
+    /// Lets the app's next launch go now instead of after its backoff.
+    ResetLaunchDelay {
+        app: AppId,
     },
     RecordTaskStatus(TaskStatus),
     RecordFrameworkSubscribed {
@@ -42,6 +80,24 @@ pub enum Command {
     UnsubscribeCallback {
         callback_url: String,
     },
+}
+
+/// Which of an app's tasks a kill is for. Chosen in `decide`, against the
+/// state the kill applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSelection {
+    One(TaskId),
+    /// Every live task, or only those on one host.
+    All {
+        host: Option<String>,
+    },
+}
+
+/// What `decide` may depend on besides the state: fixed at start, so
+/// deciding stays a pure function of its inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub service_ports: PortRange,
 }
 
 /// A status update as Mesos reported it.
@@ -97,6 +153,13 @@ impl Rejection {
             message: message.into(),
             details: Vec::new(),
         }
+    }
+
+    pub fn invalid_field(path: String, error: String) -> Rejection {
+        Rejection::invalid(vec![FieldError {
+            path,
+            errors: vec![error],
+        }])
     }
 
     pub fn invalid(details: Vec<FieldError>) -> Rejection {

@@ -73,6 +73,7 @@ kinds! {
     TaskExpunged = 12, version 1;
     HealthChanged = 13, version 1;
     FrameworkSubscribed = 14, version 1;
-    CallbackSubscribed = 15, version 1;
-    CallbackUnsubscribed = 16, version 1;
+    LaunchDelayReset = 15, version 1;
+    CallbackSubscribed = 16, version 1;
+    CallbackUnsubscribed = 17, version 1;
 }

@@ -33,6 +33,7 @@ pub enum Event {
     TaskExpunged(TaskExpunged),
     HealthChanged(HealthChanged),
     FrameworkSubscribed(FrameworkSubscribed),
+    LaunchDelayReset(LaunchDelayReset),
     CallbackSubscribed(CallbackSubscribed),
     CallbackUnsubscribed(CallbackUnsubscribed),
 }
@@ -162,6 +163,12 @@ pub struct FrameworkSubscribed {
     pub master: String,
 }
 
+/// An operator cleared the app's launch backoff: the next launch may go now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchDelayReset {
+    pub app: AppId,
+}
+
 /// An HTTP endpoint that gets every event from here on, Marathon-style
 /// (`POST /v2/eventSubscriptions`). Delivery starts at this event's seq.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +203,7 @@ impl Event {
             Event::TaskKillRequested(e) => Some(&e.app),
             Event::TaskExpunged(e) => Some(&e.app),
             Event::HealthChanged(e) => Some(&e.app),
+            Event::LaunchDelayReset(e) => Some(&e.app),
             Event::FrameworkSubscribed(_)
             | Event::CallbackSubscribed(_)
             | Event::CallbackUnsubscribed(_) => None,

@@ -200,6 +200,8 @@ impl State {
             Event::FrameworkSubscribed(e) => {
                 self.framework = Some(e.framework.clone());
             }
+            // Launch backoff is the reconciler's to keep; it reads this event.
+            Event::LaunchDelayReset(_) => {}
             Event::CallbackSubscribed(e) => {
                 self.callbacks.insert(e.callback_url.clone(), envelope.seq);
             }

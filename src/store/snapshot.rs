@@ -6,7 +6,9 @@ use super::keys::seq_key;
 use super::{EventLog, StoreError};
 use crate::event::Seq;
 
-const CHUNK: usize = 64 * 1024;
+/// Small enough that a full sled leaf (17 entries) stays under the blob
+/// threshold (a quarter of a 512 KiB segment).
+const CHUNK: usize = 4 * 1024;
 /// Chunk number of the marker that says a snapshot is complete; its value is
 /// the chunk count.
 const COMPLETE: u32 = u32::MAX;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need,
+# starts the real Mesos master and agent they talk to, then runs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v strace >/dev/null || missing+=(strace)     # tests/durability_strace.rs
+command -v python3 >/dev/null || missing+=(python3)   # tasks run `python3 -m http.server`
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}"
+fi
+
+# A real Mesos 1.11 master and agent on 127.0.0.1:5050 (idempotent).
+../shared/real-mesos/up.sh
+export STRIDE_MESOS_MASTER="${STRIDE_MESOS_MASTER:-http://127.0.0.1:5050}"
+
+cargo test --all-targets

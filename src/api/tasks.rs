@@ -1,0 +1,291 @@
+//! `/v2/tasks` and an app's tasks: Marathon's task shape, its `text/plain`
+//! endpoint list for load balancers, and killing a task.
+
+use super::deployable;
+use super::extract::Params;
+use super::{ApiError, Shared};
+use crate::command::{Command, TaskSelection};
+use crate::event::json::timestamp;
+use crate::event::{Actor, AppId, Event, TaskId};
+use crate::mesos::condition::Condition;
+use crate::projection::{State as ProjectionState, Task};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+/// Task counts in Marathon's `AppInfo` and the queue.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Counts {
+    pub staged: usize,
+    pub running: usize,
+    pub healthy: usize,
+    pub unhealthy: usize,
+}
+
+impl Counts {
+    pub fn of(state: &ProjectionState, app: &AppId) -> Counts {
+        let mut counts = Counts::default();
+        for (_, task) in state.tasks_of(app) {
+            match task.condition {
+                Condition::Provisioned | Condition::Staging | Condition::Starting => {
+                    counts.staged += 1
+                }
+                Condition::Running => counts.running += 1,
+                _ => continue,
+            }
+            match task.healthy {
+                Some(true) => counts.healthy += 1,
+                Some(false) => counts.unhealthy += 1,
+                None => {}
+            }
+        }
+        counts
+    }
+}
+
+/// `GET /v2/tasks`: every app's tasks as JSON (optionally only those in one
+/// `status`, e.g. `running`), or the `text/plain` endpoint list.
+pub async fn list(
+    State(shared): State<Shared>,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    if wants_text(&headers) {
+        let apps: Vec<&AppId> = state.apps.keys().collect();
+        return Ok(endpoints_text(&state, &apps));
+    }
+    let wanted = params
+        .get("status")
+        .map(|s| format!("TASK_{}", s.to_ascii_uppercase()));
+    let tasks: Vec<Value> = state
+        .tasks
+        .iter()
+        .filter(|(_, task)| task.app.is_some())
+        .filter(|(_, task)| wanted.as_ref().is_none_or(|w| *w == state_name(task)))
+        .map(|(id, task)| task_json(id, task, &state))
+        .collect();
+    Ok(Json(json!({ "tasks": tasks })).into_response())
+}
+
+/// `GET /v2/apps/{id}/tasks`.
+pub(super) fn of_app(
+    shared: &Shared,
+    id: &AppId,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    if !state.apps.contains_key(id) {
+        return Err(ApiError::NotFound(format!("App '{id}' does not exist")));
+    }
+    if wants_text(headers) {
+        return Ok(endpoints_text(&state, &[id]));
+    }
+    let tasks: Vec<Value> = state
+        .tasks_of(id)
+        .map(|(task_id, task)| task_json(task_id, task, &state))
+        .collect();
+    Ok(Json(json!({ "tasks": tasks })).into_response())
+}
+
+/// `DELETE /v2/apps/{id}/tasks/{taskId}`: `{task}` when only killing;
+/// with `scale=true` the app shrinks, which is a deployment.
+pub(super) async fn kill_one(
+    shared: &Shared,
+    actor: Actor,
+    app: AppId,
+    task: TaskId,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let scale = params.flag("scale")?;
+    let command = Command::KillTasks {
+        app,
+        which: TaskSelection::One(task.clone()),
+        scale,
+        force: params.flag("force")?,
+    };
+    if scale {
+        return deployable::submit(shared, actor, headers, command).await;
+    }
+    deployable::commit(shared, actor, headers, command).await?;
+    let state = shared.projection.read();
+    let body = state
+        .tasks
+        .get(&task)
+        .map_or_else(|| json!({"id": task}), |t| task_json(&task, t, &state));
+    Ok(Json(json!({ "task": body })).into_response())
+}
+
+/// `DELETE /v2/apps/{id}/tasks?host=&scale=`: kills every live task of the
+/// app, or those on `host`. Answers with the deployment when the app
+/// shrank, else with the tasks being killed.
+pub(super) async fn kill_many(
+    shared: &Shared,
+    actor: Actor,
+    app: AppId,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let command = Command::KillTasks {
+        app,
+        which: TaskSelection::All {
+            host: params.get("host").map(str::to_owned),
+        },
+        scale: params.flag("scale")?,
+        force: params.flag("force")?,
+    };
+    let outcome = deployable::commit(shared, actor, headers, command).await?;
+    if let Ok((deployment, version)) = deployable::deployment_of(&outcome) {
+        let body = json!({"deploymentId": deployment, "version": version});
+        return Ok(deployable::with_deployment(
+            StatusCode::OK,
+            &deployment,
+            body,
+        ));
+    }
+    let state = shared.projection.read();
+    let killed: Vec<Value> = outcome
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::TaskKillRequested(kill) => Some(&kill.task),
+            _ => None,
+        })
+        .filter_map(|id| state.tasks.get(id).map(|task| task_json(id, task, &state)))
+        .collect();
+    Ok(Json(json!({ "tasks": killed })).into_response())
+}
+
+fn wants_text(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/plain") && !accept.contains("json"))
+}
+
+/// Marathon's endpoint list for HAProxy bridges: per service port, a line
+/// `app_id<TAB>servicePort<TAB>host:port<TAB>...`.
+fn endpoints_text(state: &ProjectionState, apps: &[&AppId]) -> Response {
+    let mut out = String::new();
+    for id in apps {
+        let Some(app) = state.apps.get(*id) else {
+            continue;
+        };
+        let clean = id.as_str().trim_start_matches('/').replace('/', "_");
+        let service_ports = app.definition.service_ports();
+        let running: Vec<&Task> = state
+            .tasks_of(id)
+            .map(|(_, t)| t)
+            .filter(|t| t.condition == Condition::Running)
+            .collect();
+        if service_ports.is_empty() {
+            let _ = write!(out, "{clean}\t \t");
+            for task in &running {
+                let _ = write!(out, "{}\t", task.host);
+            }
+            out.push('\n');
+        }
+        for (index, (_, service_port)) in service_ports.iter().enumerate() {
+            let _ = write!(out, "{clean}\t{service_port}\t");
+            for task in &running {
+                if let Some(port) = task.ports.get(index) {
+                    let _ = write!(out, "{}:{port}\t", task.host);
+                }
+            }
+            out.push('\n');
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
+}
+
+/// Marathon's task shape.
+pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Value {
+    let service_ports: Vec<u32> = task
+        .app
+        .as_ref()
+        .and_then(|app| state.apps.get(app))
+        .map(|app| {
+            app.definition
+                .service_ports()
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect()
+        })
+        .unwrap_or_default();
+    let health: Vec<Value> = task
+        .healthy
+        .map(|alive| {
+            json!({
+                "alive": alive,
+                "consecutiveFailures": 0,
+                "firstSuccess": null,
+                "lastSuccess": null,
+                "lastFailure": null,
+                "lastFailureCause": null,
+                "instanceId": id,
+            })
+        })
+        .into_iter()
+        .collect();
+    json!({
+        "id": id,
+        "appId": task.app,
+        "host": task.host,
+        "ports": task.ports,
+        "servicePorts": service_ports,
+        "ipAddresses": [],
+        "slaveId": task.agent,
+        "state": state_name(task),
+        "stagedAt": timestamp(task.staged_at),
+        "startedAt": task.started_at.map(timestamp),
+        "version": timestamp(task.app_version),
+        "healthCheckResults": health,
+    })
+}
+
+/// The most recent failed task of the app, in Marathon's `TaskFailure`
+/// shape.
+pub(super) fn last_failure(state: &ProjectionState, app: &AppId) -> Option<Value> {
+    let (id, task) = state
+        .tasks_of(app)
+        .filter(|(_, t)| matches!(t.condition, Condition::Failed | Condition::Error))
+        .max_by_key(|(_, t)| t.staged_at)?;
+    Some(json!({
+        "appId": app,
+        "taskId": id,
+        "host": task.host,
+        "slaveId": task.agent,
+        "state": state_name(task),
+        "message": task.message.clone().unwrap_or_default(),
+        "timestamp": timestamp(task.started_at.unwrap_or(task.staged_at)),
+        "version": timestamp(task.app_version),
+    }))
+}
+
+/// The Mesos state name Marathon shows; before Mesos has said anything the
+/// task counts as staging.
+fn state_name(task: &Task) -> String {
+    if let Some(state) = &task.mesos_state {
+        return state.clone();
+    }
+    let name = match task.condition {
+        Condition::Provisioned | Condition::Staging => "TASK_STAGING",
+        Condition::Starting => "TASK_STARTING",
+        Condition::Running => "TASK_RUNNING",
+        Condition::Killing => "TASK_KILLING",
+        Condition::Finished => "TASK_FINISHED",
+        Condition::Failed => "TASK_FAILED",
+        Condition::Killed => "TASK_KILLED",
+        Condition::Error => "TASK_ERROR",
+        Condition::Dropped => "TASK_DROPPED",
+        Condition::Unreachable => "TASK_UNREACHABLE",
+        Condition::Gone => "TASK_GONE",
+        Condition::GoneByOperator => "TASK_GONE_BY_OPERATOR",
+        Condition::Unknown => "TASK_UNKNOWN",
+    };
+    name.to_owned()
+}

@@ -1,0 +1,117 @@
+//! Service ports: unique across apps, assigned from a configured range when
+//! a definition asks for port 0. Assignment happens in `decide`, so the port
+//! an app got is part of the definition its event carries.
+
+use super::validate::{MAX_PORT, Problems};
+use crate::event::AppId;
+use crate::event::app::AppDefinition;
+use crate::projection::State;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+/// An inclusive range of service ports, written `10000-20000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl Default for PortRange {
+    /// Marathon's default local port range.
+    fn default() -> Self {
+        PortRange {
+            first: 10_000,
+            last: 20_000,
+        }
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("'{0}' is not a port range FIRST-LAST with 1 <= FIRST <= LAST <= 65535")]
+pub struct PortRangeError(String);
+
+impl FromStr for PortRange {
+    type Err = PortRangeError;
+
+    fn from_str(text: &str) -> Result<PortRange, PortRangeError> {
+        let error = || PortRangeError(text.to_owned());
+        let (first, last) = text.split_once('-').ok_or_else(error)?;
+        let first: u32 = first.trim().parse().map_err(|_| error())?;
+        let last: u32 = last.trim().parse().map_err(|_| error())?;
+        if first == 0 || first > last || last > MAX_PORT {
+            return Err(error());
+        }
+        Ok(PortRange { first, last })
+    }
+}
+
+/// Checks `definition`'s explicit service ports against every other app's
+/// and fills each 0 with the lowest free port in `range`.
+pub(super) fn assign_service_ports(
+    state: &State,
+    range: PortRange,
+    definition: &mut AppDefinition,
+    problems: &mut Problems,
+) {
+    let used: HashMap<u32, &AppId> = state
+        .apps
+        .iter()
+        .filter(|(id, _)| **id != definition.id)
+        .flat_map(|(id, app)| {
+            app.definition
+                .service_ports()
+                .into_iter()
+                .map(move |(_, p)| (p, id))
+        })
+        .filter(|(port, _)| *port != 0)
+        .collect();
+    let declared = definition.service_ports();
+    let mut taken: HashSet<u32> = declared.iter().map(|(_, p)| *p).collect();
+    for (slot, port) in &declared {
+        if let Some(owner) = used.get(port) {
+            problems.add(
+                slot.path(),
+                format!("service port {port} is already used by app {owner}"),
+            );
+        }
+    }
+    let mut candidates = (range.first..=range.last).filter(|p| !used.contains_key(p));
+    for (slot, _) in declared.iter().filter(|(_, port)| *port == 0) {
+        match candidates.find(|p| !taken.contains(p)) {
+            Some(port) => {
+                taken.insert(port);
+                definition.set_service_port(*slot, port);
+            }
+            None => problems.add(
+                slot.path(),
+                format!("no service port is free in the range {range}"),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PortRange;
+
+    #[test]
+    fn parses_port_ranges() {
+        assert_eq!(
+            "10000-20000".parse(),
+            Ok(PortRange {
+                first: 10_000,
+                last: 20_000
+            })
+        );
+        for bad in ["", "10000", "2-1", "0-10", "1-70000", "a-b"] {
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Checks on an app definition that need no state. Every problem is
+//! collected, so one 422 names every bad field by its JSON pointer.
+
+mod checks;
+mod container;
+mod placement;
+
+use super::FieldError;
+use crate::event::app::{AppDefinition, UnreachableStrategy};
+
+/// Problems found so far; several messages for one path share an entry.
+#[derive(Default)]
+pub(crate) struct Problems(Vec<FieldError>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, path: impl Into<String>, error: impl Into<String>) {
+        let path = path.into();
+        let error = error.into();
+        match self.0.iter_mut().find(|e| e.path == path) {
+            Some(entry) => entry.errors.push(error),
+            None => self.0.push(FieldError {
+                path,
+                errors: vec![error],
+            }),
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+}
+
+/// Adds every stateless problem with `definition`, as Marathon reports them.
+pub(crate) fn check_definition(definition: &AppDefinition, problems: &mut Problems) {
+    if let Err(error) = check_id(definition.id.as_str()) {
+        problems.add("/id", error);
+    }
+    if definition.cmd.is_some() && definition.args.is_some() {
+        problems.add(
+            "/",
+            "AppDefinition must either contain one of 'cmd' or 'args', not both",
+        );
+    }
+    if definition
+        .cmd
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        problems.add("/cmd", "must not be empty");
+    }
+    check_numbers(definition, problems);
+    check_unreachable(definition.unreachable_strategy, problems);
+    placement::check_constraints(&definition.constraints, problems);
+    placement::check_port_definitions(definition, problems);
+    container::check_networks(&definition.networks, problems);
+    container::check_container(definition, problems);
+    checks::check_health_checks(definition, problems);
+    checks::check_readiness_checks(definition, problems);
+    for (i, fetch) in definition.fetch.iter().enumerate() {
+        if fetch.uri.trim().is_empty() {
+            problems.add(format!("/fetch/{i}/uri"), "must not be empty");
+        }
+    }
+    for (i, dependency) in definition.dependencies.iter().enumerate() {
+        if let Err(error) = check_id(dependency.as_str()) {
+            problems.add(format!("/dependencies/{i}"), error);
+        }
+    }
+}
+
+fn check_numbers(definition: &AppDefinition, problems: &mut Problems) {
+    for (path, value, min) in [
+        ("/cpus", definition.cpus, 0.001),
+        ("/mem", definition.mem, 0.0),
+        ("/disk", definition.disk, 0.0),
+        ("/backoffSeconds", definition.backoff_seconds, 0.0),
+        ("/backoffFactor", definition.backoff_factor, 1.0),
+        (
+            "/maxLaunchDelaySeconds",
+            definition.max_launch_delay_seconds,
+            0.0,
+        ),
+        (
+            "/taskKillGracePeriodSeconds",
+            definition.task_kill_grace_period_seconds,
+            0.0,
+        ),
+    ] {
+        if !value.is_finite() || value < min {
+            problems.add(path, format!("got {value}, expected {min} or more"));
+        }
+    }
+    let strategy = &definition.upgrade_strategy;
+    for (path, value) in [
+        (
+            "/upgradeStrategy/minimumHealthCapacity",
+            strategy.minimum_health_capacity,
+        ),
+        (
+            "/upgradeStrategy/maximumOverCapacity",
+            strategy.maximum_over_capacity,
+        ),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            problems.add(path, format!("got {value}, expected between 0.0 and 1.0"));
+        }
+    }
+}
+
+fn check_unreachable(strategy: UnreachableStrategy, problems: &mut Problems) {
+    if let UnreachableStrategy::Enabled {
+        inactive_after_seconds,
+        expunge_after_seconds,
+    } = strategy
+    {
+        if expunge_after_seconds < inactive_after_seconds {
+            problems.add(
+                "/unreachableStrategy/expungeAfterSeconds",
+                "must be greater than or equal to inactiveAfterSeconds",
+            );
+        }
+    }
+}
+
+/// Marathon's path rules: absolute, `/`-separated segments of lowercase
+/// letters, digits, dashes and dots, not starting or ending with a dash.
+fn check_id(id: &str) -> Result<(), String> {
+    let Some(path) = id.strip_prefix('/') else {
+        return Err(format!("'{id}' must be an absolute path starting with /"));
+    };
+    if path.is_empty() {
+        return Err("the root path is not an app id".into());
+    }
+    for segment in path.split('/') {
+        let valid_chars = segment
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        let valid_ends = !segment.starts_with(['-', '.']) && !segment.ends_with(['-', '.']);
+        if segment.is_empty() || !valid_chars || !valid_ends || segment == ".." {
+            return Err(format!(
+                "'{id}': path segments must be lowercase letters, digits, '-' and '.', not starting or ending with '-' or '.'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where a JSON shape error is, as a JSON pointer (`/portDefinitions/0/port`),
+/// the form Marathon's error details use. serde reports a missing field at
+/// its parent, so the field's name is added to point at what is missing.
+pub fn error_pointer<E: std::fmt::Display>(error: &serde_path_to_error::Error<E>) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in error.path().iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } => out.push_str(key),
+            Segment::Enum { variant } => out.push_str(variant),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    let message = error.inner().to_string();
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        out.push('/');
+        out.push_str(field);
+    }
+    if out.is_empty() { "/".to_owned() } else { out }
+}
+
+/// Ports are 16-bit, though the JSON shape allows any unsigned number.
+pub(crate) const MAX_PORT: u32 = 65_535;
+
+pub(crate) fn valid_protocol(protocol: &str) -> bool {
+    matches!(protocol, "tcp" | "udp" | "udp,tcp" | "tcp,udp")
+}
+
+#[cfg(test)]
+mod tests;

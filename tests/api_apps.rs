@@ -1,0 +1,702 @@
+//! Marathon's `/v2` app, task, deployment and queue endpoints against the
+//! real binary.
+
+mod common;
+
+use common::{Server, all_events, client};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use stride::event::app::{AppDefinition, AppSpec};
+use stride::event::{
+    Actor, AppCreated, Envelope, Event, Seq, TaskLaunchRequested, TaskStatusRecorded,
+};
+use stride::mesos::condition::Condition;
+use stride::store::EventLog;
+
+async fn call(
+    http: &Client,
+    server: &Server,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut request = http.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value, headers)
+}
+
+async fn get(http: &Client, server: &Server, path: &str) -> Value {
+    let (status, body, _) = call(http, server, Method::GET, path, None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn create_stores_marathon_defaults_and_shows_app_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let body = json!({
+        "id": "prod/web", "cmd": "python3 -m http.server $PORT0",
+        "portDefinitions": [{"port": 0, "name": "http"}],
+        "constraints": [["hostname", "UNIQUE"]],
+        "healthChecks": [{"protocol": "HTTP", "portIndex": 0}],
+        "unreachableStrategy": "disabled",
+        "container": {"type": "MESOS"}
+    });
+    let (status, created, headers) =
+        call(&http, &server, Method::POST, "/v2/apps", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(headers["location"], "/v2/apps/prod/web");
+    let deployment = headers["marathon-deployment-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(created["id"], "/prod/web");
+    assert_eq!(
+        created["portDefinitions"][0]["port"], 10000,
+        "port 0 got a service port"
+    );
+    for (field, expected) in [
+        ("instances", json!(1)),
+        ("cpus", json!(1.0)),
+        ("mem", json!(128.0)),
+        ("gpus", json!(0)),
+        ("backoffSeconds", json!(1.0)),
+        ("backoffFactor", json!(1.15)),
+        ("maxLaunchDelaySeconds", json!(300.0)),
+        ("killSelection", json!("YOUNGEST_FIRST")),
+        ("unreachableStrategy", json!("disabled")),
+        ("requirePorts", json!(false)),
+        ("constraints", json!([["hostname", "UNIQUE"]])),
+    ] {
+        assert_eq!(created[field], expected, "{field}");
+    }
+    assert_eq!(created["healthChecks"][0]["gracePeriodSeconds"], 300);
+    assert_eq!(created["upgradeStrategy"]["minimumHealthCapacity"], 1.0);
+
+    let shown = get(&http, &server, "/v2/apps/prod/web").await["app"].clone();
+    assert_eq!(shown["version"], created["version"]);
+    assert_eq!(
+        shown["versionInfo"]["lastConfigChangeAt"],
+        created["version"]
+    );
+    assert_eq!(shown["deployments"], json!([{"id": deployment}]));
+    for count in [
+        "tasksStaged",
+        "tasksRunning",
+        "tasksHealthy",
+        "tasksUnhealthy",
+    ] {
+        assert_eq!(shown[count], 0, "{count}");
+    }
+    assert_eq!(shown["tasks"], json!([]));
+    assert_eq!(
+        get(&http, &server, "/v2/apps/prod/web/tasks").await,
+        json!({"tasks": []})
+    );
+
+    // The stored event carries the definition with its assigned port.
+    let events = all_events(&http, &server).await;
+    assert_eq!(types(&events), ["AppCreated", "DeploymentStarted"]);
+    assert_eq!(events[0]["definition"]["portDefinitions"][0]["port"], 10000);
+}
+
+#[tokio::test]
+async fn list_filters_by_id_cmd_and_labels_and_embeds_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    for (id, cmd, team) in [
+        ("/prod/web", "python web.py", "web"),
+        ("/prod/db", "postgres", "db"),
+        ("/dev/web", "python web.py --dev", "web"),
+    ] {
+        let body = json!({"id": id, "cmd": cmd, "labels": {"team": team}});
+        let (status, _, _) = call(&http, &server, Method::POST, "/v2/apps", Some(body)).await;
+        assert_eq!(status, 201);
+    }
+    let ids = |list: &Value| -> Vec<String> {
+        list["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (query, expected) in [
+        ("", vec!["/dev/web", "/prod/db", "/prod/web"]),
+        ("?id=/prod", vec!["/prod/db", "/prod/web"]),
+        ("?cmd=python", vec!["/dev/web", "/prod/web"]),
+        ("?label=team==web", vec!["/dev/web", "/prod/web"]),
+        ("?label=team!=web", vec!["/prod/db"]),
+        ("?label=team%20in%20(db,%20x)&id=prod", vec!["/prod/db"]),
+    ] {
+        let list = get(&http, &server, &format!("/v2/apps{query}")).await;
+        assert_eq!(ids(&list), expected, "{query}");
+    }
+    let plain = get(&http, &server, "/v2/apps").await;
+    let first = &plain["apps"][0];
+    assert_eq!(first["tasksRunning"], 0, "counts are always there");
+    assert!(first["deployments"].is_array());
+    assert!(first.get("tasks").is_none());
+    let embedded = get(
+        &http,
+        &server,
+        "/v2/apps?embed=apps.tasks&embed=apps.lastTaskFailure&embed=apps.counts",
+    )
+    .await;
+    assert_eq!(embedded["apps"][0]["tasks"], json!([]));
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::GET,
+        "/v2/apps?label=a%20in%20b",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn scale_patch_restart_versions_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let body = json!({"id": "/web", "cmd": "sleep 100", "mem": 32, "instances": 1});
+    call(&http, &server, Method::POST, "/v2/apps", Some(body)).await;
+
+    let scale = json!({"instances": 3});
+    let (status, locked, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web",
+        Some(scale.clone()),
+    )
+    .await;
+    assert_eq!(status, 409, "{locked}");
+    let (status, scaled, headers) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web?force=true",
+        Some(scale),
+    )
+    .await;
+    assert_eq!(status, 200, "{scaled}");
+    assert_eq!(
+        headers["marathon-deployment-id"],
+        scaled["deploymentId"].as_str().unwrap()
+    );
+    assert!(scaled["version"].is_string());
+
+    let patch = json!({"mem": 64, "labels": {"team": "web"}});
+    let (status, patched, _) = call(
+        &http,
+        &server,
+        Method::PATCH,
+        "/v2/apps/web?force=true",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    let app = get(&http, &server, "/v2/apps/web").await["app"].clone();
+    assert_eq!(
+        (app["mem"].clone(), app["cmd"].clone()),
+        (json!(64.0), json!("sleep 100"))
+    );
+    assert_eq!(app["instances"], 3);
+    assert_eq!(app["labels"]["team"], "web");
+
+    let (status, restarted, _) = call(
+        &http,
+        &server,
+        Method::POST,
+        "/v2/apps/web/restart?force=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{restarted}");
+
+    let replace = json!({"id": "/ignored", "cmd": "sleep 200"});
+    let (status, replaced, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web?force=true",
+        Some(replace),
+    )
+    .await;
+    assert_eq!(status, 200, "{replaced}");
+    let app = get(&http, &server, "/v2/apps/web").await["app"].clone();
+    assert_eq!(app["cmd"], "sleep 200");
+    assert_eq!(app["mem"], 128.0, "PUT replaces the whole definition");
+
+    let versions = get(&http, &server, "/v2/apps/web/versions").await["versions"].clone();
+    let versions: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(versions.len(), 5, "create, scale, patch, restart, replace");
+    assert_eq!(versions[0], app["version"], "newest first");
+    let oldest = get(
+        &http,
+        &server,
+        &format!("/v2/apps/web/versions/{}", versions[4]),
+    )
+    .await;
+    assert_eq!(
+        (oldest["instances"].clone(), oldest["mem"].clone()),
+        (json!(1), json!(32.0))
+    );
+    assert_eq!(oldest["version"], versions[4]);
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::GET,
+        "/v2/apps/web/versions/2001-01-01T00:00:00Z",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let revert = json!({"version": versions[4]});
+    let (status, reverted, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web?force=true",
+        Some(revert),
+    )
+    .await;
+    assert_eq!(status, 200, "{reverted}");
+    let app = get(&http, &server, "/v2/apps/web").await["app"].clone();
+    assert_eq!(
+        (app["instances"].clone(), app["mem"].clone()),
+        (json!(1), json!(32.0))
+    );
+
+    let put_new = json!({"cmd": "sleep 3"});
+    let (status, _, _) = call(&http, &server, Method::PUT, "/v2/apps/other", Some(put_new)).await;
+    assert_eq!(status, 201, "PUT creates a missing app");
+
+    let (status, deleted, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web?force=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{deleted}");
+    let (status, _, _) = call(&http, &server, Method::GET, "/v2/apps/web", None).await;
+    assert_eq!(status, 404);
+
+    let events = all_events(&http, &server).await;
+    let kinds: Vec<(&str, Value)> = events
+        .iter()
+        .filter(|e| e["type"] == "DeploymentStarted")
+        .map(|e| ("DeploymentStarted", e["kind"].clone()))
+        .collect();
+    let kinds: Vec<Value> = kinds.into_iter().map(|(_, k)| k).collect();
+    assert_eq!(
+        kinds,
+        [
+            json!("Create"),
+            json!("Scale"),
+            json!("Update"),
+            json!("Restart"),
+            json!("Update"),
+            json!("Update"),
+            json!("Create"),
+            json!("Delete")
+        ]
+    );
+    assert!(types(&events).contains(&"AppScaled"));
+    assert!(events.iter().all(|e| e["actor"]["kind"] == "api"));
+}
+
+#[tokio::test]
+async fn deployments_are_listed_and_cancelled_by_rollback_or_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let body = json!({"id": "/web", "cmd": "sleep 1", "mem": 32});
+    call(&http, &server, Method::POST, "/v2/apps", Some(body)).await;
+    let listed = get(&http, &server, "/v2/deployments").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["affectedApps"], json!(["/web"]));
+    assert_eq!(listed[0]["currentActions"][0]["action"], "StartApplication");
+    assert_eq!(
+        (
+            listed[0]["currentStep"].clone(),
+            listed[0]["totalSteps"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+
+    let update = json!({"cmd": "sleep 1", "mem": 512});
+    let (_, updated, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web?force=true",
+        Some(update),
+    )
+    .await;
+    let update_id = updated["deploymentId"].as_str().unwrap().to_owned();
+    let listed = get(&http, &server, "/v2/deployments").await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "the forced update replaced the create"
+    );
+    assert_eq!(listed[0]["id"], update_id.as_str());
+
+    let (status, rollback, headers) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        &format!("/v2/deployments/{update_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rollback}");
+    let rollback_id = rollback["deploymentId"].as_str().unwrap().to_owned();
+    assert_eq!(headers["marathon-deployment-id"], rollback_id.as_str());
+    assert_eq!(
+        get(&http, &server, "/v2/apps/web").await["app"]["mem"],
+        32.0
+    );
+    let listed = get(&http, &server, "/v2/deployments").await;
+    assert_eq!(listed[0]["id"], rollback_id.as_str());
+
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        &format!("/v2/deployments/{rollback_id}?force=true"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(get(&http, &server, "/v2/deployments").await, json!([]));
+    let events = all_events(&http, &server).await;
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "DeploymentFailed")
+        .collect();
+    assert_eq!(
+        failed.len(),
+        3,
+        "create superseded, update rolled back, rollback stopped"
+    );
+}
+
+#[tokio::test]
+async fn service_ports_come_from_the_configured_range_and_never_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--service-ports", "20000-20002"]);
+    let http = client();
+    let first = json!({"id": "/a", "portDefinitions": [{"port": 0}, {"port": 20000}]});
+    let (status, a, _) = call(&http, &server, Method::POST, "/v2/apps", Some(first)).await;
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(
+        a["portDefinitions"][0]["port"], 20001,
+        "explicit 20000 is skipped"
+    );
+    let bridged = json!({"id": "/b", "container": {"type": "DOCKER",
+        "docker": {"image": "nginx", "network": "BRIDGE"},
+        "portMappings": [{"containerPort": 80, "hostPort": 0, "servicePort": 0}]}});
+    let (status, b, _) = call(&http, &server, Method::POST, "/v2/apps", Some(bridged)).await;
+    assert_eq!(status, 201, "{b}");
+    assert_eq!(b["container"]["portMappings"][0]["servicePort"], 20002);
+    let before = all_events(&http, &server).await.len();
+
+    for (body, path) in [
+        (
+            json!({"id": "/c", "portDefinitions": [{"port": 0}]}),
+            "/portDefinitions/0/port",
+        ),
+        (
+            json!({"id": "/d", "portDefinitions": [{"port": 20001}]}),
+            "/portDefinitions/0/port",
+        ),
+        (
+            json!({"id": "/e", "container": {"docker": {"image": "x", "network": "BRIDGE"},
+                "portMappings": [{"containerPort": 1, "servicePort": 20000}]}}),
+            "/container/portMappings/0/servicePort",
+        ),
+    ] {
+        let (status, error, _) = call(&http, &server, Method::POST, "/v2/apps", Some(body)).await;
+        assert_eq!(status, 422, "{error}");
+        assert_eq!(error["details"][0]["path"], path, "{error}");
+    }
+    assert_eq!(all_events(&http, &server).await.len(), before);
+
+    // An app keeps its own ports when updated, and ports free up on delete.
+    let same = json!({"portDefinitions": [{"port": 20001}, {"port": 20000}]});
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/a?force=true",
+        Some(same),
+    )
+    .await;
+    assert_eq!(status, 200);
+    call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/b?force=true",
+        None,
+    )
+    .await;
+    let reuse = json!({"id": "/f", "portDefinitions": [{"port": 0}]});
+    let (status, f, _) = call(&http, &server, Method::POST, "/v2/apps", Some(reuse)).await;
+    assert_eq!(status, 201, "{f}");
+    assert_eq!(f["portDefinitions"][0]["port"], 20002);
+    let info = get(&http, &server, "/v2/info").await;
+    assert_eq!(info["marathon_config"]["local_port_min"], 20000);
+    assert_eq!(info["marathon_config"]["local_port_max"], 20002);
+}
+
+/// Writes what the reconciler and Mesos would have: an app with 3 instances,
+/// one running healthy task and one staging task.
+fn seed_store_with_tasks(dir: &std::path::Path) {
+    let log = EventLog::open(dir).unwrap();
+    let definition: AppDefinition = serde_json::from_value(json!({
+        "id": "/web", "cmd": "sleep 1", "instances": 3,
+        "portDefinitions": [{"port": 10100}]
+    }))
+    .unwrap();
+    let launch = |task: &str, host: &str, port: u32| {
+        Event::TaskLaunchRequested(TaskLaunchRequested {
+            task: task.into(),
+            app: "/web".into(),
+            app_version: 1_000,
+            agent: "agent-1".into(),
+            host: host.to_owned(),
+            ports: vec![port],
+            offer: "offer-1".to_owned(),
+        })
+    };
+    let events = [
+        Event::AppCreated(AppCreated {
+            app: "/web".into(),
+            definition: AppSpec::new(definition),
+        }),
+        launch("web.1", "host-a", 31000),
+        launch("web.2", "host-b", 31001),
+        Event::TaskStatusRecorded(TaskStatusRecorded {
+            task: "web.1".into(),
+            app: Some("/web".into()),
+            condition: Condition::Running,
+            mesos_state: "TASK_RUNNING".to_owned(),
+            reason: None,
+            message: None,
+            agent: Some("agent-1".into()),
+            healthy: Some(true),
+            status_uuid: None,
+            mesos_timestamp: None,
+        }),
+    ];
+    let envelopes: Vec<Arc<Envelope>> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            Arc::new(Envelope {
+                seq: Seq(i as u64 + 1),
+                id: uuid::Uuid::now_v7(),
+                recorded_at: 1_000 * (i as u64 + 1),
+                actor: Actor::Mesos,
+                command_id: uuid::Uuid::now_v7(),
+                event,
+            })
+        })
+        .collect();
+    log.append(&envelopes, &[]).unwrap();
+    log.sync().unwrap();
+}
+
+#[tokio::test]
+async fn tasks_counts_queue_and_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_store_with_tasks(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+
+    let app = get(&http, &server, "/v2/apps/web").await["app"].clone();
+    assert_eq!(
+        [
+            &app["tasksRunning"],
+            &app["tasksStaged"],
+            &app["tasksHealthy"],
+            &app["tasksUnhealthy"]
+        ],
+        [&json!(1), &json!(1), &json!(1), &json!(0)]
+    );
+    let tasks = get(&http, &server, "/v2/apps/web/tasks").await["tasks"].clone();
+    let running = &tasks[0];
+    assert_eq!(running["id"], "web.1");
+    assert_eq!(running["appId"], "/web");
+    assert_eq!(running["host"], "host-a");
+    assert_eq!(running["ports"], json!([31000]));
+    assert_eq!(running["servicePorts"], json!([10100]));
+    assert_eq!(running["slaveId"], "agent-1");
+    assert_eq!(running["state"], "TASK_RUNNING");
+    assert!(running["stagedAt"].is_string() && running["startedAt"].is_string());
+    assert!(running["version"].is_string());
+    assert_eq!(running["healthCheckResults"][0]["alive"], true);
+    assert_eq!(tasks[1]["state"], "TASK_STAGING");
+    assert!(tasks[1]["startedAt"].is_null());
+
+    let all = get(&http, &server, "/v2/tasks").await["tasks"].clone();
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let only_running = get(&http, &server, "/v2/tasks?status=running").await["tasks"].clone();
+    assert_eq!(only_running.as_array().unwrap().len(), 1);
+    let text = http
+        .get(server.url("/v2/tasks"))
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        text.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(text.text().await.unwrap(), "web\t10100\thost-a:31000\t\n");
+
+    let queue = get(&http, &server, "/v2/queue").await["queue"].clone();
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["count"], 1, "3 instances, 2 launched");
+    assert_eq!(queue[0]["app"]["id"], "/web");
+    assert!(queue[0]["delay"]["overdue"].is_boolean());
+    let (status, _, _) = call(&http, &server, Method::DELETE, "/v2/queue/web/delay", None).await;
+    assert_eq!(status, 204);
+
+    let (status, killed, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks/web.2",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{killed}");
+    assert_eq!(killed["task"]["id"], "web.2");
+    let (status, scaled, headers) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks/web.1?scale=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{scaled}");
+    assert!(headers.contains_key("marathon-deployment-id"));
+    assert_eq!(
+        get(&http, &server, "/v2/apps/web").await["app"]["instances"],
+        2
+    );
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks/web.9",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (status, on_host, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks?host=host-b",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{on_host}");
+    assert_eq!(on_host["tasks"][0]["id"], "web.2");
+    assert_eq!(on_host["tasks"].as_array().unwrap().len(), 1);
+    let (status, nothing, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks?host=nowhere&scale=true",
+        None,
+    )
+    .await;
+    assert_eq!((status.as_u16(), nothing), (200, json!({"tasks": []})));
+    let (status, all, headers) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        "/v2/apps/web/tasks?scale=true&force=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{all}");
+    assert!(headers.contains_key("marathon-deployment-id"));
+    assert_eq!(
+        get(&http, &server, "/v2/apps/web").await["app"]["instances"],
+        0
+    );
+
+    let events = all_events(&http, &server).await;
+    let new: Vec<&str> = types(&events[4..]);
+    assert_eq!(
+        new,
+        [
+            "LaunchDelayReset",
+            "TaskKillRequested",
+            "TaskKillRequested",
+            "AppScaled",
+            "DeploymentStarted",
+            "TaskKillRequested",
+            "DeploymentFailed",
+            "TaskKillRequested",
+            "TaskKillRequested",
+            "AppScaled",
+            "DeploymentStarted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn info_leader_and_ping() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let info = get(&http, &server, "/v2/info").await;
+    assert_eq!(info["name"], "stride");
+    assert_eq!(info["leader"], address.as_str());
+    assert_eq!(info["elected"], true);
+    assert_eq!(info["marathon_config"]["local_port_min"], 10000);
+    assert_eq!(
+        get(&http, &server, "/v2/leader").await,
+        json!({"leader": address})
+    );
+    let pong = http.get(server.url("/ping")).send().await.unwrap();
+    assert_eq!(pong.text().await.unwrap(), "pong");
+}

@@ -1,0 +1,264 @@
+//! Rejected requests: Marathon's status codes and error shapes, and a log
+//! that does not grow.
+
+mod common;
+
+use common::{Server, all_events, app, client};
+use serde_json::{Value, json};
+
+async fn seq(http: &reqwest::Client, server: &Server) -> u64 {
+    let state: Value = http
+        .get(server.url("/v1/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["seq"].as_u64().unwrap()
+}
+
+fn with_id(mut body: Value) -> Value {
+    if body.get("id").is_none() {
+        body["id"] = json!("/bad/app");
+    }
+    body
+}
+
+#[tokio::test]
+async fn every_invalid_definition_is_a_422_naming_the_field_and_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let cases = [
+        (json!({"cpus": "one"}), "/cpus"),
+        (json!({"cpus": -1}), "/cpus"),
+        (json!({"mem": "lots"}), "/mem"),
+        (json!({"id": "/Bad_Id"}), "/id"),
+        (json!({"id": "a//b"}), "/id"),
+        (json!({"instances": -1}), "/instances"),
+        (json!({"cmd": "sleep 1", "args": ["sleep", "1"]}), "/"),
+        (
+            json!({"constraints": [["hostname", "SOMETIMES"]]}),
+            "/constraints/0",
+        ),
+        (json!({"constraints": [["hostname"]]}), "/constraints/0"),
+        (
+            json!({"constraints": [["rack", "MAX_PER"]]}),
+            "/constraints/0",
+        ),
+        (
+            json!({"constraints": [["rack", "LIKE", "(rack"]]}),
+            "/constraints/0",
+        ),
+        (
+            json!({"constraints": [["hostname", "UNIQUE", "x"]]}),
+            "/constraints/0",
+        ),
+        (
+            json!({"portDefinitions": [{"port": 10005}, {"port": 10005}]}),
+            "/portDefinitions/1/port",
+        ),
+        (
+            json!({"portDefinitions": [{"port": 70000}]}),
+            "/portDefinitions/0/port",
+        ),
+        (
+            json!({"container": {"type": "DOCKER", "docker": {"network": "HOST"}}}),
+            "/container/docker/image",
+        ),
+        (
+            json!({"container": {"docker": {"image": "nginx", "network": "BRIDGE"},
+                   "portMappings": [{"containerPort": 80, "hostPort": 70000}]}}),
+            "/container/portMappings/0/hostPort",
+        ),
+        (
+            json!({"container": {"docker": {"image": "nginx", "network": "BRIDGE"},
+                   "portMappings": [{"servicePort": 10009}, {"servicePort": 10009}]}}),
+            "/container/portMappings/1/servicePort",
+        ),
+        (json!({"env": {"A": 1}}), "/env/A"),
+        (json!({"killSelection": "RANDOM"}), "/killSelection"),
+        (
+            json!({"unreachableStrategy": "sometimes"}),
+            "/unreachableStrategy",
+        ),
+        (
+            json!({"healthChecks": [{"protocol": "COMMAND"}]}),
+            "/healthChecks/0/command",
+        ),
+        (
+            json!({"upgradeStrategy": {"minimumHealthCapacity": 2}}),
+            "/upgradeStrategy/minimumHealthCapacity",
+        ),
+        (
+            json!({"readinessChecks": [{"portName": "http"}]}),
+            "/readinessChecks/0/portName",
+        ),
+        (json!({"dependencies": ["NotAnId"]}), "/dependencies/0"),
+        (json!({"backoffFactor": 0.5}), "/backoffFactor"),
+        (json!({"fetch": [{"uri": ""}]}), "/fetch/0/uri"),
+    ];
+    assert!(cases.len() >= 20);
+    for (body, path) in cases {
+        let body = with_id(body);
+        let response = http
+            .post(server.url("/v2/apps"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["message"].is_string(), "{error}");
+        let paths: Vec<&str> = error["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap())
+            .collect();
+        assert!(paths.contains(&path), "{body}: expected {path} in {error}");
+        assert!(
+            error["details"][0]["errors"][0].is_string(),
+            "{body}: {error}"
+        );
+    }
+    assert_eq!(seq(&http, &server).await, 0);
+    assert!(all_events(&http, &server).await.is_empty());
+}
+
+#[tokio::test]
+async fn one_422_reports_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let body = json!({"id": "/a", "cpus": -1, "mem": -1, "constraints": [["rack", "IS"]]});
+    let response = http
+        .post(server.url("/v2/apps"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    let paths: Vec<&str> = error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/cpus", "/mem", "/constraints/0"]);
+
+    let no_id = http
+        .post(server.url("/v2/apps"))
+        .json(&json!({"cmd": "sleep 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_id.status(), 422);
+    let error: Value = no_id.json().await.unwrap();
+    assert_eq!(error["details"][0]["path"], "/id");
+}
+
+#[tokio::test]
+async fn bad_json_unknown_ids_conflicts_and_wrong_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let malformed = http
+        .post(server.url("/v2/apps"))
+        .header("content-type", "application/json")
+        .body("{\"id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+
+    for (method, path) in [
+        (reqwest::Method::GET, "/v2/apps/nope"),
+        (reqwest::Method::GET, "/v2/apps/nope/tasks"),
+        (reqwest::Method::GET, "/v2/apps/nope/versions"),
+        (reqwest::Method::DELETE, "/v2/apps/nope"),
+        (reqwest::Method::POST, "/v2/apps/nope/restart"),
+        (reqwest::Method::DELETE, "/v2/apps/nope/tasks/nope.1"),
+        (reqwest::Method::DELETE, "/v2/queue/nope/delay"),
+        (
+            reqwest::Method::DELETE,
+            "/v2/deployments/0192f1c4-0000-7000-8000-000000000000",
+        ),
+        (reqwest::Method::DELETE, "/v2/deployments/not-a-uuid"),
+    ] {
+        let response = http
+            .request(method.clone(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{method} {path}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["message"].is_string());
+    }
+    let scale_missing = http
+        .put(server.url("/v2/apps/nope"))
+        .json(&json!({"instances": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scale_missing.status(), 404);
+    let patch_missing = http
+        .patch(server.url("/v2/apps/nope"))
+        .json(&json!({"mem": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch_missing.status(), 404);
+    let wrong_method = http
+        .post(server.url("/v2/apps/web/versions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let bad_flag = http
+        .delete(server.url("/v2/apps/nope?force=maybe"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_flag.status(), 400);
+    assert!(all_events(&http, &server).await.is_empty());
+
+    let created = http
+        .post(server.url("/v2/apps"))
+        .json(&app("/web"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let duplicate = http
+        .post(server.url("/v2/apps"))
+        .json(&app("/web"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(duplicate.status(), 409);
+    let locked = http
+        .put(server.url("/v2/apps/web"))
+        .json(&json!({"instances": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), 409, "the create deployment holds the app");
+    let invalid_patch = http
+        .patch(server.url("/v2/apps/web?force=true"))
+        .json(&json!({"cpus": -2, "instances": "many"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_patch.status(), 422);
+    let not_an_object = http
+        .patch(server.url("/v2/apps/web?force=true"))
+        .json(&json!([1, 2]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_an_object.status(), 422);
+    assert_eq!(all_events(&http, &server).await.len(), 2);
+}

@@ -1,0 +1,433 @@
+//! The on-disk format is forever. Golden bytes of a canonical set of events
+//! and a store written by format 1 (both under `fixtures/`) must keep
+//! decoding to the same events; newer formats and damaged records are
+//! refused with clear messages.
+//!
+//! Regenerate the fixtures (only when adding a new format version, never to
+//! make a failing test pass): `STRIDE_WRITE_FIXTURES=1 cargo test --test format`.
+
+mod common;
+
+use common::run_stride;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use stride::codec;
+use stride::event::app::{AppDefinition, AppSpec};
+use stride::event::*;
+use stride::mesos::condition::Condition;
+use stride::projection::{self, snapshot};
+use stride::store::{CommandRecord, EventLog};
+use uuid::Uuid;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn writing_fixtures() -> bool {
+    std::env::var_os("STRIDE_WRITE_FIXTURES").is_some()
+}
+
+fn web(instances: u32, cmd: &str) -> AppSpec {
+    let mut d: AppDefinition = serde_json::from_value(serde_json::json!({
+        "id": "/prod/web",
+        "cmd": cmd,
+        "env": {"MODE": "prod"},
+        "labels": {"HAPROXY_GROUP": "external"},
+        "portDefinitions": [{"port": 10000, "name": "http"}]
+    }))
+    .unwrap();
+    d.instances = instances;
+    AppSpec::new(d)
+}
+
+/// The kinds the format-1 fixtures hold; later kinds have their own records.
+const FORMAT_1_KINDS: usize = 14;
+
+/// One event of every kind of format 1, with fixed ids and times.
+fn canonical() -> Vec<Arc<Envelope>> {
+    let app = AppId::from("/prod/web");
+    let task = TaskId::from("prod_web.00000000-0000-0000-0000-000000000001");
+    let deployment = DeploymentId(Uuid::from_u128(0xd));
+    let events = vec![
+        Event::AppCreated(AppCreated {
+            app: app.clone(),
+            definition: web(2, "serve"),
+        }),
+        Event::DeploymentStarted(DeploymentStarted {
+            deployment,
+            app: app.clone(),
+            kind: DeploymentKind::Create,
+            steps: 1,
+        }),
+        Event::FrameworkSubscribed(FrameworkSubscribed {
+            framework: FrameworkId::from("fw-1"),
+            master: "http://127.0.0.1:5050".into(),
+        }),
+        Event::TaskLaunchRequested(TaskLaunchRequested {
+            task: task.clone(),
+            app: app.clone(),
+            app_version: 1_700_000_000_000_000,
+            agent: AgentId::from("agent-S0"),
+            host: "localhost".into(),
+            ports: vec![31000, 31001],
+            offer: "offer-1".into(),
+        }),
+        Event::TaskStatusRecorded(TaskStatusRecorded {
+            task: task.clone(),
+            app: Some(app.clone()),
+            condition: Condition::Running,
+            mesos_state: "TASK_RUNNING".into(),
+            reason: None,
+            message: Some("started".into()),
+            agent: Some(AgentId::from("agent-S0")),
+            healthy: Some(true),
+            status_uuid: Some(vec![1, 2, 3, 4]),
+            mesos_timestamp: Some(1_700_000_000_500_000),
+        }),
+        Event::HealthChanged(HealthChanged {
+            task: task.clone(),
+            app: app.clone(),
+            healthy: false,
+            cause: Some("HTTP 500".into()),
+        }),
+        Event::DeploymentStepFinished(DeploymentStepFinished {
+            deployment,
+            app: app.clone(),
+            step: 1,
+        }),
+        Event::DeploymentFinished(DeploymentFinished {
+            deployment,
+            app: app.clone(),
+        }),
+        Event::AppUpdated(AppUpdated {
+            app: app.clone(),
+            previous: web(2, "serve"),
+            definition: web(2, "serve --v2"),
+        }),
+        Event::AppScaled(AppScaled {
+            app: app.clone(),
+            previous: 2,
+            instances: 3,
+        }),
+        Event::DeploymentFailed(DeploymentFailed {
+            deployment,
+            app: app.clone(),
+            reason: "superseded".into(),
+        }),
+        Event::TaskKillRequested(TaskKillRequested {
+            task: task.clone(),
+            app: app.clone(),
+            reason: "scale down".into(),
+        }),
+        Event::TaskExpunged(TaskExpunged {
+            task,
+            app: app.clone(),
+        }),
+        Event::AppDeleted(AppDeleted { app }),
+    ];
+    assert_eq!(
+        events.len(),
+        FORMAT_1_KINDS,
+        "one canonical event per kind of format 1"
+    );
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let actor = match i % 3 {
+                0 => Actor::Api {
+                    principal: "alice".into(),
+                    remote: "10.0.0.1:4242".into(),
+                },
+                1 => Actor::Reconciler,
+                _ => Actor::Mesos,
+            };
+            Arc::new(Envelope {
+                seq: Seq(i as u64 + 1),
+                id: Uuid::from_u128(0x1000 + i as u128),
+                recorded_at: 1_700_000_000_000_000 + i as u64 * 1_000,
+                actor,
+                command_id: Uuid::from_u128(0x2000 + i as u128 / 2),
+                event,
+            })
+        })
+        .collect()
+}
+
+/// Records as `u32 BE length, bytes`, in seq order.
+fn golden_bytes(events: &[Arc<Envelope>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in events {
+        let record = codec::encode(e).unwrap();
+        out.extend_from_slice(&(record.len() as u32).to_be_bytes());
+        out.extend_from_slice(&record);
+    }
+    out
+}
+
+#[test]
+fn golden_bytes_of_format_1_still_decode_to_the_canonical_events() {
+    let path = fixtures().join("codec/events-v1.bin");
+    let events = canonical();
+    if writing_fixtures() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, golden_bytes(&events)).unwrap();
+    }
+    let golden = std::fs::read(&path).expect("fixtures/codec/events-v1.bin");
+    let mut rest = &golden[..];
+    let mut decoded = Vec::new();
+    while !rest.is_empty() {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let seq = Seq(decoded.len() as u64 + 1);
+        decoded.push(codec::decode(seq, &rest[4..4 + len]).unwrap());
+        rest = &rest[4 + len..];
+    }
+    let expected: Vec<Envelope> = events.iter().map(|e| (**e).clone()).collect();
+    assert_eq!(decoded, expected);
+    assert_eq!(
+        golden_bytes(&events),
+        golden,
+        "encoding changed: add a migration step instead"
+    );
+}
+
+/// One event of each kind added since the format-1 fixtures, with fixed ids
+/// and times. A new kind adds its event here and its record under
+/// `fixtures/codec/` (written once by `STRIDE_WRITE_FIXTURES=1`).
+fn added_since_format_1() -> Vec<Envelope> {
+    let events = [
+        Event::LaunchDelayReset(LaunchDelayReset {
+            app: AppId::from("/prod/web"),
+        }),
+        Event::CallbackSubscribed(CallbackSubscribed {
+            callback_url: "http://hooks.example:8000/stride".into(),
+        }),
+        Event::CallbackUnsubscribed(CallbackUnsubscribed {
+            callback_url: "http://hooks.example:8000/stride".into(),
+        }),
+    ];
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Envelope {
+            seq: Seq(FORMAT_1_KINDS as u64 + i as u64 + 1),
+            id: Uuid::from_u128(0x3000 + i as u128),
+            recorded_at: 1_700_000_100_000_000 + i as u64 * 1_000,
+            actor: Actor::Api {
+                principal: "bob".into(),
+                remote: "10.0.0.2:4242".into(),
+            },
+            command_id: Uuid::from_u128(0x4000 + i as u128),
+            event,
+        })
+        .collect()
+}
+
+#[test]
+fn kinds_added_since_format_1_have_golden_records_too() {
+    let added = added_since_format_1();
+    assert_eq!(
+        FORMAT_1_KINDS + added.len(),
+        Kind::ALL.len(),
+        "a new kind needs a golden record in added_since_format_1()"
+    );
+    for envelope in added {
+        let kind = envelope.event.kind();
+        let name = format!(
+            "codec/kind-{}-v{}.bin",
+            kind.number(),
+            kind.current_version()
+        );
+        let path = fixtures().join(&name);
+        if writing_fixtures() && !path.exists() {
+            std::fs::write(&path, codec::encode(&envelope).unwrap()).unwrap();
+        }
+        let golden = std::fs::read(&path).expect(&name);
+        assert_eq!(codec::decode(envelope.seq, &golden).unwrap(), envelope);
+        assert_eq!(
+            codec::encode(&envelope).unwrap(),
+            golden,
+            "encoding of {kind:?} changed: add a migration step instead"
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of the format-1 fixture store (sled writes on open).
+fn fixture_store() -> tempfile::TempDir {
+    let fixture = fixtures().join("store-v1");
+    if writing_fixtures() && !fixture.exists() {
+        let log = EventLog::open(&fixture).unwrap();
+        let events = canonical();
+        log.append(
+            &events[..6],
+            &[(
+                "retry-1".into(),
+                CommandRecord {
+                    command_id: events[0].command_id,
+                    first: Seq(1),
+                    last: Seq(2),
+                },
+            )],
+        )
+        .unwrap();
+        log.append(&events[6..], &[]).unwrap();
+        let at_ten = projection::load(&log, Some(Seq(10))).unwrap();
+        log.put_snapshot(Seq(10), &snapshot::encode(&at_ten).unwrap())
+            .unwrap();
+        log.sync().unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, dir.path());
+    dir
+}
+
+#[test]
+fn a_store_written_by_format_1_opens_and_verifies() {
+    let dir = fixture_store();
+    {
+        let log = EventLog::open(dir.path()).unwrap();
+        let stored: Vec<Envelope> = log.iter_from(Seq(1)).map(Result::unwrap).collect();
+        let expected: Vec<Envelope> = canonical().iter().map(|e| (**e).clone()).collect();
+        assert_eq!(stored, expected);
+        let record = log.idempotency_record("retry-1").unwrap().unwrap();
+        assert_eq!((record.first, record.last), (Seq(1), Seq(2)));
+        assert_eq!(log.snapshot_seqs().unwrap(), vec![Seq(10)]);
+        let mut replayed = projection::State::default();
+        for e in &stored {
+            replayed.apply(e);
+        }
+        assert_eq!(projection::load(&log, None).unwrap(), replayed);
+    }
+    let (ok, stdout, stderr) = run_stride(&[
+        "store",
+        "verify",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("14 records, head 14, 1 snapshots checked"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_store_from_a_newer_format_is_refused_naming_both_versions() {
+    let dir = fixture_store();
+    {
+        let db = reopen_raw(dir.path());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &99u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let error = EventLog::open(dir.path())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.contains("format 99") && error.contains("format 1"),
+        "{error}"
+    );
+    let data_dir = dir.path().to_str().unwrap();
+    let (ok, _, stderr) = run_stride(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("format 99") && stderr.contains("format 1"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run_stride(&["store", "verify", "--data-dir", data_dir]);
+    assert!(!ok && stderr.contains("format 99"), "{stderr}");
+}
+
+#[test]
+fn a_record_from_a_newer_payload_version_or_unknown_kind_is_named() {
+    let record = codec::encode(&canonical()[0]).unwrap();
+    let mut newer = record.clone();
+    newer[3..5].copy_from_slice(&2u16.to_be_bytes());
+    let error = codec::decode(Seq(5), &newer).unwrap_err().to_string();
+    assert!(
+        error.contains("record 5") && error.contains("version 2"),
+        "{error}"
+    );
+    let mut unknown = record;
+    unknown[1..3].copy_from_slice(&999u16.to_be_bytes());
+    let error = codec::decode(Seq(6), &unknown).unwrap_err().to_string();
+    assert!(
+        error.contains("record 6") && error.contains("999"),
+        "{error}"
+    );
+}
+
+/// sled's background thread may hold the file lock for a moment after the
+/// previous handle in this process is dropped.
+fn reopen_raw(path: &Path) -> sled::Db {
+    for _ in 0..100 {
+        if let Ok(db) = sled::open(path) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sled::open(path).expect("sled reopens")
+}
+
+/// Damages record 5 of a store with no snapshot (so serve must read it).
+fn damaged_store(damage: impl Fn(Vec<u8>) -> Vec<u8>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    log.append(&canonical(), &[]).unwrap();
+    log.sync().unwrap();
+    drop(log);
+    let db = reopen_raw(dir.path());
+    let events = db.open_tree("events").unwrap();
+    let key = 5u64.to_be_bytes();
+    let record = events.get(key).unwrap().unwrap().to_vec();
+    events.insert(key, damage(record)).unwrap();
+    db.flush().unwrap();
+    dir
+}
+
+#[test]
+fn damaged_records_are_reported_by_verify_and_refused_by_serve() {
+    let truncated = |r: Vec<u8>| r[..r.len() / 2].to_vec();
+    let flipped = |mut r: Vec<u8>| {
+        let n = r.len();
+        r[n - 3] ^= 0xff;
+        r[n - 2] ^= 0xff;
+        r.push(0x7f);
+        r
+    };
+    let header_only = |r: Vec<u8>| r[..3].to_vec();
+    for (name, dir) in [
+        ("truncated", damaged_store(truncated)),
+        ("corrupted", damaged_store(flipped)),
+        ("header cut", damaged_store(header_only)),
+    ] {
+        let data_dir = dir.path().to_str().unwrap();
+        let (ok, stdout, stderr) = run_stride(&["store", "verify", "--data-dir", data_dir]);
+        assert!(!ok, "{name}: verify must fail");
+        assert!(stdout.contains("record 5"), "{name}: {stdout}");
+        assert!(stderr.contains("problems found"), "{name}: {stderr}");
+        let (ok, _, stderr) =
+            run_stride(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]);
+        assert!(!ok, "{name}: serve must refuse");
+        assert!(
+            stderr.contains("record 5") && stderr.contains("verify"),
+            "{name}: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! `stride serve --master` against a REAL Mesos 1.11 master
+//! (`../shared/real-mesos/up.sh`, or `STRIDE_MESOS_MASTER`): Stride records
+//! its framework id as an event, and a SIGKILLed Stride comes back as the
+//! same framework.
+
+mod common;
+
+use common::{Server, all_events, client, wait_until};
+use serde_json::Value;
+use std::time::Duration;
+
+const UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
+
+fn master() -> String {
+    if let Ok(url) = std::env::var("STRIDE_MESOS_MASTER") {
+        return url;
+    }
+    let status = std::process::Command::new(UP).status().expect("run up.sh");
+    assert!(status.success(), "real-mesos/up.sh failed");
+    "http://127.0.0.1:5050".to_owned()
+}
+
+/// Active frameworks called `name` on the master: (id, active).
+async fn frameworks_named(http: &reqwest::Client, master: &str, name: &str) -> Vec<(String, bool)> {
+    let state: Value = http
+        .get(format!("{master}/master/frameworks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["frameworks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"] == name)
+        .map(|f| (f["id"].as_str().unwrap().to_owned(), f["active"] == true))
+        .collect()
+}
+
+async fn teardown(http: &reqwest::Client, master: &str, id: &str) {
+    let _ = http
+        .post(format!("{master}/master/teardown"))
+        .form(&[("frameworkId", id)])
+        .send()
+        .await;
+}
+
+async fn subscribed_framework(http: &reqwest::Client, server: &Server) -> Option<String> {
+    all_events(http, server)
+        .await
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "FrameworkSubscribed")
+        .map(|e| e["framework"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_restarted_stride_resubscribes_as_the_same_framework() {
+    let master = tokio::task::spawn_blocking(master).await.unwrap();
+    let name = format!("stride-serve-test-{}", uuid::Uuid::new_v4());
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--master", &master, "--framework-name", &name];
+    let http = client();
+    let mut server = Server::start(dir.path(), &args);
+    wait_until("FrameworkSubscribed", Duration::from_secs(30), || async {
+        subscribed_framework(&http, &server).await.is_some()
+    })
+    .await;
+    let id = subscribed_framework(&http, &server).await.unwrap();
+    assert_eq!(
+        frameworks_named(&http, &master, &name).await,
+        vec![(id.clone(), true)]
+    );
+
+    server.kill();
+    wait_until(
+        "the master to see the disconnect",
+        Duration::from_secs(30),
+        || async { frameworks_named(&http, &master, &name).await == vec![(id.clone(), false)] },
+    )
+    .await;
+    let server = Server::start(dir.path(), &args);
+    wait_until(
+        "the same framework to be active again",
+        Duration::from_secs(30),
+        || async { frameworks_named(&http, &master, &name).await == vec![(id.clone(), true)] },
+    )
+    .await;
+    let recorded: Vec<Value> = all_events(&http, &server)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "FrameworkSubscribed")
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        1,
+        "resubscribing with the same id records nothing new"
+    );
+    assert_eq!(recorded[0]["actor"]["kind"], "mesos");
+    teardown(&http, &master, &id).await;
+}
