@@ -116,7 +116,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             address: bound,
             service_ports: config.service_ports,
         },
-        stream: config.stream,
+        stream: Arc::new(crate::stream::Hub::new(config.stream)),
         callbacks,
     };
     tracing::info!(addr = %bound, "serving");

@@ -84,7 +84,7 @@ async fn subscribers_that_drop_and_resume_at_random_get_every_event_once_in_orde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_reader_catches_up_completely_while_a_fast_one_keeps_flowing() {
-    let events = env_or("STRIDE_TEST_STALL_EVENTS", 20_000);
+    let events = env_or("STRIDE_TEST_STALL_EVENTS", 18_000);
     let dir = tempfile::tempdir().unwrap();
     let server = Arc::new(Server::start(
         dir.path(),
@@ -110,7 +110,7 @@ async fn a_stalled_reader_catches_up_completely_while_a_fast_one_keeps_flowing()
         lag_max
     });
     let started = Instant::now();
-    let appended = write_apps_padded(&server, "stall", events, 16, 4096).await;
+    let appended = write_apps_padded(&server, "stall", events, 16, 8192).await;
     let write_time = started.elapsed();
     let fast_lag = fast.await.unwrap();
     let fast_done = started.elapsed();

@@ -23,7 +23,7 @@ pub use info::ServerInfo;
 use crate::command::Committer;
 use crate::projection::Projection;
 use crate::store::EventLog;
-use crate::stream::{self, StreamConfig};
+use crate::stream;
 use axum::Router;
 use axum::routing::{delete, get};
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub struct Shared {
     pub log: Arc<EventLog>,
     pub projection: Arc<Projection>,
     pub committer: Committer,
-    pub stream: StreamConfig,
+    pub stream: Arc<stream::Hub>,
     pub callbacks: crate::callbacks::Registry,
     pub server: ServerInfo,
 }

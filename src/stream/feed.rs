@@ -18,7 +18,10 @@ use crate::projection::Projection;
 use crate::store::{EventLog, StoreError};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 /// Events read from the log per blocking read: large enough to amortize the
 /// hop to the blocking pool, small enough to keep a slow subscriber's memory
@@ -156,6 +159,41 @@ impl Feed {
         }
     }
 
+    /// The next matching event if one is at hand without waiting or reading
+    /// the log, so a writer can batch what is ready before flushing.
+    pub fn ready(&mut self) -> Option<Arc<Envelope>> {
+        loop {
+            if let Some(envelope) = self.backlog.pop_front() {
+                match self.take(envelope) {
+                    Some(found) => return Some(found),
+                    None => continue,
+                }
+            }
+            if let Some(live) = self.ahead.take() {
+                if live.seq > self.next {
+                    self.ahead = Some(live);
+                    return None;
+                }
+                match self.take(live) {
+                    Some(found) => return Some(found),
+                    None => continue,
+                }
+            }
+            if self.catching_up {
+                return None;
+            }
+            match self.live.try_recv() {
+                Ok(envelope) => self.ahead = Some(envelope),
+                Err(TryRecvError::Lagged(_)) => {
+                    self.catching_up = true;
+                    self.reported = false;
+                    return None;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
+            }
+        }
+    }
+
     /// Examines `envelope`: drops a seq already passed, else advances past it
     /// and returns it when it matches.
     fn take(&mut self, envelope: Arc<Envelope>) -> Option<Arc<Envelope>> {
@@ -275,6 +313,28 @@ mod tests {
             feed.next().await.unwrap(),
             Item::CaughtUp(Seq(10))
         ));
+    }
+
+    #[tokio::test]
+    async fn ready_hands_over_live_events_without_waiting_and_never_reads_the_log() {
+        let (_dir, log, projection) = setup();
+        append(&log, &projection, 1..=2);
+        let mut feed = Feed::open(
+            log.clone(),
+            projection.clone(),
+            Start::At(Seq(1)),
+            Filter::default(),
+        )
+        .unwrap();
+        assert!(feed.ready().is_none(), "seqs 1-2 need a log read");
+        assert_eq!(seqs(&mut feed, 2).await, vec![1, 2]);
+        assert!(matches!(feed.next().await.unwrap(), Item::CaughtUp(Seq(2))));
+        append(&log, &projection, 3..=5);
+        let ready: Vec<u64> = std::iter::from_fn(|| feed.ready())
+            .map(|e| e.seq.0)
+            .collect();
+        assert_eq!(ready, vec![3, 4, 5]);
+        assert_eq!(feed.position(), Seq(5));
     }
 
     #[tokio::test]

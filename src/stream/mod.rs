@@ -6,12 +6,14 @@
 
 mod feed;
 mod filter;
+mod hub;
 pub mod marathon;
 pub mod sse;
 pub mod ws;
 
 pub use feed::{Feed, FeedError, Item, Start};
 pub use filter::{AppMatch, Filter, FilterError, parse_kind};
+pub use hub::Hub;
 
 use std::time::Duration;
 

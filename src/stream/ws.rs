@@ -8,10 +8,9 @@
 //! that stops reading is cut off after `idle_timeout`.
 
 use super::feed::{Feed, FeedError, Item, Start};
-use super::{Filter, StreamConfig};
+use super::{Filter, Hub, StreamConfig};
 use crate::api::{ApiError, Shared};
-use crate::event::Seq;
-use crate::event::json::envelope_json;
+use crate::event::{Envelope, Seq};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -29,6 +28,8 @@ pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 pub const CLOSE_BEYOND_HEAD: u16 = 4416;
 /// No pong within the idle timeout, or a send stuck that long (like 408).
 pub const CLOSE_IDLE: u16 = 4408;
+/// Events written per flush at most; bounds the time between ping checks.
+const BATCH: usize = 256;
 
 /// A parsed `/v1/stream` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +117,7 @@ enum Step {
 type Sink = SplitSink<WebSocket, Message>;
 
 async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
-    let config = shared.stream;
+    let config = shared.stream.config;
     let (mut sink, source) = socket.split();
     let opened = Feed::open(
         shared.log.clone(),
@@ -185,7 +186,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
                 send(&mut sink, progress_message(&feed, &shared), &config).await
             }
             Step::Feed(Ok(Item::Event(envelope))) => {
-                send(&mut sink, text(&envelope_json(&envelope)), &config).await
+                send_batch(&mut sink, &mut feed, &shared.stream, &envelope).await
             }
             Step::Feed(Err(FeedError::Closed)) => {
                 close(
@@ -231,6 +232,28 @@ fn text(value: &serde_json::Value) -> Message {
 /// within the idle timeout (it stopped reading: cut it off).
 async fn send(sink: &mut Sink, message: Message, config: &StreamConfig) -> bool {
     match timeout(config.idle_timeout, sink.send(message)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::info!("stream subscriber stopped reading; disconnecting it");
+            false
+        }
+    }
+}
+
+/// Sends `first` and whatever else the feed has at hand (up to `BATCH`),
+/// flushing once: one write for a burst instead of one per event.
+async fn send_batch(sink: &mut Sink, feed: &mut Feed, hub: &Hub, first: &Envelope) -> bool {
+    let config = &hub.config;
+    let write = async {
+        sink.feed(Message::Text(hub.render(first))).await?;
+        for _ in 1..BATCH {
+            let Some(envelope) = feed.ready() else { break };
+            sink.feed(Message::Text(hub.render(&envelope))).await?;
+        }
+        sink.flush().await
+    };
+    match timeout(config.idle_timeout, write).await {
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
         Err(_) => {
