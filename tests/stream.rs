@@ -84,6 +84,9 @@ async fn subscribers_that_drop_and_resume_at_random_get_every_event_once_in_orde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_reader_catches_up_completely_while_a_fast_one_keeps_flowing() {
+    // More than the broadcast keeps (16,384) plus what the stalled
+    // socket's buffers hold (~500 of these 8 KiB events), so the server's
+    // feed for it lags and must recover from the log.
     let events = env_or("STRIDE_TEST_STALL_EVENTS", 18_000);
     let dir = tempfile::tempdir().unwrap();
     let server = Arc::new(Server::start(

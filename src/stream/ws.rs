@@ -45,24 +45,16 @@ impl StreamQuery {
         let bad = |message: String| ApiError::BadRequest(message);
         let mut start = None;
         let mut filter = Filter::default();
-        let mut seen_app = false;
-        let mut seen_task = false;
+        let mut seen = std::collections::BTreeSet::new();
         for (key, value) in pairs {
+            if key != "type" && !seen.insert(key.as_str()) {
+                return Err(bad(format!("{key} is given twice")));
+            }
             match key.as_str() {
-                "from" if start.is_some() => return Err(bad("from is given twice".into())),
                 "from" => start = Some(parse_from(value)?),
                 "type" => filter.add_type(value).map_err(|e| bad(e.to_string()))?,
-                "app" | "task" if (key == "app" && seen_app) || (key == "task" && seen_task) => {
-                    return Err(bad(format!("{key} is given twice")));
-                }
-                "app" => {
-                    seen_app = true;
-                    filter.set_app(value).map_err(|e| bad(e.to_string()))?;
-                }
-                "task" => {
-                    seen_task = true;
-                    filter.set_task(value).map_err(|e| bad(e.to_string()))?;
-                }
+                "app" => filter.set_app(value).map_err(|e| bad(e.to_string()))?,
+                "task" => filter.set_task(value).map_err(|e| bad(e.to_string()))?,
                 other => {
                     return Err(bad(format!(
                         "unknown query parameter '{other}'; expected from, type, app or task"
