@@ -157,8 +157,9 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
                 break;
             }
             Step::Ping => {
-                let silent_ms =
-                    started.elapsed().as_millis() as u64 - last_pong.load(Ordering::Relaxed);
+                // Saturating: a pong may land between the two reads.
+                let silent_ms = (started.elapsed().as_millis() as u64)
+                    .saturating_sub(last_pong.load(Ordering::Relaxed));
                 if silent_ms > config.idle_timeout.as_millis() as u64 {
                     tracing::info!(silent_ms, "stream subscriber stopped answering pings");
                     close(
