@@ -78,6 +78,13 @@ async fn follow(args: EventsArgs) -> anyhow::Result<()> {
             let text = match message {
                 Ok(Message::Text(text)) => text,
                 Ok(Message::Close(frame)) => {
+                    // A stopping server (1001) or an idle cut (4408) is
+                    // worth a reconnect when following; the rest is not.
+                    let code = frame.as_ref().map(|f| u16::from(f.code));
+                    if args.follow && matches!(code, None | Some(1001) | Some(4408)) {
+                        eprintln!("stride: the server closed the stream; resuming from {from}");
+                        break;
+                    }
                     if let Some(frame) = frame {
                         bail!(
                             "the server closed the stream: {} {}",
