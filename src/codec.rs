@@ -14,10 +14,10 @@
 //! never rewritten. Snapshots and other stored values use `encode_value`.
 
 use crate::event::{
-    Actor, AppCreated, AppDeleted, AppScaled, AppUpdated, DeploymentFailed, DeploymentFinished,
-    DeploymentStarted, DeploymentStepFinished, Envelope, Event, FrameworkSubscribed, HealthChanged,
-    Kind, LaunchDelayReset, Seq, TaskExpunged, TaskKillRequested, TaskLaunchRequested,
-    TaskStatusRecorded,
+    Actor, AppCreated, AppDeleted, AppScaled, AppUpdated, CallbackSubscribed, CallbackUnsubscribed,
+    DeploymentFailed, DeploymentFinished, DeploymentStarted, DeploymentStepFinished, Envelope,
+    Event, FrameworkSubscribed, HealthChanged, Kind, LaunchDelayReset, Seq, TaskExpunged,
+    TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded,
 };
 use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -122,6 +122,8 @@ fn encode_payload(event: &Event, out: &mut Vec<u8>) -> Result<(), CodecError> {
         Event::HealthChanged(p) => o.serialize_into(out, p),
         Event::FrameworkSubscribed(p) => o.serialize_into(out, p),
         Event::LaunchDelayReset(p) => o.serialize_into(out, p),
+        Event::CallbackSubscribed(p) => o.serialize_into(out, p),
+        Event::CallbackUnsubscribed(p) => o.serialize_into(out, p),
     };
     result.map_err(CodecError::Encode)
 }
@@ -215,6 +217,10 @@ fn decode_payload(kind: Kind, bytes: &[u8]) -> Result<Event, bincode::Error> {
         Kind::HealthChanged => Event::HealthChanged(de::<HealthChanged>(bytes)?),
         Kind::FrameworkSubscribed => Event::FrameworkSubscribed(de::<FrameworkSubscribed>(bytes)?),
         Kind::LaunchDelayReset => Event::LaunchDelayReset(de::<LaunchDelayReset>(bytes)?),
+        Kind::CallbackSubscribed => Event::CallbackSubscribed(de::<CallbackSubscribed>(bytes)?),
+        Kind::CallbackUnsubscribed => {
+            Event::CallbackUnsubscribed(de::<CallbackUnsubscribed>(bytes)?)
+        }
     })
 }
 

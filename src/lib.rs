@@ -6,6 +6,8 @@
 //! publishes them to followers.
 
 pub mod api;
+pub mod audit;
+pub mod callbacks;
 pub mod cli;
 pub mod codec;
 pub mod command;
@@ -16,4 +18,5 @@ pub mod projection;
 pub mod reconciler;
 pub mod server;
 pub mod store;
+pub mod stream;
 pub mod verify;

@@ -20,6 +20,8 @@ pub struct ServeConfig {
     /// Where service ports for `port: 0` come from.
     pub service_ports: PortRange,
     pub mesos: MesosConfig,
+    pub stream: crate::stream::StreamConfig,
+    pub callbacks: crate::callbacks::CallbackConfig,
 }
 
 /// How Stride reaches Mesos.
@@ -112,6 +114,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             &projection,
         )?;
     }
+    let callbacks = crate::callbacks::Registry::default();
+    crate::callbacks::start(
+        log.clone(),
+        projection.clone(),
+        callbacks.clone(),
+        config.callbacks,
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -127,6 +136,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             address: bound,
             service_ports: config.service_ports,
         },
+        stream: Arc::new(crate::stream::Hub::new(config.stream)),
+        callbacks,
     };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.

@@ -195,9 +195,17 @@ fn golden_bytes_of_format_1_still_decode_to_the_canonical_events() {
 /// and times. A new kind adds its event here and its record under
 /// `fixtures/codec/` (written once by `STRIDE_WRITE_FIXTURES=1`).
 fn added_since_format_1() -> Vec<Envelope> {
-    let events = [Event::LaunchDelayReset(LaunchDelayReset {
-        app: AppId::from("/prod/web"),
-    })];
+    let events = [
+        Event::LaunchDelayReset(LaunchDelayReset {
+            app: AppId::from("/prod/web"),
+        }),
+        Event::CallbackSubscribed(CallbackSubscribed {
+            callback_url: "http://hooks.example:8000/stride".into(),
+        }),
+        Event::CallbackUnsubscribed(CallbackUnsubscribed {
+            callback_url: "http://hooks.example:8000/stride".into(),
+        }),
+    ];
     events
         .into_iter()
         .enumerate()

@@ -15,6 +15,8 @@ pub enum ApiError {
     Rejected(Rejection),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("Stride is stopping")]
@@ -57,6 +59,9 @@ impl IntoResponse for ApiError {
                 (status, json!(rejection))
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, json!({"message": message})),
+            ApiError::NotAcceptable(message) => {
+                (StatusCode::NOT_ACCEPTABLE, json!({"message": message}))
+            }
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({"message": "method not allowed on this resource"}),

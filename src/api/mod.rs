@@ -4,6 +4,7 @@
 
 mod app_routes;
 mod apps;
+mod audit;
 mod deployable;
 mod deployments;
 mod error;
@@ -12,14 +13,17 @@ mod info;
 mod label_selector;
 mod log;
 mod queue;
+mod subscriptions;
 mod tasks;
 
 pub use error::ApiError;
+pub use extract::Caller;
 pub use info::ServerInfo;
 
 use crate::command::Committer;
 use crate::projection::Projection;
 use crate::store::EventLog;
+use crate::stream;
 use axum::Router;
 use axum::routing::{delete, get};
 use std::sync::Arc;
@@ -30,6 +34,8 @@ pub struct Shared {
     pub log: Arc<EventLog>,
     pub projection: Arc<Projection>,
     pub committer: Committer,
+    pub stream: Arc<stream::Hub>,
+    pub callbacks: crate::callbacks::Registry,
     pub server: ServerInfo,
 }
 
@@ -38,6 +44,15 @@ pub fn router(shared: Shared) -> Router {
         .route("/ping", get(info::ping))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
+        .route("/v1/stream", get(stream::ws::handler))
+        .route("/v1/audit", get(audit::audit))
+        .route("/v2/events", get(stream::sse::handler))
+        .route(
+            "/v2/eventSubscriptions",
+            get(subscriptions::list)
+                .post(subscriptions::subscribe)
+                .delete(subscriptions::unsubscribe),
+        )
         .route("/v2/apps", get(apps::list).post(apps::create))
         .route(
             "/v2/apps/{*rest}",

@@ -1,15 +1,22 @@
 //! The command line. This is the binary's edge: errors become `anyhow`
 //! reports naming the flag or file at fault.
 
+mod audit;
 mod bench;
+mod events;
+mod remote;
 mod store;
+mod table;
 
+use crate::callbacks::CallbackConfig;
 use crate::command::PortRange;
 use crate::server::{self, MesosConfig, ServeConfig};
+use crate::stream::StreamConfig;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +39,10 @@ enum Commands {
     /// Inspect a store offline.
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Print the event stream of a running server.
+    Events(events::EventsArgs),
+    /// Who changed what, when: filtered history from a running server.
+    Audit(audit::AuditArgs),
     /// Measure Stride on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -70,6 +81,31 @@ struct ServeArgs {
     /// The Unix user tasks run as (default: the current user).
     #[arg(long, env = "STRIDE_MESOS_USER")]
     mesos_user: Option<String>,
+    /// How often `/v1/stream` pings each subscriber (e.g. 10s, 500ms).
+    #[arg(long, env = "STRIDE_STREAM_PING_INTERVAL", default_value = "10s", value_parser = duration)]
+    stream_ping_interval: Duration,
+    /// A stream subscriber silent (no pong, or not reading) this long is
+    /// disconnected.
+    #[arg(long, env = "STRIDE_STREAM_IDLE_TIMEOUT", default_value = "30s", value_parser = duration)]
+    stream_idle_timeout: Duration,
+    /// How often stream subscribers get a `progress` message.
+    #[arg(long, env = "STRIDE_STREAM_PROGRESS_INTERVAL", default_value = "5s", value_parser = duration)]
+    stream_progress_interval: Duration,
+    /// Longest wait between retries of a failing event-subscription callback.
+    #[arg(long, env = "STRIDE_CALLBACK_MAX_BACKOFF", default_value = "60s", value_parser = duration)]
+    callback_max_backoff: Duration,
+    /// How long one callback POST may take.
+    #[arg(long, env = "STRIDE_CALLBACK_TIMEOUT", default_value = "10s", value_parser = duration)]
+    callback_timeout: Duration,
+}
+
+/// A positive human duration such as `30s` or `250ms`.
+fn duration(raw: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -81,6 +117,15 @@ pub fn run() -> anyhow::Result<()> {
                 data_dir: args.data_dir,
                 listen: args.listen,
                 snapshot_every: args.snapshot_every,
+                stream: StreamConfig {
+                    ping_interval: args.stream_ping_interval,
+                    idle_timeout: args.stream_idle_timeout,
+                    progress_interval: args.stream_progress_interval,
+                },
+                callbacks: CallbackConfig {
+                    max_backoff: args.callback_max_backoff,
+                    timeout: args.callback_timeout,
+                },
                 service_ports: args.service_ports,
                 mesos: MesosConfig {
                     masters: args.master,
@@ -101,6 +146,8 @@ pub fn run() -> anyhow::Result<()> {
         }
         Commands::Store(command) => store::run(command),
         Commands::Bench(command) => bench::run(command),
+        Commands::Events(args) => events::run(args),
+        Commands::Audit(args) => audit::run(args),
     }
 }
 

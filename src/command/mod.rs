@@ -74,6 +74,12 @@ pub enum Command {
         framework: FrameworkId,
         master: String,
     },
+    SubscribeCallback {
+        callback_url: String,
+    },
+    UnsubscribeCallback {
+        callback_url: String,
+    },
 }
 
 /// Which of an app's tasks a kill is for. Chosen in `decide`, against the

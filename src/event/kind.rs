@@ -74,4 +74,6 @@ kinds! {
     HealthChanged = 13, version 1;
     FrameworkSubscribed = 14, version 1;
     LaunchDelayReset = 15, version 1;
+    CallbackSubscribed = 16, version 1;
+    CallbackUnsubscribed = 17, version 1;
 }

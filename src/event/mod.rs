@@ -34,6 +34,8 @@ pub enum Event {
     HealthChanged(HealthChanged),
     FrameworkSubscribed(FrameworkSubscribed),
     LaunchDelayReset(LaunchDelayReset),
+    CallbackSubscribed(CallbackSubscribed),
+    CallbackUnsubscribed(CallbackUnsubscribed),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +169,18 @@ pub struct LaunchDelayReset {
     pub app: AppId,
 }
 
+/// An HTTP endpoint that gets every event from here on, Marathon-style
+/// (`POST /v2/eventSubscriptions`). Delivery starts at this event's seq.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackSubscribed {
+    pub callback_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackUnsubscribed {
+    pub callback_url: String,
+}
+
 impl Event {
     /// The variant name, as the stream and audit queries show it.
     pub fn type_name(&self) -> &'static str {
@@ -190,7 +204,9 @@ impl Event {
             Event::TaskExpunged(e) => Some(&e.app),
             Event::HealthChanged(e) => Some(&e.app),
             Event::LaunchDelayReset(e) => Some(&e.app),
-            Event::FrameworkSubscribed(_) => None,
+            Event::FrameworkSubscribed(_)
+            | Event::CallbackSubscribed(_)
+            | Event::CallbackUnsubscribed(_) => None,
         }
     }
 

@@ -28,6 +28,8 @@ pub struct State {
     pub tasks_by_app: BTreeMap<AppId, BTreeSet<TaskId>>,
     pub deployments: BTreeMap<DeploymentId, Deployment>,
     pub framework: Option<FrameworkId>,
+    /// Event subscriptions: callback URL -> the seq that subscribed it.
+    pub callbacks: BTreeMap<String, Seq>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +202,12 @@ impl State {
             }
             // Launch backoff is the reconciler's to keep; it reads this event.
             Event::LaunchDelayReset(_) => {}
+            Event::CallbackSubscribed(e) => {
+                self.callbacks.insert(e.callback_url.clone(), envelope.seq);
+            }
+            Event::CallbackUnsubscribed(e) => {
+                self.callbacks.remove(&e.callback_url);
+            }
         }
         self.seq = envelope.seq;
     }

@@ -38,11 +38,13 @@ impl Projection {
                 state.apply(envelope);
             }
         }
+        // Head first: a follower that sees an event live may reconnect at
+        // once from the next seq, which must not yet look beyond the head.
+        self.head.send_replace(last.seq);
         for envelope in envelopes {
             // No receivers is fine: nobody is following.
             let _ = self.live.send(envelope.clone());
         }
-        self.head.send_replace(last.seq);
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, State> {

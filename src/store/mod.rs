@@ -11,11 +11,15 @@
 //!   idempotency  Idempotency-Key            -> CommandRecord
 //!   snapshots    seq, chunk (u32)           -> snapshot bytes (see snapshot.rs)
 //!   meta         "format"                   -> store format (u32)
+//!   cursors      callback URL               -> last delivered seq (u64)
 //!
-//! Only the committer appends, so seq order is commit order.
+//! Only the committer appends, so seq order is commit order. `cursors` is
+//! delivery progress, not history: callbacks (see `callbacks/`) write it
+//! without syncing, since delivery is at-least-once anyway.
 
+mod cursors;
 mod durable;
-mod keys;
+pub(crate) mod keys;
 mod read;
 mod snapshot;
 mod write;
@@ -74,6 +78,7 @@ pub struct EventLog {
     idx_time: sled::Tree,
     idempotency: sled::Tree,
     snapshots: sled::Tree,
+    cursors: sled::Tree,
     durability: Durability,
 }
 
@@ -100,6 +105,7 @@ impl EventLog {
             idx_time: db.open_tree("idx_time")?,
             idempotency: db.open_tree("idempotency")?,
             snapshots: db.open_tree("snapshots")?,
+            cursors: db.open_tree("cursors")?,
             events,
             db,
             durability,

@@ -2,6 +2,7 @@
 //! markdown table with a same-run baseline, since shared machines are noisy.
 
 mod log;
+mod stream;
 
 use clap::Subcommand;
 
@@ -9,11 +10,15 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// Durable appends vs raw fdatasync, replay, and restart of the event log.
     Log(log::LogBench),
+    /// Websocket fan-out: append-to-receipt latency and append rate with
+    /// and without subscribers.
+    Stream(stream::StreamBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Log(args) => log::run(args),
+        BenchCommand::Stream(args) => stream::run(args),
     }
 }
 

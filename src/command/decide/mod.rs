@@ -3,6 +3,7 @@
 
 mod apps;
 mod deployments;
+mod subscriptions;
 mod tasks;
 
 use super::{Command, Rejection, Settings};
@@ -54,6 +55,12 @@ pub fn decide(
         Command::RecordTaskStatus(status) => Ok(tasks::record_status(state, status)),
         Command::RecordFrameworkSubscribed { framework, master } => {
             Ok(tasks::framework_subscribed(state, framework, master))
+        }
+        Command::SubscribeCallback { callback_url } => {
+            subscriptions::subscribe(state, callback_url)
+        }
+        Command::UnsubscribeCallback { callback_url } => {
+            subscriptions::unsubscribe(state, callback_url)
         }
     }
 }

@@ -1,0 +1,136 @@
+//! One endpoint's delivery task: in seq order, one POST at a time, the
+//! cursor moved only after a 2xx.
+
+use super::{CallbackConfig, Registry, Status, now_rfc3339};
+use crate::event::{Envelope, Seq};
+use crate::projection::Projection;
+use crate::store::EventLog;
+use crate::stream::marathon::marathon_event;
+use crate::stream::{Feed, FeedError, Filter, Item, Start};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// First wait after a failure; doubles up to `max_backoff`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Header carrying the event's seq, so a receiver can drop redeliveries.
+pub const SEQ_HEADER: &str = "X-Stride-Seq";
+
+#[derive(Clone)]
+pub(super) struct Delivery {
+    pub log: Arc<EventLog>,
+    pub projection: Arc<Projection>,
+    pub registry: Registry,
+    pub config: CallbackConfig,
+    pub http: reqwest::Client,
+}
+
+impl Delivery {
+    pub fn spawn(&self, url: String, subscribed_at: Seq) -> JoinHandle<()> {
+        // A cursor left by an earlier subscription of the same URL is older
+        // than this subscription; start at whichever is later.
+        let cursor = match self.log.callback_cursor(&url) {
+            Ok(cursor) => cursor.unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%error, url, "cannot read a callback cursor; starting at the subscription");
+                Seq(0)
+            }
+        };
+        let cursor = cursor.max(Seq(subscribed_at.0.saturating_sub(1)));
+        self.registry.lock().insert(
+            url.clone(),
+            Status {
+                callback_url: url.clone(),
+                subscribed_at,
+                cursor,
+                failures: 0,
+                last_error: None,
+                last_error_at: None,
+            },
+        );
+        tokio::spawn(self.clone().run(url, cursor))
+    }
+
+    async fn run(self, url: String, mut cursor: Seq) {
+        loop {
+            let opened = Feed::open(
+                self.log.clone(),
+                self.projection.clone(),
+                Start::At(cursor.next()),
+                Filter::default(),
+            );
+            let mut feed = match opened {
+                Ok(feed) => feed,
+                Err(error) => {
+                    tracing::error!(%error, url, "callback delivery cannot start");
+                    return;
+                }
+            };
+            loop {
+                match feed.next().await {
+                    Ok(Item::Event(envelope)) => {
+                        self.deliver(&url, &envelope).await;
+                        cursor = envelope.seq;
+                        if let Err(error) = self.log.set_callback_cursor(&url, cursor) {
+                            tracing::warn!(%error, url, "cannot save a callback cursor");
+                        }
+                        self.registry.update(&url, |s| s.cursor = cursor);
+                    }
+                    Ok(Item::CaughtUp(_)) => {}
+                    Err(FeedError::Closed) => return,
+                    Err(error) => {
+                        tracing::error!(%error, url, "callback feed failed; reopening");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(self.config.max_backoff).await;
+        }
+    }
+
+    /// Returns once the endpoint took the event (or it has no Marathon
+    /// shape); retries forever otherwise, since skipping would break order.
+    async fn deliver(&self, url: &str, envelope: &Envelope) {
+        let Some((_, body)) = marathon_event(envelope) else {
+            return;
+        };
+        let mut backoff = FIRST_BACKOFF.min(self.config.max_backoff);
+        loop {
+            let sent = self
+                .http
+                .post(url)
+                .header(SEQ_HEADER, envelope.seq.to_string())
+                .json(&body)
+                .send()
+                .await;
+            let error = match sent {
+                Ok(response) if response.status().is_success() => {
+                    self.registry.update(url, |s| s.failures = 0);
+                    return;
+                }
+                Ok(response) => format!("HTTP {}", response.status()),
+                Err(error) => error_chain(&error),
+            };
+            tracing::debug!(url, seq = %envelope.seq, error, "callback failed; retrying");
+            self.registry.update(url, |s| {
+                s.failures = s.failures.saturating_add(1);
+                s.last_error = Some(format!("seq {}: {error}", envelope.seq));
+                s.last_error_at = Some(now_rfc3339());
+            });
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.config.max_backoff);
+        }
+    }
+}
+
+/// reqwest's top-level message hides the cause (refused, timed out).
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,153 @@
+//! Reliable HTTP callbacks (`/v2/eventSubscriptions`): each subscribed URL
+//! gets every event from its subscription on, as Marathon's event JSON,
+//! POSTed one at a time in seq order, at least once.
+//!
+//! Subscriptions are events in the log (`CallbackSubscribed`,
+//! `CallbackUnsubscribed`) decided by the committer like any other write.
+//! A supervisor follows those events and runs one delivery task per URL, so
+//! a dead or slow endpoint only ever delays itself. Each task reads through
+//! its own `Feed` from its durable cursor (the `cursors` tree), retries a
+//! failed POST with capped exponential backoff, and moves the cursor only
+//! after a 2xx.
+
+mod deliver;
+
+pub use deliver::SEQ_HEADER;
+
+use crate::event::json::timestamp;
+use crate::event::{Event, Kind, Seq};
+use crate::projection::Projection;
+use crate::store::EventLog;
+use crate::stream::{Feed, FeedError, Filter, Item, Start};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallbackConfig {
+    /// Longest wait between attempts to deliver to a failing endpoint.
+    pub max_backoff: Duration,
+    /// How long one POST may take.
+    pub timeout: Duration,
+}
+
+/// What `GET /v2/eventSubscriptions` shows of each delivery task.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub callback_url: String,
+    /// The seq of the subscription event; delivery started there.
+    pub subscribed_at: Seq,
+    /// The last seq delivered (or skipped: not every event has a Marathon
+    /// shape).
+    pub cursor: Seq,
+    /// Failed attempts since the last success.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+/// The delivery tasks' status, shared with the API.
+#[derive(Clone, Default)]
+pub struct Registry(Arc<Mutex<BTreeMap<String, Status>>>);
+
+impl Registry {
+    pub fn statuses(&self) -> Vec<Status> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Status>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update(&self, url: &str, change: impl FnOnce(&mut Status)) {
+        if let Some(status) = self.lock().get_mut(url) {
+            change(status);
+        }
+    }
+}
+
+/// Starts the supervisor on the current runtime.
+pub fn start(
+    log: Arc<EventLog>,
+    projection: Arc<Projection>,
+    registry: Registry,
+    config: CallbackConfig,
+) {
+    tokio::spawn(supervise(log, projection, registry, config));
+}
+
+async fn supervise(
+    log: Arc<EventLog>,
+    projection: Arc<Projection>,
+    registry: Registry,
+    config: CallbackConfig,
+) {
+    let mut filter = Filter::default();
+    filter.types.insert(Kind::CallbackSubscribed);
+    filter.types.insert(Kind::CallbackUnsubscribed);
+    // Follow first, then read the state: a change in between is seen twice,
+    // and both handlings below are idempotent.
+    let feed = Feed::open(log.clone(), projection.clone(), Start::Now, filter);
+    let mut feed = match feed {
+        Ok(feed) => feed,
+        Err(error) => {
+            tracing::error!(%error, "event subscriptions cannot follow the log");
+            return;
+        }
+    };
+    let http = match reqwest::Client::builder().timeout(config.timeout).build() {
+        Ok(http) => http,
+        Err(error) => {
+            tracing::error!(%error, "event subscriptions have no HTTP client");
+            return;
+        }
+    };
+    let delivery = deliver::Delivery {
+        log: log.clone(),
+        projection: projection.clone(),
+        registry: registry.clone(),
+        config,
+        http,
+    };
+    let mut tasks = HashMap::new();
+    let initial = projection.read().callbacks.clone();
+    for (url, since) in initial {
+        tasks.insert(url.clone(), delivery.spawn(url, since));
+    }
+    loop {
+        let envelope = match feed.next().await {
+            Ok(Item::Event(envelope)) => envelope,
+            Ok(Item::CaughtUp(_)) => continue,
+            Err(FeedError::Closed) => return,
+            Err(error) => {
+                tracing::error!(%error, "event subscriptions stopped following the log");
+                return;
+            }
+        };
+        match &envelope.event {
+            Event::CallbackSubscribed(e) if !tasks.contains_key(&e.callback_url) => {
+                let task = delivery.spawn(e.callback_url.clone(), envelope.seq);
+                tasks.insert(e.callback_url.clone(), task);
+            }
+            Event::CallbackUnsubscribed(e) => {
+                if let Some(task) = tasks.remove(&e.callback_url) {
+                    task.abort();
+                }
+                registry.lock().remove(&e.callback_url);
+                if let Err(error) = log.remove_callback_cursor(&e.callback_url) {
+                    tracing::warn!(%error, "cannot drop a callback cursor");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    timestamp(micros)
+}

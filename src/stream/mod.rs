@@ -1,0 +1,30 @@
+//! Following the log: every durable event, in seq order, exactly once.
+//!
+//! `Feed` is the gapless cursor (log replay joined to the live broadcast);
+//! `ws` serves it as `GET /v1/stream`, `sse` as Marathon's `/v2/events`.
+//! The message schema is documented in `docs/stream.md`.
+
+mod feed;
+mod filter;
+mod hub;
+pub mod marathon;
+pub mod sse;
+pub mod ws;
+
+pub use feed::{Feed, FeedError, Item, Start};
+pub use filter::{AppMatch, Filter, FilterError, parse_kind};
+pub use hub::Hub;
+
+use std::time::Duration;
+
+/// Timings of websocket subscribers; `stride serve` flags set them.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamConfig {
+    /// How often the server pings each subscriber.
+    pub ping_interval: Duration,
+    /// A subscriber whose last pong (or whose pending send) is older than
+    /// this is disconnected: it has stopped reading.
+    pub idle_timeout: Duration,
+    /// How often a `progress` message tells a subscriber how far it has seen.
+    pub progress_interval: Duration,
+}

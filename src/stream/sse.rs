@@ -1,0 +1,114 @@
+//! `GET /v2/events`: Marathon's Server-Sent Events endpoint, on the same
+//! gapless feed as `/v1/stream`.
+//!
+//! Unlike Marathon, every event carries an `id:` line with its seq, so a
+//! client reconnecting with `Last-Event-ID` resumes after it with no gap
+//! and no duplicate. The `event_stream_attached` greeting has no id, so it
+//! never moves a client's resume point.
+
+use super::feed::{Feed, FeedError, Item, Start};
+use super::marathon::{marathon_event, stream_attached};
+use crate::api::{ApiError, Caller, Shared};
+use crate::event::{Actor, Seq};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{StreamExt, stream};
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Comment lines on a quiet stream, so proxies and clients see it alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub async fn handler(
+    State(shared): State<Shared>,
+    Caller(actor): Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let accepts = headers
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"));
+    if !accepts {
+        return Err(ApiError::NotAcceptable(
+            "/v2/events serves Server-Sent Events: send 'Accept: text/event-stream'".into(),
+        ));
+    }
+    // Marathon ignores parameters it does not know (e.g. plan-format: our
+    // plans are always "light"), so this does too.
+    let types: BTreeSet<String> = pairs
+        .into_iter()
+        .filter(|(key, _)| key == "event_type")
+        .map(|(_, value)| value)
+        .collect();
+    let start = match headers.get("last-event-id") {
+        None => Start::Now,
+        Some(value) => {
+            let last = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let last = last.ok_or_else(|| {
+                ApiError::BadRequest("Last-Event-ID must be a seq this server sent".into())
+            })?;
+            Start::At(Seq(last).next())
+        }
+    };
+    let feed = Feed::open(
+        shared.log.clone(),
+        shared.projection.clone(),
+        start,
+        Default::default(),
+    )
+    .map_err(|error| ApiError::BadRequest(format!("Last-Event-ID: {error}")))?;
+    let wanted = move |kind: &str| types.is_empty() || types.contains(kind);
+    let remote = match &actor {
+        Actor::Api { remote, .. } => remote.clone(),
+        _ => String::new(),
+    };
+    let greeting = wanted("event_stream_attached").then(|| {
+        let body = stream_attached(&remote, now_micros());
+        Ok(SseEvent::default()
+            .event("event_stream_attached")
+            .data(body.to_string()))
+    });
+    let events = stream::unfold((feed, wanted), |(mut feed, wanted)| async move {
+        loop {
+            match feed.next().await {
+                Ok(Item::Event(envelope)) => {
+                    let Some((kind, body)) = marathon_event(&envelope) else {
+                        continue;
+                    };
+                    if !wanted(kind) {
+                        continue;
+                    }
+                    let event = SseEvent::default()
+                        .event(kind)
+                        .id(envelope.seq.to_string())
+                        .data(body.to_string());
+                    return Some((Ok::<_, Infallible>(event), (feed, wanted)));
+                }
+                Ok(Item::CaughtUp(_)) => {}
+                Err(FeedError::Closed) => return None,
+                Err(error) => {
+                    tracing::error!(error = %error, "/v2/events feed failed; ending the stream");
+                    return None;
+                }
+            }
+        }
+    });
+    let body = stream::iter(greeting).chain(events);
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}

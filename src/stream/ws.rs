@@ -1,0 +1,302 @@
+//! `GET /v1/stream`: the log over a websocket, one JSON text message per
+//! event (see `docs/stream.md`).
+//!
+//! Each connection runs two tasks: a reader that only watches the client
+//! (pongs, close, protocol errors, oversized messages) and a writer that
+//! pulls from its own `Feed`. Nothing is queued per subscriber beyond the
+//! socket's buffers, so a slow client costs only its own connection; one
+//! that stops reading is cut off after `idle_timeout`.
+
+use super::feed::{Feed, FeedError, Item, Start};
+use super::{Filter, Hub, StreamConfig};
+use crate::api::{ApiError, Shared};
+use crate::event::{Envelope, Seq};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+
+/// The client sends nothing meaningful; anything bigger is refused (1009).
+pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// `from` is beyond the head of the log (like HTTP 416).
+pub const CLOSE_BEYOND_HEAD: u16 = 4416;
+/// No pong within the idle timeout, or a send stuck that long (like 408).
+pub const CLOSE_IDLE: u16 = 4408;
+/// Events written per flush at most; bounds the time between ping checks.
+const BATCH: usize = 256;
+
+/// A parsed `/v1/stream` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamQuery {
+    pub start: Start,
+    pub filter: Filter,
+}
+
+impl StreamQuery {
+    /// `from` (a seq or `now`, default `now`), repeatable `type`, `app`,
+    /// `task`. Anything else is an error, so a typo never widens a stream.
+    pub fn parse(pairs: &[(String, String)]) -> Result<StreamQuery, ApiError> {
+        let bad = |message: String| ApiError::BadRequest(message);
+        let mut start = None;
+        let mut filter = Filter::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, value) in pairs {
+            if key != "type" && !seen.insert(key.as_str()) {
+                return Err(bad(format!("{key} is given twice")));
+            }
+            match key.as_str() {
+                "from" => start = Some(parse_from(value)?),
+                "type" => filter.add_type(value).map_err(|e| bad(e.to_string()))?,
+                "app" => filter.set_app(value).map_err(|e| bad(e.to_string()))?,
+                "task" => filter.set_task(value).map_err(|e| bad(e.to_string()))?,
+                other => {
+                    return Err(bad(format!(
+                        "unknown query parameter '{other}'; expected from, type, app or task"
+                    )));
+                }
+            }
+        }
+        Ok(StreamQuery {
+            start: start.unwrap_or(Start::Now),
+            filter,
+        })
+    }
+}
+
+fn parse_from(raw: &str) -> Result<Start, ApiError> {
+    if raw == "now" {
+        return Ok(Start::Now);
+    }
+    raw.parse::<u64>()
+        .map(|seq| Start::At(Seq(seq)))
+        .map_err(|_| ApiError::BadRequest(format!("from must be a seq or 'now', not '{raw}'")))
+}
+
+/// Validates the query before upgrading, so a bad one is a plain HTTP 400.
+pub async fn handler(
+    State(shared): State<Shared>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let query = StreamQuery::parse(&pairs)?;
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, shared, query)))
+}
+
+/// Why the reader stopped.
+enum ClientGone {
+    /// A close frame or EOF: nothing more to say.
+    Left,
+    /// The client broke the rules; answer with this close code.
+    Refused(u16, &'static str),
+}
+
+enum Step {
+    Client(ClientGone),
+    Ping,
+    Progress,
+    Feed(Result<Item, FeedError>),
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
+    let config = shared.stream.config;
+    let (mut sink, source) = socket.split();
+    let opened = Feed::open(
+        shared.log.clone(),
+        shared.projection.clone(),
+        query.start,
+        query.filter,
+    );
+    let mut feed = match opened {
+        Ok(feed) => feed,
+        Err(error) => {
+            let head = shared.projection.head();
+            let message = json!({"type": "error", "error": "from_beyond_head",
+                                 "message": error.to_string(), "head": head});
+            let _ = send(&mut sink, text(&message), &config).await;
+            close(
+                &mut sink,
+                CLOSE_BEYOND_HEAD,
+                "from is beyond the head",
+                &config,
+            )
+            .await;
+            return;
+        }
+    };
+    let started = Instant::now();
+    let last_pong = Arc::new(AtomicU64::new(0));
+    let (gone_tx, mut gone_rx) = oneshot::channel();
+    let reader = tokio::spawn(read_client(source, started, last_pong.clone(), gone_tx));
+    let mut ping = interval_at(started + config.ping_interval, config.ping_interval);
+    let mut progress = interval_at(started + config.progress_interval, config.progress_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let step = tokio::select! {
+            biased;
+            gone = &mut gone_rx => Step::Client(gone.unwrap_or(ClientGone::Left)),
+            _ = ping.tick() => Step::Ping,
+            _ = progress.tick() => Step::Progress,
+            item = feed.next() => Step::Feed(item),
+        };
+        let sent = match step {
+            Step::Client(ClientGone::Left) => break,
+            Step::Client(ClientGone::Refused(code, reason)) => {
+                close(&mut sink, code, reason, &config).await;
+                break;
+            }
+            Step::Ping => {
+                // Saturating: a pong may land between the two reads.
+                let silent_ms = (started.elapsed().as_millis() as u64)
+                    .saturating_sub(last_pong.load(Ordering::Relaxed));
+                if silent_ms > config.idle_timeout.as_millis() as u64 {
+                    tracing::info!(silent_ms, "stream subscriber stopped answering pings");
+                    close(
+                        &mut sink,
+                        CLOSE_IDLE,
+                        "no pong within the idle timeout",
+                        &config,
+                    )
+                    .await;
+                    break;
+                }
+                send(&mut sink, Message::Ping(Default::default()), &config).await
+            }
+            // Also sent on catching up, so a filtered subscriber (and
+            // `stride events` without --follow) learns it at once.
+            Step::Progress | Step::Feed(Ok(Item::CaughtUp(_))) => {
+                send(&mut sink, progress_message(&feed, &shared), &config).await
+            }
+            Step::Feed(Ok(Item::Event(envelope))) => {
+                send_batch(&mut sink, &mut feed, &shared.stream, &envelope).await
+            }
+            Step::Feed(Err(FeedError::Closed)) => {
+                close(
+                    &mut sink,
+                    close_code::AWAY,
+                    "the server is stopping",
+                    &config,
+                )
+                .await;
+                break;
+            }
+            Step::Feed(Err(error)) => {
+                tracing::error!(error = %error, "stream feed failed");
+                let message =
+                    json!({"type": "error", "error": "internal", "message": error.to_string()});
+                let _ = send(&mut sink, text(&message), &config).await;
+                close(
+                    &mut sink,
+                    close_code::ERROR,
+                    "reading the log failed",
+                    &config,
+                )
+                .await;
+                break;
+            }
+        };
+        if !sent {
+            break;
+        }
+    }
+    reader.abort();
+}
+
+fn progress_message(feed: &Feed, shared: &Shared) -> Message {
+    text(&json!({"type": "progress", "seq": feed.position(), "head": shared.projection.head()}))
+}
+
+fn text(value: &serde_json::Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+/// Sends one message; false when the client is gone or has not taken it
+/// within the idle timeout (it stopped reading: cut it off).
+async fn send(sink: &mut Sink, message: Message, config: &StreamConfig) -> bool {
+    match timeout(config.idle_timeout, sink.send(message)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::info!("stream subscriber stopped reading; disconnecting it");
+            false
+        }
+    }
+}
+
+/// Sends `first` and whatever else the feed has at hand (up to `BATCH`),
+/// flushing once: one write for a burst instead of one per event.
+async fn send_batch(sink: &mut Sink, feed: &mut Feed, hub: &Hub, first: &Envelope) -> bool {
+    let config = &hub.config;
+    let write = async {
+        sink.feed(Message::Text(hub.render(first))).await?;
+        for _ in 1..BATCH {
+            let Some(envelope) = feed.ready() else { break };
+            sink.feed(Message::Text(hub.render(&envelope))).await?;
+        }
+        sink.flush().await
+    };
+    match timeout(config.idle_timeout, write).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::info!("stream subscriber stopped reading; disconnecting it");
+            false
+        }
+    }
+}
+
+/// Best effort: a client that stopped reading may never take the frame.
+async fn close(sink: &mut Sink, code: u16, reason: &'static str, config: &StreamConfig) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let wait = config.idle_timeout.min(std::time::Duration::from_secs(1));
+    let _ = timeout(wait, sink.send(Message::Close(Some(frame)))).await;
+}
+
+async fn read_client(
+    mut source: SplitStream<WebSocket>,
+    started: Instant,
+    last_pong: Arc<AtomicU64>,
+    gone: oneshot::Sender<ClientGone>,
+) {
+    let why = loop {
+        match source.next().await {
+            None | Some(Ok(Message::Close(_))) => break ClientGone::Left,
+            Some(Ok(Message::Pong(_))) => {
+                last_pong.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            }
+            // Pings are answered by the library; data messages mean nothing
+            // here and are ignored (the size limit still applies).
+            Some(Ok(_)) => {}
+            Some(Err(error)) => break refusal(error),
+        }
+    };
+    let _ = gone.send(why);
+}
+
+fn refusal(error: axum::Error) -> ClientGone {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error.into_inner().downcast::<WsError>().map(|e| *e) {
+        Ok(WsError::Capacity(_)) => ClientGone::Refused(
+            close_code::SIZE,
+            "message too big: the stream takes no messages",
+        ),
+        Ok(WsError::Protocol(_)) | Ok(WsError::Utf8(_)) => {
+            ClientGone::Refused(close_code::PROTOCOL, "websocket protocol error")
+        }
+        _ => ClientGone::Left,
+    }
+}
