@@ -1,4 +1,5 @@
 //! A scripted fake Mesos master: a tiny axum server that answers each
+#![allow(dead_code)] // each test binary uses a different part of it
 //! SUBSCRIBE from a script (redirect, 503, or a hand-made RecordIO body)
 //! and records every request. Scripted on purpose: see the test file.
 
