@@ -97,22 +97,12 @@ struct LocalMesos {
 
 impl LocalMesos {
     fn start() -> LocalMesos {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(common::BIN)
+        let mut command = std::process::Command::new(common::BIN);
+        command
             .args(["local-mesos", "--listen", "127.0.0.1:0"])
-            .env("STRIDE_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines.next().expect("local-mesos prints its URL").unwrap();
-            if let Some(url) = line.strip_prefix("stride local-mesos: listening on ") {
-                break url.to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+            .env("STRIDE_LOG", "warn");
+        let (child, url) =
+            common::spawn_until_listening(command, "stride local-mesos: listening on ");
         LocalMesos { child, url }
     }
 }

@@ -70,12 +70,13 @@ impl Committer {
         std::thread::Builder::new()
             .name("stride-decide".into())
             .spawn(move || decider.run(rx, batches_tx))
-            .map_err(|source| io_error("cannot start the decide thread", source))?;
+            .map_err(|source| thread_error(log.path(), "cannot start the decide thread", source))?;
         let snapshots = Snapshotter::start(log.clone(), projection.clone(), snapshot_every)?;
+        let path = log.path().to_owned();
         std::thread::Builder::new()
             .name("stride-sync".into())
             .spawn(move || sync_loop(&log, &projection, &snapshots, batches_rx))
-            .map_err(|source| io_error("cannot start the sync thread", source))?;
+            .map_err(|source| thread_error(&path, "cannot start the sync thread", source))?;
         Ok(Committer { tx })
     }
 
@@ -103,9 +104,9 @@ impl Committer {
     }
 }
 
-fn io_error(what: &'static str, source: std::io::Error) -> StoreError {
+fn thread_error(path: &std::path::Path, what: &'static str, source: std::io::Error) -> StoreError {
     StoreError::Io {
-        path: "".into(),
+        path: path.to_owned(),
         what,
         source,
     }
@@ -289,6 +290,7 @@ impl Snapshotter {
     ) -> Result<Snapshotter, StoreError> {
         let (tx, rx) = sync_mpsc::sync_channel::<()>(1);
         let last = log.snapshot_seqs()?.last().map_or(0, |s| s.0);
+        let path = log.path().to_owned();
         std::thread::Builder::new()
             .name("stride-snapshot".into())
             .spawn(move || {
@@ -305,7 +307,7 @@ impl Snapshotter {
                     }
                 }
             })
-            .map_err(|source| io_error("cannot start the snapshot thread", source))?;
+            .map_err(|source| thread_error(&path, "cannot start the snapshot thread", source))?;
         Ok(Snapshotter {
             every: every.max(1),
             last: last.into(),

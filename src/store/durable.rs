@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 pub struct Durability {
     db_file: File,
+    db_path: PathBuf,
     blobs: PathBuf,
     /// Blob files already synced; sled never rewrites one in place.
     synced_blobs: Mutex<HashSet<OsString>>,
@@ -42,6 +43,7 @@ impl Durability {
         }
         let durability = Durability {
             db_file,
+            db_path,
             blobs: dir.join("blobs"),
             synced_blobs: Mutex::default(),
         };
@@ -54,7 +56,7 @@ impl Durability {
         self.sync_new_blobs()?;
         self.db_file.sync_data().map_err(io_error(
             "fdatasync of sled's db file failed",
-            Path::new("db"),
+            &self.db_path,
         ))
     }
 

@@ -47,24 +47,7 @@ impl Server {
             .env("STRIDE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = command.spawn().expect("stride starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("stride: listening on ") {
-                        break url.to_owned();
-                    }
-                }
-                _ => {
-                    let status = child.wait().expect("wait for stride");
-                    panic!("stride exited before listening: {status}");
-                }
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = spawn_until_listening(command, "stride: listening on ");
         Server {
             child,
             url,
@@ -94,6 +77,31 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Spawns `command` and waits for the stdout line that starts with
+/// `prefix`; returns the child and the rest of that line (its URL).
+pub fn spawn_until_listening(mut command: Command, prefix: &str) -> (Child, String) {
+    command.stdout(Stdio::piped());
+    let mut child = command.spawn().expect("stride starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix(prefix) {
+                    break url.to_owned();
+                }
+            }
+            _ => {
+                let status = child.wait().expect("wait for stride");
+                panic!("stride exited before listening: {status}");
+            }
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
 }
 
 /// Runs the binary to completion: (exit success, stdout, stderr).
