@@ -37,12 +37,14 @@ impl TestCluster {
         }
     }
 
-    /// Tests run in parallel on one host, so each gets its own ports.
+    /// Tests run in parallel on one host, so each gets its own ports, all
+    /// below Linux's ephemeral range (32768+) where a client socket could
+    /// already hold the port a task wants to bind.
     async fn with_ports(begin: u64) -> Self {
         Self::start(LocalClusterConfig {
             ports: PortRange {
                 begin,
-                end: begin + 999,
+                end: begin + 499,
             },
             ..LocalClusterConfig::default()
         })
@@ -98,7 +100,7 @@ async fn subscribe_streams_subscribed_heartbeat_and_an_offer_of_the_whole_agent(
 
 #[tokio::test]
 async fn bad_calls_get_the_real_masters_status_codes_and_texts() {
-    let cluster = TestCluster::with_ports(43000).await;
+    let cluster = TestCluster::with_ports(21000).await;
     let scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let revive = json!({"type": "REVIVE", "framework_id": {"value": scheduler.framework_id}});
@@ -163,7 +165,7 @@ async fn bad_calls_get_the_real_masters_status_codes_and_texts() {
 
 #[tokio::test]
 async fn tasks_run_as_processes_serve_http_exit_and_get_killed() {
-    let cluster = TestCluster::with_ports(44000).await;
+    let cluster = TestCluster::with_ports(21500).await;
     let mut scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let offer = scheduler.wait_for_offers().await.remove(0);
@@ -292,7 +294,7 @@ fn is_reconciliation(event: &Value) -> bool {
 
 #[tokio::test]
 async fn reconciliation_answers_from_the_task_table() {
-    let cluster = TestCluster::with_ports(45000).await;
+    let cluster = TestCluster::with_ports(22000).await;
     let mut scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let offer = scheduler.wait_for_offers().await.remove(0);
@@ -420,7 +422,7 @@ async fn updates_are_resent_until_acknowledged_and_queue_behind_each_other() {
 
 #[tokio::test]
 async fn failover_keeps_tasks_and_retires_the_old_stream_id() {
-    let cluster = TestCluster::with_ports(46000).await;
+    let cluster = TestCluster::with_ports(22500).await;
     let mut first =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let offer = first.wait_for_offers().await.remove(0);
@@ -471,7 +473,7 @@ async fn failover_keeps_tasks_and_retires_the_old_stream_id() {
 
 #[tokio::test]
 async fn a_second_subscription_takes_over_and_the_first_gets_an_error() {
-    let cluster = TestCluster::with_ports(47000).await;
+    let cluster = TestCluster::with_ports(23000).await;
     let mut first =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let mut info = framework_info("t", 60.0);
@@ -488,7 +490,7 @@ async fn a_second_subscription_takes_over_and_the_first_gets_an_error() {
 
 #[tokio::test]
 async fn failover_timeout_kills_the_tasks_of_a_framework_that_stays_away() {
-    let cluster = TestCluster::with_ports(48000).await;
+    let cluster = TestCluster::with_ports(23500).await;
     let mut scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 0.5)).await;
     let offer = scheduler.wait_for_offers().await.remove(0);
@@ -521,7 +523,7 @@ async fn failover_timeout_kills_the_tasks_of_a_framework_that_stays_away() {
 
 #[tokio::test]
 async fn decline_filters_for_refuse_seconds_and_suppress_revive_work() {
-    let cluster = TestCluster::with_ports(49000).await;
+    let cluster = TestCluster::with_ports(24000).await;
     let mut scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let offer = scheduler.wait_for_offers().await.remove(0);
@@ -561,7 +563,7 @@ async fn decline_filters_for_refuse_seconds_and_suppress_revive_work() {
 
 #[tokio::test]
 async fn stale_offers_drop_tasks_and_oversized_tasks_are_invalid() {
-    let cluster = TestCluster::with_ports(50000).await;
+    let cluster = TestCluster::with_ports(24500).await;
     let mut scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let offer = scheduler.wait_for_offers().await.remove(0);
@@ -594,7 +596,7 @@ async fn stale_offers_drop_tasks_and_oversized_tasks_are_invalid() {
     assert_eq!(
         error["message"],
         "Total resources cpus(allocated: *):1000; mem(allocated: *):32 required by task and its \
-         executor is more than available ports(allocated: *):[50000-50999]; \
+         executor is more than available ports(allocated: *):[24500-24999]; \
          cpus(allocated: *):4; mem(allocated: *):8192; disk(allocated: *):20480"
     );
     cluster.shutdown().await;
@@ -602,7 +604,7 @@ async fn stale_offers_drop_tasks_and_oversized_tasks_are_invalid() {
 
 #[tokio::test]
 async fn docker_tasks_fail_for_want_of_a_docker_containerizer() {
-    let cluster = TestCluster::with_ports(51000).await;
+    let cluster = TestCluster::with_ports(25000).await;
     let mut scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let offer = scheduler.wait_for_offers().await.remove(0);
@@ -676,7 +678,7 @@ async fn several_agents_have_own_hostnames_attributes_and_port_slices() {
 
 #[tokio::test]
 async fn operator_teardown_removes_a_framework_like_the_real_endpoint() {
-    let cluster = TestCluster::with_ports(53000).await;
+    let cluster = TestCluster::with_ports(26000).await;
     let scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let teardown = |id: &str| {

@@ -50,8 +50,8 @@ async fn events_and_errors_have_the_shape_of_a_real_masters() {
     let config = LocalClusterConfig {
         work_dir: Some(work_dir.path().to_path_buf()),
         ports: PortRange {
-            begin: 52000,
-            end: 52999,
+            begin: 25500,
+            end: 25999,
         },
         ..LocalClusterConfig::default()
     };
