@@ -5,7 +5,7 @@ use crate::command::{Committer, PortRange, Settings};
 use crate::local::{LocalCluster, LocalClusterConfig};
 use crate::mesos::{Scheduler, SchedulerConfig};
 use crate::projection::{self, LoadError, Projection};
-use crate::reconciler::Reconciler;
+use crate::reconciler::{Queue, Reconciler};
 use crate::store::{EventLog, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -106,12 +106,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let url = reqwest::Url::parse(&cluster.url()).expect("the local cluster's URL parses");
         mesos.masters = vec![url];
     }
+    let queue = Arc::new(Queue::default());
     if !mesos.disabled {
         follow_mesos(
             &mesos,
             state_framework(&projection),
             &committer,
             &projection,
+            &queue,
         )?;
     }
     let callbacks = crate::callbacks::Registry::default();
@@ -138,6 +140,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         },
         stream: Arc::new(crate::stream::Hub::new(config.stream)),
         callbacks,
+        queue,
     };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.
@@ -180,6 +183,7 @@ fn follow_mesos(
     framework: Option<crate::mesos::types::FrameworkId>,
     committer: &Committer,
     projection: &Arc<Projection>,
+    queue: &Arc<Queue>,
 ) -> Result<(), ServeError> {
     let mut scheduler = SchedulerConfig::new(
         config.masters.clone(),
@@ -188,7 +192,7 @@ fn follow_mesos(
     );
     scheduler.framework_id = framework;
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
-    let reconciler = Reconciler::new(handle, committer.clone(), projection.clone());
+    let reconciler = Reconciler::new(handle, committer.clone(), projection.clone(), queue.clone());
     tokio::spawn(reconciler.run(events));
     Ok(())
 }

@@ -6,7 +6,7 @@ use super::extract::{Caller, Params, from_json, json_body};
 use super::label_selector::LabelSelector;
 use super::{ApiError, Shared, tasks};
 use crate::command::Command;
-use crate::event::app::AppDefinition;
+use crate::event::app::{AppDefinition, PortDefinition};
 use crate::event::json::timestamp;
 use crate::event::{Actor, AppId};
 use crate::projection::{App, State as ProjectionState};
@@ -99,7 +99,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut definition: AppDefinition = json_body(&body)?;
+    let mut definition = app_definition(json_body(&body)?)?;
     definition.id = app_id(definition.id.as_str());
     let id = definition.id.clone();
     let outcome =
@@ -154,6 +154,18 @@ pub(super) fn version(shared: &Shared, id: &AppId, wanted: &str) -> Result<Respo
     Ok(Json(Value::Object(value)).into_response())
 }
 
+/// A whole definition as Marathon reads one: with neither `portDefinitions`
+/// nor port mappings, a task gets one port (`[{"port": 0}]`); an explicit
+/// empty list means none.
+fn app_definition(fields: Map<String, Value>) -> Result<AppDefinition, ApiError> {
+    let declares_ports = fields.contains_key("portDefinitions");
+    let mut definition: AppDefinition = from_json(Value::Object(fields))?;
+    if !declares_ports && !definition.uses_port_mappings() {
+        definition.port_definitions = vec![PortDefinition::default()];
+    }
+    Ok(definition)
+}
+
 #[derive(Deserialize)]
 struct ScaleBody {
     instances: u32,
@@ -196,7 +208,7 @@ pub(super) async fn replace(
         // The path names the app, whatever the body says.
         fields.insert("id".into(), json!(id));
         Command::UpdateApp {
-            definition: from_json(Value::Object(fields))?,
+            definition: app_definition(fields)?,
             force,
         }
     };

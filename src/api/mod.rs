@@ -37,6 +37,8 @@ pub struct Shared {
     pub stream: Arc<stream::Hub>,
     pub callbacks: crate::callbacks::Registry,
     pub server: ServerInfo,
+    /// What waits to launch and why, kept by the reconciler.
+    pub queue: Arc<crate::reconciler::Queue>,
 }
 
 pub fn router(shared: Shared) -> Router {

@@ -1,6 +1,5 @@
-//! `/v2/queue`: apps waiting for tasks. For now an app is queued when it has
-//! fewer staged and running tasks than instances; the reconciler will add
-//! why (offers declined, backoff).
+//! `/v2/queue`: apps waiting for tasks, and why (backoff, or what the last
+//! offers lacked), as the reconciler's last plans saw it.
 
 use super::app_routes::app_id;
 use super::apps::{Embed, app_json};
@@ -10,6 +9,8 @@ use super::tasks::Counts;
 use super::{ApiError, Shared};
 use crate::command::Command;
 use crate::event::json::timestamp;
+use crate::projection::{App, State as ProjectionState};
+use crate::reconciler::{QueueEntry, now_micros};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,29 +19,62 @@ use serde_json::{Value, json};
 
 pub async fn list(State(shared): State<Shared>) -> Json<Value> {
     let state = shared.projection.read();
+    let now = now_micros();
+    let queue: Vec<Value> = state
+        .apps
+        .values()
+        .filter_map(|app| {
+            let entry = if shared.queue.is_active() {
+                shared.queue.get(&app.definition.id)?
+            } else {
+                // No reconciler (no Mesos): what is missing, no reasons.
+                unlaunched(&state, app)?
+            };
+            Some(item(&state, app, &entry, now))
+        })
+        .collect();
+    Json(json!({ "queue": queue }))
+}
+
+fn unlaunched(state: &ProjectionState, app: &App) -> Option<QueueEntry> {
+    let counts = Counts::of(state, &app.definition.id);
+    let launched = u32::try_from(counts.staged + counts.running).unwrap_or(u32::MAX);
+    let count = app.definition.instances.checked_sub(launched)?;
+    (count > 0).then(|| QueueEntry {
+        count,
+        since: app.version,
+        ..QueueEntry::default()
+    })
+}
+
+/// Marathon's queue item, plus `reason` in plain words.
+fn item(state: &ProjectionState, app: &App, entry: &QueueEntry, now: u64) -> Value {
     let embed = Embed {
         counts: true,
         deployments: true,
         ..Embed::default()
     };
-    let queue: Vec<Value> = state
-        .apps
-        .values()
-        .filter_map(|app| {
-            let counts = Counts::of(&state, &app.definition.id);
-            let launched = u32::try_from(counts.staged + counts.running).unwrap_or(u32::MAX);
-            let count = app.definition.instances.checked_sub(launched)?;
-            (count > 0).then(|| {
-                json!({
-                    "count": count,
-                    "delay": {"timeLeftSeconds": 0, "overdue": true},
-                    "since": timestamp(app.version),
-                    "app": app_json(app, &state, embed),
-                })
-            })
+    let left = entry.delayed_until.map_or(0, |u| u.saturating_sub(now));
+    let rejections: Vec<Value> = entry
+        .rejections
+        .iter()
+        .map(|(reason, declined)| {
+            json!({"reason": reason.name(), "declined": declined, "processed": entry.offers_processed})
         })
         .collect();
-    Json(json!({ "queue": queue }))
+    json!({
+        "count": entry.count,
+        "delay": {"timeLeftSeconds": left.div_ceil(1_000_000), "overdue": left == 0},
+        "since": timestamp(entry.since),
+        "reason": entry.reason(now),
+        "processedOffersSummary": {
+            "processedOffersCount": entry.offers_processed,
+            "unusedOffersCount": entry.rejections.values().sum::<u32>(),
+            "lastUnusedOfferAt": entry.offers_looked_at.map(timestamp),
+            "rejectSummaryLastOffers": rejections,
+        },
+        "app": app_json(app, state, embed),
+    })
 }
 
 /// `DELETE /v2/queue/{id}/delay`: 204 once the reset is durable.

@@ -250,19 +250,16 @@ pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Va
 /// The most recent failed task of the app, in Marathon's `TaskFailure`
 /// shape.
 pub(super) fn last_failure(state: &ProjectionState, app: &AppId) -> Option<Value> {
-    let (id, task) = state
-        .tasks_of(app)
-        .filter(|(_, t)| matches!(t.condition, Condition::Failed | Condition::Error))
-        .max_by_key(|(_, t)| t.staged_at)?;
+    let failure = state.apps.get(app)?.last_failure.as_ref()?;
     Some(json!({
         "appId": app,
-        "taskId": id,
-        "host": task.host,
-        "slaveId": task.agent,
-        "state": state_name(task),
-        "message": task.message.clone().unwrap_or_default(),
-        "timestamp": timestamp(task.started_at.unwrap_or(task.staged_at)),
-        "version": timestamp(task.app_version),
+        "taskId": failure.task,
+        "host": failure.host,
+        "slaveId": failure.agent,
+        "state": failure.mesos_state,
+        "message": failure.message.clone().unwrap_or_default(),
+        "timestamp": timestamp(failure.at),
+        "version": timestamp(failure.app_version),
     }))
 }
 

@@ -70,6 +70,8 @@ pub enum Command {
         app: AppId,
     },
     RecordTaskStatus(TaskStatus),
+    /// What the reconciler is about to do, recorded before it does it.
+    RecordPlan(PlanIntents),
     RecordFrameworkSubscribed {
         framework: FrameworkId,
         master: String,
@@ -98,6 +100,36 @@ pub enum TaskSelection {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Settings {
     pub service_ports: PortRange,
+}
+
+/// The reconciler's intentions. `decide` drops any that the state no
+/// longer supports (an app scaled or deleted since the plan was made), and
+/// the reconciler acts only on the events that come back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanIntents {
+    pub launches: Vec<LaunchIntent>,
+    pub kills: Vec<KillIntent>,
+    pub expunges: Vec<TaskId>,
+    pub finished: Vec<DeploymentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchIntent {
+    pub task: TaskId,
+    pub app: AppId,
+    /// The app's `version` the plan was made for.
+    pub app_version: u64,
+    pub agent: AgentId,
+    pub host: String,
+    pub ports: Vec<u32>,
+    pub offer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillIntent {
+    pub task: TaskId,
+    pub app: AppId,
+    pub reason: String,
 }
 
 /// A status update as Mesos reported it.

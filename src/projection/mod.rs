@@ -3,10 +3,12 @@
 //! `apply` is deterministic and never fails: events are facts, so an event
 //! about something unknown is recorded as best it can be, never rejected.
 
+mod backoff;
 mod load;
 mod shared;
 pub mod snapshot;
 
+pub use backoff::LaunchDelay;
 pub(crate) use load::progress_bar;
 pub use load::{LoadError, load};
 pub use shared::Projection;
@@ -14,6 +16,7 @@ pub use shared::Projection;
 use crate::event::app::AppSpec;
 use crate::event::{
     AgentId, AppId, DeploymentId, DeploymentKind, Envelope, Event, FrameworkId, Seq, TaskId,
+    TaskStatusRecorded,
 };
 use crate::mesos::condition::Condition;
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,22 @@ pub struct App {
     pub config_version: u64,
     /// Every version, oldest first.
     pub versions: Vec<AppVersion>,
+    /// Launch backoff, from this app's task failures (see `backoff.rs`).
+    pub launch_delay: LaunchDelay,
+    /// The newest task that failed, for Marathon's `lastTaskFailure`; kept
+    /// here because failed tasks are expunged once replaced.
+    pub last_failure: Option<TaskFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    pub task: TaskId,
+    pub host: String,
+    pub agent: Option<AgentId>,
+    pub mesos_state: String,
+    pub message: Option<String>,
+    pub at: u64,
+    pub app_version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +84,8 @@ pub struct Task {
     pub kill_requested: bool,
     /// The uuid of the last update recorded, to ignore Mesos's resends.
     pub last_status_uuid: Option<Vec<u8>>,
+    /// When Mesos last reported the task unreachable (unix µs), while it is.
+    pub unreachable_since: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,65 +154,17 @@ impl State {
                     healthy: None,
                     kill_requested: false,
                     last_status_uuid: None,
+                    unreachable_since: None,
                 };
                 self.insert_task(e.task.clone(), task);
             }
-            Event::TaskStatusRecorded(e) => {
-                if !self.tasks.contains_key(&e.task) {
-                    // Mesos knows a task we do not: keep it so the
-                    // reconciler can kill it.
-                    let orphan = Task {
-                        app: e.app.clone(),
-                        app_version: 0,
-                        agent: e.agent.clone(),
-                        host: String::new(),
-                        ports: Vec::new(),
-                        condition: e.condition,
-                        mesos_state: None,
-                        message: None,
-                        staged_at: at,
-                        started_at: None,
-                        healthy: None,
-                        kill_requested: false,
-                        last_status_uuid: None,
-                    };
-                    self.insert_task(e.task.clone(), orphan);
-                }
-                if let Some(task) = self.tasks.get_mut(&e.task) {
-                    task.condition = e.condition;
-                    task.mesos_state = Some(e.mesos_state.clone());
-                    task.message = e.message.clone();
-                    if e.agent.is_some() {
-                        task.agent = e.agent.clone();
-                    }
-                    if e.healthy.is_some() {
-                        task.healthy = e.healthy;
-                    }
-                    if e.condition == Condition::Running && task.started_at.is_none() {
-                        task.started_at = Some(at);
-                    }
-                    if e.status_uuid.is_some() {
-                        task.last_status_uuid = e.status_uuid.clone();
-                    }
-                }
-            }
+            Event::TaskStatusRecorded(e) => self.record_status(e, at),
             Event::TaskKillRequested(e) => {
                 if let Some(task) = self.tasks.get_mut(&e.task) {
                     task.kill_requested = true;
                 }
             }
-            Event::TaskExpunged(e) => {
-                if let Some(task) = self.tasks.remove(&e.task) {
-                    if let Some(app) = task.app {
-                        if let Some(set) = self.tasks_by_app.get_mut(&app) {
-                            set.remove(&e.task);
-                            if set.is_empty() {
-                                self.tasks_by_app.remove(&app);
-                            }
-                        }
-                    }
-                }
-            }
+            Event::TaskExpunged(e) => self.remove_task(&e.task),
             Event::HealthChanged(e) => {
                 if let Some(task) = self.tasks.get_mut(&e.task) {
                     task.healthy = Some(e.healthy);
@@ -200,8 +173,11 @@ impl State {
             Event::FrameworkSubscribed(e) => {
                 self.framework = Some(e.framework.clone());
             }
-            // Launch backoff is the reconciler's to keep; it reads this event.
-            Event::LaunchDelayReset(_) => {}
+            Event::LaunchDelayReset(e) => {
+                if let Some(app) = self.apps.get_mut(&e.app) {
+                    app.launch_delay = LaunchDelay::default();
+                }
+            }
             Event::CallbackSubscribed(e) => {
                 self.callbacks.insert(e.callback_url.clone(), envelope.seq);
             }
@@ -212,11 +188,76 @@ impl State {
         self.seq = envelope.seq;
     }
 
+    fn record_status(&mut self, e: &TaskStatusRecorded, at: u64) {
+        if !self.tasks.contains_key(&e.task) {
+            if e.condition.is_terminal() {
+                // The end of a task nobody knows: nothing to remember.
+                return;
+            }
+            // Mesos knows a task we do not: keep it so the reconciler can
+            // kill it.
+            let orphan = Task {
+                app: e.app.clone(),
+                app_version: 0,
+                agent: e.agent.clone(),
+                host: String::new(),
+                ports: Vec::new(),
+                condition: e.condition,
+                mesos_state: None,
+                message: None,
+                staged_at: at,
+                started_at: None,
+                healthy: None,
+                kill_requested: false,
+                last_status_uuid: None,
+                unreachable_since: None,
+            };
+            self.insert_task(e.task.clone(), orphan);
+        }
+        let Some(task) = self.tasks.get_mut(&e.task) else {
+            return;
+        };
+        let newly_terminal = e.condition.is_terminal() && !task.condition.is_terminal();
+        task.condition = e.condition;
+        task.mesos_state = Some(e.mesos_state.clone());
+        task.message = e.message.clone();
+        if e.agent.is_some() {
+            task.agent = e.agent.clone();
+        }
+        if e.healthy.is_some() {
+            task.healthy = e.healthy;
+        }
+        if e.condition == Condition::Running && task.started_at.is_none() {
+            task.started_at = Some(at);
+        }
+        if e.status_uuid.is_some() {
+            task.last_status_uuid = e.status_uuid.clone();
+        }
+        task.unreachable_since = match e.condition {
+            Condition::Unreachable => task.unreachable_since.or(Some(at)),
+            _ => None,
+        };
+        if !newly_terminal {
+            return;
+        }
+        let task = task.clone();
+        let Some(owner) = &task.app else {
+            // An orphan that ended: nobody owns it, nothing to remember.
+            self.remove_task(&e.task);
+            return;
+        };
+        if let Some(app) = self.apps.get_mut(owner) {
+            app.task_ended(&e.task, &task, at);
+        }
+    }
+
     fn new_version(&mut self, app: &AppId, definition: AppSpec, at: u64, config_change: bool) {
         if let Some(app) = self.apps.get_mut(app) {
             app.version = at;
             if config_change {
                 app.config_version = at;
+                // A new version starts without its predecessor's backoff.
+                app.launch_delay = LaunchDelay::default();
             }
             app.versions.push(AppVersion {
                 version: at,
@@ -234,6 +275,20 @@ impl State {
                 .insert(id.clone());
         }
         self.tasks.insert(id, task);
+    }
+
+    fn remove_task(&mut self, id: &TaskId) {
+        let Some(task) = self.tasks.remove(id) else {
+            return;
+        };
+        if let Some(app) = task.app {
+            if let Some(set) = self.tasks_by_app.get_mut(&app) {
+                set.remove(id);
+                if set.is_empty() {
+                    self.tasks_by_app.remove(&app);
+                }
+            }
+        }
     }
 
     /// The tasks of one app, in id order.
@@ -261,6 +316,30 @@ impl App {
             definition,
             version: at,
             config_version: at,
+            launch_delay: LaunchDelay::default(),
+            last_failure: None,
+        }
+    }
+
+    /// A task of this app ended. Unless Stride asked for it, that is a
+    /// failure: remembered, and (for the current version) backed off.
+    fn task_ended(&mut self, id: &TaskId, task: &Task, at: u64) {
+        if task.kill_requested {
+            return;
+        }
+        if matches!(task.condition, Condition::Failed | Condition::Error) {
+            self.last_failure = Some(TaskFailure {
+                task: id.clone(),
+                host: task.host.clone(),
+                agent: task.agent.clone(),
+                mesos_state: task.mesos_state.clone().unwrap_or_default(),
+                message: task.message.clone(),
+                at,
+                app_version: task.app_version,
+            });
+        }
+        if task.app_version >= self.config_version {
+            self.launch_delay.failed(&self.definition, at);
         }
     }
 }

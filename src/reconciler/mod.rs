@@ -1,63 +1,121 @@
 //! The reconciler: keeps Stride's log in line with what Mesos reports, and
-//! (next) Mesos in line with what users asked for.
+//! Mesos in line with what users asked for.
 //!
 //! Every Mesos event that is a fact becomes a command through the one
 //! committer; an update is acknowledged only after its event is durable, so
 //! a crash in between makes Mesos resend it (and recording it twice changes
-//! nothing: see `command::decide`).
+//! nothing: see `command::decide`). State changes, Mesos events and a timer
+//! all trigger the same thing: a plan (`plan`, pure) over the whole state,
+//! carried out by the `executor`. Triggers that arrive together share one.
 
+mod executor;
+pub mod plan;
+mod queue;
 mod reconciliation;
 mod status;
+mod task_info;
+
+pub use executor::now_micros;
+pub use queue::{Entry as QueueEntry, Queue};
 
 use crate::command::{Command, Committer, SubmitError};
 use crate::event::{Actor, FrameworkId};
 use crate::mesos::{SchedulerEvent, SchedulerHandle};
 use crate::projection::Projection;
+use executor::Executor;
 use reconciliation::Reconciliation;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-/// How long unused offers are refused; nothing is launched yet, so long.
-const DECLINE_REFUSE: Duration = Duration::from_secs(30);
+/// The safety net: plan at least this often even if nothing seems to change.
+const TICK: Duration = Duration::from_secs(5);
 
 pub struct Reconciler {
     mesos: SchedulerHandle,
     committer: Committer,
     projection: Arc<Projection>,
     reconciliation: Reconciliation,
+    executor: Executor,
+    subscribed: bool,
 }
 
 impl Reconciler {
-    pub fn new(mesos: SchedulerHandle, committer: Committer, projection: Arc<Projection>) -> Self {
+    pub fn new(
+        mesos: SchedulerHandle,
+        committer: Committer,
+        projection: Arc<Projection>,
+        queue: Arc<Queue>,
+    ) -> Self {
+        let executor = Executor::new(mesos.clone(), committer.clone(), projection.clone(), queue);
         Reconciler {
             mesos,
             committer,
             projection,
             reconciliation: Reconciliation::default(),
+            executor,
+            subscribed: false,
         }
     }
 
     /// Follows the Mesos event stream until the driver stops.
     pub async fn run(mut self, mut events: mpsc::Receiver<SchedulerEvent>) {
+        let mut head = self.projection.watch_head();
         loop {
-            let next = tokio::select! {
-                event = events.recv() => event,
+            let wake = self.wake_instant();
+            let event = tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => Some(event),
+                    None => {
+                        tracing::info!("Mesos driver stopped");
+                        return;
+                    }
+                },
+                changed = head.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    None
+                }
                 () = self.reconciliation.due() => {
                     self.reconciliation.ask(&self.mesos).await;
                     continue;
                 }
+                () = tokio::time::sleep_until(wake) => None,
             };
-            let Some(event) = next else {
-                tracing::info!("Mesos driver stopped");
-                return;
-            };
-            if let Err(error) = self.handle(event).await {
-                // Only a stopping committer fails a submit of these facts.
-                tracing::warn!(%error, "cannot record a Mesos event; stopping the reconciler");
+            let mut pending = event.into_iter().collect::<Vec<_>>();
+            // Coalesce: whatever else has arrived joins this activation.
+            while let Ok(more) = events.try_recv() {
+                pending.push(more);
+            }
+            head.mark_unchanged();
+            for event in pending {
+                if let Err(error) = self.handle(event).await {
+                    // Only a stopping committer fails a submit of these facts.
+                    tracing::warn!(%error, "cannot record a Mesos event; stopping the reconciler");
+                    return;
+                }
+            }
+            if !self.subscribed {
+                continue;
+            }
+            if let Err(error) = self.executor.activate().await {
+                tracing::warn!(%error, "cannot record a plan; stopping the reconciler");
                 return;
             }
         }
+    }
+
+    /// The next timer activation: the tick, or sooner if the last plan
+    /// said it would change by itself (a backoff running out).
+    fn wake_instant(&self) -> Instant {
+        let tick = Instant::now() + TICK;
+        let Some(at) = self.executor.wake_at else {
+            return tick;
+        };
+        let wait = Duration::from_micros(at.saturating_sub(now_micros()));
+        tick.min(Instant::now() + wait)
     }
 
     async fn handle(&mut self, event: SchedulerEvent) -> Result<(), SubmitError> {
@@ -73,10 +131,8 @@ impl Reconciler {
                 };
                 self.committer.submit(Actor::Mesos, None, command).await?;
                 tracing::info!(framework = %framework_id, %master, "subscribed");
-                // Nothing is launched yet: no offers wanted until there is.
-                if let Err(error) = self.mesos.suppress(Vec::new()).await {
-                    tracing::warn!(%error, "SUPPRESS failed");
-                }
+                self.subscribed = true;
+                self.executor.resubscribed();
                 self.reconciliation.start(&self.projection.read());
                 self.reconciliation.ask(&self.mesos).await;
             }
@@ -103,20 +159,17 @@ impl Reconciler {
                     }
                 });
             }
-            SchedulerEvent::Offers(offers) => {
-                let ids = offers.into_iter().map(|o| o.id).collect();
-                if let Err(error) = self.mesos.decline(ids, Some(DECLINE_REFUSE)).await {
-                    tracing::warn!(%error, "DECLINE failed");
-                }
-            }
-            SchedulerEvent::Rescinded(offer) => tracing::debug!(%offer, "offer rescinded"),
+            SchedulerEvent::Offers(offers) => self.executor.offered(offers),
+            SchedulerEvent::Rescinded(offer) => self.executor.rescinded(&offer),
             SchedulerEvent::Failure(failure) => tracing::info!(?failure, "Mesos reports a failure"),
             SchedulerEvent::Message(_) | SchedulerEvent::OperationStatus(_) => {}
             SchedulerEvent::Error(message) => {
                 tracing::error!(%message, "Mesos ended the subscription");
+                self.subscribed = false;
             }
             SchedulerEvent::Disconnected { reason } => {
                 tracing::warn!(%reason, "disconnected from Mesos; resubscribing");
+                self.subscribed = false;
             }
         }
         Ok(())

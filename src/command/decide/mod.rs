@@ -3,6 +3,7 @@
 
 mod apps;
 mod deployments;
+mod plan;
 mod subscriptions;
 mod tasks;
 
@@ -53,6 +54,7 @@ pub fn decide(
             force,
         } => deployments::cancel(&apps, target, *force),
         Command::RecordTaskStatus(status) => Ok(tasks::record_status(state, status)),
+        Command::RecordPlan(intents) => Ok(plan::record(state, intents)),
         Command::RecordFrameworkSubscribed { framework, master } => {
             Ok(tasks::framework_subscribed(state, framework, master))
         }

@@ -100,6 +100,17 @@ pub struct PortDefinition {
     pub labels: BTreeMap<String, String>,
 }
 
+impl Default for PortDefinition {
+    fn default() -> Self {
+        PortDefinition {
+            port: 0,
+            protocol: defaults::protocol(),
+            name: None,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
 /// Where a service port is declared, so errors and assignment can name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServicePortSlot {
