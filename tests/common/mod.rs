@@ -104,6 +104,44 @@ pub fn spawn_until_listening(mut command: Command, prefix: &str) -> (Child, Stri
     (child, url)
 }
 
+/// `stride local-mesos` as its own process, so Stride can die and come
+/// back while its tasks keep running.
+pub struct LocalMesos {
+    pub child: Child,
+    pub url: String,
+}
+
+impl LocalMesos {
+    /// `extra` adds flags such as `--agents 3` or `--ports 29000-29499`.
+    pub fn start(extra: &[&str]) -> LocalMesos {
+        let mut command = Command::new(BIN);
+        command
+            .args(["local-mesos", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("STRIDE_LOG", "warn")
+            .stdout(Stdio::piped());
+        let (child, url) = spawn_until_listening(command, "stride local-mesos: listening on ");
+        LocalMesos { child, url }
+    }
+}
+
+impl Drop for LocalMesos {
+    fn drop(&mut self) {
+        // SIGTERM: the cluster kills its tasks on the way out.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs the binary to completion: (exit success, stdout, stderr).
 pub fn run_stride(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(BIN)
