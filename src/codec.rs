@@ -16,8 +16,8 @@
 use crate::event::{
     Actor, AppCreated, AppDeleted, AppScaled, AppUpdated, CallbackSubscribed, CallbackUnsubscribed,
     DeploymentFailed, DeploymentFinished, DeploymentStarted, DeploymentStepFinished, Envelope,
-    Event, FrameworkSubscribed, HealthChanged, Kind, LaunchDelayReset, Seq, TaskExpunged,
-    TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded,
+    Event, FrameworkSubscribed, HealthChanged, Kind, LaunchDelayReset, Seq, TaskDraining,
+    TaskExpunged, TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded,
 };
 use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -124,6 +124,7 @@ fn encode_payload(event: &Event, out: &mut Vec<u8>) -> Result<(), CodecError> {
         Event::LaunchDelayReset(p) => o.serialize_into(out, p),
         Event::CallbackSubscribed(p) => o.serialize_into(out, p),
         Event::CallbackUnsubscribed(p) => o.serialize_into(out, p),
+        Event::TaskDraining(p) => o.serialize_into(out, p),
     };
     result.map_err(CodecError::Encode)
 }
@@ -221,6 +222,7 @@ fn decode_payload(kind: Kind, bytes: &[u8]) -> Result<Event, bincode::Error> {
         Kind::CallbackUnsubscribed => {
             Event::CallbackUnsubscribed(de::<CallbackUnsubscribed>(bytes)?)
         }
+        Kind::TaskDraining => Event::TaskDraining(de::<TaskDraining>(bytes)?),
     })
 }
 

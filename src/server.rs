@@ -32,6 +32,8 @@ pub struct MesosConfig {
     /// No Mesos at all (`--no-mesos`): the API and the log only.
     pub disabled: bool,
     pub framework_name: String,
+    /// How long a draining task waits for load balancers before its kill.
+    pub drain_timeout: std::time::Duration,
     /// The Unix user tasks run as.
     pub user: String,
 }
@@ -192,7 +194,13 @@ fn follow_mesos(
     );
     scheduler.framework_id = framework;
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
-    let reconciler = Reconciler::new(handle, committer.clone(), projection.clone(), queue.clone());
+    let reconciler = Reconciler::new(
+        handle,
+        committer.clone(),
+        projection.clone(),
+        queue.clone(),
+        config.drain_timeout,
+    );
     tokio::spawn(reconciler.run(events));
     Ok(())
 }

@@ -205,6 +205,11 @@ fn added_since_format_1() -> Vec<Envelope> {
         Event::CallbackUnsubscribed(CallbackUnsubscribed {
             callback_url: "http://hooks.example:8000/stride".into(),
         }),
+        Event::TaskDraining(TaskDraining {
+            task: TaskId::from("prod_web.0196f7a2-0000-7000-8000-000000000001"),
+            app: AppId::from("/prod/web"),
+            reason: "scaled down to 2 instances".into(),
+        }),
     ];
     events
         .into_iter()

@@ -209,8 +209,15 @@ async fn lifecycle(stride: &Stride, app: &str) {
     // 3 + 2 + the replacement; every launch recorded before it happened.
     assert_eq!(kinds("TaskLaunchRequested"), 6);
     assert_eq!(kinds("DeploymentFinished"), 4, "create, 2 scales, delete");
-    assert!(events.iter().any(|e| e["type"] == "TaskKillRequested"
-        && e["reason"].as_str().unwrap().contains("scaled down")));
+    // Running tasks chosen to stop leave load-balancer rotation first.
+    assert!(
+        events.iter().any(|e| e["type"] == "TaskDraining"
+            && e["reason"].as_str().unwrap().contains("scaled down"))
+    );
+    assert!(
+        events.iter().any(|e| e["type"] == "TaskKillRequested"
+            && e["reason"] == "drained from every load balancer")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,6 +97,10 @@ struct ServeArgs {
     /// How long one callback POST may take.
     #[arg(long, env = "STRIDE_CALLBACK_TIMEOUT", default_value = "10s", value_parser = duration)]
     callback_timeout: Duration,
+    /// How long a task chosen to stop stays out of load-balancer rotation,
+    /// waiting for every sidecar to confirm, before it is killed anyway.
+    #[arg(long, env = "STRIDE_DRAIN_TIMEOUT", default_value = "30s", value_parser = duration)]
+    drain_timeout: Duration,
 }
 
 /// A positive human duration such as `30s` or `250ms`.
@@ -131,6 +135,7 @@ pub fn run() -> anyhow::Result<()> {
                     masters: args.master,
                     disabled: args.no_mesos,
                     framework_name: args.framework_name,
+                    drain_timeout: args.drain_timeout,
                     user: args
                         .mesos_user
                         .or_else(|| std::env::var("USER").ok())

@@ -109,6 +109,8 @@ pub struct Settings {
 pub struct PlanIntents {
     pub launches: Vec<LaunchIntent>,
     pub kills: Vec<KillIntent>,
+    /// Tasks to take out of load-balancer rotation before they are killed.
+    pub drains: Vec<KillIntent>,
     pub expunges: Vec<TaskId>,
     pub finished: Vec<DeploymentId>,
 }

@@ -76,4 +76,5 @@ kinds! {
     LaunchDelayReset = 15, version 1;
     CallbackSubscribed = 16, version 1;
     CallbackUnsubscribed = 17, version 1;
+    TaskDraining = 18, version 1;
 }

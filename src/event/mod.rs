@@ -36,6 +36,7 @@ pub enum Event {
     LaunchDelayReset(LaunchDelayReset),
     CallbackSubscribed(CallbackSubscribed),
     CallbackUnsubscribed(CallbackUnsubscribed),
+    TaskDraining(TaskDraining),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +143,15 @@ pub struct TaskKillRequested {
     pub reason: String,
 }
 
+/// The task is about to be stopped: load balancers take it out of rotation
+/// now, and the kill waits until they say they have (or a timeout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDraining {
+    pub task: TaskId,
+    pub app: AppId,
+    pub reason: String,
+}
+
 /// The task is forgotten: terminal and no longer worth keeping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskExpunged {
@@ -201,6 +211,7 @@ impl Event {
             Event::TaskLaunchRequested(e) => Some(&e.app),
             Event::TaskStatusRecorded(e) => e.app.as_ref(),
             Event::TaskKillRequested(e) => Some(&e.app),
+            Event::TaskDraining(e) => Some(&e.app),
             Event::TaskExpunged(e) => Some(&e.app),
             Event::HealthChanged(e) => Some(&e.app),
             Event::LaunchDelayReset(e) => Some(&e.app),
@@ -216,6 +227,7 @@ impl Event {
             Event::TaskLaunchRequested(e) => Some(&e.task),
             Event::TaskStatusRecorded(e) => Some(&e.task),
             Event::TaskKillRequested(e) => Some(&e.task),
+            Event::TaskDraining(e) => Some(&e.task),
             Event::TaskExpunged(e) => Some(&e.task),
             Event::HealthChanged(e) => Some(&e.task),
             _ => None,

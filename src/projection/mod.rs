@@ -86,6 +86,12 @@ pub struct Task {
     pub last_status_uuid: Option<Vec<u8>>,
     /// When Mesos last reported the task unreachable (unix µs), while it is.
     pub unreachable_since: Option<u64>,
+    /// Out of load-balancer rotation, to be killed once every sidecar has
+    /// applied `drain_seq` (the `TaskDraining` event).
+    pub draining: bool,
+    pub drain_seq: Seq,
+    /// When draining began (unix µs).
+    pub drain_at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +161,9 @@ impl State {
                     kill_requested: false,
                     last_status_uuid: None,
                     unreachable_since: None,
+                    draining: false,
+                    drain_seq: Seq(0),
+                    drain_at: 0,
                 };
                 self.insert_task(e.task.clone(), task);
             }
@@ -162,6 +171,13 @@ impl State {
             Event::TaskKillRequested(e) => {
                 if let Some(task) = self.tasks.get_mut(&e.task) {
                     task.kill_requested = true;
+                }
+            }
+            Event::TaskDraining(e) => {
+                if let Some(task) = self.tasks.get_mut(&e.task) {
+                    task.draining = true;
+                    task.drain_seq = envelope.seq;
+                    task.drain_at = at;
                 }
             }
             Event::TaskExpunged(e) => self.remove_task(&e.task),
@@ -211,6 +227,9 @@ impl State {
                 kill_requested: false,
                 last_status_uuid: None,
                 unreachable_since: None,
+                draining: false,
+                drain_seq: Seq(0),
+                drain_at: 0,
             };
             self.insert_task(e.task.clone(), orphan);
         }

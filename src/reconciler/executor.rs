@@ -3,7 +3,7 @@
 //! asks Mesos about silent launches; SUPPRESSes offers when nothing waits
 //! and REVIVEs them when something does.
 
-use super::plan::{self, Agents, Plan, PlanInput};
+use super::plan::{self, Agents, Drain, Plan, PlanInput};
 use super::queue::Queue;
 use super::task_info::task_info;
 use crate::command::{Command, Committer, SubmitError};
@@ -38,6 +38,7 @@ pub struct Executor {
     suppressed: Option<bool>,
     kills_sent: HashMap<TaskId, Instant>,
     stale_asked: HashMap<TaskId, Instant>,
+    drain_timeout: Duration,
     /// When the last plan said it would change by itself.
     pub wake_at: Option<u64>,
 }
@@ -48,6 +49,7 @@ impl Executor {
         committer: Committer,
         projection: Arc<Projection>,
         queue: Arc<Queue>,
+        drain_timeout: Duration,
     ) -> Self {
         Executor {
             mesos,
@@ -59,6 +61,7 @@ impl Executor {
             suppressed: None,
             kills_sent: HashMap::new(),
             stale_asked: HashMap::new(),
+            drain_timeout,
             wake_at: None,
         }
     }
@@ -92,6 +95,10 @@ impl Executor {
                 offers: &offers,
                 agents: &self.agents,
                 now: now_micros(),
+                drain: Drain {
+                    confirmed_upto: None,
+                    timeout: u64::try_from(self.drain_timeout.as_micros()).unwrap_or(u64::MAX),
+                },
             });
             let infos: HashMap<TaskId, TaskInfo> = plan
                 .launches

@@ -47,8 +47,15 @@ impl Reconciler {
         committer: Committer,
         projection: Arc<Projection>,
         queue: Arc<Queue>,
+        drain_timeout: Duration,
     ) -> Self {
-        let executor = Executor::new(mesos.clone(), committer.clone(), projection.clone(), queue);
+        let executor = Executor::new(
+            mesos.clone(),
+            committer.clone(),
+            projection.clone(),
+            queue,
+            drain_timeout,
+        );
         Reconciler {
             mesos,
             committer,

@@ -82,7 +82,9 @@ pub fn marathon_event(envelope: &Envelope) -> Option<(&'static str, Value)> {
         ),
         // Intents Marathon never announced; the status updates that follow
         // them are what its clients watch.
-        Event::TaskKillRequested(_) | Event::TaskExpunged(_) => return None,
+        Event::TaskKillRequested(_) | Event::TaskExpunged(_) | Event::TaskDraining(_) => {
+            return None;
+        }
         // Marathon's DELETE /v2/queue/{app}/delay publishes nothing.
         Event::LaunchDelayReset(_) => return None,
     };

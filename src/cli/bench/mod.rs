@@ -1,8 +1,11 @@
 //! `stride bench`: measurements recorded in BENCHMARKS.md. Each prints a
 //! markdown table with a same-run baseline, since shared machines are noisy.
 
+mod api;
 mod log;
+mod plan;
 mod stream;
+mod world;
 
 use clap::Subcommand;
 
@@ -13,12 +16,20 @@ pub enum BenchCommand {
     /// Websocket fan-out: append-to-receipt latency and append rate with
     /// and without subscribers.
     Stream(stream::StreamBenchArgs),
+    /// The reconciler's planner on 10,000 apps / 100,000 tasks and offers
+    /// from 1,000 agents.
+    Plan(plan::PlanBench),
+    /// `GET /v2/apps?embed=apps.tasks` latency and the server's memory on a
+    /// store of that size.
+    Api(api::ApiBench),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Log(args) => log::run(args),
         BenchCommand::Stream(args) => stream::run(args),
+        BenchCommand::Plan(args) => plan::run(args),
+        BenchCommand::Api(args) => api::run(args),
     }
 }
 

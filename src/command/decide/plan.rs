@@ -3,8 +3,8 @@
 
 use crate::command::PlanIntents;
 use crate::event::{
-    DeploymentFinished, DeploymentStepFinished, Event, TaskExpunged, TaskKillRequested,
-    TaskLaunchRequested,
+    DeploymentFinished, DeploymentStepFinished, Event, TaskDraining, TaskExpunged,
+    TaskKillRequested, TaskLaunchRequested,
 };
 use crate::projection::State;
 
@@ -41,6 +41,19 @@ pub(super) fn record(state: &State, intents: &PlanIntents) -> Vec<Event> {
             task: kill.task.clone(),
             app: kill.app.clone(),
             reason: kill.reason.clone(),
+        }));
+    }
+    for drain in &intents.drains {
+        let Some(task) = state.tasks.get(&drain.task) else {
+            continue;
+        };
+        if task.draining || task.kill_requested || task.condition.is_terminal() {
+            continue;
+        }
+        events.push(Event::TaskDraining(TaskDraining {
+            task: drain.task.clone(),
+            app: drain.app.clone(),
+            reason: drain.reason.clone(),
         }));
     }
     for id in &intents.expunges {

@@ -13,7 +13,7 @@ pub use offers::RejectReason;
 
 use crate::command::{KillIntent, LaunchIntent, PlanIntents};
 use crate::event::app::UnreachableStrategy;
-use crate::event::{AgentId, AppId, DeploymentId, TaskId};
+use crate::event::{AgentId, AppId, DeploymentId, Seq, TaskId};
 use crate::mesos::condition::Condition;
 use crate::mesos::types::{Offer, OfferId, Resource};
 use crate::projection::{App, State, Task};
@@ -32,12 +32,25 @@ pub struct PlanInput<'a> {
     pub agents: &'a Agents,
     /// Unix µs.
     pub now: u64,
+    pub drain: Drain,
+}
+
+/// When a draining task may be killed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drain {
+    /// The lowest seq every load-balancer sidecar that asked to confirm
+    /// drains has applied; `None` when none asked.
+    pub confirmed_upto: Option<Seq>,
+    /// Kill anyway this long (µs) after draining began.
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub launches: Vec<Launch>,
     pub kills: Vec<Kill>,
+    /// Running tasks chosen to stop: out of rotation first.
+    pub drains: Vec<KillIntent>,
     pub expunges: Vec<TaskId>,
     pub finished: Vec<DeploymentId>,
     /// Offers no launch uses.
@@ -98,6 +111,7 @@ impl Plan {
                     })
                 })
                 .collect(),
+            drains: self.drains.clone(),
             expunges: self.expunges.clone(),
             finished: self.finished.clone(),
         }
@@ -111,6 +125,24 @@ impl Plan {
     fn wake(&mut self, at: u64) {
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }
+
+    /// Stops a task that may be serving traffic: drained first if it runs,
+    /// killed straight away if it never got that far.
+    fn stop(&mut self, id: &TaskId, task: &Task, app: &AppId, reason: String) {
+        if task.condition == Condition::Running {
+            self.drains.push(KillIntent {
+                task: id.clone(),
+                app: app.clone(),
+                reason,
+            });
+        } else {
+            self.kills.push(Kill {
+                reason,
+                record: true,
+                ..resend(id, task, app, "")
+            });
+        }
+    }
 }
 
 pub fn plan(input: &PlanInput) -> Plan {
@@ -120,7 +152,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     for (id, task) in &state.tasks {
         let owner = task.app.as_ref().and_then(|a| state.apps.get(a));
         if owner.is_none() {
-            unowned(&mut plan, id, task);
+            unowned(&mut plan, id, task, input);
         }
     }
     for (id, app) in &state.apps {
@@ -138,7 +170,7 @@ pub fn plan(input: &PlanInput) -> Plan {
 }
 
 /// A task whose app is gone (or never was ours): killed, then forgotten.
-fn unowned(plan: &mut Plan, id: &TaskId, task: &Task) {
+fn unowned(plan: &mut Plan, id: &TaskId, task: &Task, input: &PlanInput) {
     let ended = task.condition.is_terminal();
     if (ended || task.condition == Condition::Unknown) && task.app.is_some() {
         plan.expunges.push(id.clone());
@@ -146,8 +178,18 @@ fn unowned(plan: &mut Plan, id: &TaskId, task: &Task) {
     if ended {
         return;
     }
+    if task.draining && !task.kill_requested {
+        drained(plan, id, task, input);
+        return;
+    }
+    if let Some(app) = &task.app {
+        if !task.kill_requested && !task.draining {
+            plan.stop(id, task, app, format!("app {app} was deleted"));
+            return;
+        }
+    }
     let (reason, record) = match &task.app {
-        Some(app) => (format!("app {app} was deleted"), !task.kill_requested),
+        Some(app) => (format!("app {app} was deleted"), false),
         None => ("no app owns this task".to_owned(), false),
     };
     plan.kills.push(Kill {
@@ -163,6 +205,8 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
     let state = input.state;
     let now = input.now;
     let mut counted = Counted::default();
+    // A deployment is not done while tasks it stopped are still alive.
+    let mut stopping = 0;
     for (task_id, task) in state.tasks_of(id) {
         match classify(app, task, now) {
             Class::Gone { kill } => {
@@ -172,7 +216,14 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
                         .push(resend(task_id, task, id, "Mesos does not know it"));
                 }
             }
-            Class::Killing => plan.kills.push(resend(task_id, task, id, "kill requested")),
+            Class::Killing => {
+                stopping += 1;
+                plan.kills.push(resend(task_id, task, id, "kill requested"));
+            }
+            Class::Draining => {
+                stopping += 1;
+                drained(plan, task_id, task, input);
+            }
             Class::Inactive { expunge, wake } => {
                 if let Some(at) = wake {
                     plan.wake(at);
@@ -205,14 +256,9 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
         done,
     } = instances::decide(app, &counted);
     for (task_id, reason) in kills {
-        let task = &state.tasks[task_id];
-        plan.kills.push(Kill {
-            reason,
-            record: true,
-            ..resend(task_id, task, id, "")
-        });
+        plan.stop(task_id, &state.tasks[task_id], id, reason);
     }
-    if done {
+    if done && stopping == 0 {
         if let Some((deployment, _)) = state.deployment_of(id) {
             plan.finished.push(*deployment);
         }
@@ -270,6 +316,8 @@ enum Class {
     Gone { kill: bool },
     /// A kill is already recorded; send it again until Mesos confirms.
     Killing,
+    /// Out of rotation, waiting for load balancers before its kill.
+    Draining,
     /// Unreachable past `inactiveAfterSeconds`: replace it.
     Inactive { expunge: bool, wake: Option<u64> },
     /// Counts as one of the app's instances.
@@ -285,6 +333,9 @@ fn classify(app: &App, task: &Task, now: u64) -> Class {
     }
     if task.kill_requested {
         return Class::Killing;
+    }
+    if task.draining {
+        return Class::Draining;
     }
     let Some(since) = task.unreachable_since else {
         return Class::Live { wake: None };
@@ -307,6 +358,33 @@ fn classify(app: &App, task: &Task, now: u64) -> Class {
         expunge: now >= expunge_at,
         wake: (now < expunge_at).then_some(expunge_at),
     }
+}
+
+/// A draining task is killed once every sidecar that confirms drains has
+/// applied its `TaskDraining`, or once the drain timeout runs out.
+fn drained(plan: &mut Plan, id: &TaskId, task: &Task, input: &PlanInput) {
+    let deadline = task.drain_at.saturating_add(input.drain.timeout);
+    let confirmed = input
+        .drain
+        .confirmed_upto
+        .is_none_or(|seq| seq >= task.drain_seq);
+    if !confirmed && input.now < deadline {
+        plan.wake(deadline);
+        return;
+    }
+    let reason = if confirmed {
+        "drained from every load balancer"
+    } else {
+        "drain timed out"
+    };
+    let Some(app) = &task.app else {
+        return;
+    };
+    plan.kills.push(Kill {
+        reason: reason.to_owned(),
+        record: true,
+        ..resend(id, task, app, "")
+    });
 }
 
 fn resend(id: &TaskId, task: &Task, app: &AppId, reason: &str) -> Kill {

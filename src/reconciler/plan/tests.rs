@@ -1,7 +1,7 @@
 //! Planner scenarios (table-driven where they share a shape) and property
 //! tests of its safety.
 
-use super::{Agents, Plan, PlanInput, RejectReason, plan};
+use super::{Agents, Drain, Plan, PlanInput, RejectReason, plan};
 use crate::command::{Command, Settings, TaskStatus, decide};
 use crate::event::app::AppDefinition;
 use crate::event::{Actor, AgentId, AppId, Envelope, Event, Seq, TaskId};
@@ -24,6 +24,7 @@ const S: u64 = 1_000_000;
 struct World {
     state: State,
     now: u64,
+    drain: Drain,
 }
 
 impl World {
@@ -31,6 +32,7 @@ impl World {
         World {
             state: State::default(),
             now: 1_000 * S,
+            drain: Drain::default(),
         }
     }
 
@@ -77,6 +79,7 @@ impl World {
             offers,
             agents,
             now: self.now,
+            drain: self.drain,
         })
     }
 
@@ -363,8 +366,14 @@ fn scaling_down_kills_by_kill_selection_unready_first() {
         world.scale("/s", 2);
         let plan = world.plan(&[]);
         let killed: BTreeSet<&TaskId> = plan.kills.iter().map(|k| &k.task).collect();
-        assert_eq!(killed.len(), 2, "{selection}");
-        assert!(killed.contains(&staging[0]), "not yet running goes first");
+        assert_eq!(
+            killed,
+            BTreeSet::from([&staging[0]]),
+            "not yet running goes first, at once"
+        );
+        let drained: BTreeSet<&TaskId> = plan.drains.iter().map(|k| &k.task).collect();
+        assert_eq!(drained.len(), 1, "a running one is drained first");
+        let killed: BTreeSet<&TaskId> = killed.union(&drained).copied().collect();
         assert_eq!(
             !killed.contains(&oldest[0]),
             expect_oldest_kept,
@@ -375,11 +384,19 @@ fn scaling_down_kills_by_kill_selection_unready_first() {
                 .iter()
                 .all(|k| k.record && k.reason.contains("scaled down"))
         );
-        // Once recorded, the kills are only resent; nothing is launched.
+        assert!(plan.drains.iter().all(|k| k.reason.contains("scaled down")));
+        // Once recorded, the kill is only resent, the drained one killed;
+        // nothing is launched.
         world.record(&plan);
         let again = world.plan(&offers);
-        assert!(again.launches.is_empty());
-        assert!(again.kills.iter().all(|k| !k.record));
+        assert!(again.launches.is_empty() && again.drains.is_empty());
+        let recorded: Vec<&TaskId> = again
+            .kills
+            .iter()
+            .filter(|k| k.record)
+            .map(|k| &k.task)
+            .collect();
+        assert_eq!(recorded, drained.into_iter().collect::<Vec<_>>());
         let _ = younger;
     }
 }
@@ -423,9 +440,13 @@ fn tasks_of_deleted_apps_and_unknown_tasks_are_killed() {
     let kills: BTreeMap<&TaskId, bool> = plan.kills.iter().map(|k| (&k.task, k.record)).collect();
     assert_eq!(
         kills,
-        BTreeMap::from([(&task[0], true), (&TaskId::from("stranger.1"), false)])
+        BTreeMap::from([(&TaskId::from("stranger.1"), false)])
     );
+    assert_eq!(plan.drains[0].task, task[0], "drained before its kill");
     assert!(plan.finished.is_empty(), "the delete waits for the task");
+    world.record(&plan);
+    let plan = world.plan(&[]);
+    assert!(plan.kills.iter().any(|k| k.task == task[0] && k.record));
     world.record(&plan);
     world.report(&task[0], Condition::Killed);
     world.report(&TaskId::from("stranger.1"), Condition::Killed);
@@ -520,12 +541,20 @@ fn a_new_version_rolls_within_the_upgrade_strategy() {
         .collect();
     world.report(&new[0], Condition::Running);
     let plan = world.plan(&offers);
-    assert_eq!(plan.kills.len(), 1, "one new ready: one old may go");
-    assert!(old.contains(&plan.kills[0].task));
+    assert_eq!(plan.drains.len(), 1, "one new ready: one old may go");
+    assert!(old.contains(&plan.drains[0].task));
     world.record(&plan);
     for task in &new[1..] {
         world.report(task, Condition::Running);
     }
+    let plan = world.plan(&offers);
+    assert_eq!(plan.drains.len(), 2);
+    assert_eq!(
+        plan.kills.iter().filter(|k| k.record).count(),
+        1,
+        "the drained one"
+    );
+    world.record(&plan);
     let plan = world.plan(&offers);
     assert_eq!(plan.kills.iter().filter(|k| k.record).count(), 2);
     world.record(&plan);
@@ -572,12 +601,17 @@ fn half_capacity_stops_old_tasks_before_starting_new_ones() {
         app: AppId::from("/half"),
         force: true,
     });
-    let recorded = |plan: &Plan| plan.kills.iter().filter(|k| k.record).count();
+    let killed = |plan: &Plan| plan.kills.iter().filter(|k| k.record).count();
     let plan = world.plan(&offers);
-    assert_eq!((plan.launches.len(), recorded(&plan)), (0, 2));
+    assert_eq!((plan.launches.len(), plan.drains.len()), (0, 2));
     world.record(&plan);
+    // Out of rotation, they no longer count: two new ones start while the
+    // drained two are killed.
     let plan = world.plan(&offers);
-    assert_eq!((plan.launches.len(), recorded(&plan)), (2, 0));
+    assert_eq!(
+        (plan.launches.len(), plan.drains.len(), killed(&plan)),
+        (2, 0, 2)
+    );
 }
 
 #[test]
@@ -588,6 +622,50 @@ fn a_plan_overtaken_by_a_scale_launches_nothing() {
     world.scale("/o", 0);
     let events = world.record(&plan);
     assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn a_draining_task_is_killed_once_every_sidecar_confirmed_or_the_timeout_ran_out() {
+    let mut world = World::new();
+    world.create(app("/d", 2));
+    let offers = [offer("o1", "a1", 8.0, 4096.0, (31000, 31100))];
+    world.launch(&offers, Condition::Running);
+    world.scale("/d", 1);
+    let plan = world.plan(&[]);
+    world.record(&plan);
+    let task = &plan.drains[0].task;
+    let drain_seq = world.state.tasks[task].drain_seq;
+    let drain_at = world.state.tasks[task].drain_at;
+    assert!(world.state.tasks[task].draining);
+    let kill_reason = |world: &World| {
+        let plan = world.plan(&[]);
+        assert!(plan.launches.is_empty(), "a draining task no longer counts");
+        let kill = plan.kills.iter().find(|k| &k.task == task && k.record);
+        (kill.map(|k| k.reason.clone()), plan.wake_at)
+    };
+    // (sidecars' applied seq, µs since draining began, the kill's reason)
+    let cases = [
+        (None, 0, Some("drained from every load balancer")),
+        (Some(drain_seq.0 - 1), 0, None),
+        (
+            Some(drain_seq.0),
+            0,
+            Some("drained from every load balancer"),
+        ),
+        (Some(drain_seq.0 - 1), 30 * S, Some("drain timed out")),
+    ];
+    for (confirmed, later, expected) in cases {
+        world.drain = Drain {
+            confirmed_upto: confirmed.map(Seq),
+            timeout: 30 * S,
+        };
+        world.now = drain_at + later;
+        let (reason, wake) = kill_reason(&world);
+        assert_eq!(reason.as_deref(), expected, "{confirmed:?} +{later}");
+        if expected.is_none() {
+            assert_eq!(wake, Some(drain_at + 30 * S));
+        }
+    }
 }
 
 fn agent_of(launch: &super::Launch) -> AgentId {

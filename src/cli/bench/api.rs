@@ -1,0 +1,169 @@
+//! The API at scale: a store holding 10,000 apps / 100,000 running tasks,
+//! served by a real `stride serve` child; `GET /v2/apps?embed=apps.tasks`
+//! timed against two same-run baselines (`/ping`, and `/v1/state`, which
+//! serializes the same projection), and the server's resident memory.
+
+use super::percentiles;
+use super::world::World;
+use crate::store::EventLog;
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct ApiBench {
+    /// Scratch store, wiped first.
+    #[arg(long, default_value = "target/bench-api")]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    apps: usize,
+    #[arg(long, default_value_t = 10)]
+    per_app: usize,
+    #[arg(long, default_value_t = 1_000)]
+    agents: usize,
+    /// Requests timed per endpoint.
+    #[arg(long, default_value_t = 100)]
+    requests: usize,
+}
+
+pub fn run(args: ApiBench) -> anyhow::Result<()> {
+    let world = World {
+        apps: args.apps,
+        per_app: args.per_app,
+        agents: args.agents,
+    };
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir)
+            .with_context(|| format!("cannot clear --dir {}", args.dir.display()))?;
+    }
+    let events = world.events();
+    {
+        let log = EventLog::open(&args.dir)?;
+        for batch in events.chunks(10_000) {
+            log.append(batch, &[])?;
+        }
+        log.sync()?;
+    }
+    // sled's background thread lets go of the lock a moment after drop.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut server = Server::start(&args.dir)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(measure(&server.url, args.requests));
+    let rss = server.memory();
+    drop(server.child.kill());
+    let _ = server.child.wait();
+    let rows = result?;
+    println!(
+        "{} apps, {} tasks, {} events; {} sequential requests each\n",
+        args.apps,
+        args.apps * args.per_app,
+        events.len(),
+        args.requests
+    );
+    println!("| request | p50 | p99 | body | p50 vs /v1/state |");
+    println!("|---|---|---|---|---|");
+    let state_p50 = rows
+        .iter()
+        .find(|r| r.path == "/v1/state")
+        .map_or(1.0, |r| r.p50);
+    for row in &rows {
+        println!(
+            "| GET {} | {:.2} ms | {:.2} ms | {:.1} MB | {:.2} |",
+            row.path,
+            row.p50,
+            row.p99,
+            row.bytes as f64 / 1e6,
+            row.p50 / state_p50
+        );
+    }
+    let (rss, peak) = rss?;
+    println!(
+        "\nserver memory after the requests: RSS {:.0} MB, peak {:.0} MB",
+        rss / 1e6,
+        peak / 1e6
+    );
+    Ok(())
+}
+
+struct Row {
+    path: &'static str,
+    p50: f64,
+    p99: f64,
+    bytes: usize,
+}
+
+async fn measure(url: &str, requests: usize) -> anyhow::Result<Vec<Row>> {
+    let http = reqwest::Client::new();
+    let mut rows = Vec::new();
+    for path in ["/ping", "/v1/state", "/v2/apps?embed=apps.tasks"] {
+        let mut samples = Vec::with_capacity(requests);
+        let mut bytes = 0;
+        // One untimed request first: connection set-up and warm caches.
+        for i in 0..=requests {
+            let start = Instant::now();
+            let response = http.get(format!("{url}{path}")).send().await?;
+            if !response.status().is_success() {
+                bail!("GET {path} answered {}", response.status());
+            }
+            bytes = response.bytes().await?.len();
+            if i > 0 {
+                samples.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let (p50, p99) = percentiles(&mut samples);
+        rows.push(Row {
+            path,
+            p50,
+            p99,
+            bytes,
+        });
+    }
+    Ok(rows)
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> anyhow::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([
+                "serve",
+                "--no-mesos",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env("STRIDE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(url) = line.trim().strip_prefix("stride: listening on ") else {
+            let _ = child.kill();
+            bail!("stride serve did not start: {line}");
+        };
+        let url = url.to_owned();
+        Ok(Server { child, url })
+    }
+
+    /// (resident, peak resident) bytes, from /proc.
+    fn memory(&self) -> anyhow::Result<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| -> anyhow::Result<f64> {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .with_context(|| format!("no {name} in /proc status"))?;
+            let kb: f64 = line.split_whitespace().nth(1).context("a size")?.parse()?;
+            Ok(kb * 1024.0)
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
