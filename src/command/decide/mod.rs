@@ -3,6 +3,7 @@
 
 mod apps;
 mod deployments;
+mod health;
 mod subscriptions;
 mod tasks;
 
@@ -53,6 +54,16 @@ pub fn decide(
             force,
         } => deployments::cancel(&apps, target, *force),
         Command::RecordTaskStatus(status) => Ok(tasks::record_status(state, status)),
+        Command::RecordHealth {
+            task,
+            healthy,
+            cause,
+        } => Ok(health::record(state, task, *healthy, cause.as_deref())),
+        Command::KillUnhealthyTask {
+            task,
+            failures,
+            cause,
+        } => Ok(health::kill_unhealthy(state, task, *failures, cause)),
         Command::RecordFrameworkSubscribed { framework, master } => {
             Ok(tasks::framework_subscribed(state, framework, master))
         }
