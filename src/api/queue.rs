@@ -35,7 +35,7 @@ pub async fn list(State(shared): State<Shared>) -> Json<Value> {
                     "count": count,
                     "delay": {"timeLeftSeconds": 0, "overdue": true},
                     "since": timestamp(app.version),
-                    "app": app_json(app, &state, embed),
+                    "app": app_json(app, &state, embed, &shared.health),
                 })
             })
         })

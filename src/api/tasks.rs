@@ -7,6 +7,7 @@ use super::{ApiError, Shared};
 use crate::command::{Command, TaskSelection};
 use crate::event::json::timestamp;
 use crate::event::{Actor, AppId, Event, TaskId};
+use crate::health::{HealthResults, run_by_stride};
 use crate::mesos::condition::Condition;
 use crate::projection::{State as ProjectionState, Task};
 use axum::Json;
@@ -66,7 +67,7 @@ pub async fn list(
         .iter()
         .filter(|(_, task)| task.app.is_some())
         .filter(|(_, task)| wanted.as_ref().is_none_or(|w| *w == state_name(task)))
-        .map(|(id, task)| task_json(id, task, &state))
+        .map(|(id, task)| task_json(id, task, &state, &shared.health))
         .collect();
     Ok(Json(json!({ "tasks": tasks })).into_response())
 }
@@ -86,7 +87,7 @@ pub(super) fn of_app(
     }
     let tasks: Vec<Value> = state
         .tasks_of(id)
-        .map(|(task_id, task)| task_json(task_id, task, &state))
+        .map(|(task_id, task)| task_json(task_id, task, &state, &shared.health))
         .collect();
     Ok(Json(json!({ "tasks": tasks })).into_response())
 }
@@ -113,10 +114,10 @@ pub(super) async fn kill_one(
     }
     deployable::commit(shared, actor, headers, command).await?;
     let state = shared.projection.read();
-    let body = state
-        .tasks
-        .get(&task)
-        .map_or_else(|| json!({"id": task}), |t| task_json(&task, t, &state));
+    let body = state.tasks.get(&task).map_or_else(
+        || json!({"id": task}),
+        |t| task_json(&task, t, &state, &shared.health),
+    );
     Ok(Json(json!({ "task": body })).into_response())
 }
 
@@ -155,7 +156,12 @@ pub(super) async fn kill_many(
             Event::TaskKillRequested(kill) => Some(&kill.task),
             _ => None,
         })
-        .filter_map(|id| state.tasks.get(id).map(|task| task_json(id, task, &state)))
+        .filter_map(|id| {
+            state
+                .tasks
+                .get(id)
+                .map(|task| task_json(id, task, &state, &shared.health))
+        })
         .collect();
     Ok(Json(json!({ "tasks": killed })).into_response())
 }
@@ -203,7 +209,12 @@ fn endpoints_text(state: &ProjectionState, apps: &[&AppId]) -> Response {
 }
 
 /// Marathon's task shape.
-pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Value {
+pub(super) fn task_json(
+    id: &TaskId,
+    task: &Task,
+    state: &ProjectionState,
+    health: &HealthResults,
+) -> Value {
     let service_ports: Vec<u32> = task
         .app
         .as_ref()
@@ -216,21 +227,6 @@ pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Va
                 .collect()
         })
         .unwrap_or_default();
-    let health: Vec<Value> = task
-        .healthy
-        .map(|alive| {
-            json!({
-                "alive": alive,
-                "consecutiveFailures": 0,
-                "firstSuccess": null,
-                "lastSuccess": null,
-                "lastFailure": null,
-                "lastFailureCause": null,
-                "instanceId": id,
-            })
-        })
-        .into_iter()
-        .collect();
     json!({
         "id": id,
         "appId": task.app,
@@ -243,8 +239,55 @@ pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Va
         "stagedAt": timestamp(task.staged_at),
         "startedAt": task.started_at.map(timestamp),
         "version": timestamp(task.app_version),
-        "healthCheckResults": health,
+        "healthCheckResults": health_check_results(id, task, state, health),
     })
+}
+
+/// Marathon's `healthCheckResults`, one per check that has a result: a
+/// Stride-run check's from memory; the Mesos-run check's (only the first
+/// goes to Mesos) from the `healthy` flag of the task's status updates.
+fn health_check_results(
+    id: &TaskId,
+    task: &Task,
+    state: &ProjectionState,
+    health: &HealthResults,
+) -> Vec<Value> {
+    let Some(definition) = crate::health::definition_of(state, task) else {
+        return Vec::new();
+    };
+    let results = health.of(id);
+    let mut mesos_check = true;
+    let mut out = Vec::new();
+    for (index, check) in definition.health_checks.iter().enumerate() {
+        if run_by_stride(check.protocol) {
+            if let Some(result) = results.get(&index) {
+                out.push(json!({
+                    "alive": result.alive(),
+                    "consecutiveFailures": result.consecutive_failures,
+                    "firstSuccess": result.first_success.map(timestamp),
+                    "lastSuccess": result.last_success.map(timestamp),
+                    "lastFailure": result.last_failure.map(timestamp),
+                    "lastFailureCause": result.last_failure_cause,
+                    "instanceId": id,
+                    "taskId": id,
+                }));
+            }
+        } else if std::mem::take(&mut mesos_check) {
+            if let Some(alive) = task.healthy {
+                out.push(json!({
+                    "alive": alive,
+                    "consecutiveFailures": 0,
+                    "firstSuccess": null,
+                    "lastSuccess": null,
+                    "lastFailure": null,
+                    "lastFailureCause": null,
+                    "instanceId": id,
+                    "taskId": id,
+                }));
+            }
+        }
+    }
+    out
 }
 
 /// The most recent failed task of the app, in Marathon's `TaskFailure`

@@ -109,12 +109,16 @@ mod tests {
             (
                 json!([{"protocol": "MESOS_HTTP", "path": "/health", "portIndex": 1}]),
                 json!({}),
-                with(json!({"type": "HTTP", "http": {"scheme": "http", "port": 31001, "path": "/health"}})),
+                with(
+                    json!({"type": "HTTP", "http": {"scheme": "http", "port": 31001, "path": "/health"}}),
+                ),
             ),
             (
                 json!([{"protocol": "MESOS_HTTPS"}]),
                 json!({}),
-                with(json!({"type": "HTTP", "http": {"scheme": "https", "port": 31000, "path": "/"}})),
+                with(
+                    json!({"type": "HTTP", "http": {"scheme": "https", "port": 31000, "path": "/"}}),
+                ),
             ),
             (
                 json!([{"protocol": "MESOS_TCP", "port": 9000}]),
@@ -134,7 +138,10 @@ mod tests {
             ),
         ];
         for (checks, extra, want) in cases {
-            let got = json_of(mesos_health_check(&definition(checks.clone(), extra), &[31000, 31001]));
+            let got = json_of(mesos_health_check(
+                &definition(checks.clone(), extra),
+                &[31000, 31001],
+            ));
             assert_eq!(got, want, "{checks}");
         }
     }
@@ -142,7 +149,10 @@ mod tests {
     #[test]
     fn the_first_mesos_check_is_passed_and_stride_checks_are_not() {
         let checks = json!([{"protocol": "HTTP"}, {"protocol": "TCP"}]);
-        assert_eq!(mesos_health_check(&definition(checks, json!({})), &[1, 2]), None);
+        assert_eq!(
+            mesos_health_check(&definition(checks, json!({})), &[1, 2]),
+            None
+        );
         let checks = json!([{"protocol": "HTTP"}, {"protocol": "MESOS_TCP", "portIndex": 1,
             "maxConsecutiveFailures": 0, "delaySeconds": 1}]);
         let got = json_of(mesos_health_check(&definition(checks, json!({})), &[1, 2]));
@@ -154,6 +164,9 @@ mod tests {
     #[test]
     fn a_missing_port_gives_no_check() {
         let checks = json!([{"protocol": "MESOS_HTTP", "portIndex": 1}]);
-        assert_eq!(mesos_health_check(&definition(checks, json!({})), &[31000]), None);
+        assert_eq!(
+            mesos_health_check(&definition(checks, json!({})), &[31000]),
+            None
+        );
     }
 }

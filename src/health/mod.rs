@@ -15,7 +15,7 @@ mod results;
 pub mod rules;
 
 pub use mesos::mesos_health_check;
-pub use monitor::{HealthMonitor, run_by_stride};
+pub use monitor::{HealthMonitor, definition_of, run_by_stride};
 pub use results::{HealthResults, Update};
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use crate::command::{Command, Committer, SubmitError};
 use crate::event::app::{AppDefinition, HealthCheck, HealthCheckProtocol};
 use crate::event::{Actor, TaskId};
 use crate::mesos::condition::Condition;
-use crate::projection::{Projection, State};
+use crate::projection::{Projection, State, Task};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -78,10 +78,8 @@ impl HealthMonitor {
         loop {
             let (running, probes) = plan(&self.shared.projection.read(), now_micros());
             self.shared.results.retain(|task| running.contains(task));
-            let wanted: HashSet<(TaskId, usize)> = probes
-                .iter()
-                .map(|p| (p.task.clone(), p.index))
-                .collect();
+            let wanted: HashSet<(TaskId, usize)> =
+                probes.iter().map(|p| (p.task.clone(), p.index)).collect();
             loops.retain(|key, _| wanted.contains(key));
             for probe in probes {
                 let key = (probe.task.clone(), probe.index);
@@ -94,7 +92,9 @@ impl HealthMonitor {
                         tokio::spawn(probe_loop(self.shared.clone(), probe, target, stop.clone()));
                     }
                     // Kept as a loop that never ran, so this is said once.
-                    Err(why) => tracing::warn!(task = %probe.task, index = probe.index, %why, "Not probing a health check."),
+                    Err(why) => {
+                        tracing::warn!(task = %probe.task, index = probe.index, %why, "Not probing a health check.")
+                    }
                 }
                 loops.insert(key, stop.drop_guard());
             }
@@ -103,6 +103,14 @@ impl HealthMonitor {
             }
         }
     }
+}
+
+/// The definition a task runs: its own app version's, else the app's
+/// current one.
+pub fn definition_of<'a>(state: &'a State, task: &Task) -> Option<&'a AppDefinition> {
+    let app = state.apps.get(task.app.as_ref()?)?;
+    let version = app.versions.iter().find(|v| v.version == task.app_version);
+    Some(version.map_or(&app.definition, |v| &v.definition))
 }
 
 /// The running tasks that have Stride-run checks, and the probes due for
@@ -114,14 +122,9 @@ fn plan(state: &State, now: u64) -> (HashSet<TaskId>, Vec<Probe>) {
         if task.condition != Condition::Running {
             continue;
         }
-        let Some(app) = task.app.as_ref().and_then(|app| state.apps.get(app)) else {
+        let Some(definition) = definition_of(state, task) else {
             continue;
         };
-        let definition: &AppDefinition = app
-            .versions
-            .iter()
-            .find(|v| v.version == task.app_version)
-            .map_or(&app.definition, |v| &v.definition);
         let checks: Vec<(usize, &HealthCheck)> = definition
             .health_checks
             .iter()
@@ -143,10 +146,23 @@ fn plan(state: &State, now: u64) -> (HashSet<TaskId>, Vec<Probe>) {
                     host: task.host.clone(),
                     port,
                     path: path_of(check),
-                    timeout: Duration::from_secs(check.timeout_seconds.into()),
+                    // 0 would time out at once; the interval bounds it anyway.
+                    timeout: Duration::from_secs(
+                        match check.timeout_seconds {
+                            0 => check.interval_seconds.max(1),
+                            n => n,
+                        }
+                        .into(),
+                    ),
                     ignore_1xx: check.ignore_http1xx,
                 })
-                .ok_or_else(|| format!("the task has no port at index {:?} (ports {:?})", check.port_index.unwrap_or(0), task.ports));
+                .ok_or_else(|| {
+                    format!(
+                        "the task has no port at index {:?} (ports {:?})",
+                        check.port_index.unwrap_or(0),
+                        task.ports
+                    )
+                });
             probes.push(Probe {
                 task: id.clone(),
                 index,
@@ -202,7 +218,10 @@ async fn probe_loop(shared: Arc<Shared>, probe: Probe, target: Target, stop: Can
                     failures,
                     cause,
                 };
-                shared.committer.submit(Actor::Reconciler, None, command).await?;
+                shared
+                    .committer
+                    .submit(Actor::Reconciler, None, command)
+                    .await?;
                 return Ok(false);
             }
             Ok::<bool, SubmitError>(true)
@@ -241,7 +260,9 @@ impl Shared {
             healthy,
             cause,
         };
-        self.committer.submit(Actor::Reconciler, None, command).await?;
+        self.committer
+            .submit(Actor::Reconciler, None, command)
+            .await?;
         Ok(())
     }
 }
@@ -250,4 +271,165 @@ fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Settings, TaskStatus};
+    use crate::event::app::AppSpec;
+    use crate::event::{AppCreated, Envelope, Event, Seq, TaskLaunchRequested, TaskStatusRecorded};
+    use crate::store::EventLog;
+    use std::sync::atomic::Ordering;
+    use uuid::Uuid;
+
+    const TASK: &str = "web.1";
+
+    /// A store holding app `/web` with one HTTP check on its first port and
+    /// its task running on `port`, as the reconciler would have recorded it.
+    fn seeded_log(dir: &std::path::Path, port: u32) -> Arc<EventLog> {
+        let definition = serde_json::from_value(serde_json::json!({
+            "id": "/web", "cmd": "serve", "portDefinitions": [{"port": 0}],
+            "healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0,
+                "gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 0,
+                "delaySeconds": 0, "maxConsecutiveFailures": 2}]
+        }))
+        .expect("a definition");
+        let events = [
+            Event::AppCreated(AppCreated {
+                app: "/web".into(),
+                definition: AppSpec::new(definition),
+            }),
+            Event::TaskLaunchRequested(TaskLaunchRequested {
+                task: TASK.into(),
+                app: "/web".into(),
+                app_version: 0,
+                agent: "S0".into(),
+                host: "localhost".into(),
+                ports: vec![port],
+                offer: "O1".into(),
+            }),
+            Event::TaskStatusRecorded(TaskStatusRecorded {
+                task: TASK.into(),
+                app: Some("/web".into()),
+                condition: Condition::Running,
+                mesos_state: "TASK_RUNNING".into(),
+                reason: None,
+                message: None,
+                agent: None,
+                healthy: None,
+                status_uuid: None,
+                mesos_timestamp: None,
+            }),
+        ];
+        let now = now_micros();
+        let envelopes: Vec<Arc<Envelope>> = events
+            .into_iter()
+            .zip(1..)
+            .map(|(event, seq)| {
+                Arc::new(Envelope {
+                    seq: Seq(seq),
+                    id: Uuid::now_v7(),
+                    recorded_at: now,
+                    actor: Actor::Reconciler,
+                    command_id: Uuid::nil(),
+                    event,
+                })
+            })
+            .collect();
+        let log = Arc::new(EventLog::open(dir).expect("store opens"));
+        log.append(&envelopes, &[]).expect("append");
+        log.sync().expect("sync");
+        log
+    }
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{what} did not happen in 10 s");
+    }
+
+    fn events(log: &EventLog) -> Vec<Event> {
+        log.iter_from(Seq(4))
+            .map(|e| e.expect("readable").event)
+            .collect()
+    }
+
+    /// Against a real HTTP server, through the real committer: a transition
+    /// per change of health (not per probe), then a kill that says why, and
+    /// results forgotten once the task ends.
+    #[tokio::test]
+    async fn transitions_become_events_and_repeated_failures_a_kill() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, status) = super::super::probe::tests::http_server().await;
+        let log = seeded_log(dir.path(), port);
+        let state = crate::projection::load(&log, None).expect("loads");
+        let projection = Arc::new(Projection::new(state.clone()));
+        let committer = Committer::start(
+            log.clone(),
+            state,
+            projection.clone(),
+            1_000,
+            Settings::default(),
+        )
+        .expect("committer");
+        let results = HealthResults::default();
+        let monitor = HealthMonitor::new(projection.clone(), committer.clone(), results.clone())
+            .expect("monitor");
+        tokio::spawn(monitor.run());
+        let task = TaskId::from(TASK);
+        let healthy = || projection.read().tasks[&task].healthy;
+
+        until("healthy", || healthy() == Some(true)).await;
+        // Steady health costs nothing: wait for two more probes.
+        until("two more successes", || {
+            results.of(&task)[&0].last_success
+                > results.of(&task)[&0].first_success.map(|t| t + 1_500_000)
+        })
+        .await;
+        assert_eq!(events(&log).len(), 1, "{:?}", events(&log));
+
+        status.store(503, Ordering::SeqCst);
+        until("killed", || projection.read().tasks[&task].kill_requested).await;
+        let logged = events(&log);
+        let [
+            Event::HealthChanged(up),
+            Event::HealthChanged(down),
+            Event::TaskKillRequested(kill),
+        ] = logged.as_slice()
+        else {
+            panic!("one transition each way, then the kill: {logged:?}");
+        };
+        assert!(up.healthy && up.cause.is_none());
+        assert!(!down.healthy);
+        assert_eq!(down.cause.as_deref(), Some("HTTP status 503"));
+        assert_eq!(
+            kill.reason,
+            "health check failed 2 times in a row: HTTP status 503"
+        );
+        let result = &results.of(&task)[&0];
+        assert_eq!(result.consecutive_failures, 2);
+        assert!(!result.alive());
+
+        let killed = Command::RecordTaskStatus(TaskStatus {
+            task: task.clone(),
+            condition: Condition::Killed,
+            mesos_state: "TASK_KILLED".into(),
+            reason: None,
+            message: None,
+            agent: None,
+            healthy: Some(false),
+            uuid: None,
+            timestamp: None,
+        });
+        committer
+            .submit(Actor::Mesos, None, killed)
+            .await
+            .expect("recorded");
+        until("results forgotten", || results.of(&task).is_empty()).await;
+    }
 }

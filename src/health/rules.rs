@@ -157,7 +157,11 @@ mod tests {
             (503, false, Outcome::Unhealthy("HTTP status 503".into())),
         ];
         for (status, ignore, want) in cases {
-            assert_eq!(http_outcome(status, ignore), want, "{status} ignore={ignore}");
+            assert_eq!(
+                http_outcome(status, ignore),
+                want,
+                "{status} ignore={ignore}"
+            );
         }
     }
 
@@ -190,7 +194,13 @@ mod tests {
         };
         type Row = (&'static str, Vec<(u64, Outcome)>, Recorded, u32, bool);
         let rows: Vec<Row> = vec![
-            ("a failure in grace is ignored", vec![(5, bad())], Recorded::Ignored, 0, false),
+            (
+                "a failure in grace is ignored",
+                vec![(5, bad())],
+                Recorded::Ignored,
+                0,
+                false,
+            ),
             (
                 "after grace it counts",
                 vec![(5, bad()), (11, bad())],
@@ -205,7 +215,13 @@ mod tests {
                 1,
                 false,
             ),
-            ("a success is alive", vec![(1, ok())], Recorded::Counted, 0, true),
+            (
+                "a success is alive",
+                vec![(1, ok())],
+                Recorded::Counted,
+                0,
+                true,
+            ),
             (
                 "the maximum kills",
                 vec![(11, bad()), (12, bad()), (13, bad())],
@@ -253,7 +269,10 @@ mod tests {
 
     #[test]
     fn zero_max_failures_never_kills() {
-        let policy = Policy::new(&check(json!({"maxConsecutiveFailures": 0, "gracePeriodSeconds": 0})), 0);
+        let policy = Policy::new(
+            &check(json!({"maxConsecutiveFailures": 0, "gracePeriodSeconds": 0})),
+            0,
+        );
         let mut result = CheckResult::default();
         for at in 1..100 {
             let got = result.record(Outcome::Unhealthy("x".into()), at * S, &policy);
@@ -280,7 +299,11 @@ mod tests {
             (vec![&alive], 1, Some((true, None))),
             (vec![&alive], 2, None),
             (vec![&alive, &alive], 2, Some((true, None))),
-            (vec![&alive, &failing], 2, Some((false, Some("down".into())))),
+            (
+                vec![&alive, &failing],
+                2,
+                Some((false, Some("down".into()))),
+            ),
             (vec![&failing], 2, Some((false, Some("down".into())))),
         ];
         for (results, expected, want) in cases {
