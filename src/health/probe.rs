@@ -92,7 +92,7 @@ fn causes(error: &dyn Error) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU16, Ordering};
@@ -101,7 +101,7 @@ pub(super) mod tests {
 
     /// A tiny HTTP server answering every request with the status the test
     /// sets; 0 means accept and never answer.
-    pub(in crate::health) async fn http_server() -> (u32, Arc<AtomicU16>) {
+    async fn http_server() -> (u32, Arc<AtomicU16>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = u32::from(listener.local_addr().expect("addr").port());
         let status = Arc::new(AtomicU16::new(200));
