@@ -7,6 +7,7 @@ use super::{ApiError, Shared};
 use crate::command::{Command, TaskSelection};
 use crate::event::json::timestamp;
 use crate::event::{Actor, AppId, Event, TaskId};
+use crate::health::rules::CheckResult;
 use crate::health::{HealthResults, run_by_stride};
 use crate::mesos::condition::Condition;
 use crate::projection::{State as ProjectionState, Task};
@@ -245,7 +246,8 @@ pub(super) fn task_json(
 
 /// Marathon's `healthCheckResults`, one per check that has a result: a
 /// Stride-run check's from memory; the Mesos-run check's (only the first
-/// goes to Mesos) from the `healthy` flag of the task's status updates.
+/// goes to Mesos) from the `healthy` flag of the task's status updates,
+/// which is all Mesos says.
 fn health_check_results(
     id: &TaskId,
     task: &Task,
@@ -256,35 +258,25 @@ fn health_check_results(
         return Vec::new();
     };
     let results = health.of(id);
-    let mut mesos_check = true;
+    let mesos = task.healthy.map(|alive| (alive, CheckResult::default()));
+    let mut mesos = mesos.iter();
     let mut out = Vec::new();
     for (index, check) in definition.health_checks.iter().enumerate() {
-        if run_by_stride(check.protocol) {
-            if let Some(result) = results.get(&index) {
-                out.push(json!({
-                    "alive": result.alive(),
-                    "consecutiveFailures": result.consecutive_failures,
-                    "firstSuccess": result.first_success.map(timestamp),
-                    "lastSuccess": result.last_success.map(timestamp),
-                    "lastFailure": result.last_failure.map(timestamp),
-                    "lastFailureCause": result.last_failure_cause,
-                    "instanceId": id,
-                    "taskId": id,
-                }));
-            }
-        } else if std::mem::take(&mut mesos_check) {
-            if let Some(alive) = task.healthy {
-                out.push(json!({
-                    "alive": alive,
-                    "consecutiveFailures": 0,
-                    "firstSuccess": null,
-                    "lastSuccess": null,
-                    "lastFailure": null,
-                    "lastFailureCause": null,
-                    "instanceId": id,
-                    "taskId": id,
-                }));
-            }
+        let result = match run_by_stride(check.protocol) {
+            true => results.get(&index).map(|r| (r.alive(), r)),
+            false => mesos.next().map(|(alive, r)| (*alive, r)),
+        };
+        if let Some((alive, result)) = result {
+            out.push(json!({
+                "alive": alive,
+                "consecutiveFailures": result.consecutive_failures,
+                "firstSuccess": result.first_success.map(timestamp),
+                "lastSuccess": result.last_success.map(timestamp),
+                "lastFailure": result.last_failure.map(timestamp),
+                "lastFailureCause": result.last_failure_cause,
+                "instanceId": id,
+                "taskId": id,
+            }));
         }
     }
     out

@@ -4,8 +4,8 @@
 
 use super::HealthError;
 use super::probe::{self, Target};
-use super::results::HealthResults;
-use super::rules::{Policy, Recorded, target_port};
+use super::results::{HealthResults, Update};
+use super::rules::{Policy, Recorded, Verdict, target_port};
 use crate::command::{Command, Committer, SubmitError};
 use crate::event::app::{AppDefinition, HealthCheck, HealthCheckProtocol};
 use crate::event::{Actor, TaskId};
@@ -38,7 +38,7 @@ struct Shared {
 }
 
 /// One check of one task, as a probe loop runs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct Probe {
     task: TaskId,
     /// The check's index in the app's `healthChecks`.
@@ -93,7 +93,7 @@ impl HealthMonitor {
                     }
                     // Kept as a loop that never ran, so this is said once.
                     Err(why) => {
-                        tracing::warn!(task = %probe.task, index = probe.index, %why, "Not probing a health check.")
+                        tracing::warn!(task = %probe.task, index = probe.index, %why, "not probing a health check")
                     }
                 }
                 loops.insert(key, stop.drop_guard());
@@ -207,28 +207,9 @@ async fn probe_loop(shared: Arc<Shared>, probe: Probe, target: Target, stop: Can
             &probe.policy,
             probe.checks,
         );
-        let outcome = async {
-            if let Some((healthy, cause)) = update.verdict {
-                shared.report(&probe.task, healthy, cause).await?;
-            }
-            if let Recorded::Kill { failures, cause } = update.recorded {
-                tracing::info!(task = %probe.task, failures, %cause, "Killing a task that keeps failing its health check.");
-                let command = Command::KillUnhealthyTask {
-                    task: probe.task.clone(),
-                    failures,
-                    cause,
-                };
-                shared
-                    .committer
-                    .submit(Actor::Reconciler, None, command)
-                    .await?;
-                return Ok(false);
-            }
-            Ok::<bool, SubmitError>(true)
-        };
-        match outcome.await {
-            Ok(true) => {}
-            Ok(false) => return,
+        match shared.act(&probe.task, update).await {
+            Ok(Next::Probe) => {}
+            Ok(Next::Stop) => return,
             Err(error) => {
                 tracing::warn!(task = %probe.task, %error, "cannot record a health result; probing stops");
                 return;
@@ -237,33 +218,48 @@ async fn probe_loop(shared: Arc<Shared>, probe: Probe, target: Target, stop: Can
     }
 }
 
+enum Next {
+    Probe,
+    /// The task is being killed.
+    Stop,
+}
+
 impl Shared {
-    /// Submits the verdict only when the projection says otherwise, so a
-    /// steady task costs no commands.
-    async fn report(
-        &self,
-        task: &TaskId,
-        healthy: bool,
-        cause: Option<String>,
-    ) -> Result<(), SubmitError> {
-        let recorded = self
-            .projection
-            .read()
-            .tasks
-            .get(task)
-            .and_then(|t| t.healthy);
-        if recorded == Some(healthy) {
-            return Ok(());
+    /// Commits what a result changed: the task's health, only when the
+    /// projection says otherwise (a steady task costs no commands), and a
+    /// kill once the check has failed too often.
+    async fn act(&self, task: &TaskId, update: Update) -> Result<Next, SubmitError> {
+        if let Some(Verdict { healthy, cause }) = update.verdict {
+            let recorded = self
+                .projection
+                .read()
+                .tasks
+                .get(task)
+                .and_then(|t| t.healthy);
+            if recorded != Some(healthy) {
+                let command = Command::RecordHealth {
+                    task: task.clone(),
+                    healthy,
+                    cause,
+                };
+                self.committer
+                    .submit(Actor::Reconciler, None, command)
+                    .await?;
+            }
         }
-        let command = Command::RecordHealth {
+        let Recorded::Kill { failures, cause } = update.recorded else {
+            return Ok(Next::Probe);
+        };
+        tracing::info!(%task, failures, %cause, "killing a task that keeps failing its health check");
+        let command = Command::KillUnhealthyTask {
             task: task.clone(),
-            healthy,
+            failures,
             cause,
         };
         self.committer
             .submit(Actor::Reconciler, None, command)
             .await?;
-        Ok(())
+        Ok(Next::Stop)
     }
 }
 
@@ -271,4 +267,123 @@ fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::app::AppSpec;
+    use crate::event::{Actor, AppCreated, AppUpdated, Envelope, Event, Seq};
+    use crate::event::{TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded};
+
+    fn spec(checks: serde_json::Value) -> AppSpec {
+        AppSpec::new(
+            serde_json::from_value(serde_json::json!({"id": "/a", "healthChecks": checks}))
+                .expect("a definition"),
+        )
+    }
+
+    /// Applies `events`, the n-th recorded at n seconds.
+    fn state(events: Vec<Event>) -> State {
+        let mut state = State::default();
+        for (event, seq) in events.into_iter().zip(1..) {
+            state.apply(&Envelope {
+                seq: Seq(seq),
+                id: uuid::Uuid::nil(),
+                recorded_at: seq * 1_000_000,
+                actor: Actor::Reconciler,
+                command_id: uuid::Uuid::nil(),
+                event,
+            });
+        }
+        state
+    }
+
+    fn launched(task: &str, app_version: u64, ports: Vec<u32>) -> Event {
+        Event::TaskLaunchRequested(TaskLaunchRequested {
+            task: task.into(),
+            app: "/a".into(),
+            app_version,
+            agent: "S0".into(),
+            host: "h".into(),
+            ports,
+            offer: "O".into(),
+        })
+    }
+
+    fn status(task: &str, condition: Condition) -> Event {
+        Event::TaskStatusRecorded(TaskStatusRecorded {
+            task: task.into(),
+            app: Some("/a".into()),
+            condition,
+            mesos_state: String::new(),
+            reason: None,
+            message: None,
+            agent: None,
+            healthy: None,
+            status_uuid: None,
+            mesos_timestamp: None,
+        })
+    }
+
+    /// Which tasks keep results and which checks get probed: running tasks
+    /// only, each with its own version's Stride-run checks, none for a task
+    /// being killed, and none (said once) for a port the task lacks.
+    #[test]
+    fn plans_probes_for_running_tasks_and_their_own_checks() {
+        let old = spec(serde_json::json!([
+            {"protocol": "COMMAND", "command": {"value": "true"}},
+            {"protocol": "TCP", "portIndex": 0, "delaySeconds": 2, "gracePeriodSeconds": 5},
+            {"protocol": "HTTP", "portIndex": 1}
+        ]));
+        let new = spec(serde_json::json!([{"protocol": "HTTPS", "port": 443}]));
+        let state = state(vec![
+            Event::AppCreated(AppCreated {
+                app: "/a".into(),
+                definition: old.clone(),
+            }),
+            launched("old", 1_000_000, vec![31000]),
+            status("old", Condition::Running),
+            Event::AppUpdated(AppUpdated {
+                app: "/a".into(),
+                previous: old,
+                definition: new,
+            }),
+            launched("new", 4_000_000, vec![]),
+            status("new", Condition::Running),
+            launched("staging", 4_000_000, vec![]),
+            status("staging", Condition::Staging),
+            launched("dying", 4_000_000, vec![]),
+            status("dying", Condition::Running),
+            Event::TaskKillRequested(TaskKillRequested {
+                task: "dying".into(),
+                app: "/a".into(),
+                reason: "API".into(),
+            }),
+        ]);
+        let (running, probes) = plan(&state, 99_000_000);
+        let mut running: Vec<&str> = running.iter().map(TaskId::as_str).collect();
+        running.sort_unstable();
+        assert_eq!(running, ["dying", "new", "old"]);
+        let mut got: Vec<(&str, usize, Option<u32>, usize)> = probes
+            .iter()
+            .map(|p| {
+                let port = p.target.as_ref().ok().map(|t| t.port);
+                (p.task.as_str(), p.index, port, p.checks)
+            })
+            .collect();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            [
+                ("new", 0, Some(443), 1),
+                ("old", 1, Some(31000), 2),
+                ("old", 2, None, 2)
+            ]
+        );
+        let tcp = probes.iter().find(|p| p.index == 1).expect("the TCP check");
+        // Started when its running status was recorded, at 3 s.
+        assert_eq!(tcp.first_at, 5_000_000);
+        assert_eq!(tcp.policy.grace_until, 8_000_000);
+    }
 }

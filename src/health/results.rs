@@ -1,7 +1,7 @@
 //! Raw check results, in memory only: the log gets transitions, the API
 //! reads these. Lost on restart, as Marathon's are.
 
-use super::rules::{CheckResult, Outcome, Policy, Recorded, verdict};
+use super::rules::{CheckResult, Outcome, Policy, Recorded, Verdict, verdict};
 use crate::event::TaskId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -17,9 +17,8 @@ pub struct HealthResults {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {
     pub recorded: Recorded,
-    /// The task's health over all its Stride-run checks, with the cause
-    /// when unhealthy; `None` while some check has no result.
-    pub verdict: Option<(bool, Option<String>)>,
+    /// `None` while some check of the task has no result.
+    pub verdict: Option<Verdict>,
 }
 
 impl HealthResults {

@@ -113,23 +113,36 @@ impl CheckResult {
     }
 }
 
-/// A task's health over its `expected` Stride-run checks: unhealthy as soon
-/// as one check is failing; healthy once every check is alive; otherwise
-/// (some check has no result yet) neither. The cause names a failing check's
-/// last failure.
+/// A task's health over all its Stride-run checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub healthy: bool,
+    /// A failing check's last failure.
+    pub cause: Option<String>,
+}
+
+/// The verdict over a task's `expected` checks: unhealthy as soon as one is
+/// failing; healthy once every one is alive; otherwise (some check has no
+/// result yet) none.
 pub fn verdict<'a>(
     results: impl IntoIterator<Item = &'a CheckResult>,
     expected: usize,
-) -> Option<(bool, Option<String>)> {
+) -> Option<Verdict> {
     let mut alive = 0;
     for result in results {
         if result.alive() {
             alive += 1;
         } else if result.last_failure.is_some() {
-            return Some((false, result.last_failure_cause.clone()));
+            return Some(Verdict {
+                healthy: false,
+                cause: result.last_failure_cause.clone(),
+            });
         }
     }
-    (alive == expected).then_some((true, None))
+    (alive == expected).then_some(Verdict {
+        healthy: true,
+        cause: None,
+    })
 }
 
 #[cfg(test)]
@@ -294,17 +307,21 @@ mod tests {
             consecutive_failures: 1,
             ..alive.clone()
         };
-        let cases: Vec<(Vec<&CheckResult>, usize, Option<(bool, Option<String>)>)> = vec![
+        let healthy = Some(Verdict {
+            healthy: true,
+            cause: None,
+        });
+        let unhealthy = Some(Verdict {
+            healthy: false,
+            cause: Some("down".into()),
+        });
+        let cases = [
             (vec![], 1, None),
-            (vec![&alive], 1, Some((true, None))),
+            (vec![&alive], 1, healthy.clone()),
             (vec![&alive], 2, None),
-            (vec![&alive, &alive], 2, Some((true, None))),
-            (
-                vec![&alive, &failing],
-                2,
-                Some((false, Some("down".into()))),
-            ),
-            (vec![&failing], 2, Some((false, Some("down".into())))),
+            (vec![&alive, &alive], 2, healthy),
+            (vec![&alive, &failing], 2, unhealthy.clone()),
+            (vec![&failing], 2, unhealthy),
         ];
         for (results, expected, want) in cases {
             assert_eq!(verdict(results.clone(), expected), want, "{results:?}");

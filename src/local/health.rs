@@ -36,10 +36,10 @@ const DEFAULT_CONSECUTIVE_FAILURES: u32 = 3;
 /// A task's health check with what a COMMAND check runs in: the task's
 /// sandbox and environment.
 #[derive(Debug, Clone)]
-pub(crate) struct HealthCheckRun {
-    pub(crate) check: HealthCheck,
-    pub(crate) sandbox: PathBuf,
-    pub(crate) env: Vec<(String, String)>,
+pub(super) struct HealthCheckRun {
+    pub(super) check: HealthCheck,
+    pub(super) sandbox: PathBuf,
+    pub(super) env: Vec<(String, String)>,
 }
 
 /// The health checker's memory: whether the task ever passed, and the
@@ -293,7 +293,8 @@ mod tests {
         use Report::{Healthy, Nothing, Unhealthy};
         let quiet = Unhealthy { kill: false };
         let kill = Unhealthy { kill: true };
-        let rows: Vec<(&str, Vec<(bool, u64)>, Vec<Report>)> = vec![
+        type Row = (&'static str, Vec<(bool, u64)>, Vec<Report>);
+        let rows: Vec<Row> = vec![
             ("failure in grace", vec![(false, 5)], vec![Nothing]),
             (
                 "first success",

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use crate::mesos::types::{
     AgentId, Base64Bytes, ContainerId, ContainerStatus, Event, ExecutorId, FrameworkCapabilityType,
     FrameworkId, IpAddress, Kill, NetworkInfo, StatusSource, TaskId, TaskInfo, TaskState,
     TaskStatus, Update,
 };
-
-use tokio_util::sync::CancellationToken;
 
 use super::agent::ResourceSet;
 use super::health::HealthCheckRun;
@@ -35,7 +34,8 @@ pub(crate) struct Task {
     pub(crate) container_id: String,
     /// Also the process group id.
     pub(crate) pid: Option<u32>,
-    /// Every state with its timestamp and health, for `/master/state`.
+    /// Each state with its timestamp and health, for `/master/state`;
+    /// consecutive updates of one state keep the latest.
     pub(crate) statuses: Vec<(TaskState, f64, Option<bool>)>,
     /// Taken by the first KILL; a second one is a no-op.
     pub(super) kill: Option<oneshot::Sender<Duration>>,
