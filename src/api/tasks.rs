@@ -244,30 +244,32 @@ pub(super) fn task_json(
     })
 }
 
-/// Marathon's `healthCheckResults`, one per check that has a result: a
-/// Stride-run check's from memory; the Mesos-run check's (only the first
-/// goes to Mesos) from the `healthy` flag of the task's status updates,
-/// which is all Mesos says.
+/// Marathon's `healthCheckResults`: for checks Stride runs, each one's
+/// results from memory; otherwise the `healthy` flag of the task's Mesos
+/// status updates, which is all Mesos says. (When an app mixes both, the
+/// projection's flag is Stride's verdict, so only Stride's results show.)
 fn health_check_results(
     id: &TaskId,
     task: &Task,
     state: &ProjectionState,
     health: &HealthResults,
 ) -> Vec<Value> {
-    let Some(definition) = crate::health::definition_of(state, task) else {
-        return Vec::new();
+    let checks = crate::health::definition_of(state, task)
+        .map(|definition| definition.health_checks.as_slice())
+        .unwrap_or_default();
+    let results: Vec<(bool, CheckResult)> = if checks.iter().any(|c| run_by_stride(c.protocol)) {
+        let results = health.of(id);
+        results.into_values().map(|r| (r.alive(), r)).collect()
+    } else {
+        task.healthy
+            .map(|alive| (alive, CheckResult::default()))
+            .into_iter()
+            .collect()
     };
-    let results = health.of(id);
-    let mesos = task.healthy.map(|alive| (alive, CheckResult::default()));
-    let mut mesos = mesos.iter();
-    let mut out = Vec::new();
-    for (index, check) in definition.health_checks.iter().enumerate() {
-        let result = match run_by_stride(check.protocol) {
-            true => results.get(&index).map(|r| (r.alive(), r)),
-            false => mesos.next().map(|(alive, r)| (*alive, r)),
-        };
-        if let Some((alive, result)) = result {
-            out.push(json!({
+    results
+        .into_iter()
+        .map(|(alive, result)| {
+            json!({
                 "alive": alive,
                 "consecutiveFailures": result.consecutive_failures,
                 "firstSuccess": result.first_success.map(timestamp),
@@ -276,10 +278,9 @@ fn health_check_results(
                 "lastFailureCause": result.last_failure_cause,
                 "instanceId": id,
                 "taskId": id,
-            }));
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }
 
 /// The most recent failed task of the app, in Marathon's `TaskFailure`
