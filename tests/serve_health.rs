@@ -8,42 +8,11 @@
 
 mod common;
 
-use common::{Server, all_events, client, wait_until};
+use common::{LocalMesos, Server, all_events, client, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// `stride local-mesos` as its own process, on ports no other test uses.
-struct LocalMesos {
-    child: std::process::Child,
-    url: String,
-}
-
-impl LocalMesos {
-    fn start() -> LocalMesos {
-        let mut command = std::process::Command::new(common::BIN);
-        command
-            .args([
-                "local-mesos",
-                "--listen",
-                "127.0.0.1:0",
-                "--ports",
-                "28500-28999",
-            ])
-            .env("STRIDE_LOG", "warn");
-        let (child, url) =
-            common::spawn_until_listening(command, "stride local-mesos: listening on ");
-        LocalMesos { child, url }
-    }
-}
-
-impl Drop for LocalMesos {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn post_app(http: &reqwest::Client, server: &Server, app: Value) {
     let response = http
@@ -82,7 +51,8 @@ async fn app_info(http: &reqwest::Client, server: &Server, id: &str) -> Value {
 #[tokio::test]
 #[ignore = "needs the reconciler that launches tasks"]
 async fn health_checks_mark_tasks_and_replace_the_failing_ones() {
-    let mesos = LocalMesos::start();
+    // Ports no other test uses.
+    let mesos = LocalMesos::start(&["--ports", "28500-28999"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with_mesos(dir.path(), &["--master", &mesos.url]);
     let http = client();

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Server, all_events, client, wait_until};
+use common::{LocalMesos, Server, all_events, client, wait_until};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ async fn a_restarted_stride_resubscribes_as_the_same_framework_on_real_mesos() {
 
 #[tokio::test]
 async fn a_restarted_stride_resubscribes_as_the_same_framework_on_local_mesos() {
-    let local = LocalMesos::start();
+    let local = LocalMesos::start(&[]);
     resubscribes_as_the_same_framework(&local.url).await;
 }
 
@@ -87,31 +87,6 @@ async fn serve_without_a_master_runs_the_embedded_cluster() {
         .unwrap()
         .to_owned();
     assert!(master.starts_with("http://127.0.0.1:"), "{master}");
-}
-
-/// `stride local-mesos` as its own process.
-struct LocalMesos {
-    child: std::process::Child,
-    url: String,
-}
-
-impl LocalMesos {
-    fn start() -> LocalMesos {
-        let mut command = std::process::Command::new(common::BIN);
-        command
-            .args(["local-mesos", "--listen", "127.0.0.1:0"])
-            .env("STRIDE_LOG", "warn");
-        let (child, url) =
-            common::spawn_until_listening(command, "stride local-mesos: listening on ");
-        LocalMesos { child, url }
-    }
-}
-
-impl Drop for LocalMesos {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn resubscribes_as_the_same_framework(master: &str) {

@@ -104,6 +104,32 @@ pub fn spawn_until_listening(mut command: Command, prefix: &str) -> (Child, Stri
     (child, url)
 }
 
+/// `stride local-mesos` as its own process; `extra` are its flags (e.g. a
+/// port range of the test's own).
+pub struct LocalMesos {
+    child: Child,
+    pub url: String,
+}
+
+impl LocalMesos {
+    pub fn start(extra: &[&str]) -> LocalMesos {
+        let mut command = Command::new(BIN);
+        command
+            .args(["local-mesos", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("STRIDE_LOG", "warn");
+        let (child, url) = spawn_until_listening(command, "stride local-mesos: listening on ");
+        LocalMesos { child, url }
+    }
+}
+
+impl Drop for LocalMesos {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs the binary to completion: (exit success, stdout, stderr).
 pub fn run_stride(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(BIN)
