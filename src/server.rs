@@ -2,6 +2,7 @@
 
 use crate::api::{self, ServerInfo, Shared};
 use crate::command::{Committer, PortRange, Settings};
+use crate::health::{HealthMonitor, HealthResults};
 use crate::local::{LocalCluster, LocalClusterConfig};
 use crate::mesos::{Scheduler, SchedulerConfig};
 use crate::projection::{self, LoadError, Projection};
@@ -58,6 +59,8 @@ pub enum ServeError {
     Local(#[source] crate::local::LocalClusterError),
     #[error("invalid Mesos settings")]
     Mesos(#[source] crate::mesos::ConfigError),
+    #[error("cannot start the health monitor")]
+    Health(#[source] crate::health::HealthError),
     #[error("cannot start the committer")]
     Committer(#[source] StoreError),
     #[error("cannot listen on {addr}")]
@@ -109,6 +112,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         mesos.masters = vec![url];
     }
     let queue = Arc::new(Queue::default());
+    let health = HealthResults::default();
     if !mesos.disabled {
         follow_mesos(
             &mesos,
@@ -117,6 +121,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             &projection,
             &queue,
         )?;
+        let monitor = HealthMonitor::new(projection.clone(), committer.clone(), health.clone())
+            .map_err(ServeError::Health)?;
+        tokio::spawn(monitor.run());
     }
     let callbacks = crate::callbacks::Registry::default();
     crate::callbacks::start(
@@ -143,6 +150,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         stream: Arc::new(crate::stream::Hub::new(config.stream)),
         callbacks,
         queue,
+        health,
     };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.

@@ -9,6 +9,7 @@ use crate::command::Command;
 use crate::event::app::{AppDefinition, PortDefinition};
 use crate::event::json::timestamp;
 use crate::event::{Actor, AppId};
+use crate::health::HealthResults;
 use crate::projection::{App, State as ProjectionState};
 use axum::Json;
 use axum::body::Bytes;
@@ -87,7 +88,7 @@ pub async fn list(State(shared): State<Shared>, params: Params) -> Result<Json<V
                 .as_ref()
                 .is_none_or(|s| s.matches(&app.definition.labels))
         })
-        .map(|app| app_json(app, &state, embed))
+        .map(|app| app_json(app, &state, embed, &shared.health))
         .collect();
     Ok(Json(json!({ "apps": apps })))
 }
@@ -109,7 +110,7 @@ pub async fn create(
         let state = shared.projection.read();
         state.apps.get(&id).map_or_else(
             || json!({"id": id, "version": version}),
-            |app| app_json(app, &state, Embed::everything()),
+            |app| app_json(app, &state, Embed::everything(), &shared.health),
         )
     };
     let mut response = with_deployment(StatusCode::CREATED, &deployment, body);
@@ -122,7 +123,10 @@ pub async fn create(
 pub(super) fn show(shared: &Shared, id: &AppId) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     let app = found(&state, id)?;
-    Ok(Json(json!({ "app": app_json(app, &state, Embed::everything()) })).into_response())
+    Ok(
+        Json(json!({ "app": app_json(app, &state, Embed::everything(), &shared.health) }))
+            .into_response(),
+    )
 }
 
 /// `GET /v2/apps/{id}/versions`: newest first, as Marathon lists them.
@@ -275,7 +279,12 @@ fn definition_json(definition: &AppDefinition) -> Map<String, Value> {
 
 /// Marathon's `AppInfo`: the definition, its version, and what `embed` asks
 /// for.
-pub(super) fn app_json(app: &App, state: &ProjectionState, embed: Embed) -> Value {
+pub(super) fn app_json(
+    app: &App,
+    state: &ProjectionState,
+    embed: Embed,
+    health: &HealthResults,
+) -> Value {
     let id = &app.definition.id;
     let mut value = definition_json(&app.definition);
     value.insert("version".into(), json!(timestamp(app.version)));
@@ -304,7 +313,7 @@ pub(super) fn app_json(app: &App, state: &ProjectionState, embed: Embed) -> Valu
     if embed.tasks {
         let tasks: Vec<Value> = state
             .tasks_of(id)
-            .map(|(task_id, task)| tasks::task_json(task_id, task, state))
+            .map(|(task_id, task)| tasks::task_json(task_id, task, state, health))
             .collect();
         value.insert("tasks".into(), json!(tasks));
     }

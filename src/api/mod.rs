@@ -36,6 +36,8 @@ pub struct Shared {
     pub committer: Committer,
     pub stream: Arc<stream::Hub>,
     pub callbacks: crate::callbacks::Registry,
+    /// Raw results of Stride-run health checks.
+    pub health: crate::health::HealthResults,
     pub server: ServerInfo,
     /// What waits to launch and why, kept by the reconciler.
     pub queue: Arc<crate::reconciler::Queue>,

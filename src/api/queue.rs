@@ -9,6 +9,7 @@ use super::tasks::Counts;
 use super::{ApiError, Shared};
 use crate::command::Command;
 use crate::event::json::timestamp;
+use crate::health::HealthResults;
 use crate::projection::{App, State as ProjectionState};
 use crate::reconciler::{QueueEntry, now_micros};
 use axum::Json;
@@ -30,7 +31,7 @@ pub async fn list(State(shared): State<Shared>) -> Json<Value> {
                 // No reconciler (no Mesos): what is missing, no reasons.
                 unlaunched(&state, app)?
             };
-            Some(item(&state, app, &entry, now))
+            Some(item(&state, app, &entry, now, &shared.health))
         })
         .collect();
     Json(json!({ "queue": queue }))
@@ -48,7 +49,13 @@ fn unlaunched(state: &ProjectionState, app: &App) -> Option<QueueEntry> {
 }
 
 /// Marathon's queue item, plus `reason` in plain words.
-fn item(state: &ProjectionState, app: &App, entry: &QueueEntry, now: u64) -> Value {
+fn item(
+    state: &ProjectionState,
+    app: &App,
+    entry: &QueueEntry,
+    now: u64,
+    health: &HealthResults,
+) -> Value {
     let embed = Embed {
         counts: true,
         deployments: true,
@@ -73,7 +80,7 @@ fn item(state: &ProjectionState, app: &App, entry: &QueueEntry, now: u64) -> Val
             "lastUnusedOfferAt": entry.offers_looked_at.map(timestamp),
             "rejectSummaryLastOffers": rejections,
         },
-        "app": app_json(app, state, embed),
+        "app": app_json(app, state, embed, health),
     })
 }
 

@@ -7,6 +7,8 @@ use super::{ApiError, Shared};
 use crate::command::{Command, TaskSelection};
 use crate::event::json::timestamp;
 use crate::event::{Actor, AppId, Event, TaskId};
+use crate::health::rules::CheckResult;
+use crate::health::{HealthResults, run_by_stride};
 use crate::mesos::condition::Condition;
 use crate::projection::{State as ProjectionState, Task};
 use axum::Json;
@@ -66,7 +68,7 @@ pub async fn list(
         .iter()
         .filter(|(_, task)| task.app.is_some())
         .filter(|(_, task)| wanted.as_ref().is_none_or(|w| *w == state_name(task)))
-        .map(|(id, task)| task_json(id, task, &state))
+        .map(|(id, task)| task_json(id, task, &state, &shared.health))
         .collect();
     Ok(Json(json!({ "tasks": tasks })).into_response())
 }
@@ -86,7 +88,7 @@ pub(super) fn of_app(
     }
     let tasks: Vec<Value> = state
         .tasks_of(id)
-        .map(|(task_id, task)| task_json(task_id, task, &state))
+        .map(|(task_id, task)| task_json(task_id, task, &state, &shared.health))
         .collect();
     Ok(Json(json!({ "tasks": tasks })).into_response())
 }
@@ -113,10 +115,10 @@ pub(super) async fn kill_one(
     }
     deployable::commit(shared, actor, headers, command).await?;
     let state = shared.projection.read();
-    let body = state
-        .tasks
-        .get(&task)
-        .map_or_else(|| json!({"id": task}), |t| task_json(&task, t, &state));
+    let body = state.tasks.get(&task).map_or_else(
+        || json!({"id": task}),
+        |t| task_json(&task, t, &state, &shared.health),
+    );
     Ok(Json(json!({ "task": body })).into_response())
 }
 
@@ -155,7 +157,12 @@ pub(super) async fn kill_many(
             Event::TaskKillRequested(kill) => Some(&kill.task),
             _ => None,
         })
-        .filter_map(|id| state.tasks.get(id).map(|task| task_json(id, task, &state)))
+        .filter_map(|id| {
+            state
+                .tasks
+                .get(id)
+                .map(|task| task_json(id, task, &state, &shared.health))
+        })
         .collect();
     Ok(Json(json!({ "tasks": killed })).into_response())
 }
@@ -203,7 +210,12 @@ fn endpoints_text(state: &ProjectionState, apps: &[&AppId]) -> Response {
 }
 
 /// Marathon's task shape.
-pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Value {
+pub(super) fn task_json(
+    id: &TaskId,
+    task: &Task,
+    state: &ProjectionState,
+    health: &HealthResults,
+) -> Value {
     let service_ports: Vec<u32> = task
         .app
         .as_ref()
@@ -216,21 +228,6 @@ pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Va
                 .collect()
         })
         .unwrap_or_default();
-    let health: Vec<Value> = task
-        .healthy
-        .map(|alive| {
-            json!({
-                "alive": alive,
-                "consecutiveFailures": 0,
-                "firstSuccess": null,
-                "lastSuccess": null,
-                "lastFailure": null,
-                "lastFailureCause": null,
-                "instanceId": id,
-            })
-        })
-        .into_iter()
-        .collect();
     json!({
         "id": id,
         "appId": task.app,
@@ -243,8 +240,47 @@ pub(super) fn task_json(id: &TaskId, task: &Task, state: &ProjectionState) -> Va
         "stagedAt": timestamp(task.staged_at),
         "startedAt": task.started_at.map(timestamp),
         "version": timestamp(task.app_version),
-        "healthCheckResults": health,
+        "healthCheckResults": health_check_results(id, task, state, health),
     })
+}
+
+/// Marathon's `healthCheckResults`: for checks Stride runs, each one's
+/// results from memory; otherwise the `healthy` flag of the task's Mesos
+/// status updates, which is all Mesos says. (When an app mixes both, the
+/// projection's flag is Stride's verdict, so only Stride's results show.)
+fn health_check_results(
+    id: &TaskId,
+    task: &Task,
+    state: &ProjectionState,
+    health: &HealthResults,
+) -> Vec<Value> {
+    let checks = crate::health::definition_of(state, task)
+        .map(|definition| definition.health_checks.as_slice())
+        .unwrap_or_default();
+    let results: Vec<(bool, CheckResult)> = if checks.iter().any(|c| run_by_stride(c.protocol)) {
+        let results = health.of(id);
+        results.into_values().map(|r| (r.alive(), r)).collect()
+    } else {
+        task.healthy
+            .map(|alive| (alive, CheckResult::default()))
+            .into_iter()
+            .collect()
+    };
+    results
+        .into_iter()
+        .map(|(alive, result)| {
+            json!({
+                "alive": alive,
+                "consecutiveFailures": result.consecutive_failures,
+                "firstSuccess": result.first_success.map(timestamp),
+                "lastSuccess": result.last_success.map(timestamp),
+                "lastFailure": result.last_failure.map(timestamp),
+                "lastFailureCause": result.last_failure_cause,
+                "instanceId": id,
+                "taskId": id,
+            })
+        })
+        .collect()
 }
 
 /// The most recent failed task of the app, in Marathon's `TaskFailure`

@@ -72,6 +72,20 @@ pub enum Command {
     RecordTaskStatus(TaskStatus),
     /// What the reconciler is about to do, recorded before it does it.
     RecordPlan(PlanIntents),
+    /// A Stride-run health check's verdict on a task; only a change is
+    /// recorded.
+    RecordHealth {
+        task: TaskId,
+        healthy: bool,
+        cause: Option<String>,
+    },
+    /// A task failed its health check `failures` times in a row: kill it
+    /// (the reconciler replaces it).
+    KillUnhealthyTask {
+        task: TaskId,
+        failures: u32,
+        cause: String,
+    },
     RecordFrameworkSubscribed {
         framework: FrameworkId,
         master: String,

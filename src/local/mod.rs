@@ -11,11 +11,12 @@
 //! JSON only (a protobuf body gets 415); no UPDATE_FRAMEWORK, MESSAGE,
 //! SHUTDOWN, REQUEST or operation calls (501); LAUNCH is the only offer
 //! operation (others are ignored); one role per framework, and SUPPRESS /
-//! REVIVE ignore their role list; health checks and `uris` are accepted but
-//! not run; no executors other than the command executor; state lives in
-//! memory only (a restart forgets frameworks and kills tasks); allocation
-//! runs every 100 ms rather than every second; agents share this host, so
-//! each gets a disjoint slice of the port range.
+//! REVIVE ignore their role list; `uris` are accepted but not fetched; no
+//! executors other than the command executor; state lives in memory only
+//! (a restart forgets frameworks and kills tasks); allocation runs every
+//! 100 ms rather than every second; agents share this host, so each gets a
+//! disjoint slice of the port range. Health checks run as the command
+//! executor runs them (`health.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), stride::local::LocalClusterError> {
@@ -29,6 +30,7 @@
 mod agent;
 mod bench;
 mod config;
+mod health;
 mod http;
 mod master;
 mod offers;

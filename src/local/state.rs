@@ -11,7 +11,13 @@ fn task_json(task: &Task, role: &str) -> Value {
     let statuses: Vec<Value> = task
         .statuses
         .iter()
-        .map(|(state, timestamp)| json!({"state": state.as_str(), "timestamp": timestamp}))
+        .map(|(state, timestamp, healthy)| {
+            let mut status = json!({"state": state.as_str(), "timestamp": timestamp});
+            if let Some(healthy) = healthy {
+                status["healthy"] = json!(healthy);
+            }
+            status
+        })
         .collect();
     json!({
         "id": task.info.task_id.value,

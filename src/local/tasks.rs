@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use crate::mesos::types::{
     AgentId, Base64Bytes, ContainerId, ContainerStatus, Event, ExecutorId, FrameworkCapabilityType,
@@ -15,6 +16,7 @@ use crate::mesos::types::{
 };
 
 use super::agent::ResourceSet;
+use super::health::HealthCheckRun;
 use super::master::{Framework, Master, MasterState, now_seconds};
 use super::process::{self, LaunchSpec, Program, TaskReport};
 use super::sandbox::{Sandbox, task_environment};
@@ -32,13 +34,20 @@ pub(crate) struct Task {
     pub(crate) container_id: String,
     /// Also the process group id.
     pub(crate) pid: Option<u32>,
-    /// Every state with its timestamp, for `/master/state`.
-    pub(crate) statuses: Vec<(TaskState, f64)>,
+    /// Each state with its timestamp and health, for `/master/state`;
+    /// consecutive updates of one state keep the latest.
+    pub(crate) statuses: Vec<(TaskState, f64, Option<bool>)>,
     /// Taken by the first KILL; a second one is a no-op.
     pub(super) kill: Option<oneshot::Sender<Duration>>,
     /// Reliable updates not yet acknowledged; only the front is in flight.
     pending: VecDeque<TaskStatus>,
     next_retry: Option<(Instant, Duration)>,
+    /// The health check, until the task runs and its checker starts.
+    health_check: Option<HealthCheckRun>,
+    /// Stops the health checker; cancelled when the task ends.
+    health_stop: CancellationToken,
+    /// The final update then says `healthy: false`, as the executor's does.
+    pub(super) killed_by_health: bool,
 }
 
 pub(crate) fn is_terminal(state: &TaskState) -> bool {
@@ -150,11 +159,12 @@ impl Framework {
 }
 
 /// A new task state as the agent or executor reports it.
-struct StatusChange {
+pub(super) struct StatusChange {
     state: TaskState,
     message: Option<String>,
     source: StatusSource,
     reason: Option<&'static str>,
+    healthy: Option<bool>,
 }
 
 impl StatusChange {
@@ -164,6 +174,16 @@ impl StatusChange {
             message,
             source: StatusSource::Executor,
             reason: None,
+            healthy: None,
+        }
+    }
+
+    /// A health check result, repeating the running state.
+    pub(super) fn health(healthy: bool) -> Self {
+        Self {
+            reason: Some("REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"),
+            healthy: Some(healthy),
+            ..Self::executor(TaskState::Running, None)
         }
     }
 
@@ -173,6 +193,7 @@ impl StatusChange {
             message: Some(message),
             source: StatusSource::Agent,
             reason: Some("REASON_CONTAINER_LAUNCH_FAILED"),
+            healthy: None,
         }
     }
 }
@@ -180,7 +201,7 @@ impl StatusChange {
 impl MasterState {
     /// Records a new state for a task and queues its reliable update,
     /// forwarding it at once if no earlier update is outstanding.
-    fn push_update(
+    pub(super) fn push_update(
         &mut self,
         framework_id: &FrameworkId,
         task_id: &TaskId,
@@ -192,6 +213,7 @@ impl MasterState {
             message,
             source,
             reason,
+            healthy,
         } = change;
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
@@ -201,9 +223,19 @@ impl MasterState {
         };
         let timestamp = now_seconds();
         task.state = state.clone();
-        task.statuses.push((state.clone(), timestamp));
+        // A real master keeps one entry per run of the same state, the
+        // latest: health updates replace the TASK_RUNNING before them.
+        if task
+            .statuses
+            .last()
+            .is_some_and(|(last, ..)| *last == state)
+        {
+            task.statuses.pop();
+        }
+        task.statuses.push((state.clone(), timestamp, healthy));
         if is_terminal(&state) {
             task.kill = None;
+            task.health_stop.cancel();
             if let Some(agent) = self.agents.get_mut(task.agent) {
                 agent.used.subtract(&task.resources);
             }
@@ -226,7 +258,7 @@ impl MasterState {
             executor_id: Some(ExecutorId::new(task_id.value.clone())),
             timestamp: Some(timestamp),
             uuid: Some(Base64Bytes(uuid::Uuid::new_v4().as_bytes().to_vec())),
-            healthy: None,
+            healthy,
             labels: None,
             container_status: task.container_status(),
             unreachable_time: None,
@@ -299,6 +331,11 @@ impl Master {
             },
             _ => Program::Shell(command.value.unwrap_or_default()),
         };
+        let health_check = info.health_check.clone().map(|check| HealthCheckRun {
+            check,
+            sandbox: sandbox.dir.clone(),
+            env: env.clone(),
+        });
         let (kill_tx, kill_rx) = oneshot::channel();
         let task_id = info.task_id.clone();
         let task = Task {
@@ -314,6 +351,9 @@ impl Master {
             kill: Some(kill_tx),
             pending: VecDeque::new(),
             next_retry: None,
+            health_check,
+            health_stop: CancellationToken::new(),
+            killed_by_health: false,
         };
         let Some(framework) = state.frameworks.get_mut(framework_id) else {
             return;
@@ -340,7 +380,12 @@ impl Master {
             }));
     }
 
-    fn on_report(&self, framework_id: &FrameworkId, task_id: &TaskId, report: TaskReport) {
+    fn on_report(
+        self: &Arc<Self>,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        report: TaskReport,
+    ) {
         let retry = self.settings.update_retry;
         let mut state = self.lock();
         match report {
@@ -349,13 +394,18 @@ impl Master {
                     .frameworks
                     .get_mut(framework_id)
                     .and_then(|f| f.tasks.get_mut(task_id));
-                if let Some(task) = task {
+                let health = task.and_then(|task| {
                     task.pid = Some(pid);
-                }
+                    let run = task.health_check.take()?;
+                    Some((run, task.health_stop.clone()))
+                });
                 // The command executor reports both right after forking.
                 for step in [TaskState::Starting, TaskState::Running] {
                     let change = StatusChange::executor(step, None);
                     state.push_update(framework_id, task_id, change, retry);
+                }
+                if let Some((run, stop)) = health {
+                    self.start_health_check(framework_id, task_id, run, stop);
                 }
             }
             TaskReport::LaunchFailed { message } => {
@@ -382,7 +432,15 @@ impl Master {
                     (false, true) => TaskState::Finished,
                     (false, false) => TaskState::Failed,
                 };
-                let change = StatusChange::executor(final_state, Some(message));
+                let killed_by_health = state
+                    .frameworks
+                    .get(framework_id)
+                    .and_then(|f| f.tasks.get(task_id))
+                    .is_some_and(|t| t.killed_by_health);
+                let change = StatusChange {
+                    healthy: killed_by_health.then_some(false),
+                    ..StatusChange::executor(final_state, Some(message))
+                };
                 state.push_update(framework_id, task_id, change, retry);
             }
         }

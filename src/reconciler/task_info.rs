@@ -4,6 +4,7 @@
 use super::plan::Launch;
 use crate::event::app::{self, AppDefinition, DockerNetwork};
 use crate::event::json::timestamp;
+use crate::health::mesos_health_check;
 use crate::mesos::types::{
     AgentId, CommandInfo, CommandUri, ContainerInfo, ContainerType, DockerImage, DockerInfo,
     DurationInfo, Environment, EnvironmentVariable, Image, ImageType, KillPolicy, Label, Labels,
@@ -24,7 +25,7 @@ pub fn task_info(launch: &Launch, app: &App) -> TaskInfo {
         resources: launch.resources.clone(),
         command: Some(command(definition, environment(launch, app))),
         container: container(definition, &intent.ports),
-        health_check: None,
+        health_check: mesos_health_check(definition, &intent.ports),
         kill_policy: Some(KillPolicy {
             grace_period: Some(DurationInfo::from_duration(grace)),
         }),

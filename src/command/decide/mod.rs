@@ -3,6 +3,7 @@
 
 mod apps;
 mod deployments;
+mod health;
 mod plan;
 mod subscriptions;
 mod tasks;
@@ -55,6 +56,16 @@ pub fn decide(
         } => deployments::cancel(&apps, target, *force),
         Command::RecordTaskStatus(status) => Ok(tasks::record_status(state, status)),
         Command::RecordPlan(intents) => Ok(plan::record(state, intents)),
+        Command::RecordHealth {
+            task,
+            healthy,
+            cause,
+        } => Ok(health::record(state, task, *healthy, cause.as_deref())),
+        Command::KillUnhealthyTask {
+            task,
+            failures,
+            cause,
+        } => Ok(health::kill_unhealthy(state, task, *failures, cause)),
         Command::RecordFrameworkSubscribed { framework, master } => {
             Ok(tasks::framework_subscribed(state, framework, master))
         }
