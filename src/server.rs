@@ -151,6 +151,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         callbacks,
         queue,
         health,
+        rendered: Default::default(),
     };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.

@@ -80,6 +80,7 @@ impl Stack {
             callbacks: stride::callbacks::Registry::default(),
             health: results.clone(),
             queue: Arc::new(stride::reconciler::Queue::default()),
+            rendered: Default::default(),
             server: ServerInfo {
                 address,
                 service_ports: PortRange::default(),

@@ -4,7 +4,7 @@ use super::app_routes::app_id;
 use super::deployable::{self, deployment_of, with_deployment};
 use super::extract::{Caller, Params, from_json, json_body};
 use super::label_selector::LabelSelector;
-use super::{ApiError, Shared, tasks};
+use super::{ApiError, Shared, rendered, tasks};
 use crate::command::Command;
 use crate::event::app::{AppDefinition, PortDefinition};
 use crate::event::json::timestamp;
@@ -13,10 +13,10 @@ use crate::health::HealthResults;
 use crate::projection::{App, State as ProjectionState};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// Which optional parts of `AppInfo` to include.
@@ -61,7 +61,11 @@ impl Embed {
 
 /// `GET /v2/apps`, filtered by `id` and `cmd` (substrings) and a `label`
 /// selector.
-pub async fn list(State(shared): State<Shared>, params: Params) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(shared): State<Shared>,
+    params: Params,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let selector = params
         .get("label")
         .map(LabelSelector::parse)
@@ -71,7 +75,15 @@ pub async fn list(State(shared): State<Shared>, params: Params) -> Result<Json<V
     let cmd_part = params.get("cmd");
     let embed = Embed::for_list(&params);
     let state = shared.projection.read();
-    let apps: Vec<Value> = state
+    let key = rendered::Key {
+        seq: state.seq,
+        health: shared.health.generation(),
+        query: query.unwrap_or_default(),
+    };
+    if let Some(body) = shared.rendered.get(&key) {
+        return Ok(json_bytes(body));
+    }
+    let apps: Vec<AppView> = state
         .apps
         .values()
         .filter(|app| id_part.is_none_or(|part| app.definition.id.as_str().contains(part)))
@@ -88,9 +100,18 @@ pub async fn list(State(shared): State<Shared>, params: Params) -> Result<Json<V
                 .as_ref()
                 .is_none_or(|s| s.matches(&app.definition.labels))
         })
-        .map(|app| app_json(app, &state, embed, &shared.health))
+        .map(|app| AppView::new(app, &state, embed, &shared.health))
         .collect();
-    Ok(Json(json!({ "apps": apps })))
+    let body = Bytes::from(
+        serde_json::to_vec(&AppList { apps })
+            .map_err(|error| ApiError::Internal(error.to_string()))?,
+    );
+    shared.rendered.put(key, body.clone());
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `POST /v2/apps`: 201 with the app as stored (service ports assigned).
@@ -168,6 +189,11 @@ fn app_definition(fields: Map<String, Value>) -> Result<AppDefinition, ApiError>
         definition.port_definitions = vec![PortDefinition::default()];
     }
     Ok(definition)
+}
+
+#[derive(Serialize)]
+struct AppList<'a> {
+    apps: Vec<AppView<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -285,42 +311,85 @@ pub(super) fn app_json(
     embed: Embed,
     health: &HealthResults,
 ) -> Value {
-    let id = &app.definition.id;
-    let mut value = definition_json(&app.definition);
-    value.insert("version".into(), json!(timestamp(app.version)));
-    value.insert(
-        "versionInfo".into(),
-        json!({
-            "lastConfigChangeAt": timestamp(app.config_version),
-            "lastScalingAt": timestamp(app.version),
-        }),
-    );
-    if embed.counts {
-        let counts = tasks::Counts::of(state, id);
-        value.insert("tasksStaged".into(), json!(counts.staged));
-        value.insert("tasksRunning".into(), json!(counts.running));
-        value.insert("tasksHealthy".into(), json!(counts.healthy));
-        value.insert("tasksUnhealthy".into(), json!(counts.unhealthy));
-    }
-    if embed.deployments {
-        let deployments: Vec<Value> = state
-            .deployment_of(id)
-            .map(|(deployment, _)| json!({"id": deployment}))
-            .into_iter()
-            .collect();
-        value.insert("deployments".into(), json!(deployments));
-    }
-    if embed.tasks {
-        let tasks: Vec<Value> = state
-            .tasks_of(id)
-            .map(|(task_id, task)| tasks::task_json(task_id, task, state, health))
-            .collect();
-        value.insert("tasks".into(), json!(tasks));
-    }
-    if embed.last_task_failure {
-        if let Some(failure) = tasks::last_failure(state, id) {
-            value.insert("lastTaskFailure".into(), failure);
+    serde_json::to_value(AppView::new(app, state, embed, health)).unwrap_or_default()
+}
+
+/// `AppInfo` serialized straight from the projection, with no JSON tree in
+/// between: a list of 10,000 apps with their tasks is tens of megabytes.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AppView<'a> {
+    #[serde(flatten)]
+    definition: &'a AppDefinition,
+    version: String,
+    version_info: VersionInfo,
+    #[serde(flatten)]
+    counts: Option<CountsView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployments: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<Vec<tasks::TaskView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_task_failure: Option<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionInfo {
+    last_config_change_at: String,
+    last_scaling_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CountsView {
+    tasks_staged: usize,
+    tasks_running: usize,
+    tasks_healthy: usize,
+    tasks_unhealthy: usize,
+}
+
+impl<'a> AppView<'a> {
+    pub fn new(
+        app: &'a App,
+        state: &'a ProjectionState,
+        embed: Embed,
+        health: &HealthResults,
+    ) -> Self {
+        let id = &app.definition.id;
+        AppView {
+            definition: &app.definition,
+            version: timestamp(app.version),
+            version_info: VersionInfo {
+                last_config_change_at: timestamp(app.config_version),
+                last_scaling_at: timestamp(app.version),
+            },
+            counts: embed.counts.then(|| {
+                let counts = tasks::Counts::of(state, id);
+                CountsView {
+                    tasks_staged: counts.staged,
+                    tasks_running: counts.running,
+                    tasks_healthy: counts.healthy,
+                    tasks_unhealthy: counts.unhealthy,
+                }
+            }),
+            deployments: embed.deployments.then(|| {
+                let running = state.deployment_of(id).into_iter();
+                running.map(|(d, _)| json!({ "id": d })).collect()
+            }),
+            tasks: embed.tasks.then(|| {
+                let ports = tasks::service_ports(state, Some(id));
+                let tasks = state.tasks_of(id);
+                tasks
+                    .map(|(task_id, task)| {
+                        tasks::TaskView::new(task_id, task, state, health, ports.clone())
+                    })
+                    .collect()
+            }),
+            last_task_failure: embed
+                .last_task_failure
+                .then(|| tasks::last_failure(state, id))
+                .flatten(),
         }
     }
-    Value::Object(value)
 }

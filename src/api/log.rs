@@ -6,7 +6,9 @@ use crate::event::json::envelope_json;
 use crate::projection::{self, LoadError};
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::Deserialize;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 const MAX_PAGE: usize = 10_000;
@@ -21,22 +23,34 @@ pub struct StateQuery {
 pub async fn state(
     State(shared): State<Shared>,
     Query(query): Query<StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Some(at) = query.at else {
+        // Straight to bytes: the whole projection can be tens of megabytes.
         let state = shared.projection.read();
-        return Ok(Json(json!({"seq": state.seq, "state": &*state})));
+        let body = serde_json::to_vec(&StateBody {
+            seq: state.seq,
+            state: &state,
+        })
+        .map_err(ApiError::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     };
     let log = shared.log.clone();
     let rebuilt = tokio::task::spawn_blocking(move || projection::load(&log, Some(Seq(at))))
         .await
         .map_err(ApiError::internal)?;
     match rebuilt {
-        Ok(state) => Ok(Json(json!({"seq": state.seq, "state": state}))),
+        Ok(state) => Ok(Json(json!({"seq": state.seq, "state": state})).into_response()),
         Err(LoadError::BeyondHead { at, head }) => Err(ApiError::BadRequest(format!(
             "at={at} is beyond the head of the log ({head})"
         ))),
         Err(error) => Err(ApiError::internal(error)),
     }
+}
+
+#[derive(Serialize)]
+struct StateBody<'a> {
+    seq: Seq,
+    state: &'a projection::State,
 }
 
 #[derive(Deserialize)]

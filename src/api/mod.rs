@@ -13,12 +13,15 @@ mod info;
 mod label_selector;
 mod log;
 mod queue;
+mod rendered;
 mod subscriptions;
 mod tasks;
 
 pub use error::ApiError;
 pub use extract::Caller;
 pub use info::ServerInfo;
+
+pub use rendered::Rendered;
 
 use crate::command::Committer;
 use crate::projection::Projection;
@@ -41,6 +44,8 @@ pub struct Shared {
     pub server: ServerInfo,
     /// What waits to launch and why, kept by the reconciler.
     pub queue: Arc<crate::reconciler::Queue>,
+    /// The last app list rendered.
+    pub rendered: Rendered,
 }
 
 pub fn router(shared: Shared) -> Router {

@@ -6,7 +6,7 @@ use super::extract::Params;
 use super::{ApiError, Shared};
 use crate::command::{Command, TaskSelection};
 use crate::event::json::timestamp;
-use crate::event::{Actor, AppId, Event, TaskId};
+use crate::event::{Actor, AgentId, AppId, Event, TaskId};
 use crate::health::rules::CheckResult;
 use crate::health::{HealthResults, run_by_stride};
 use crate::mesos::condition::Condition;
@@ -15,8 +15,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// Task counts in Marathon's `AppInfo` and the queue.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -216,32 +218,62 @@ pub(super) fn task_json(
     state: &ProjectionState,
     health: &HealthResults,
 ) -> Value {
-    let service_ports: Vec<u32> = task
-        .app
-        .as_ref()
-        .and_then(|app| state.apps.get(app))
+    let ports = service_ports(state, task.app.as_ref());
+    serde_json::to_value(TaskView::new(id, task, state, health, ports)).unwrap_or_default()
+}
+
+/// The app's service ports, shared by all of its tasks' views.
+pub(super) fn service_ports(state: &ProjectionState, app: Option<&AppId>) -> Arc<[u32]> {
+    app.and_then(|app| state.apps.get(app))
         .map(|app| {
-            app.definition
-                .service_ports()
-                .into_iter()
-                .map(|(_, p)| p)
-                .collect()
+            let ports = app.definition.service_ports();
+            ports.into_iter().map(|(_, p)| p).collect()
         })
-        .unwrap_or_default();
-    json!({
-        "id": id,
-        "appId": task.app,
-        "host": task.host,
-        "ports": task.ports,
-        "servicePorts": service_ports,
-        "ipAddresses": [],
-        "slaveId": task.agent,
-        "state": state_name(task),
-        "stagedAt": timestamp(task.staged_at),
-        "startedAt": task.started_at.map(timestamp),
-        "version": timestamp(task.app_version),
-        "healthCheckResults": health_check_results(id, task, state, health),
-    })
+        .unwrap_or_default()
+}
+
+/// Marathon's task shape, serialized straight from the projection: the
+/// app list with every task embedded is the largest answer Stride gives.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TaskView<'a> {
+    id: &'a TaskId,
+    app_id: &'a Option<AppId>,
+    host: &'a str,
+    ports: &'a [u32],
+    service_ports: Arc<[u32]>,
+    ip_addresses: [(); 0],
+    slave_id: &'a Option<AgentId>,
+    state: String,
+    staged_at: String,
+    started_at: Option<String>,
+    version: String,
+    health_check_results: Vec<Value>,
+}
+
+impl<'a> TaskView<'a> {
+    pub fn new(
+        id: &'a TaskId,
+        task: &'a Task,
+        state: &ProjectionState,
+        health: &HealthResults,
+        service_ports: Arc<[u32]>,
+    ) -> Self {
+        TaskView {
+            id,
+            app_id: &task.app,
+            host: &task.host,
+            ports: &task.ports,
+            service_ports,
+            ip_addresses: [],
+            slave_id: &task.agent,
+            state: state_name(task),
+            staged_at: timestamp(task.staged_at),
+            started_at: task.started_at.map(timestamp),
+            version: timestamp(task.app_version),
+            health_check_results: health_check_results(id, task, state, health),
+        }
+    }
 }
 
 /// Marathon's `healthCheckResults`: for checks Stride runs, each one's

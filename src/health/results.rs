@@ -4,6 +4,7 @@
 use super::rules::{CheckResult, Outcome, Policy, Recorded, Verdict, verdict};
 use crate::event::TaskId;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Per task, per check (its index in the app's `healthChecks`). Cheap to
@@ -11,6 +12,8 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug, Clone, Default)]
 pub struct HealthResults {
     tasks: Arc<RwLock<HashMap<TaskId, BTreeMap<usize, CheckResult>>>>,
+    /// Bumped on every change, so rendered answers know when they are stale.
+    generation: Arc<AtomicU64>,
 }
 
 /// What recording one probe's outcome means for its task.
@@ -34,6 +37,7 @@ impl HealthResults {
         expected: usize,
     ) -> Update {
         let mut tasks = self.tasks.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::Relaxed);
         let checks = tasks.entry(task.clone()).or_default();
         let mut result = checks.get(&index).cloned().unwrap_or_default();
         let recorded = result.record(outcome, now, policy);
@@ -57,6 +61,15 @@ impl HealthResults {
     /// Forgets every task `keep` rejects.
     pub fn retain(&self, keep: impl Fn(&TaskId) -> bool) {
         let mut tasks = self.tasks.write().unwrap_or_else(|p| p.into_inner());
+        let before = tasks.len();
         tasks.retain(|task, _| keep(task));
+        if tasks.len() != before {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Changes whenever any result does.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 }

@@ -1,0 +1,34 @@
+//! The last app list rendered, kept while nothing it shows has changed:
+//! load balancers poll `GET /v2/apps?embed=apps.tasks`, and between changes
+//! every poll would otherwise serialize the same tens of megabytes.
+
+use crate::event::Seq;
+use axum::body::Bytes;
+use std::sync::{Arc, Mutex};
+
+/// What a rendering depends on: the projection's seq, the health results'
+/// generation, and the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub seq: Seq,
+    pub health: u64,
+    pub query: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    last: Arc<Mutex<Option<(Key, Bytes)>>>,
+}
+
+impl Rendered {
+    pub fn get(&self, key: &Key) -> Option<Bytes> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|(_, body)| body.clone())
+    }
+
+    pub fn put(&self, key: Key, body: Bytes) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, body));
+    }
+}
