@@ -700,3 +700,56 @@ async fn info_leader_and_ping() {
     let pong = http.get(server.url("/ping")).send().await.unwrap();
     assert_eq!(pong.text().await.unwrap(), "pong");
 }
+
+/// The app list is rendered once per change: repeated polls get the same
+/// answer, and any change (a scale, a new app) shows in the next one.
+#[tokio::test]
+async fn repeated_list_polls_see_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let list = "/v2/apps?embed=apps.tasks";
+    let instances = |body: &Value| -> Vec<u64> {
+        let apps = body["apps"].as_array().unwrap();
+        apps.iter()
+            .map(|a| a["instances"].as_u64().unwrap())
+            .collect()
+    };
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::POST,
+        "/v2/apps",
+        Some(common::app("/poll/a")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let first = get(&http, &server, list).await;
+    assert_eq!(get(&http, &server, list).await, first);
+    assert_eq!(instances(&first), [1]);
+    let scale = json!({"instances": 3});
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/poll/a?force=true",
+        Some(scale),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(instances(&get(&http, &server, list).await), [3]);
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::POST,
+        "/v2/apps",
+        Some(common::app("/poll/b")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(instances(&get(&http, &server, list).await), [3, 1]);
+    // Another query is its own rendering.
+    let filtered = get(&http, &server, "/v2/apps?embed=apps.tasks&id=/poll/b").await;
+    assert_eq!(instances(&filtered), [1]);
+    assert_eq!(instances(&get(&http, &server, list).await), [3, 1]);
+}
