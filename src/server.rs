@@ -138,6 +138,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         },
         stream: Arc::new(crate::stream::Hub::new(config.stream)),
         callbacks,
+        sidecars: crate::stream::Sidecars::default(),
     };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.

@@ -36,6 +36,7 @@ pub struct Shared {
     pub committer: Committer,
     pub stream: Arc<stream::Hub>,
     pub callbacks: crate::callbacks::Registry,
+    pub sidecars: stream::Sidecars,
     pub server: ServerInfo,
 }
 
@@ -46,6 +47,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::ws::handler))
         .route("/v1/audit", get(audit::audit))
+        .route("/v1/sidecars", get(stream::sidecars::list))
         .route("/v2/events", get(stream::sse::handler))
         .route(
             "/v2/eventSubscriptions",
