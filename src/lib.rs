@@ -12,6 +12,7 @@ pub mod cli;
 pub mod codec;
 pub mod command;
 pub mod event;
+pub mod lb;
 pub mod local;
 pub mod mesos;
 pub mod projection;
