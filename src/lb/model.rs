@@ -537,7 +537,8 @@ pub(crate) mod tests {
             balance: balance.map(str::to_owned),
             vhosts: vhosts.iter().map(|h| h.to_string()).collect(),
         };
-        let cases: Vec<(&str, Value, Result<Vec<BackendSpec>, &str>)> = vec![
+        type Case = (&'static str, Value, Result<Vec<BackendSpec>, &'static str>);
+        let cases: Vec<Case> = vec![
             (
                 "tcp by default",
                 web(json!({})),
