@@ -119,10 +119,7 @@ impl Applier {
                 .any(|b| &b.spec.app == app && b.config_version == rejection.config_version)
         });
         let wanted = resolve(&mut self.resolver, &desired).await;
-        let result = match self.needs_reload(&wanted) {
-            true => self.reload(&wanted).await,
-            false => self.update_servers(&wanted).await,
-        };
+        let result = self.converge(&wanted).await;
         self.report(&desired, result.as_ref().err());
         result
     }
@@ -147,9 +144,15 @@ impl Applier {
             })
     }
 
-    async fn reload(&mut self, wanted: &BTreeMap<String, Wanted>) -> Result<(), ApplyError> {
+    /// Server updates when they are enough; else a new file and a reload,
+    /// tried again without each app HAProxy rejects.
+    async fn converge(&mut self, wanted: &BTreeMap<String, Wanted>) -> Result<(), ApplyError> {
         let started = Instant::now();
         loop {
+            if !self.needs_reload(wanted) {
+                // What called for it was left out (a rejected app).
+                return self.update_servers(wanted).await;
+            }
             let next = layout(wanted, self.installed.as_ref(), &self.rejected);
             let rendered = render(&self.render, &next);
             let current = self.file.current();

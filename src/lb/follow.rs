@@ -255,11 +255,13 @@ impl Follower {
         let mut reported = None;
         loop {
             if reported != Some(work.applied) {
-                let applied = json!({"type": "applied", "seq": work.applied});
+                let seq = work.applied;
+                status.update(|s| s.applied_seq = seq.0);
+                let applied = json!({"type": "applied", "seq": seq});
                 if ws.send(Message::text(applied.to_string())).await.is_err() {
                     return Incoming::Ignored;
                 }
-                reported = Some(work.applied);
+                reported = Some(seq);
             }
             let due = work.due;
             tokio::select! {
