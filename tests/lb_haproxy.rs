@@ -361,6 +361,26 @@ async fn a_config_haproxy_rejects_is_kept_aside_and_the_other_apps_still_update(
     assert!(sidecar.config_text().contains("be_good_27201"));
     assert_eq!(http_status(27201, "any").await, Some(503));
 
+    // A service port another process holds: that app is left out, named.
+    let _squatter = std::net::TcpListener::bind("127.0.0.1:27202").unwrap();
+    create(
+        &server,
+        labelled("/squatted", json!({"HAPROXY_GROUP": "external"})),
+    )
+    .await;
+    sidecar.wait_applied(&server).await;
+    let status = sidecar.status().await;
+    let squatted = status["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["app"] == "/squatted");
+    assert!(
+        squatted.is_some_and(|r| r["reason"] == "port 27202 is in use on this host"),
+        "{status}"
+    );
+    assert!(!sidecar.config_text().contains("be_squatted"));
+
     // Fixed, it is tried again and goes in.
     let fixed = labelled(
         "/bad",
@@ -383,7 +403,9 @@ async fn a_config_haproxy_rejects_is_kept_aside_and_the_other_apps_still_update(
             .config_text()
             .contains("be_bad_27200\n    mode tcp\n    balance leastconn")
     );
-    assert_eq!(sidecar.status().await["rejected"], json!([]));
+    let status = sidecar.status().await;
+    assert_eq!(status["rejected"][0]["app"], "/squatted", "{status}");
+    assert_eq!(status["rejected"].as_array().unwrap().len(), 1, "{status}");
 }
 
 #[tokio::test]
@@ -452,6 +474,52 @@ async fn a_killed_sidecar_restarts_into_the_same_haproxy_and_the_same_config() {
     sidecar.wait_applied(&server).await;
     assert_eq!(master.processes().await.unwrap().reloads, after.reloads);
     assert_eq!(sidecar.status().await["reloads"], 0);
+}
+
+#[tokio::test]
+async fn a_dead_haproxy_is_started_again_with_the_current_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = stride(&dir.path().join("data"), None, "27700-27709");
+    let lb_dir = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start(&server.url, lb_dir.path(), 27710);
+    let _haproxy = HaproxyGuard(sidecar.master_socket());
+    create(
+        &server,
+        labelled(
+            "/a",
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_MODE": "http"}),
+        ),
+    )
+    .await;
+    sidecar.wait_applied(&server).await;
+    let first = sidecar.status().await["haproxy"]["masterPid"].clone();
+
+    for pid in haproxy_pids(&sidecar.master_socket()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    wait_until("HAProxy to be started again", WAIT, || async {
+        let status = sidecar.status().await;
+        status["haproxy"]["running"] == true && status["haproxy"]["masterPid"] != first
+    })
+    .await;
+    wait_until("the service port to answer again", WAIT, || async {
+        http_status(27700, "a").await == Some(503)
+    })
+    .await;
+    create(
+        &server,
+        labelled(
+            "/b",
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_MODE": "http"}),
+        ),
+    )
+    .await;
+    sidecar.wait_applied(&server).await;
+    assert_eq!(http_status(27701, "b").await, Some(503));
+    assert_eq!(sidecar.status().await["lastError"], Value::Null);
 }
 
 #[tokio::test]
@@ -763,6 +831,31 @@ async fn server_changes_reach_haproxy_through_the_runtime_api_without_a_reload()
         Vec::<String>::new(),
         "no request failed during the reload"
     );
+
+    // HAProxy dies and is started again from the file, which shows the
+    // servers as they are; re-applying the runtime state needs no reload.
+    for pid in haproxy_pids(&master_socket) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let restarted = haproxy.ensure_running().await.unwrap();
+    assert_ne!(restarted.master_pid, grown.master_pid);
+    applier.invalidate();
+    applier.apply(&state.0).await.unwrap();
+    assert_eq!(answering(27500).await, names(&["one"]));
+    let servers = haproxy_query(
+        &dir.path().join("stats.sock"),
+        "show servers state be_web_27500",
+    )
+    .await;
+    assert_eq!(
+        admin_state(&servers, "srv3") & DRAIN,
+        DRAIN,
+        "still draining: {servers}"
+    );
+    assert_eq!(haproxy.master.processes().await.unwrap().reloads, 0);
 }
 
 /// HAProxy's `SRV_ADMF_FDRAIN`: drain state set through the Runtime API.

@@ -8,20 +8,19 @@
 //! part of the file HAProxy rejects is left out until its definition
 //! changes, so it never holds up the others.
 
-use super::config::{Backend, Backends, Endpoint, RenderOptions, Rendered, render, slot_count};
+use super::config::{Backend, Backends, RenderOptions, Rendered, render};
 use super::install::{ConfigFile, InstallError, rejected_apps};
 use super::master::MasterError;
-use super::model::{self, BackendSpec, Desired, Selection, Standing};
-use super::runtime::{AdminState, RuntimeApi, RuntimeError, ServerCommand};
+use super::model::{self, BackendSpec, Desired, Selection};
+use super::runtime::{RuntimeApi, RuntimeError};
+use super::slots::{Resolver, Wanted, changes, layout, place, resolve};
 use super::status::{AppNote, StatusHandle, Took};
 use super::supervisor::Haproxy;
-use crate::event::{AppId, TaskId};
+use crate::event::AppId;
 use crate::projection::State;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,17 +43,17 @@ pub enum ApplyError {
     NothingInstalled { kept: PathBuf },
 }
 
-/// A backend as the state wants it, hosts resolved.
-struct Wanted {
-    spec: BackendSpec,
-    instances: u32,
-    config_version: u64,
-    endpoints: Vec<Endpoint>,
-}
-
 struct Rejection {
     config_version: u64,
     reason: String,
+}
+
+/// A backend and its frontend as HAProxy loads them: servers aside.
+type Proxy = (String, BackendSpec, usize);
+
+fn proxies(backends: &Backends) -> Vec<Proxy> {
+    let shape = |(name, b): (&String, &Backend)| (name.clone(), b.spec.clone(), b.slots.len());
+    backends.iter().map(shape).collect()
 }
 
 pub struct Applier {
@@ -72,9 +71,9 @@ pub struct Applier {
     /// The text of the installed file, as last written or confirmed.
     written: Option<String>,
     rejected: BTreeMap<AppId, Rejection>,
-    /// A file that passed `haproxy -c` but failed to load (a port taken by
-    /// another process...): not tried again until the text changes.
-    failed: Option<String>,
+    /// Proxies that HAProxy failed to load with no app to blame (a port
+    /// taken by another process...): not tried again until they change.
+    failed: Option<Vec<Proxy>>,
     status: StatusHandle,
 }
 
@@ -153,7 +152,9 @@ impl Applier {
                 // What called for it was left out (a rejected app).
                 return self.update_servers(wanted).await;
             }
-            let next = layout(wanted, self.installed.as_ref(), &self.rejected);
+            let next = layout(wanted, self.installed.as_ref(), |app| {
+                self.rejected.contains_key(app)
+            });
             let rendered = render(&self.render, &next);
             let current = self.file.current();
             if !self.in_sync && current.as_deref() == Some(rendered.text.as_str()) {
@@ -163,7 +164,7 @@ impl Applier {
                 self.written = current;
                 return self.sync_servers(None).await;
             }
-            if self.failed.as_deref() == Some(rendered.text.as_str()) {
+            if self.failed.as_ref() == Some(&proxies(&next)) {
                 return self.fall_back(wanted).await;
             }
             if let Some((app, reason)) = self.taken_port(&next) {
@@ -175,7 +176,7 @@ impl Applier {
                 Err(InstallError::Rejected { kept, output }) => {
                     let apps = rejected_apps(&output, &kept, &rendered);
                     if apps.is_empty() {
-                        self.failed = Some(rendered.text);
+                        self.failed = Some(proxies(&next));
                         self.fall_back(wanted).await?;
                         return Err(ApplyError::Install(InstallError::Rejected { kept, output }));
                     }
@@ -201,7 +202,10 @@ impl Applier {
                     self.status.record(Took::Reload, started.elapsed());
                     Ok(())
                 }
-                Err(source) => self.reload_failed(rendered, current, source, wanted).await,
+                Err(source) => {
+                    self.failed = Some(proxies(&next));
+                    self.reload_failed(rendered, current, source, wanted).await
+                }
             };
         }
     }
@@ -222,7 +226,6 @@ impl Applier {
             .file
             .keep_rejected(&rendered.text)
             .map_err(ApplyError::Install)?;
-        self.failed = Some(rendered.text);
         self.fall_back(wanted).await?;
         Err(ApplyError::Reload { kept, source })
     }
@@ -354,144 +357,11 @@ impl Applier {
     }
 }
 
-/// The desired backends with task hosts resolved; tasks on hosts that do
-/// not resolve are not served (and logged).
-async fn resolve(resolver: &mut Resolver, desired: &Desired) -> BTreeMap<String, Wanted> {
-    let mut wanted = BTreeMap::new();
-    for (name, backend) in &desired.backends {
-        let mut endpoints = Vec::with_capacity(backend.members.len());
-        for member in &backend.members {
-            if let Some(ip) = resolver.resolve(&member.host).await {
-                endpoints.push(Endpoint {
-                    task: member.task.clone(),
-                    addr: SocketAddr::new(ip, member.port),
-                    standing: member.standing,
-                });
-            }
-        }
-        wanted.insert(
-            name.clone(),
-            Wanted {
-                spec: backend.spec.clone(),
-                instances: backend.instances,
-                config_version: backend.config_version,
-                endpoints,
-            },
-        );
-    }
-    wanted
-}
-
-/// Backends for a new file: slots sized from the state, tasks kept in the
-/// slots they had in `installed`, rejected apps left out.
-fn layout(
-    wanted: &BTreeMap<String, Wanted>,
-    installed: Option<&Backends>,
-    rejected: &BTreeMap<AppId, Rejection>,
-) -> Backends {
-    wanted
-        .iter()
-        .filter(|(_, w)| !rejected.contains_key(&w.spec.app))
-        .map(|(name, w)| {
-            let capacity = slot_count(w.instances, w.endpoints.len());
-            let previous = installed
-                .and_then(|i| i.get(name))
-                .map_or(&[][..], |b| &b.slots[..]);
-            let slots = place(previous, &w.endpoints, capacity);
-            let backend = Backend {
-                spec: w.spec.clone(),
-                slots,
-            };
-            (name.clone(), backend)
-        })
-        .collect()
-}
-
 /// The file a fresh sidecar would write for `state`: `--dry-run`.
 pub async fn render_state(state: &State, selection: &Selection, options: &RenderOptions) -> String {
     let desired = model::desired(state, selection);
     let wanted = resolve(&mut Resolver::default(), &desired).await;
-    render(options, &layout(&wanted, None, &BTreeMap::new())).text
-}
-
-/// New slots for `endpoints`: each task keeps the slot it had; newcomers
-/// take the lowest free ones; what does not fit waits for a reload.
-fn place(
-    previous: &[Option<Endpoint>],
-    endpoints: &[Endpoint],
-    capacity: usize,
-) -> Vec<Option<Endpoint>> {
-    let by_task: HashMap<&TaskId, &Endpoint> = endpoints.iter().map(|e| (&e.task, e)).collect();
-    let mut slots: Vec<Option<Endpoint>> = vec![None; capacity];
-    let mut placed = HashSet::new();
-    for (slot, old) in slots.iter_mut().zip(previous) {
-        if let Some(endpoint) = old.as_ref().and_then(|o| by_task.get(&o.task)) {
-            *slot = Some((*endpoint).clone());
-            placed.insert(&endpoint.task);
-        }
-    }
-    let mut free = 0;
-    for endpoint in endpoints.iter().filter(|e| !placed.contains(&e.task)) {
-        while free < capacity && slots[free].is_some() {
-            free += 1;
-        }
-        let Some(slot) = slots.get_mut(free) else {
-            break;
-        };
-        *slot = Some(endpoint.clone());
-    }
-    slots
-}
-
-/// Commands turning slots `old` (unknown when `None`) into `new`.
-fn changes(
-    backend: &str,
-    old: Option<&[Option<Endpoint>]>,
-    new: &[Option<Endpoint>],
-    out: &mut Vec<ServerCommand>,
-) {
-    let state = |slot, state| ServerCommand::State {
-        backend: backend.to_owned(),
-        slot,
-        state,
-    };
-    let admin = |endpoint: &Endpoint| match endpoint.standing {
-        Standing::Ready => AdminState::Ready,
-        // `Out` tasks never get a slot; draining is the safe reading anyway.
-        Standing::Drain | Standing::Out => AdminState::Drain,
-    };
-    for (slot, after) in new.iter().enumerate() {
-        let before = old.map(|o| o.get(slot).cloned().flatten());
-        match (before, after) {
-            (Some(None), None) => {}
-            (None | Some(Some(_)), None) => out.push(state(slot, AdminState::Maint)),
-            (Some(Some(was)), Some(now)) if was.task == now.task => {
-                if was.addr != now.addr {
-                    out.push(ServerCommand::Addr {
-                        backend: backend.to_owned(),
-                        slot,
-                        addr: now.addr,
-                    });
-                }
-                if was.standing != now.standing {
-                    out.push(state(slot, admin(now)));
-                }
-            }
-            (before, Some(now)) => {
-                // Another task takes the slot: nothing new reaches the old
-                // one while it is re-addressed.
-                if matches!(before, Some(Some(_))) {
-                    out.push(state(slot, AdminState::Maint));
-                }
-                out.push(ServerCommand::Addr {
-                    backend: backend.to_owned(),
-                    slot,
-                    addr: now.addr,
-                });
-                out.push(state(slot, admin(now)));
-            }
-        }
-    }
+    render(options, &layout(&wanted, None, |_| false)).text
 }
 
 /// The `[ALERT]` lines of a `haproxy -c` run: the why, without the noise.
@@ -506,129 +376,9 @@ fn alerts(output: &str) -> String {
     lines.join("; ")
 }
 
-/// Task hosts are agent names: resolved once and cached, failures briefly.
-#[derive(Default)]
-struct Resolver {
-    cache: HashMap<String, (Option<IpAddr>, Instant)>,
-}
-
-impl Resolver {
-    const FOUND_FOR: Duration = Duration::from_secs(300);
-    const MISSING_FOR: Duration = Duration::from_secs(30);
-
-    async fn resolve(&mut self, host: &str) -> Option<IpAddr> {
-        if let Ok(ip) = host.parse() {
-            return Some(ip);
-        }
-        if host.is_empty() {
-            return None;
-        }
-        if let Some((ip, at)) = self.cache.get(host) {
-            let ttl = if ip.is_some() {
-                Self::FOUND_FOR
-            } else {
-                Self::MISSING_FOR
-            };
-            if at.elapsed() < ttl {
-                return *ip;
-            }
-        }
-        let lookup =
-            tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host, 0)));
-        let ip = match lookup.await {
-            Ok(Ok(addrs)) => {
-                let addrs: Vec<SocketAddr> = addrs.collect();
-                // IPv4 first: agents that have both are mostly reached over it.
-                let v4 = addrs.iter().find(|a| a.is_ipv4());
-                v4.or(addrs.first()).map(SocketAddr::ip)
-            }
-            _ => None,
-        };
-        if ip.is_none() {
-            tracing::warn!(
-                host,
-                "Cannot resolve a task's host; its tasks are not served."
-            );
-        }
-        self.cache.insert(host.to_owned(), (ip, Instant::now()));
-        ip
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn endpoint(task: &str, port: u16, standing: Standing) -> Endpoint {
-        Endpoint {
-            task: TaskId::from(task),
-            addr: SocketAddr::from(([10, 0, 0, 1], port)),
-            standing,
-        }
-    }
-
-    #[test]
-    fn tasks_keep_their_slots_and_newcomers_fill_the_lowest_free_ones() {
-        let a = endpoint("a", 1, Standing::Ready);
-        let b = endpoint("b", 2, Standing::Ready);
-        let c = endpoint("c", 3, Standing::Ready);
-        let first = place(&[], &[a.clone(), b.clone()], 4);
-        assert_eq!(first, [Some(a.clone()), Some(b.clone()), None, None]);
-        let b_drains = endpoint("b", 2, Standing::Drain);
-        let second = place(&first, &[c.clone(), b_drains.clone()], 4);
-        assert_eq!(second, [Some(c.clone()), Some(b_drains), None, None]);
-        let full = place(&[], &[a, b, c], 2);
-        assert_eq!(full.iter().flatten().count(), 2, "what does not fit waits");
-    }
-
-    #[test]
-    fn changes_touch_only_what_changed() {
-        let a = endpoint("a", 1, Standing::Ready);
-        let mut moved = endpoint("a", 9, Standing::Ready);
-        let lines = |old: Option<&[Option<Endpoint>]>, new: &[Option<Endpoint>]| {
-            let mut out = Vec::new();
-            changes("be", old, new, &mut out);
-            out.iter().map(ServerCommand::line).collect::<Vec<_>>()
-        };
-        assert!(lines(Some(&[Some(a.clone()), None]), &[Some(a.clone()), None]).is_empty());
-        assert_eq!(
-            lines(Some(&[None, None]), &[Some(a.clone()), None]),
-            [
-                "set server be/srv1 addr 10.0.0.1 port 1",
-                "set server be/srv1 state ready"
-            ]
-        );
-        assert_eq!(
-            lines(Some(&[Some(a.clone())]), &[None]),
-            ["set server be/srv1 state maint"]
-        );
-        moved.standing = Standing::Drain;
-        assert_eq!(
-            lines(Some(&[Some(a.clone())]), &[Some(moved.clone())]),
-            [
-                "set server be/srv1 addr 10.0.0.1 port 9",
-                "set server be/srv1 state drain"
-            ]
-        );
-        let b = endpoint("b", 2, Standing::Ready);
-        assert_eq!(
-            lines(Some(&[Some(a.clone())]), &[Some(b)]),
-            [
-                "set server be/srv1 state maint",
-                "set server be/srv1 addr 10.0.0.1 port 2",
-                "set server be/srv1 state ready"
-            ]
-        );
-        assert_eq!(
-            lines(None, &[Some(a), None]),
-            [
-                "set server be/srv1 addr 10.0.0.1 port 1",
-                "set server be/srv1 state ready",
-                "set server be/srv2 state maint"
-            ],
-            "unknown runtime state: everything is set"
-        );
-    }
 
     #[test]
     fn alerts_keep_the_reason() {

@@ -16,6 +16,7 @@ pub mod install;
 pub mod master;
 pub mod model;
 pub mod runtime;
+mod slots;
 pub mod status;
 pub mod supervisor;
 

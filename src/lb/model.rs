@@ -287,7 +287,7 @@ fn members(state: &State, id: &AppId, app: &App, index: usize) -> Vec<Member> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::event::app::AppSpec;
     use crate::event::*;
@@ -295,8 +295,8 @@ pub(crate) mod tests {
 
     /// States built by applying events, as the sidecar builds them.
     #[derive(Default)]
-    pub(crate) struct Builder {
-        pub state: State,
+    struct Builder {
+        state: State,
     }
 
     impl Builder {
@@ -313,7 +313,7 @@ pub(crate) mod tests {
             self
         }
 
-        pub(crate) fn app(&mut self, definition: Value) -> &mut Self {
+        fn app(&mut self, definition: Value) -> &mut Self {
             let definition: AppSpec = serde_json::from_value(definition).unwrap();
             self.push(Event::AppCreated(AppCreated {
                 app: definition.id.clone(),
@@ -321,7 +321,7 @@ pub(crate) mod tests {
             }))
         }
 
-        pub(crate) fn task(&mut self, app: &str, task: &str, ports: &[u32]) -> &mut Self {
+        fn task(&mut self, app: &str, task: &str, ports: &[u32]) -> &mut Self {
             self.push(Event::TaskLaunchRequested(TaskLaunchRequested {
                 task: TaskId::from(task),
                 app: AppId::from(app),
@@ -333,7 +333,7 @@ pub(crate) mod tests {
             }))
         }
 
-        pub(crate) fn status(&mut self, app: &str, task: &str, condition: Condition) -> &mut Self {
+        fn status(&mut self, app: &str, task: &str, condition: Condition) -> &mut Self {
             self.push(Event::TaskStatusRecorded(TaskStatusRecorded {
                 task: TaskId::from(task),
                 app: Some(AppId::from(app)),
@@ -348,12 +348,12 @@ pub(crate) mod tests {
             }))
         }
 
-        pub(crate) fn running(&mut self, app: &str, task: &str, ports: &[u32]) -> &mut Self {
+        fn running(&mut self, app: &str, task: &str, ports: &[u32]) -> &mut Self {
             self.task(app, task, ports)
                 .status(app, task, Condition::Running)
         }
 
-        pub(crate) fn health(&mut self, app: &str, task: &str, healthy: bool) -> &mut Self {
+        fn health(&mut self, app: &str, task: &str, healthy: bool) -> &mut Self {
             self.push(Event::HealthChanged(HealthChanged {
                 task: TaskId::from(task),
                 app: AppId::from(app),
@@ -362,7 +362,7 @@ pub(crate) mod tests {
             }))
         }
 
-        pub(crate) fn kill(&mut self, app: &str, task: &str) -> &mut Self {
+        fn kill(&mut self, app: &str, task: &str) -> &mut Self {
             self.push(Event::TaskKillRequested(TaskKillRequested {
                 task: TaskId::from(task),
                 app: AppId::from(app),
