@@ -30,7 +30,20 @@ use stride::mesos::condition::Condition;
 use stride::projection::State;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const HAPROXY: &str = "/usr/sbin/haproxy";
+/// HAProxy on PATH, else Debian's /usr/sbin (not on every user's PATH).
+fn haproxy_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("haproxy"))
+                .collect()
+        })
+        .unwrap_or_else(Vec::new);
+    on_path
+        .into_iter()
+        .find(|p: &PathBuf| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy"))
+}
 const WAIT: Duration = Duration::from_secs(30);
 
 /// `stride serve --no-mesos` with this test's service ports, and progress
@@ -70,7 +83,8 @@ impl Sidecar {
             .args(["--http-port", &http_port.to_string()])
             .args(["--bind-address", "127.0.0.1", "--name", "test-lb"])
             .args(["--debounce", "20ms", "--max-backoff", "500ms"])
-            .args(["--haproxy", HAPROXY])
+            .arg("--haproxy")
+            .arg(haproxy_bin())
             .env(
                 "STRIDE_LOG",
                 std::env::var("STRIDE_TEST_LB_LOG").unwrap_or("warn".into()),
@@ -206,7 +220,7 @@ fn every_golden_config_passes_haproxy_check() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let output = Command::new(HAPROXY)
+        let output = Command::new(haproxy_bin())
             .arg("-c")
             .arg("-f")
             .arg(&path)
@@ -701,12 +715,12 @@ async fn server_changes_reach_haproxy_through_the_runtime_api_without_a_reload()
         bind: [127, 0, 0, 1].into(),
         http_port: 27510,
     };
-    let file = ConfigFile::new(&config, Path::new(HAPROXY));
+    let file = ConfigFile::new(&config, &haproxy_bin());
     file.install(&render(&options, &Backends::new()).text)
         .unwrap();
     let haproxy = Arc::new(Haproxy::new(
         Launch::Spawn {
-            binary: HAPROXY.into(),
+            binary: haproxy_bin(),
         },
         &master_socket,
         &config,
