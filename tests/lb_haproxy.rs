@@ -75,6 +75,10 @@ struct Sidecar {
 
 impl Sidecar {
     fn start(stride_url: &str, dir: &Path, http_port: u16) -> Sidecar {
+        Self::start_with(stride_url, dir, http_port, &[])
+    }
+
+    fn start_with(stride_url: &str, dir: &Path, http_port: u16, extra: &[&str]) -> Sidecar {
         let config = dir.join("haproxy.cfg");
         let mut command = Command::new(BIN);
         command
@@ -85,6 +89,7 @@ impl Sidecar {
             .args(["--debounce", "20ms", "--max-backoff", "500ms"])
             .arg("--haproxy")
             .arg(haproxy_bin())
+            .args(extra)
             .env(
                 "STRIDE_LOG",
                 std::env::var("STRIDE_TEST_LB_LOG").unwrap_or("warn".into()),
@@ -534,6 +539,58 @@ async fn a_dead_haproxy_is_started_again_with_the_current_config() {
     sidecar.wait_applied(&server).await;
     assert_eq!(http_status(27701, "b").await, Some(503));
     assert_eq!(sidecar.status().await["lastError"], Value::Null);
+}
+
+#[tokio::test]
+async fn an_haproxy_started_elsewhere_is_managed_through_its_master_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = stride(&dir.path().join("data"), None, "27800-27809");
+    let lb_dir = tempfile::tempdir().unwrap();
+    let config = lb_dir.path().join("haproxy.cfg");
+    let socket = lb_dir.path().join("operator.sock");
+    std::fs::write(&config, "defaults\n    timeout connect 5s\n").unwrap();
+    let _haproxy = HaproxyGuard(socket.clone());
+    let mut operator = Command::new(haproxy_bin())
+        .arg("-W")
+        .arg("-S")
+        .arg(&socket)
+        .arg("-f")
+        .arg(&config)
+        .spawn()
+        .unwrap();
+    let master = stride::lb::master::MasterCli::new(&socket);
+    wait_until("the operator's HAProxy", WAIT, || async {
+        master.processes().await.is_ok()
+    })
+    .await;
+    let theirs = master.processes().await.unwrap().master_pid;
+
+    let sidecar = Sidecar::start_with(
+        &server.url,
+        lb_dir.path(),
+        27810,
+        &["--socket", socket.to_str().unwrap()],
+    );
+    create(
+        &server,
+        labelled(
+            "/a",
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_MODE": "http"}),
+        ),
+    )
+    .await;
+    sidecar.wait_applied(&server).await;
+    assert_eq!(http_status(27800, "a").await, Some(503));
+    assert_eq!(
+        master.processes().await.unwrap().master_pid,
+        theirs,
+        "theirs, reloaded"
+    );
+    assert_eq!(sidecar.status().await["haproxy"]["masterPid"], theirs);
+    drop(sidecar);
+    assert_eq!(http_status(27800, "a").await, Some(503));
+    let _ = operator.kill();
+    let _ = operator.wait();
 }
 
 #[tokio::test]

@@ -102,6 +102,10 @@ pub async fn run(options: Options) -> Result<(), LbError> {
         &options.master_socket,
         &options.config,
     ));
+    if options.launch == Launch::Attach {
+        // Someone else's HAProxy: make sure it is there before touching files.
+        haproxy.ensure_running().await.map_err(LbError::Haproxy)?;
+    }
     prepare_config(&file, &options, &haproxy).await?;
     let processes = haproxy.ensure_running().await.map_err(LbError::Haproxy)?;
     tracing::info!(
