@@ -32,16 +32,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// HAProxy on PATH, else Debian's /usr/sbin (not on every user's PATH).
 fn haproxy_bin() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("haproxy"))
-                .collect()
-        })
-        .unwrap_or_else(Vec::new);
-    on_path
-        .into_iter()
-        .find(|p: &PathBuf| p.is_file())
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join("haproxy"))
+        .find(|path| path.is_file())
         .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy"))
 }
 const WAIT: Duration = Duration::from_secs(30);
