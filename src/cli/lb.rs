@@ -100,25 +100,14 @@ fn options(args: HaproxyArgs) -> anyhow::Result<Options> {
             "--stats-socket (default from --config)",
         )?,
     };
-    let (launch, master_socket, haproxy) = match args.socket {
-        Some(socket) => {
-            let socket = socket_path(socket, "--socket")?;
-            let binary = haproxy_binary(args.haproxy, args.dry_run)?;
-            (Launch::Attach, socket, binary)
-        }
+    let haproxy = haproxy_binary(args.haproxy, args.dry_run)?;
+    let (launch, master_socket) = match args.socket {
+        Some(socket) => (Launch::Attach, socket_path(socket, "--socket")?),
         None => {
-            let binary = haproxy_binary(args.haproxy, args.dry_run)?;
-            let socket = socket_path(
-                suffixed(&config, ".master.sock"),
-                "--config (its master socket)",
-            )?;
-            (
-                Launch::Spawn {
-                    binary: binary.clone(),
-                },
-                socket,
-                binary,
-            )
+            let socket = suffixed(&config, ".master.sock");
+            let socket = socket_path(socket, "--config (its master socket)")?;
+            let binary = haproxy.clone();
+            (Launch::Spawn { binary }, socket)
         }
     };
     if args.group.trim().is_empty() || args.group.chars().any(|c| c.is_control()) {
@@ -179,19 +168,13 @@ fn haproxy_binary(given: Option<PathBuf>, dry_run: bool) -> anyhow::Result<PathB
         }
         return Ok(path);
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("haproxy"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+    let paths = std::env::var_os("PATH").unwrap_or_default();
     let debian = PathBuf::from("/usr/sbin/haproxy");
-    match on_path
-        .into_iter()
+    let found = std::env::split_paths(&paths)
+        .map(|dir| dir.join("haproxy"))
         .chain([debian.clone()])
-        .find(|p| p.is_file())
-    {
+        .find(|path| path.is_file());
+    match found {
         Some(found) => Ok(found),
         None if dry_run => Ok(debian),
         None => {

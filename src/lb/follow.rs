@@ -87,6 +87,14 @@ enum Incoming {
     Ignored,
 }
 
+/// Why following the stream stopped.
+enum Ended {
+    /// The connection is gone: reconnect and resume.
+    Lost,
+    /// The stream cannot resume: read the whole state again.
+    Resync(String),
+}
+
 /// The local copy and where applying it stands.
 struct Work {
     state: Option<State>,
@@ -179,11 +187,11 @@ impl Follower {
                 s.reconnects += 1;
             });
             match ended {
-                Incoming::Resync(why) => {
+                Ended::Resync(why) => {
                     tracing::warn!(reason = %why, "Reading Stride's whole state again.");
                     work.state = None;
                 }
-                _ => tracing::warn!("The stream from Stride ended; reconnecting."),
+                Ended::Lost => tracing::warn!("The stream from Stride ended; reconnecting."),
             }
         }
     }
@@ -223,7 +231,11 @@ impl Follower {
         status: &StatusHandle,
     ) {
         loop {
-            let wake = work.due.map_or(until, |due| due.min(until));
+            // Nothing to apply before there is a state.
+            let wake = match (work.due, &work.state) {
+                (Some(due), Some(_)) => due.min(until),
+                _ => until,
+            };
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 Ok(()) = generation.changed() => {
@@ -239,7 +251,6 @@ impl Follower {
     }
 
     /// Connected: fold events in, apply them after the debounce, report.
-    /// Returns why it ended (`Resync` or anything else to reconnect).
     async fn stream(
         &self,
         mut ws: Ws,
@@ -247,10 +258,10 @@ impl Follower {
         applier: &mut Applier,
         generation: &mut watch::Receiver<u64>,
         status: &StatusHandle,
-    ) -> Incoming {
+    ) -> Ended {
         let hello = json!({"type": "hello", "name": self.name, "drain_confirmation": true});
         if ws.send(Message::text(hello.to_string())).await.is_err() {
-            return Incoming::Ignored;
+            return Ended::Lost;
         }
         let mut reported = None;
         loop {
@@ -259,7 +270,7 @@ impl Follower {
                 status.update(|s| s.applied_seq = seq.0);
                 let applied = json!({"type": "applied", "seq": seq});
                 if ws.send(Message::text(applied.to_string())).await.is_err() {
-                    return Incoming::Ignored;
+                    return Ended::Lost;
                 }
                 reported = Some(seq);
             }
@@ -270,17 +281,17 @@ impl Follower {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Close(frame))) => {
                             tracing::info!(?frame, "Stride closed the stream.");
-                            return Incoming::Ignored;
+                            return Ended::Lost;
                         }
                         Some(Ok(_)) => continue,
                         Some(Err(error)) => {
                             tracing::info!(%error, "The stream from Stride failed.");
-                            return Incoming::Ignored;
+                            return Ended::Lost;
                         }
-                        None => return Incoming::Ignored,
+                        None => return Ended::Lost,
                     };
                     let Some(state) = work.state.as_mut() else {
-                        return Incoming::Resync("no state".into());
+                        return Ended::Resync("no state to resume from".into());
                     };
                     match decode(&text) {
                         Incoming::Event(envelope) if envelope.seq > state.seq => {
@@ -294,7 +305,7 @@ impl Follower {
                                 work.applied = state.seq;
                             }
                         }
-                        resync @ Incoming::Resync(_) => return resync,
+                        Incoming::Resync(why) => return Ended::Resync(why),
                         Incoming::Event(_) | Incoming::Ignored => {}
                     }
                     let seen = state.seq.0;

@@ -157,7 +157,9 @@ impl Haproxy {
                     if misses < MISSES {
                         continue;
                     }
-                    tracing::warn!(error = %error, "HAProxy does not answer.");
+                    if misses == MISSES {
+                        tracing::warn!(error = %error, "HAProxy does not answer.");
+                    }
                     match self.launch {
                         Launch::Attach => None,
                         Launch::Spawn { .. } => match self.ensure_running().await {
