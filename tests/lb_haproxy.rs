@@ -442,6 +442,18 @@ async fn a_killed_sidecar_restarts_into_the_same_haproxy_and_the_same_config() {
 
     let _ = sidecar.child.kill();
     let _ = sidecar.child.wait();
+    wait_until("Stride to forget the sidecar", WAIT, || async {
+        let listed: Value = client()
+            .get(server.url("/v1/sidecars"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed["sidecars"] == json!([])
+    })
+    .await;
     assert_eq!(
         http_status(27300, "a.example").await,
         Some(503),
@@ -1019,7 +1031,7 @@ async fn tasks_launched_by_stride_get_traffic_through_haproxy() {
     .await;
     let reloads = sidecar.status().await["reloads"].clone();
     let answer = client
-        .put(server.url("/v2/apps/web"))
+        .put(server.url("/v2/apps/web?force=true"))
         .json(&json!({"instances": 1}))
         .send()
         .await
