@@ -149,6 +149,14 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
 
 fn socket_path(path: PathBuf, flag: &str) -> anyhow::Result<PathBuf> {
     let path = std::path::absolute(&path).with_context(|| format!("{flag} {}", path.display()))?;
+    // It goes into haproxy.cfg as one unquoted word, and into `-S PATH,mode,600`.
+    let text = path.to_string_lossy();
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || "#\"'\\,".contains(c))
+    {
+        bail!("{flag}: the socket path {text} may not hold spaces, commas, quotes, '#' or '\\'");
+    }
     let length = path.as_os_str().len();
     if length > MAX_SOCKET_PATH {
         bail!(
