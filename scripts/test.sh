@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v strace >/dev/null || missing+=(strace)     # tests/durability_strace.rs
 command -v python3 >/dev/null || missing+=(python3)   # tasks run `python3 -m http.server`
+# tests/lb_haproxy.rs; Debian installs it in /usr/sbin, not on every PATH.
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}"

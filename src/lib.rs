@@ -13,6 +13,7 @@ pub mod codec;
 pub mod command;
 pub mod event;
 pub mod health;
+pub mod lb;
 pub mod local;
 pub mod mesos;
 pub mod projection;

@@ -112,6 +112,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         mesos.masters = vec![url];
     }
     let queue = Arc::new(Queue::default());
+    let sidecars = crate::stream::Sidecars::default();
     let health = HealthResults::default();
     if !mesos.disabled {
         follow_mesos(
@@ -120,6 +121,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             &committer,
             &projection,
             &queue,
+            &sidecars,
         )?;
         let monitor = HealthMonitor::new(projection.clone(), committer.clone(), health.clone())
             .map_err(ServeError::Health)?;
@@ -152,6 +154,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         queue,
         health,
         rendered: Default::default(),
+        sidecars,
     };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.
@@ -195,6 +198,7 @@ fn follow_mesos(
     committer: &Committer,
     projection: &Arc<Projection>,
     queue: &Arc<Queue>,
+    sidecars: &crate::stream::Sidecars,
 ) -> Result<(), ServeError> {
     let mut scheduler = SchedulerConfig::new(
         config.masters.clone(),
@@ -208,6 +212,7 @@ fn follow_mesos(
         committer.clone(),
         projection.clone(),
         queue.clone(),
+        sidecars.clone(),
         config.drain_timeout,
     );
     tokio::spawn(reconciler.run(events));

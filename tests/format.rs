@@ -257,6 +257,25 @@ fn kinds_added_since_format_1_have_golden_records_too() {
     }
 }
 
+/// Stream subscribers (the LB sidecar) fold `/v1/stream` JSON with the
+/// projection's `apply`, so every kind must read back from its JSON intact.
+#[test]
+fn every_kind_reads_back_from_its_stream_json() {
+    let all = canonical()
+        .into_iter()
+        .map(|e| (*e).clone())
+        .chain(added_since_format_1());
+    let mut kinds = std::collections::BTreeSet::new();
+    for envelope in all {
+        let json = stride::event::json::envelope_json(&envelope);
+        let back = stride::event::json::envelope_from_json(&json)
+            .unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert_eq!(back, envelope);
+        kinds.insert(envelope.event.kind());
+    }
+    assert_eq!(kinds.len(), Kind::ALL.len());
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

@@ -81,6 +81,7 @@ impl Stack {
             health: results.clone(),
             queue: Arc::new(stride::reconciler::Queue::default()),
             rendered: Default::default(),
+            sidecars: Default::default(),
             server: ServerInfo {
                 address,
                 service_ports: PortRange::default(),

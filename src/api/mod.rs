@@ -41,6 +41,7 @@ pub struct Shared {
     pub callbacks: crate::callbacks::Registry,
     /// Raw results of Stride-run health checks.
     pub health: crate::health::HealthResults,
+    pub sidecars: stream::Sidecars,
     pub server: ServerInfo,
     /// What waits to launch and why, kept by the reconciler.
     pub queue: Arc<crate::reconciler::Queue>,
@@ -55,6 +56,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::ws::handler))
         .route("/v1/audit", get(audit::audit))
+        .route("/v1/sidecars", get(stream::sidecars::list))
         .route("/v2/events", get(stream::sse::handler))
         .route(
             "/v2/eventSubscriptions",

@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod events;
+mod lb;
 mod remote;
 mod store;
 mod table;
@@ -43,6 +44,9 @@ enum Commands {
     Events(events::EventsArgs),
     /// Who changed what, when: filtered history from a running server.
     Audit(audit::AuditArgs),
+    /// Load balancer sidecars that follow Stride.
+    #[command(subcommand)]
+    Lb(lb::LbCommand),
     /// Measure Stride on this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -153,6 +157,7 @@ pub fn run() -> anyhow::Result<()> {
         Commands::Bench(command) => bench::run(command),
         Commands::Events(args) => events::run(args),
         Commands::Audit(args) => audit::run(args),
+        Commands::Lb(command) => lb::run(command),
     }
 }
 

@@ -88,9 +88,12 @@ pub struct Task {
     pub unreachable_since: Option<u64>,
     /// Out of load-balancer rotation, to be killed once every sidecar has
     /// applied `drain_seq` (the `TaskDraining` event).
+    #[serde(default)]
     pub draining: bool,
+    #[serde(default)]
     pub drain_seq: Seq,
     /// When draining began (unix µs).
+    #[serde(default)]
     pub drain_at: u64,
 }
 

@@ -13,6 +13,7 @@ use crate::mesos::types::{
     AgentId, Filters, Offer, OfferId, Operation, ReconcileTask, TaskId as MesosTaskId, TaskInfo,
 };
 use crate::projection::Projection;
+use crate::stream::Sidecars;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +39,7 @@ pub struct Executor {
     suppressed: Option<bool>,
     kills_sent: HashMap<TaskId, Instant>,
     stale_asked: HashMap<TaskId, Instant>,
+    sidecars: Sidecars,
     drain_timeout: Duration,
     /// When the last plan said it would change by itself.
     pub wake_at: Option<u64>,
@@ -49,6 +51,7 @@ impl Executor {
         committer: Committer,
         projection: Arc<Projection>,
         queue: Arc<Queue>,
+        sidecars: Sidecars,
         drain_timeout: Duration,
     ) -> Self {
         Executor {
@@ -61,6 +64,7 @@ impl Executor {
             suppressed: None,
             kills_sent: HashMap::new(),
             stale_asked: HashMap::new(),
+            sidecars,
             drain_timeout,
             wake_at: None,
         }
@@ -96,7 +100,7 @@ impl Executor {
                 agents: &self.agents,
                 now: now_micros(),
                 drain: Drain {
-                    confirmed_upto: None,
+                    confirmed_upto: self.sidecars.confirmed_upto(),
                     timeout: u64::try_from(self.drain_timeout.as_micros()).unwrap_or(u64::MAX),
                 },
             });

@@ -22,6 +22,7 @@ use crate::command::{Command, Committer, SubmitError};
 use crate::event::{Actor, FrameworkId};
 use crate::mesos::{SchedulerEvent, SchedulerHandle};
 use crate::projection::Projection;
+use crate::stream::Sidecars;
 use executor::Executor;
 use reconciliation::Reconciliation;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct Reconciler {
     projection: Arc<Projection>,
     reconciliation: Reconciliation,
     executor: Executor,
+    sidecars: Sidecars,
     subscribed: bool,
 }
 
@@ -47,6 +49,7 @@ impl Reconciler {
         committer: Committer,
         projection: Arc<Projection>,
         queue: Arc<Queue>,
+        sidecars: Sidecars,
         drain_timeout: Duration,
     ) -> Self {
         let executor = Executor::new(
@@ -54,6 +57,7 @@ impl Reconciler {
             committer.clone(),
             projection.clone(),
             queue,
+            sidecars.clone(),
             drain_timeout,
         );
         Reconciler {
@@ -62,6 +66,7 @@ impl Reconciler {
             projection,
             reconciliation: Reconciliation::default(),
             executor,
+            sidecars,
             subscribed: false,
         }
     }
@@ -90,6 +95,8 @@ impl Reconciler {
                     continue;
                 }
                 () = tokio::time::sleep_until(wake) => None,
+                // A load balancer applied more: a drained task may go.
+                () = self.sidecars.moved() => None,
             };
             let mut pending = event.into_iter().collect::<Vec<_>>();
             // Coalesce: whatever else has arrived joins this activation.

@@ -2,18 +2,22 @@
 //!
 //! `Feed` is the gapless cursor (log replay joined to the live broadcast);
 //! `ws` serves it as `GET /v1/stream`, `sse` as Marathon's `/v2/events`.
+//! `Sidecars` tracks the load balancer sidecars among the subscribers and
+//! how far each has applied the log.
 //! The message schema is documented in `docs/stream.md`.
 
 mod feed;
 mod filter;
 mod hub;
 pub mod marathon;
+pub mod sidecars;
 pub mod sse;
 pub mod ws;
 
 pub use feed::{Feed, FeedError, Item, Start};
 pub use filter::{AppMatch, Filter, FilterError, parse_kind};
 pub use hub::Hub;
+pub use sidecars::Sidecars;
 
 use std::time::Duration;
 

@@ -1,14 +1,16 @@
 //! `GET /v1/stream`: the log over a websocket, one JSON text message per
 //! event (see `docs/stream.md`).
 //!
-//! Each connection runs two tasks: a reader that only watches the client
-//! (pongs, close, protocol errors, oversized messages) and a writer that
-//! pulls from its own `Feed`. Nothing is queued per subscriber beyond the
+//! Each connection runs two tasks: a reader that watches the client (pongs,
+//! close, protocol errors, oversized messages, and the sidecar messages
+//! `hello` and `applied`, see `sidecars`) and a writer that pulls from its
+//! own `Feed`. Nothing is queued per subscriber beyond the
 //! socket's buffers, so a slow client costs only its own connection; one
 //! that stops reading is cut off after `idle_timeout`.
 
 use super::feed::{Feed, FeedError, Item, Start};
-use super::{Filter, Hub, StreamConfig};
+use super::sidecars::{ClientMessage, Registration};
+use super::{Filter, Hub, Sidecars, StreamConfig};
 use crate::api::{ApiError, Shared};
 use crate::event::{Envelope, Seq};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -22,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
-/// The client sends nothing meaningful; anything bigger is refused (1009).
+/// Clients send only small messages; anything bigger is refused (1009).
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// `from` is beyond the head of the log (like HTTP 416).
 pub const CLOSE_BEYOND_HEAD: u16 = 4416;
@@ -137,7 +139,13 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
     let started = Instant::now();
     let last_pong = Arc::new(AtomicU64::new(0));
     let (gone_tx, mut gone_rx) = oneshot::channel();
-    let reader = tokio::spawn(read_client(source, started, last_pong.clone(), gone_tx));
+    let reader = tokio::spawn(read_client(
+        source,
+        started,
+        last_pong.clone(),
+        shared.sidecars.clone(),
+        gone_tx,
+    ));
     let mut ping = interval_at(started + config.ping_interval, config.ping_interval);
     let mut progress = interval_at(started + config.progress_interval, config.progress_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -270,21 +278,47 @@ async fn read_client(
     mut source: SplitStream<WebSocket>,
     started: Instant,
     last_pong: Arc<AtomicU64>,
+    sidecars: Sidecars,
     gone: oneshot::Sender<ClientGone>,
 ) {
+    // Dropped with this task, which unregisters the sidecar.
+    let mut sidecar: Option<Registration> = None;
     let why = loop {
         match source.next().await {
             None | Some(Ok(Message::Close(_))) => break ClientGone::Left,
             Some(Ok(Message::Pong(_))) => {
                 last_pong.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
-            // Pings are answered by the library; data messages mean nothing
-            // here and are ignored (the size limit still applies).
+            Some(Ok(Message::Text(text))) => sidecar_message(&text, &sidecars, &mut sidecar),
+            // Pings are answered by the library; other data messages mean
+            // nothing here and are ignored (the size limit still applies).
             Some(Ok(_)) => {}
             Some(Err(error)) => break refusal(error),
         }
     };
     let _ = gone.send(why);
+}
+
+/// `hello` registers the connection as a sidecar (again: a second hello
+/// replaces the first); `applied` moves its seq. Other text is ignored, as
+/// it always was.
+fn sidecar_message(text: &str, sidecars: &Sidecars, sidecar: &mut Option<Registration>) {
+    match serde_json::from_str::<ClientMessage>(text) {
+        Ok(ClientMessage::Hello {
+            name,
+            drain_confirmation,
+        }) => {
+            tracing::info!(%name, drain_confirmation, "sidecar connected");
+            let now = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or_default();
+            *sidecar = Some(sidecars.register(name, drain_confirmation, now));
+        }
+        Ok(ClientMessage::Applied { seq }) => {
+            if let Some(registration) = sidecar {
+                registration.applied(seq);
+            }
+        }
+        Err(_) => tracing::debug!("ignoring a client message that is not hello or applied"),
+    }
 }
 
 fn refusal(error: axum::Error) -> ClientGone {

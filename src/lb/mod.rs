@@ -1,0 +1,183 @@
+//! `stride lb haproxy`: a sidecar that keeps HAProxy serving the apps of
+//! one group as the log describes them.
+//!
+//! `follow` keeps a local copy of the projection (`/v1/state`, then
+//! `/v1/stream`); `model` reads from it what to serve and which tasks are
+//! in rotation; `apply` brings HAProxy in line: server changes through the
+//! Runtime API (`runtime`), anything else as a checked file (`config`,
+//! `install`) and a seamless reload (`master`). `supervisor` keeps HAProxy
+//! running; `status` serves `GET /status`. HAProxy never depends on Stride
+//! being up: it serves the last configuration it had.
+
+pub mod apply;
+pub mod config;
+pub mod follow;
+pub mod install;
+pub mod master;
+pub mod model;
+pub mod runtime;
+mod slots;
+pub mod status;
+pub mod supervisor;
+
+use apply::Applier;
+use config::{Backends, RenderOptions, render};
+use follow::{FollowError, Follower};
+use install::{ConfigFile, InstallError};
+use model::Selection;
+use status::{Status, StatusHandle};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use supervisor::{Haproxy, Launch, SupervisorError};
+use tokio::sync::watch;
+
+/// Everything `stride lb haproxy` is told.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub follower: Follower,
+    pub selection: Selection,
+    pub render: RenderOptions,
+    pub config: PathBuf,
+    /// The HAProxy binary, for `-c` and (with `Launch::Spawn`) to run.
+    pub haproxy: PathBuf,
+    pub launch: Launch,
+    pub master_socket: PathBuf,
+    pub status_listen: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LbError {
+    #[error("cannot serve /status on {addr} (--status-listen)")]
+    Status {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare {path} (--config)")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: InstallError,
+    },
+    #[error("cannot run HAProxy")]
+    Haproxy(#[source] SupervisorError),
+    #[error("cannot read Stride's state")]
+    Stride(#[source] FollowError),
+}
+
+/// Runs the sidecar until SIGTERM or Ctrl-C. HAProxy keeps running after
+/// it, serving the last configuration; the next start adopts it.
+pub async fn run(options: Options) -> Result<(), LbError> {
+    let status_error = |source| LbError::Status {
+        addr: options.status_listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(options.status_listen)
+        .await
+        .map_err(status_error)?;
+    let bound = listener.local_addr().map_err(status_error)?;
+    let (alive, haproxy_seen) = watch::channel(None);
+    let status = StatusHandle::new(
+        Status {
+            name: options.follower.name.clone(),
+            group: options.selection.group.clone(),
+            stride: options.follower.stride.to_string(),
+            ..Status::default()
+        },
+        haproxy_seen,
+    );
+    let app = status::router(status.clone());
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "The /status server stopped.");
+        }
+    });
+    // Tests and scripts wait for this line to learn the port.
+    println!("stride lb: status on http://{bound}");
+
+    let file = ConfigFile::new(&options.config, &options.haproxy);
+    let haproxy = Arc::new(Haproxy::new(
+        options.launch.clone(),
+        &options.master_socket,
+        &options.config,
+    ));
+    if options.launch == Launch::Attach {
+        // Someone else's HAProxy: make sure it is there before touching files.
+        haproxy.ensure_running().await.map_err(LbError::Haproxy)?;
+    }
+    prepare_config(&file, &options, &haproxy).await?;
+    let processes = haproxy.ensure_running().await.map_err(LbError::Haproxy)?;
+    tracing::info!(
+        master_pid = processes.master_pid,
+        worker_pid = processes.worker_pid(),
+        "HAProxy runs."
+    );
+    let master_pid = processes.master_pid;
+    alive.send_replace(Some(processes));
+    let (generation, generation_seen) = watch::channel(0);
+    tokio::spawn(haproxy.clone().watch(generation, alive));
+    let applier = Applier::new(
+        options.render.clone(),
+        options.selection.clone(),
+        file,
+        haproxy,
+        status.clone(),
+    );
+    tokio::select! {
+        () = options.follower.run(applier, generation_seen, status) => {}
+        () = crate::server::shutdown_signal() => {}
+    }
+    tracing::info!(master_pid, "Stopping; HAProxy keeps serving.");
+    Ok(())
+}
+
+/// HAProxy needs a valid file to start from: the last one written if it
+/// still passes `haproxy -c`, else one with no apps (the bad one is kept
+/// aside).
+async fn prepare_config(
+    file: &ConfigFile,
+    options: &Options,
+    haproxy: &Haproxy,
+) -> Result<(), LbError> {
+    let error = |source| LbError::Config {
+        path: options.config.clone(),
+        source,
+    };
+    let empty = render(&options.render, &Backends::new()).text;
+    let Some(current) = file.current() else {
+        return file.install(&empty).map_err(error);
+    };
+    // A running master is adopted with whatever it serves.
+    let starting = matches!(options.launch, Launch::Spawn { .. });
+    if starting && haproxy.master.processes().await.is_err() {
+        if let Err(rejected) = file.install_checked(&current).await {
+            tracing::warn!(error = %chain(&rejected), "The existing config does not load; starting with no apps.");
+            file.install(&empty).map_err(error)?;
+        }
+    }
+    Ok(())
+}
+
+/// `--dry-run`: the file a fresh sidecar would write for Stride's state.
+pub async fn dry_run(options: &Options) -> Result<String, LbError> {
+    let client = reqwest::Client::new();
+    let state = options
+        .follower
+        .fetch_state(&client)
+        .await
+        .map_err(LbError::Stride)?;
+    Ok(apply::render_state(&state, &options.selection, &options.render).await)
+}
+
+/// An error with its causes, for logs: `a: b: c`.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
