@@ -2,11 +2,11 @@
 
 use crate::api::{self, ServerInfo, Shared};
 use crate::command::{Committer, PortRange, Settings};
-use crate::health::{HealthMonitor, HealthResults};
+use crate::health::{HealthMonitor, HealthResults, Readiness, ReadinessMonitor};
 use crate::local::{LocalCluster, LocalClusterConfig};
 use crate::mesos::{Scheduler, SchedulerConfig};
 use crate::projection::{self, LoadError, Projection};
-use crate::reconciler::{Queue, Reconciler};
+use crate::reconciler::{Links, Queue, Reconciler};
 use crate::store::{EventLog, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -113,6 +113,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     let queue = Arc::new(Queue::default());
     let sidecars = crate::stream::Sidecars::default();
+    let readiness = Readiness::default();
     let health = HealthResults::default();
     if !mesos.disabled {
         follow_mesos(
@@ -120,12 +121,19 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             state_framework(&projection),
             &committer,
             &projection,
-            &queue,
-            &sidecars,
+            Links {
+                queue: queue.clone(),
+                sidecars: sidecars.clone(),
+                readiness: readiness.clone(),
+                drain_timeout: mesos.drain_timeout,
+            },
         )?;
         let monitor = HealthMonitor::new(projection.clone(), committer.clone(), health.clone())
             .map_err(ServeError::Health)?;
         tokio::spawn(monitor.run());
+        let readiness = ReadinessMonitor::new(projection.clone(), readiness.clone())
+            .map_err(ServeError::Health)?;
+        tokio::spawn(readiness.run());
     }
     let callbacks = crate::callbacks::Registry::default();
     crate::callbacks::start(
@@ -154,6 +162,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         queue,
         health,
         rendered: Default::default(),
+        readiness,
         sidecars,
     };
     tracing::info!(addr = %bound, "serving");
@@ -197,8 +206,7 @@ fn follow_mesos(
     framework: Option<crate::mesos::types::FrameworkId>,
     committer: &Committer,
     projection: &Arc<Projection>,
-    queue: &Arc<Queue>,
-    sidecars: &crate::stream::Sidecars,
+    links: Links,
 ) -> Result<(), ServeError> {
     let mut scheduler = SchedulerConfig::new(
         config.masters.clone(),
@@ -207,14 +215,7 @@ fn follow_mesos(
     );
     scheduler.framework_id = framework;
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
-    let reconciler = Reconciler::new(
-        handle,
-        committer.clone(),
-        projection.clone(),
-        queue.clone(),
-        sidecars.clone(),
-        config.drain_timeout,
-    );
+    let reconciler = Reconciler::new(handle, committer.clone(), projection.clone(), links);
     tokio::spawn(reconciler.run(events));
     Ok(())
 }

@@ -82,6 +82,7 @@ impl Stack {
             queue: Arc::new(stride::reconciler::Queue::default()),
             rendered: Default::default(),
             sidecars: Default::default(),
+            readiness: Default::default(),
             server: ServerInfo {
                 address,
                 service_ports: PortRange::default(),

@@ -678,7 +678,7 @@ async fn several_agents_have_own_hostnames_attributes_and_port_slices() {
 
 #[tokio::test]
 async fn operator_teardown_removes_a_framework_like_the_real_endpoint() {
-    let cluster = TestCluster::with_ports(26000).await;
+    let cluster = TestCluster::with_ports(20100).await;
     let scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let teardown = |id: &str| {

@@ -27,7 +27,7 @@ async fn health_checks_on_the_local_cluster() {
     // master's tasks use 31000-32000.
     let config = LocalClusterConfig {
         work_dir: Some(work.path().to_owned()),
-        ports: "28000-28999".parse().expect("a port range"),
+        ports: "28000-28499".parse().expect("a port range"),
         ..LocalClusterConfig::default()
     };
     let cluster = LocalCluster::start(config).await.expect("cluster starts");

@@ -71,7 +71,7 @@ async fn scheduler_lifecycle_against_the_local_cluster() {
     // which offers 31000-32000.
     let config = stride::local::LocalClusterConfig {
         work_dir: Some(work.path().to_owned()),
-        ports: "27000-27999".parse().expect("a port range"),
+        ports: "30000-30499".parse().expect("a port range"),
         ..Default::default()
     };
     let cluster = stride::local::LocalCluster::start(config)

@@ -463,3 +463,78 @@ fn is_terminal(state: &str) -> bool {
             | "TASK_GONE"
     )
 }
+
+/// A restart waits for `readinessChecks`: new tasks that run but are not
+/// ready keep the old ones alive and the deployment open; once they answer
+/// ready, the old ones go and the deployment finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_waits_for_readiness_checks() {
+    let mesos = LocalMesos::start(&["--ports", "30500-30599"]);
+    let stride = Stride::start(&mesos.url, "stride-e2e-ready");
+    let flag = tempfile::tempdir().unwrap();
+    let ready_file = flag.path().join("ready");
+    // Serves /ready once the flag file exists (a symlink to it in the
+    // served directory).
+    let cmd = format!(
+        "mkdir -p www && ln -sf {} www/ready && cd www && exec python3 -m http.server $PORT0 --bind 127.0.0.1",
+        ready_file.display()
+    );
+    let app = json!({
+        "id": "/ready", "cmd": cmd, "instances": 2, "cpus": 0.05, "mem": 16,
+        "portDefinitions": [{"port": 0, "name": "http-api"}],
+        "readinessChecks": [{"portName": "http-api", "path": "/ready", "intervalSeconds": 2, "timeoutSeconds": 1}]
+    });
+    std::fs::write(&ready_file, "yes").unwrap();
+    stride
+        .send(reqwest::Method::POST, "/v2/apps", Some(app))
+        .await;
+    wait_until("the create to finish once ready", WAIT, || async {
+        stride.deployments().await == 0 && stride.running_ports("/ready").await.len() == 2
+    })
+    .await;
+    let old: BTreeSet<String> = task_ids(&stride, "/ready").await;
+
+    std::fs::remove_file(&ready_file).unwrap();
+    stride
+        .send(reqwest::Method::POST, "/v2/apps/ready/restart", None)
+        .await;
+    wait_until("the new tasks to run, not ready", WAIT, || async {
+        stride.running_ports("/ready").await.len() == 4
+    })
+    .await;
+    // Give the planner every chance to move on without readiness.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(stride.deployments().await, 1);
+    let deployments = stride.get("/v2/deployments").await;
+    let results = &deployments[0]["currentActions"][0]["readinessCheckResults"];
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["ready"] == false),
+        "{deployments}"
+    );
+    assert!(
+        old.is_subset(&task_ids(&stride, "/ready").await),
+        "old tasks still there"
+    );
+
+    std::fs::write(&ready_file, "yes").unwrap();
+    wait_until("the restart to finish", WAIT, || async {
+        stride.deployments().await == 0
+    })
+    .await;
+    let now = task_ids(&stride, "/ready").await;
+    assert_eq!(now.len(), 2);
+    assert!(now.is_disjoint(&old), "only new tasks remain");
+}
+
+async fn task_ids(stride: &Stride, app: &str) -> BTreeSet<String> {
+    stride
+        .tasks(app)
+        .await
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -6,8 +6,9 @@ use super::extract::{Caller, Params};
 use super::{ApiError, Shared};
 use crate::command::Command;
 use crate::event::json::timestamp;
-use crate::event::{DeploymentId, DeploymentKind};
-use crate::projection::Deployment;
+use crate::event::{AppId, DeploymentId, DeploymentKind};
+use crate::health::Readiness;
+use crate::projection::{Deployment, State as ProjectionState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,7 +21,7 @@ pub async fn list(State(shared): State<Shared>) -> Json<Value> {
     let deployments: Vec<Value> = state
         .deployments
         .iter()
-        .map(|(id, deployment)| deployment_json(id, deployment))
+        .map(|(id, deployment)| deployment_json(id, deployment, &state, &shared.readiness))
         .collect();
     Json(Value::Array(deployments))
 }
@@ -58,7 +59,29 @@ fn action(kind: DeploymentKind) -> &'static str {
     }
 }
 
-fn deployment_json(id: &DeploymentId, deployment: &Deployment) -> Value {
+/// Marathon's `readinessCheckResults`: the last answer of each readiness
+/// check of the deployment's app's tasks.
+fn readiness_results(state: &ProjectionState, app: &AppId, readiness: &Readiness) -> Vec<Value> {
+    let mut results = Vec::new();
+    for (task, _) in state.tasks_of(app) {
+        for (name, answer) in readiness.results_of(task) {
+            let last = match &answer.answer {
+                Ok(status) => json!({"status": status}),
+                Err(error) => json!({"error": error}),
+            };
+            results.push(json!({"name": name, "taskId": task, "ready": answer.ready,
+                "lastResponse": last}));
+        }
+    }
+    results
+}
+
+fn deployment_json(
+    id: &DeploymentId,
+    deployment: &Deployment,
+    state: &ProjectionState,
+    readiness: &Readiness,
+) -> Value {
     let step = json!({"actions": [{"action": action(deployment.kind), "app": deployment.app}]});
     let steps: Vec<Value> = (0..deployment.steps).map(|_| step.clone()).collect();
     json!({
@@ -70,7 +93,7 @@ fn deployment_json(id: &DeploymentId, deployment: &Deployment) -> Value {
         "currentActions": [{
             "action": action(deployment.kind),
             "app": deployment.app,
-            "readinessCheckResults": [],
+            "readinessCheckResults": readiness_results(state, &deployment.app, readiness),
         }],
         "currentStep": (deployment.steps_finished + 1).min(deployment.steps),
         "totalSteps": deployment.steps,

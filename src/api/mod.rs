@@ -47,6 +47,8 @@ pub struct Shared {
     pub queue: Arc<crate::reconciler::Queue>,
     /// The last app list rendered.
     pub rendered: Rendered,
+    /// Readiness check results, kept by the readiness monitor.
+    pub readiness: crate::health::Readiness,
 }
 
 pub fn router(shared: Shared) -> Router {

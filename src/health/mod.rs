@@ -11,11 +11,13 @@
 mod mesos;
 mod monitor;
 pub mod probe;
+mod readiness;
 mod results;
 pub mod rules;
 
 pub use mesos::mesos_health_check;
 pub use monitor::{HealthMonitor, definition_of, run_by_stride};
+pub use readiness::{CheckAnswer, Readiness, ReadinessMonitor};
 pub use results::{HealthResults, Update};
 
 #[derive(Debug, thiserror::Error)]

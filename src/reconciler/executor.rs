@@ -3,11 +3,13 @@
 //! asks Mesos about silent launches; SUPPRESSes offers when nothing waits
 //! and REVIVEs them when something does.
 
+use super::Links;
 use super::plan::{self, Agents, Drain, Plan, PlanInput};
 use super::queue::Queue;
 use super::task_info::task_info;
 use crate::command::{Command, Committer, SubmitError};
 use crate::event::{Actor, Event, TaskId};
+use crate::health::Readiness;
 use crate::mesos::SchedulerHandle;
 use crate::mesos::types::{
     AgentId, Filters, Offer, OfferId, Operation, ReconcileTask, TaskId as MesosTaskId, TaskInfo,
@@ -40,6 +42,7 @@ pub struct Executor {
     kills_sent: HashMap<TaskId, Instant>,
     stale_asked: HashMap<TaskId, Instant>,
     sidecars: Sidecars,
+    readiness: Readiness,
     drain_timeout: Duration,
     /// When the last plan said it would change by itself.
     pub wake_at: Option<u64>,
@@ -50,10 +53,14 @@ impl Executor {
         mesos: SchedulerHandle,
         committer: Committer,
         projection: Arc<Projection>,
-        queue: Arc<Queue>,
-        sidecars: Sidecars,
-        drain_timeout: Duration,
+        links: Links,
     ) -> Self {
+        let Links {
+            queue,
+            sidecars,
+            readiness,
+            drain_timeout,
+        } = links;
         Executor {
             mesos,
             committer,
@@ -65,6 +72,7 @@ impl Executor {
             kills_sent: HashMap::new(),
             stale_asked: HashMap::new(),
             sidecars,
+            readiness,
             drain_timeout,
             wake_at: None,
         }
@@ -99,6 +107,7 @@ impl Executor {
                 offers: &offers,
                 agents: &self.agents,
                 now: now_micros(),
+                passed_readiness: &self.readiness.ready_tasks(),
                 drain: Drain {
                     confirmed_upto: self.sidecars.confirmed_upto(),
                     timeout: u64::try_from(self.drain_timeout.as_micros()).unwrap_or(u64::MAX),

@@ -20,6 +20,7 @@ pub use queue::{Entry as QueueEntry, Queue};
 
 use crate::command::{Command, Committer, SubmitError};
 use crate::event::{Actor, FrameworkId};
+use crate::health::Readiness;
 use crate::mesos::{SchedulerEvent, SchedulerHandle};
 use crate::projection::Projection;
 use crate::stream::Sidecars;
@@ -29,6 +30,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// What the reconciler shares with the rest of the server.
+pub struct Links {
+    /// Written here, read by `GET /v2/queue`.
+    pub queue: Arc<Queue>,
+    /// LB sidecars' progress: drained tasks wait for it.
+    pub sidecars: Sidecars,
+    /// Readiness results: deployments wait for them.
+    pub readiness: Readiness,
+    /// How long a drained task waits for the sidecars before its kill.
+    pub drain_timeout: Duration,
+}
 
 /// The safety net: plan at least this often even if nothing seems to change.
 const TICK: Duration = Duration::from_secs(5);
@@ -40,6 +53,7 @@ pub struct Reconciler {
     reconciliation: Reconciliation,
     executor: Executor,
     sidecars: Sidecars,
+    readiness: Readiness,
     subscribed: bool,
 }
 
@@ -48,18 +62,11 @@ impl Reconciler {
         mesos: SchedulerHandle,
         committer: Committer,
         projection: Arc<Projection>,
-        queue: Arc<Queue>,
-        sidecars: Sidecars,
-        drain_timeout: Duration,
+        links: Links,
     ) -> Self {
-        let executor = Executor::new(
-            mesos.clone(),
-            committer.clone(),
-            projection.clone(),
-            queue,
-            sidecars.clone(),
-            drain_timeout,
-        );
+        let sidecars = links.sidecars.clone();
+        let readiness = links.readiness.clone();
+        let executor = Executor::new(mesos.clone(), committer.clone(), projection.clone(), links);
         Reconciler {
             mesos,
             committer,
@@ -67,6 +74,7 @@ impl Reconciler {
             reconciliation: Reconciliation::default(),
             executor,
             sidecars,
+            readiness,
             subscribed: false,
         }
     }
@@ -97,6 +105,8 @@ impl Reconciler {
                 () = tokio::time::sleep_until(wake) => None,
                 // A load balancer applied more: a drained task may go.
                 () = self.sidecars.moved() => None,
+                // A new task passed its readiness checks: an old one may go.
+                () = self.readiness.moved() => None,
             };
             let mut pending = event.into_iter().collect::<Vec<_>>();
             // Coalesce: whatever else has arrived joins this activation.

@@ -71,6 +71,7 @@ pub fn run(args: PlanBench) -> anyhow::Result<()> {
             agents: &agents,
             now,
             drain: Drain::default(),
+            passed_readiness: &Default::default(),
         });
         assert!(plan.launches.is_empty(), "steady state launches nothing");
     });
@@ -105,6 +106,7 @@ pub fn run(args: PlanBench) -> anyhow::Result<()> {
             agents: &agents,
             now,
             drain: Drain::default(),
+            passed_readiness: &Default::default(),
         });
         launches = plan.launches.len();
     });

@@ -6,12 +6,20 @@ use crate::event::TaskId;
 use crate::event::app::KillSelection;
 use crate::mesos::condition::Condition;
 use crate::projection::{App, Task};
+use std::collections::HashSet;
 
 /// An app's live tasks, split by whether they run its current definition.
 #[derive(Default)]
 pub(super) struct Counted<'a> {
-    current: Vec<(&'a TaskId, &'a Task)>,
-    old: Vec<(&'a TaskId, &'a Task)>,
+    current: Vec<Live<'a>>,
+    old: Vec<Live<'a>>,
+}
+
+#[derive(Clone, Copy)]
+struct Live<'a> {
+    id: &'a TaskId,
+    task: &'a Task,
+    ready: bool,
 }
 
 pub(super) struct Decision<'a> {
@@ -22,31 +30,41 @@ pub(super) struct Decision<'a> {
 }
 
 impl<'a> Counted<'a> {
-    pub fn add(&mut self, app: &App, id: &'a TaskId, task: &'a Task) {
+    /// `passed`: tasks whose readiness checks have passed.
+    pub fn add(&mut self, app: &App, id: &'a TaskId, task: &'a Task, passed: &HashSet<TaskId>) {
         // A scale makes a new `version` but not a new definition: tasks
         // launched since the last config change are current.
-        if task.app_version >= app.config_version {
-            self.current.push((id, task));
+        let current = task.app_version >= app.config_version;
+        // Readiness gates only the tasks a deployment starts; old ones
+        // proved themselves (and lose their results on a restart).
+        let checked = !current || app.definition.readiness_checks.is_empty();
+        let live = Live {
+            id,
+            task,
+            ready: is_healthy(app, task) && (checked || passed.contains(id)),
+        };
+        if current {
+            self.current.push(live);
         } else {
-            self.old.push((id, task));
+            self.old.push(live);
         }
     }
 
     /// Where the app's tasks run, for constraints.
     pub fn placements(&self) -> Placed {
         let mut placed = Placed::default();
-        for (_, task) in self.current.iter().chain(&self.old) {
-            if let Some(agent) = &task.agent {
-                placed.push(agent.clone(), task.host.clone());
+        for live in self.current.iter().chain(&self.old) {
+            if let Some(agent) = &live.task.agent {
+                placed.push(agent.clone(), live.task.host.clone());
             }
         }
         placed
     }
 }
 
-/// Ready: running, and healthy if the app checks health (or at least not
-/// known to be unhealthy if it does not).
-pub(super) fn is_ready(app: &App, task: &Task) -> bool {
+/// Running, and healthy if the app checks health (or at least not known to
+/// be unhealthy if it does not).
+fn is_healthy(app: &App, task: &Task) -> bool {
     let healthy = if app.definition.health_checks.is_empty() {
         task.healthy != Some(false)
     } else {
@@ -71,7 +89,7 @@ pub(super) fn decide<'a>(app: &App, counted: &Counted<'a>) -> Decision<'a> {
                 done: false,
             };
         }
-        let ready = counted.current.iter().all(|(_, t)| is_ready(app, t));
+        let ready = counted.current.iter().all(|t| t.ready);
         return Decision {
             launch: count(wanted - current),
             kills: Vec::new(),
@@ -96,13 +114,9 @@ fn replace<'a>(app: &App, counted: &Counted<'a>, wanted: usize) -> Decision<'a> 
         .current
         .iter()
         .chain(&counted.old)
-        .filter(|(_, t)| is_ready(app, t))
+        .filter(|t| t.ready)
         .count();
-    let current_ready = counted
-        .current
-        .iter()
-        .filter(|(_, t)| is_ready(app, t))
-        .count();
+    let current_ready = counted.current.iter().filter(|t| t.ready).count();
     // Once the new version is fully ready, nothing old needs keeping.
     let mut may_stop_ready = if current_ready >= wanted {
         usize::MAX
@@ -110,20 +124,14 @@ fn replace<'a>(app: &App, counted: &Counted<'a>, wanted: usize) -> Decision<'a> 
         ready.saturating_sub(min_ready)
     };
     let mut kills = Vec::new();
-    for id in kill_order(app, &counted.old) {
-        let task = counted
-            .old
-            .iter()
-            .find(|(t, _)| *t == id)
-            .map(|(_, t)| *t)
-            .expect("an old task");
-        if is_ready(app, task) {
+    for live in kill_order_live(app, &counted.old) {
+        if live.ready {
             if may_stop_ready == 0 {
                 continue;
             }
             may_stop_ready -= 1;
         }
-        kills.push((id, "replaced by a new version".to_owned()));
+        kills.push((live.id, "replaced by a new version".to_owned()));
     }
     // Both bounds at their limit (minimumHealthCapacity 1, no over
     // capacity) would wait forever: go one over, as the only way forward.
@@ -137,22 +145,26 @@ fn replace<'a>(app: &App, counted: &Counted<'a>, wanted: usize) -> Decision<'a> 
     }
 }
 
+fn kill_order<'a>(app: &App, tasks: &[Live<'a>]) -> Vec<&'a TaskId> {
+    kill_order_live(app, tasks)
+        .into_iter()
+        .map(|t| t.id)
+        .collect()
+}
+
 /// Which tasks go first: those not yet ready, then by `killSelection`.
-fn kill_order<'a>(app: &App, tasks: &[(&'a TaskId, &'a Task)]) -> Vec<&'a TaskId> {
-    let mut order: Vec<_> = tasks.to_vec();
+fn kill_order_live<'a>(app: &App, tasks: &[Live<'a>]) -> Vec<Live<'a>> {
+    let mut order: Vec<Live> = tasks.to_vec();
     let youngest_first = app.definition.kill_selection == KillSelection::YoungestFirst;
-    order.sort_by(|(a_id, a), (b_id, b)| {
+    order.sort_by(|a, b| {
         let by_age = if youngest_first {
-            b.staged_at.cmp(&a.staged_at)
+            b.task.staged_at.cmp(&a.task.staged_at)
         } else {
-            a.staged_at.cmp(&b.staged_at)
+            a.task.staged_at.cmp(&b.task.staged_at)
         };
-        is_ready(app, a)
-            .cmp(&is_ready(app, b))
-            .then(by_age)
-            .then(a_id.cmp(b_id))
+        a.ready.cmp(&b.ready).then(by_age).then(a.id.cmp(b.id))
     });
-    order.into_iter().map(|(id, _)| id).collect()
+    order
 }
 
 fn count(n: usize) -> u32 {

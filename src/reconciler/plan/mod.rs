@@ -20,7 +20,7 @@ use crate::projection::{App, State, Task};
 use constraints::Rules;
 use instances::{Counted, Decision};
 use offers::OfferPool;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 const MICROS: u64 = 1_000_000;
 /// A launch Mesos has not confirmed after this long is asked about.
@@ -33,6 +33,8 @@ pub struct PlanInput<'a> {
     /// Unix µs.
     pub now: u64,
     pub drain: Drain,
+    /// Tasks whose `readinessChecks` have passed.
+    pub passed_readiness: &'a HashSet<TaskId>,
 }
 
 /// When a draining task may be killed.
@@ -246,7 +248,7 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
                 {
                     plan.stale.push((task_id.clone(), task.agent.clone()));
                 }
-                counted.add(app, task_id, task);
+                counted.add(app, task_id, task, input.passed_readiness);
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::mesos::types::{
 use crate::projection::State;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use uuid::Uuid;
 
 const S: u64 = 1_000_000;
@@ -25,6 +25,7 @@ struct World {
     state: State,
     now: u64,
     drain: Drain,
+    passed: HashSet<TaskId>,
 }
 
 impl World {
@@ -33,6 +34,7 @@ impl World {
             state: State::default(),
             now: 1_000 * S,
             drain: Drain::default(),
+            passed: HashSet::new(),
         }
     }
 
@@ -80,6 +82,7 @@ impl World {
             agents,
             now: self.now,
             drain: self.drain,
+            passed_readiness: &self.passed,
         })
     }
 
@@ -666,6 +669,38 @@ fn a_draining_task_is_killed_once_every_sidecar_confirmed_or_the_timeout_ran_out
             assert_eq!(wake, Some(drain_at + 30 * S));
         }
     }
+}
+
+#[test]
+fn readiness_checks_hold_a_rolling_restart_until_new_tasks_pass() {
+    let mut world = World::new();
+    let mut body = app("/ready", 2);
+    body["portDefinitions"] = json!([{"port": 0, "name": "http-api"}]);
+    body["readinessChecks"] = json!([{"portName": "http-api", "path": "/ready"}]);
+    world.create(body);
+    let offers = [offer("o1", "a1", 16.0, 8192.0, (31000, 31100))];
+    world.launch(&offers, Condition::Running);
+    // The create itself waits for readiness.
+    assert!(world.plan(&[]).finished.is_empty());
+    world.passed = world.tasks_of("/ready").into_iter().collect();
+    let plan = world.plan(&[]);
+    assert_eq!(plan.finished.len(), 1);
+    world.record(&plan);
+    world.run(Command::RestartApp {
+        app: AppId::from("/ready"),
+        force: true,
+    });
+    let new = world.launch(&offers, Condition::Running);
+    assert_eq!(new.len(), 2);
+    let plan = world.plan(&[]);
+    assert!(
+        plan.drains.is_empty(),
+        "running and healthy, but not ready yet"
+    );
+    world.passed.insert(new[0].clone());
+    let plan = world.plan(&[]);
+    assert_eq!(plan.drains.len(), 1, "one passed: one old may go");
+    assert!(!new.contains(&plan.drains[0].task));
 }
 
 fn agent_of(launch: &super::Launch) -> AgentId {
