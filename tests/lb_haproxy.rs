@@ -10,11 +10,12 @@
 
 mod common;
 
+use common::lb::{HaproxyGuard, Sidecar, haproxy_bin, haproxy_pids, head};
 use common::{BIN, LocalMesos, Server, client, spawn_until_listening, wait_until};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use stride::event::app::AppSpec;
@@ -29,14 +30,6 @@ use stride::mesos::condition::Condition;
 use stride::projection::State;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// HAProxy on PATH, else Debian's /usr/sbin (not on every user's PATH).
-fn haproxy_bin() -> PathBuf {
-    let paths = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&paths)
-        .map(|dir| dir.join("haproxy"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy"))
-}
 const WAIT: Duration = Duration::from_secs(30);
 
 /// `stride serve --no-mesos` with this test's service ports, and progress
@@ -56,125 +49,6 @@ fn stride(data_dir: &Path, listen: Option<u16>, service_ports: &str) -> Server {
         url,
         data_dir: data_dir.to_owned(),
     }
-}
-
-/// The sidecar process. Dropping it kills only the sidecar: HAProxy
-/// outlives it by design (see `HaproxyGuard`).
-struct Sidecar {
-    child: Child,
-    status_url: String,
-    config: PathBuf,
-}
-
-impl Sidecar {
-    fn start(stride_url: &str, dir: &Path, http_port: u16) -> Sidecar {
-        Self::start_with(stride_url, dir, http_port, &[])
-    }
-
-    fn start_with(stride_url: &str, dir: &Path, http_port: u16, extra: &[&str]) -> Sidecar {
-        let config = dir.join("haproxy.cfg");
-        let mut command = Command::new(BIN);
-        command
-            .args(["lb", "haproxy", "--stride", stride_url, "--config"])
-            .arg(&config)
-            .args(["--http-port", &http_port.to_string()])
-            .args(["--bind-address", "127.0.0.1", "--name", "test-lb"])
-            .args(["--debounce", "20ms", "--max-backoff", "500ms"])
-            .arg("--haproxy")
-            .arg(haproxy_bin())
-            .args(extra)
-            .env(
-                "STRIDE_LOG",
-                std::env::var("STRIDE_TEST_LB_LOG").unwrap_or("warn".into()),
-            );
-        let (child, status_url) = spawn_until_listening(command, "stride lb: status on ");
-        Sidecar {
-            child,
-            status_url,
-            config,
-        }
-    }
-
-    async fn status(&self) -> Value {
-        let answer = client()
-            .get(format!("{}/status", self.status_url))
-            .send()
-            .await;
-        match answer {
-            Ok(answer) => answer.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        }
-    }
-
-    fn config_text(&self) -> String {
-        std::fs::read_to_string(&self.config).unwrap_or_default()
-    }
-
-    fn master_socket(&self) -> PathBuf {
-        self.config.with_extension("cfg.master.sock")
-    }
-
-    /// Waits until HAProxy serves everything up to Stride's head.
-    async fn wait_applied(&self, server: &Server) {
-        let head = head(server).await;
-        wait_until(
-            &format!("the sidecar to apply seq {head}"),
-            WAIT,
-            || async { self.status().await["appliedSeq"].as_u64() >= Some(head) },
-        )
-        .await;
-    }
-}
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Stops the HAProxy behind a master socket (master and workers) when the
-/// test ends, however it ends.
-struct HaproxyGuard(PathBuf);
-
-impl Drop for HaproxyGuard {
-    fn drop(&mut self) {
-        for pid in haproxy_pids(&self.0) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// Every pid `show proc` lists, without going through the code under test.
-fn haproxy_pids(master_socket: &Path) -> Vec<u32> {
-    use std::io::{Read, Write};
-    let Ok(mut socket) = std::os::unix::net::UnixStream::connect(master_socket) else {
-        return Vec::new();
-    };
-    let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = socket.write_all(b"show proc\n");
-    let _ = socket.shutdown(std::net::Shutdown::Write);
-    let mut answer = String::new();
-    let _ = socket.read_to_string(&mut answer);
-    answer
-        .lines()
-        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
-        .collect()
-}
-
-async fn head(server: &Server) -> u64 {
-    let state: Value = client()
-        .get(server.url("/v1/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    state["seq"].as_u64().unwrap()
 }
 
 async fn create(server: &Server, app: Value) {

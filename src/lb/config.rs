@@ -101,6 +101,11 @@ pub fn render(options: &RenderOptions, backends: &Backends) -> Rendered {
     out.line("    timeout connect 5s");
     out.line("    timeout client 1m");
     out.line("    timeout server 1m");
+    // A task that died before Stride says so refuses connections: each
+    // retry goes to another server (no turn-around wait), so clients see
+    // no error, where retrying the dead one would end in a 503.
+    out.line("    retries 3");
+    out.line("    option redispatch 1");
     let vhosts: Vec<(&String, &Backend)> = backends
         .iter()
         .filter(|(_, b)| !b.spec.vhosts.is_empty())
@@ -113,7 +118,7 @@ pub fn render(options: &RenderOptions, backends: &Backends) -> Rendered {
             bind(options.bind, options.http_port)
         ));
         out.line("    mode http");
-        out.line("    timeout http-request 10s");
+        http_frontend(&mut out);
         for (name, backend) in vhosts {
             let first = out.next_line();
             // The port is not part of the host name; `word` drops it.
@@ -154,7 +159,7 @@ fn render_app(out: &mut Out, options: &RenderOptions, name: &str, backend: &Back
     ));
     out.line(&format!("    mode {mode}"));
     if spec.mode == Mode::Http {
-        out.line("    timeout http-request 10s");
+        http_frontend(out);
     }
     out.line(&format!("    default_backend {name}"));
     out.line(&format!("backend {name}"));
@@ -180,6 +185,15 @@ fn render_app(out: &mut Out, options: &RenderOptions, name: &str, backend: &Back
         };
         out.line(&server);
     }
+}
+
+/// What every HTTP frontend has. On a reload the old worker would close
+/// idle keep-alive connections at once, racing clients that send on them
+/// (they see the connection close with no answer); instead it answers one
+/// more request with `Connection: close`.
+fn http_frontend(out: &mut Out) {
+    out.line("    timeout http-request 10s");
+    out.line("    option idle-close-on-response");
 }
 
 fn bind(ip: IpAddr, port: u16) -> String {

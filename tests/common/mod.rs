@@ -2,6 +2,8 @@
 //! data dir, driven over HTTP.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod lb;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
