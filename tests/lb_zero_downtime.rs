@@ -31,6 +31,8 @@ const SERVE_ID: &str = "mkdir -p www && echo -n $MESOS_TASK_ID > www/id && cd ww
 const PER_PHASE: u64 = 5_000;
 /// Concurrent keep-alive clients in the load generator.
 const CLIENTS: usize = 4;
+/// How long a stopped task of the deployment test outlives its SIGTERM.
+const LINGER_SECONDS: u64 = 8;
 
 /// One test's share of the port blocks.
 struct Ports {
@@ -227,6 +229,18 @@ fn stride(data: &Path, master: &str, ports: &Ports) -> Server {
     }
 }
 
+/// The app as the deployment test runs it: its tasks ignore SIGTERM, so a
+/// stopped task lingers (still answering) for its kill grace period before
+/// SIGKILL. Each deployment then lasts long enough for thousands of
+/// requests, and any request HAProxy still sent to a stopped task at
+/// SIGKILL time would fail.
+fn lingering_web(ports: &Ports, instances: u32, env: Value) -> Value {
+    let mut app = web(ports, instances, env);
+    app["cmd"] = json!(format!("trap '' TERM; {SERVE_ID}"));
+    app["taskKillGracePeriodSeconds"] = json!(LINGER_SECONDS);
+    app
+}
+
 /// The app under test: real HTTP servers behind an HTTP health check
 /// (`timeoutSeconds` must be below the interval, 0 means "the interval";
 /// `delaySeconds` would hold the first check back 15 s).
@@ -356,6 +370,15 @@ impl Load {
         }
         total
     }
+}
+
+/// `report`, for a deployment: the requests while it ran are enough alone.
+fn report_deployment(phase: &str, during: u64, tally: &Tally) {
+    report(phase, during, tally);
+    assert!(
+        during >= PER_PHASE,
+        "{phase}: only {during} requests while the deployment ran"
+    );
 }
 
 /// Prints a phase's counts and checks none failed; `during` were sent
@@ -490,7 +513,7 @@ async fn deployments_drop_no_request() {
         .send(
             reqwest::Method::POST,
             "/v2/apps",
-            Some(web(ports, 6, json!({}))),
+            Some(lingering_web(ports, 6, json!({}))),
         )
         .await;
     let first = cluster.wait_serving(6).await;
@@ -517,7 +540,7 @@ async fn deployments_drop_no_request() {
     cluster.wait_deployed(6, &old).await;
     let during = load.sent();
     let restarted = load.finish().await;
-    report("rolling restart of 6", during, &restarted);
+    report_deployment("rolling restart of 6", during, &restarted);
     let new = cluster.wait_serving(6).await;
     assert!(new.keys().all(|id| restarted.by_task.contains_key(id)));
 
@@ -536,7 +559,7 @@ async fn deployments_drop_no_request() {
     .await;
     let during = load.sent();
     let scaled = load.finish().await;
-    report("scale 6 -> 2", during, &scaled);
+    report_deployment("scale 6 -> 2", during, &scaled);
     let two = cluster.wait_serving(2).await;
     assert!(two.keys().all(|id| old.contains(id)));
 
@@ -546,13 +569,13 @@ async fn deployments_drop_no_request() {
         .send(
             reqwest::Method::PUT,
             "/v2/apps/web",
-            Some(web(ports, 2, json!({"VERSION": "2"}))),
+            Some(lingering_web(ports, 2, json!({"VERSION": "2"}))),
         )
         .await;
     cluster.wait_deployed(2, &old).await;
     let during = load.sent();
     let upgraded = load.finish().await;
-    report("upgrade of 2 (new env)", during, &upgraded);
+    report_deployment("upgrade of 2 (new env)", during, &upgraded);
     let new = cluster.wait_serving(2).await;
     assert!(new.keys().all(|id| upgraded.by_task.contains_key(id)));
 }
