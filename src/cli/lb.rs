@@ -56,8 +56,10 @@ pub struct HaproxyArgs {
     /// Address of `GET /status` (port 0 picks one; printed at start).
     #[arg(long, env = "STRIDE_LB_STATUS_LISTEN", default_value = "127.0.0.1:0")]
     status_listen: SocketAddr,
-    /// How long changes gather before they are applied together.
-    #[arg(long, default_value = "100ms", value_parser = super::duration)]
+    /// How long changes gather before they are applied together. With 0,
+    /// each is applied once the stream has delivered what it holds; those
+    /// arriving during an apply (a reload takes ~100 ms) go in the next.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     debounce: Duration,
     /// Longest wait between attempts to reach Stride.
     #[arg(long, default_value = "10s", value_parser = super::duration)]
@@ -169,7 +171,7 @@ fn socket_path(path: PathBuf, flag: &str) -> anyhow::Result<PathBuf> {
 
 /// `--haproxy`, else `haproxy` on PATH, else Debian's /usr/sbin/haproxy
 /// (not on every user's PATH). A dry run needs none.
-fn haproxy_binary(given: Option<PathBuf>, dry_run: bool) -> anyhow::Result<PathBuf> {
+pub(crate) fn haproxy_binary(given: Option<PathBuf>, dry_run: bool) -> anyhow::Result<PathBuf> {
     if let Some(path) = given {
         if !path.is_file() {
             bail!("--haproxy {}: no such file", path.display());

@@ -69,7 +69,9 @@ pub struct Follower {
     pub stride: Url,
     /// Sent in `hello`; `/v1/sidecars` lists it.
     pub name: String,
-    /// How long changes gather before they are applied together.
+    /// How long changes gather before they are applied together; zero
+    /// applies what the stream has delivered at once (changes arriving
+    /// during an apply gather for the next one anyway).
     pub debounce: Duration,
     pub max_backoff: Duration,
 }
@@ -277,6 +279,10 @@ impl Follower {
             }
             let due = work.due;
             tokio::select! {
+                // Messages already here are folded before an apply, so one
+                // apply takes all of them; with no debounce, that is the
+                // only wait. (A backlog is finite: the log is caught up.)
+                biased;
                 message = ws.next() => {
                     let text = match message {
                         Some(Ok(Message::Text(text))) => text,

@@ -39,7 +39,7 @@ impl Sidecar {
             .arg(&config)
             .args(["--http-port", &http_port.to_string()])
             .args(["--bind-address", "127.0.0.1", "--name", "test-lb"])
-            .args(["--debounce", "20ms", "--max-backoff", "500ms"])
+            .args(["--max-backoff", "500ms"])
             .arg("--haproxy")
             .arg(haproxy_bin())
             .args(extra)

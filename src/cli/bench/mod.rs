@@ -2,6 +2,7 @@
 //! markdown table with a same-run baseline, since shared machines are noisy.
 
 mod api;
+mod lb;
 mod log;
 mod plan;
 mod stream;
@@ -22,6 +23,12 @@ pub enum BenchCommand {
     /// `GET /v2/apps?embed=apps.tasks` latency and the server's memory on a
     /// store of that size.
     Api(api::ApiBench),
+    /// How soon a task change reaches traffic through HAProxy: the
+    /// sidecar against a poll-and-reload baseline.
+    Lb(lb::LbBench),
+    /// What `bench lb` runs as each task: serves $MESOS_TASK_ID on $PORT0.
+    #[command(hide = true)]
+    LbTask,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -30,6 +37,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Stream(args) => stream::run(args),
         BenchCommand::Plan(args) => plan::run(args),
         BenchCommand::Api(args) => api::run(args),
+        BenchCommand::Lb(args) => lb::run(args),
+        BenchCommand::LbTask => lb::serve_task_id(),
     }
 }
 
