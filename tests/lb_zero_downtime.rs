@@ -31,8 +31,8 @@ const SERVE_ID: &str = "mkdir -p www && echo -n $MESOS_TASK_ID > www/id && cd ww
 const PER_PHASE: u64 = 5_000;
 /// Concurrent keep-alive clients in the load generator.
 const CLIENTS: usize = 4;
-/// How long a stopped task of the deployment test outlives its SIGTERM.
-const LINGER_SECONDS: u64 = 8;
+/// Longer than any phase: the test ends lingering tasks itself.
+const LINGER_SECONDS: u64 = 600;
 
 /// One test's share of the port blocks.
 struct Ports {
@@ -199,6 +199,30 @@ impl Cluster {
 
     /// Waits until no deployment runs and the live tasks are `n`, none of
     /// them in `old`.
+    /// Once `load` has sent a phase's worth of requests, SIGKILLs the
+    /// processes of the tasks Stride is stopping (drained, out of rotation,
+    /// lingering past SIGTERM) until the deployment is done.
+    async fn end_lingering(&self, load: &Load) {
+        wait_until("a phase's worth of requests", WAIT, || async {
+            load.sent() >= PER_PHASE
+        })
+        .await;
+        wait_until("the deployment to finish", WAIT, || async {
+            let state = self.state().await;
+            let stopping = state
+                .tasks
+                .values()
+                .filter(|t| t.kill_requested && !t.condition.is_terminal());
+            for port in stopping.flat_map(|t| t.ports.clone()) {
+                for pid in u16::try_from(port).map(server_pids).unwrap_or_default() {
+                    kill_9(pid);
+                }
+            }
+            self.deployments().await == 0
+        })
+        .await;
+    }
+
     async fn wait_deployed(&self, n: usize, old: &BTreeSet<String>) {
         wait_until("the deployment to finish", WAIT, || async {
             let tasks = self.tasks().await;
@@ -229,11 +253,11 @@ fn stride(data: &Path, master: &str, ports: &Ports) -> Server {
     }
 }
 
-/// The app as the deployment test runs it: its tasks ignore SIGTERM, so a
-/// stopped task lingers (still answering) for its kill grace period before
-/// SIGKILL. Each deployment then lasts long enough for thousands of
-/// requests, and any request HAProxy still sent to a stopped task at
-/// SIGKILL time would fail.
+/// The app as the deployment test runs it: its tasks ignore SIGTERM and
+/// have a long kill grace period, so a stopped task lingers (still
+/// answering) until the test SIGKILLs it, once enough requests went by:
+/// each deployment lasts as long as the load needs, whatever the machine's
+/// speed, and any request HAProxy still sent to a stopped task would fail.
 fn lingering_web(ports: &Ports, instances: u32, env: Value) -> Value {
     let mut app = web(ports, instances, env);
     app["cmd"] = json!(format!("trap '' TERM; {SERVE_ID}"));
@@ -280,6 +304,11 @@ fn server_pids(port: u16) -> Vec<i32> {
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
+}
+
+fn kill_9(pid: i32) {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
 }
 
 /// What a load phase saw.
@@ -435,10 +464,7 @@ async fn only_running_healthy_tasks_get_traffic() {
     let (victim, port) = six.iter().next().map(|(i, p)| (i.clone(), *p)).unwrap();
     let load = Load::start(cluster.ports.service);
     for pid in server_pids(port) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        kill_9(pid);
     }
     wait_until("the killed task to be gone", WAIT, || async {
         !cluster.tasks().await.contains_key(&victim)
@@ -537,6 +563,7 @@ async fn deployments_drop_no_request() {
         })
         .await;
     }
+    cluster.end_lingering(&load).await;
     cluster.wait_deployed(6, &old).await;
     let during = load.sent();
     let restarted = load.finish().await;
@@ -553,6 +580,7 @@ async fn deployments_drop_no_request() {
             Some(json!({"instances": 2})),
         )
         .await;
+    cluster.end_lingering(&load).await;
     wait_until("the scale down to finish", WAIT, || async {
         cluster.deployments().await == 0 && cluster.tasks().await.len() == 2
     })
@@ -572,6 +600,7 @@ async fn deployments_drop_no_request() {
             Some(lingering_web(ports, 2, json!({"VERSION": "2"}))),
         )
         .await;
+    cluster.end_lingering(&load).await;
     cluster.wait_deployed(2, &old).await;
     let during = load.sent();
     let upgraded = load.finish().await;
