@@ -126,50 +126,33 @@ async fn bench(args: &LbBench, dir: &Path) -> anyhow::Result<()> {
     }
     let rows = [
         (
-            "(a) task healthy -> first request routed to it",
-            "sidecar: Runtime API",
+            "(a) server change: task healthy -> its first answer",
             since(&healthy_at, &a_sidecar),
-        ),
-        (
-            "",
-            "baseline: poll + reload",
             since(&healthy_at, &a_baseline),
         ),
         (
-            "(b) service port changed -> first request on it",
-            "sidecar: checked reload",
+            "(b) reload: service port changed -> first answer on it",
             since(&updated_at, &b_sidecar),
-        ),
-        (
-            "",
-            "baseline: poll + reload",
             since(&updated_at, &b_baseline),
         ),
     ];
     println!(
-        "{} changes of each kind; baseline polls every {:?}; the sidecar's probe pauses {:?} between requests\n",
+        "{} changes of each kind; the baseline polls every {:?}; the sidecar's probe pauses {:?} between requests\n",
         args.changes, args.poll, args.pace
     );
-    println!("| change | load balancer | n | p50 | p99 | max |");
-    println!("|---|---|---|---|---|---|");
-    let mut summary = Vec::new();
-    for (change, balancer, mut samples) in rows {
-        let (p50, p99) = percentiles(&mut samples);
-        let max = samples.last().copied().unwrap_or(0.0);
+    println!(
+        "| change | n | sidecar p50 | sidecar p99 | sidecar max | baseline p50 | baseline p99 | baseline / sidecar p50 | p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (change, mut sidecar, mut baseline) in rows {
+        let (p50, p99) = percentiles(&mut sidecar);
+        let max = sidecar.last().copied().unwrap_or(0.0);
+        let (base50, base99) = percentiles(&mut baseline);
         println!(
-            "| {change} | {balancer} | {} | {p50:.2} ms | {p99:.2} ms | {max:.2} ms |",
-            samples.len()
-        );
-        summary.push((p50, p99));
-    }
-    for (kind, sidecar, baseline) in [
-        ("(a)", summary[0], summary[1]),
-        ("(b)", summary[2], summary[3]),
-    ] {
-        println!(
-            "\n{kind} baseline / sidecar: p50 x{:.0}, p99 x{:.0}",
-            baseline.0 / sidecar.0.max(1e-3),
-            baseline.1 / sidecar.1.max(1e-3)
+            "| {change} | {} | {p50:.2} ms | {p99:.2} ms | {max:.2} ms | {base50:.0} ms | {base99:.0} ms | x{:.0} | x{:.0} |",
+            sidecar.len().min(baseline.len()),
+            base50 / p50.max(1e-3),
+            base99 / p99.max(1e-3),
         );
     }
     let latency = &status["latency"];
