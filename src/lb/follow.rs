@@ -318,7 +318,7 @@ impl Follower {
                     let seen = state.seq.0;
                     status.update(|s| s.seen_seq = seen);
                 }
-                _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                () = until(due), if due.is_some() => {
                     self.apply_if_due(work, applier, status).await;
                 }
                 Ok(()) = generation.changed() => {
@@ -349,6 +349,14 @@ impl Follower {
                 work.retry = (work.retry * 2).min(self.max_backoff);
             }
         }
+    }
+}
+
+/// Sleeps until `due`; one already due is ready at once, where a timer
+/// would round up to the next millisecond tick.
+async fn until(due: Option<Instant>) {
+    if let Some(due) = due.filter(|d| *d > Instant::now()) {
+        sleep_until(due).await;
     }
 }
 

@@ -6,8 +6,8 @@
 //! `stride lb haproxy` and its HAProxy, plus the baseline's own HAProxy.
 //! Tasks are `stride bench lb-task`, serving their id over HTTP, with an
 //! HTTP health check. Each change is timed from its event's `recorded_at`
-//! at Stride to the sending of the first request HAProxy routed to a task
-//! for it, as seen by probes sending requests back to back:
+//! at Stride to the arrival of the first answer HAProxy routed to a task
+//! for it, as seen by probes sending requests through each HAProxy:
 //!
 //! (a) server changes: a task turns healthy (`HealthChanged`) and gets its
 //!     first request; the app scales up by `--batch` and back down, so the
@@ -39,18 +39,23 @@ pub use probe::serve_task_id;
 const BASELINE_OFFSET: u16 = 200;
 /// Longest wait for one change to show up on both load balancers.
 const WAIT: Duration = Duration::from_secs(60);
+/// Pause between the baseline probe's requests.
+const BASELINE_PACE: Duration = Duration::from_millis(1);
 
 #[derive(clap::Args)]
 pub struct LbBench {
     /// Changes measured of each kind (at most 190).
     #[arg(long, default_value_t = 100)]
     changes: usize,
-    /// Tasks added per scale-up in the server-change run.
-    #[arg(long, default_value_t = 4)]
+    /// Tasks added per scale-up in the server-change run: more make the
+    /// run shorter, but a new task waits longer for its turn in the
+    /// round robin the probe sees.
+    #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// Probe clients per port, each sending requests back to back.
-    #[arg(long, default_value_t = 2)]
-    probes: usize,
+    /// Pause between a probe's requests through the sidecar's HAProxy
+    /// (the baseline's probe pauses 1 ms: its changes take ~1 s).
+    #[arg(long, default_value = "100us", value_parser = humantime::parse_duration)]
+    pace: Duration,
     /// How often the baseline polls.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     poll: Duration,
@@ -83,7 +88,7 @@ pub fn run(args: LbBench) -> anyhow::Result<()> {
 
 /// Everything the bench runs, stopped in field order when dropped.
 struct Rig {
-    _baseline: Baseline,
+    baseline: Baseline,
     _sidecar: Running,
     _sidecar_haproxy: SidecarHaproxy,
     status: String,
@@ -121,50 +126,33 @@ async fn bench(args: &LbBench, dir: &Path) -> anyhow::Result<()> {
     }
     let rows = [
         (
-            "(a) task healthy -> first request routed to it",
-            "sidecar: Runtime API",
+            "(a) server change: task healthy -> its first answer",
             since(&healthy_at, &a_sidecar),
-        ),
-        (
-            "",
-            "baseline: poll + reload",
             since(&healthy_at, &a_baseline),
         ),
         (
-            "(b) service port changed -> first request on it",
-            "sidecar: checked reload",
+            "(b) reload: service port changed -> first answer on it",
             since(&updated_at, &b_sidecar),
-        ),
-        (
-            "",
-            "baseline: poll + reload",
             since(&updated_at, &b_baseline),
         ),
     ];
     println!(
-        "{} changes of each kind; baseline polls every {:?}; {} probe clients per port\n",
-        args.changes, args.poll, args.probes
+        "{} changes of each kind; the baseline polls every {:?}; the sidecar's probe pauses {:?} between requests\n",
+        args.changes, args.poll, args.pace
     );
-    println!("| change | load balancer | n | p50 | p99 | max |");
-    println!("|---|---|---|---|---|---|");
-    let mut summary = Vec::new();
-    for (change, balancer, mut samples) in rows {
-        let (p50, p99) = percentiles(&mut samples);
-        let max = samples.last().copied().unwrap_or(0.0);
+    println!(
+        "| change | n | sidecar p50 | sidecar p99 | sidecar max | baseline p50 | baseline p99 | baseline / sidecar p50 | p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (change, mut sidecar, mut baseline) in rows {
+        let (p50, p99) = percentiles(&mut sidecar);
+        let max = sidecar.last().copied().unwrap_or(0.0);
+        let (base50, base99) = percentiles(&mut baseline);
         println!(
-            "| {change} | {balancer} | {} | {p50:.2} ms | {p99:.2} ms | {max:.2} ms |",
-            samples.len()
-        );
-        summary.push((p50, p99));
-    }
-    for (kind, sidecar, baseline) in [
-        ("(a)", summary[0], summary[1]),
-        ("(b)", summary[2], summary[3]),
-    ] {
-        println!(
-            "\n{kind} baseline / sidecar: p50 x{:.0}, p99 x{:.0}",
-            baseline.0 / sidecar.0.max(1e-3),
-            baseline.1 / sidecar.1.max(1e-3)
+            "| {change} | {} | {p50:.2} ms | {p99:.2} ms | {max:.2} ms | {base50:.0} ms | {base99:.0} ms | x{:.0} | x{:.0} |",
+            sidecar.len().min(baseline.len()),
+            base50 / p50.max(1e-3),
+            base99 / p99.max(1e-3),
         );
     }
     let latency = &status["latency"];
@@ -247,7 +235,7 @@ impl Rig {
         let baseline = Baseline::start(&url, dir, &haproxy, BASELINE_OFFSET, args.poll).await?;
         let exe = std::env::current_exe()?;
         Ok(Rig {
-            _baseline: baseline,
+            baseline,
             _sidecar: sidecar,
             _sidecar_haproxy: sidecar_haproxy,
             status: format!("{status}/status"),
@@ -355,45 +343,55 @@ impl Rig {
 
 /// (a): scale an app up by `--batch` and back down until `--changes` tasks
 /// turned healthy; when each first answered through either load balancer,
-/// and the probe's mean round trip (µs).
+/// and the sidecar probe's mean round trip (µs).
 async fn server_changes(
     rig: &Rig,
     args: &LbBench,
 ) -> anyhow::Result<(BTreeMap<String, u64>, BTreeMap<String, u64>, f64)> {
     let port = rig.ports_from + 501;
-    let sidecar = Probe::start(port, args.probes);
-    let baseline = Probe::start(port + BASELINE_OFFSET, args.probes);
-    rig.send(reqwest::Method::POST, "/v2/apps", rig.app("/a", port, 1))
-        .await?;
+    let sidecar = Probe::start(port, args.pace);
+    let baseline = Probe::start(port + BASELINE_OFFSET, BASELINE_PACE);
+    let wanted = 1 + args.batch;
+    // Created at full size, so the server slots are there before any
+    // measured change: no reload in this run.
+    let app = rig.app("/a", port, wanted);
+    rig.send(reqwest::Method::POST, "/v2/apps", app).await?;
     let seen_by_both = |ids: BTreeSet<String>| {
         ids.iter()
             .all(|id| sidecar.first(id).is_some() && baseline.first(id).is_some())
     };
-    wait("the first task to answer through both", || async {
+    let all_seen = || async {
         let healthy = rig.healthy("/a").await?;
-        Ok(healthy.len() == 1 && seen_by_both(healthy))
-    })
-    .await?;
-    let original = rig.healthy("/a").await?;
-    let mut measured = BTreeSet::new();
-    while measured.len() < args.changes {
-        let wanted = 1 + args.batch;
+        Ok(healthy.len() == wanted && seen_by_both(healthy))
+    };
+    wait("the first tasks to answer through both", all_seen).await?;
+    let scale = |instances| {
         rig.send(
             reqwest::Method::PUT,
             "/v2/apps/a",
-            json!({"instances": wanted}),
+            json!({ "instances": instances }),
         )
-        .await?;
-        wait("new tasks to answer through both", || async {
-            let healthy = rig.healthy("/a").await?;
-            Ok(healthy.len() == wanted && seen_by_both(healthy))
+    };
+    let scale_down = || async {
+        scale(1).await?;
+        wait("the scale down to finish", || rig.settled("/a", 1)).await?;
+        // The next task may get a host port just freed: the baseline must
+        // not still route to it as the stopped task's.
+        wait("the baseline to drop the stopped tasks", || async {
+            Ok(rig.baseline.servers(port) == 1)
         })
-        .await?;
+        .await
+    };
+    scale_down().await?;
+    let original = rig.healthy("/a").await?;
+    let mut measured = BTreeSet::new();
+    while measured.len() < args.changes {
+        off_beat(args.poll).await;
+        scale(wanted).await?;
+        wait("new tasks to answer through both", all_seen).await?;
         let new = rig.healthy("/a").await?;
         measured.extend(new.difference(&original).cloned());
-        rig.send(reqwest::Method::PUT, "/v2/apps/a", json!({"instances": 1}))
-            .await?;
-        wait("the scale down to finish", || rig.settled("/a", 1)).await?;
+        scale_down().await?;
     }
     let first = |probe: &Probe| {
         measured
@@ -412,24 +410,22 @@ async fn port_changes(
     args: &LbBench,
 ) -> anyhow::Result<(BTreeMap<u16, u64>, BTreeMap<u16, u64>)> {
     let first_port = rig.ports_from + 502;
-    rig.send(
-        reqwest::Method::POST,
-        "/v2/apps",
-        rig.app("/b", first_port, 1),
-    )
-    .await?;
+    let app = rig.app("/b", first_port, 1);
+    rig.send(reqwest::Method::POST, "/v2/apps", app).await?;
     let mut sidecar_seen = BTreeMap::new();
     let mut baseline_seen = BTreeMap::new();
     for n in 1..=args.changes {
         let port = first_port + n as u16;
+        // The last move restarted the task; its deployment ends first.
         wait("the app to settle", || async {
             Ok(rig.settled("/b", 1).await? && rig.healthy("/b").await?.len() == 1)
         })
         .await?;
-        let sidecar = Probe::start(port, args.probes);
-        let baseline = Probe::start(port + BASELINE_OFFSET, args.probes);
-        rig.send(reqwest::Method::PUT, "/v2/apps/b", rig.app("/b", port, 1))
-            .await?;
+        off_beat(args.poll).await;
+        let sidecar = Probe::start(port, args.pace);
+        let baseline = Probe::start(port + BASELINE_OFFSET, BASELINE_PACE);
+        let app = rig.app("/b", port, 1);
+        rig.send(reqwest::Method::PUT, "/v2/apps/b", app).await?;
         wait("the new port to answer through both", || async {
             Ok(sidecar.first_any().is_some() && baseline.first_any().is_some())
         })
@@ -441,11 +437,18 @@ async fn port_changes(
 }
 
 /// Each change's latency (ms): from when Stride recorded it (`at`) to
-/// when the first request for it was sent (`seen`).
+/// when the first answer for it arrived (`seen`).
 fn since<K: Ord>(at: &BTreeMap<K, u64>, seen: &BTreeMap<K, u64>) -> Vec<f64> {
     seen.iter()
         .filter_map(|(key, first)| Some((*first as f64 - *at.get(key)? as f64) / 1000.0))
         .collect()
+}
+
+/// A pause of random length under `poll`: a change made right after the
+/// baseline noticed the last one would always wait a whole poll for it.
+async fn off_beat(poll: Duration) {
+    let pause = uuid::Uuid::new_v4().as_u128() % poll.as_micros().max(1);
+    tokio::time::sleep(Duration::from_micros(pause as u64)).await;
 }
 
 /// Polls `check` every 20 ms until it holds, for at most `WAIT`.

@@ -3,7 +3,8 @@
 //! writes an HAProxy config serving each app's running, healthy tasks on
 //! its service port + an offset, and reloads its own HAProxy (master-worker,
 //! seamless, as the sidecar's) when the file changed. No `haproxy -c`
-//! first, which spares it time marathon-lb spends.
+//! first, which spares it time marathon-lb spends; `retries 3` and
+//! `option redispatch` as in marathon-lb's template.
 
 use crate::lb::master::MasterCli;
 use anyhow::{Context, bail};
@@ -13,12 +14,15 @@ use std::fmt::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub struct Baseline {
     haproxy: Child,
     poller: JoinHandle<()>,
+    /// The config HAProxy serves.
+    serving: Arc<Mutex<String>>,
 }
 
 #[derive(Deserialize)]
@@ -95,8 +99,25 @@ impl Baseline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let url = format!("{stride}/v2/apps?embed=apps.tasks");
-        let poller = tokio::spawn(poll(url, config, master, offset, interval));
-        Ok(Baseline { haproxy, poller })
+        let serving = Arc::new(Mutex::new(String::new()));
+        let poller = tokio::spawn(poll(url, config, master, offset, interval, serving.clone()));
+        Ok(Baseline {
+            haproxy,
+            poller,
+            serving,
+        })
+    }
+
+    /// Servers HAProxy has for `service_port`. A task killed and not yet
+    /// polled stays listed, and a new task given its host port would get
+    /// its traffic unannounced; the bench waits for this to settle.
+    pub fn servers(&self, service_port: u16) -> usize {
+        let serving = self.serving.lock().unwrap_or_else(|p| p.into_inner());
+        let backend = format!("backend be_{service_port}\n");
+        serving.split_once(&backend).map_or(0, |(_, rest)| {
+            let servers = rest.split("\n\n").next().unwrap_or_default();
+            servers.matches("    server ").count()
+        })
     }
 }
 
@@ -110,7 +131,14 @@ impl Drop for Baseline {
     }
 }
 
-async fn poll(url: String, config: PathBuf, master: MasterCli, offset: u16, interval: Duration) {
+async fn poll(
+    url: String,
+    config: PathBuf,
+    master: MasterCli,
+    offset: u16,
+    interval: Duration,
+    serving: Arc<Mutex<String>>,
+) {
     let client = reqwest::Client::new();
     let mut hosts = HashMap::new();
     let mut written = String::new();
@@ -135,6 +163,7 @@ async fn poll(url: String, config: PathBuf, master: MasterCli, offset: u16, inte
                 tracing::warn!(%error, "The baseline's reload failed.");
             }
             written = text;
+            *serving.lock().unwrap_or_else(|p| p.into_inner()) = written.clone();
         }
     }
 }
@@ -147,7 +176,8 @@ async fn resolve(host: &str) -> Option<IpAddr> {
 
 fn render(apps: &[App], offset: u16, hosts: &HashMap<String, Option<IpAddr>>) -> String {
     let mut out = String::from(
-        "defaults\n    mode http\n    timeout connect 5s\n    timeout client 1m\n    timeout server 1m\n",
+        "defaults\n    mode http\n    timeout connect 5s\n    timeout client 1m\n    timeout server 1m\n    \
+         retries 3\n    option redispatch\n",
     );
     for app in apps {
         let Some(port) = app.port_definitions.first().map(|p| p.port) else {

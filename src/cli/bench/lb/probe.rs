@@ -1,9 +1,11 @@
 //! Both ends of a request through HAProxy: the task the bench launches (an
 //! HTTP server answering every request with its task id) and the probes
-//! that send requests through a service port back to back, noting when
-//! the first request each task answered was sent.
+//! that send requests through a service port, noting when each task's
+//! first answer arrived.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,9 +62,12 @@ async fn answer_each_request(mut socket: tokio::net::TcpStream, answer: Arc<[u8]
     }
 }
 
-/// Probes hammering one port until dropped.
+/// A probe on one port until dropped: an OS thread with one keep-alive
+/// connection, a request every `pace` (plus its round trip). A thread and
+/// raw HTTP keep the probe cheap and its timing fine-grained; the CPU it
+/// takes is CPU the measured processes lack.
 pub struct Probe {
-    /// Task id -> when the first request it answered was sent (unix µs).
+    /// Task id -> when its first answer arrived (unix µs).
     first: Arc<Mutex<HashMap<String, u64>>>,
     stop: Arc<AtomicBool>,
     /// Answered requests and the time they took, for the overhead estimate.
@@ -71,41 +76,34 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// `loops` clients, each with its own keep-alive connection.
-    pub fn start(port: u16, loops: usize) -> Probe {
+    pub fn start(port: u16, pace: Duration) -> Probe {
         let probe = Probe {
             first: Arc::default(),
             stop: Arc::default(),
             answered: Arc::default(),
             busy_micros: Arc::default(),
         };
-        let url = format!("http://127.0.0.1:{port}/");
-        for _ in 0..loops {
-            let (first, stop, url) = (probe.first.clone(), probe.stop.clone(), url.clone());
-            let (answered, busy) = (probe.answered.clone(), probe.busy_micros.clone());
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .unwrap_or_default();
-                while !stop.load(Ordering::Relaxed) {
-                    let sent = now_micros();
-                    let id = match client.get(&url).send().await {
-                        Ok(answer) if answer.status() == 200 => answer.text().await.ok(),
-                        _ => None,
-                    };
-                    let Some(id) = id else {
-                        // Nothing listens yet, or no server: do not spin.
-                        tokio::time::sleep(Duration::from_micros(200)).await;
-                        continue;
-                    };
-                    answered.fetch_add(1, Ordering::Relaxed);
-                    busy.fetch_add(now_micros().saturating_sub(sent), Ordering::Relaxed);
-                    let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
-                    first.entry(id).or_insert(sent);
+        let (first, stop) = (probe.first.clone(), probe.stop.clone());
+        let (answered, busy) = (probe.answered.clone(), probe.busy_micros.clone());
+        std::thread::spawn(move || {
+            let mut connection = None;
+            while !stop.load(Ordering::Relaxed) {
+                let sent = now_micros();
+                match ask(&mut connection, port) {
+                    Some(id) => {
+                        // Arrival, not sending: a request HAProxy held
+                        // (retrying a dead server) was routed late.
+                        let arrived = now_micros();
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        busy.fetch_add(arrived.saturating_sub(sent), Ordering::Relaxed);
+                        let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+                        first.entry(id).or_insert(arrived);
+                    }
+                    None => connection = None,
                 }
-            });
-        }
+                std::thread::sleep(pace);
+            }
+        });
         probe
     }
 
@@ -134,4 +132,48 @@ impl Drop for Probe {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// One `GET /` on the kept connection (opened if need be): the body of a
+/// 200, else `None` (nothing listening, HAProxy's 503, a closed connection).
+fn ask(connection: &mut Option<TcpStream>, port: u16) -> Option<String> {
+    if connection.is_none() {
+        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_nodelay(true).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        *connection = Some(stream);
+    }
+    let stream = connection.as_mut()?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: probe\r\n\r\n")
+        .ok()?;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let (head, length) = loop {
+        let read = stream.read(&mut chunk).ok()?;
+        if read == 0 {
+            return None;
+        }
+        answer.extend_from_slice(&chunk[..read]);
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|n| n.trim().parse::<usize>().ok())?;
+            answer.drain(..end + 4);
+            break (head, length);
+        }
+    };
+    while answer.len() < length {
+        let read = stream.read(&mut chunk).ok()?;
+        if read == 0 {
+            return None;
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    if !head.starts_with("http/1.1 200") {
+        return None;
+    }
+    String::from_utf8(answer[..length].to_vec()).ok()
 }
