@@ -25,7 +25,7 @@ use crate::event::json::envelope_from_json;
 use crate::event::{Envelope, Event};
 use anyhow::{Context, bail};
 use baseline::Baseline;
-use probe::Probe;
+use probe::{Probe, Subscriber};
 use procs::{Running, SidecarHaproxy};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -102,38 +102,53 @@ struct Rig {
 
 async fn bench(args: &LbBench, dir: &Path) -> anyhow::Result<()> {
     let rig = Rig::start(args, dir).await?;
+    let subscriber = Subscriber::start(&rig.url).await?;
     let (a_sidecar, a_baseline, a_probe) = server_changes(&rig, args).await?;
     let (b_sidecar, b_baseline) = port_changes(&rig, args).await?;
     let events = rig.events().await?;
     let status: Value = rig.http.get(&rig.status).send().await?.json().await?;
 
+    // Each change's event: when Stride recorded it, and when it reached
+    // a stream subscriber.
     let mut healthy_at = BTreeMap::new();
+    let mut healthy_delivered = BTreeMap::new();
     let mut updated_at = BTreeMap::new();
+    let mut updated_delivered = BTreeMap::new();
     for envelope in &events {
+        let delivered = subscriber.arrived(envelope.seq.0);
         match &envelope.event {
             Event::HealthChanged(e) if e.healthy => {
-                healthy_at
-                    .entry(e.task.to_string())
-                    .or_insert(envelope.recorded_at);
+                let task = e.task.to_string();
+                if !healthy_at.contains_key(&task) {
+                    healthy_at.insert(task.clone(), envelope.recorded_at);
+                    healthy_delivered.extend(delivered.map(|d| (task, d)));
+                }
             }
             Event::AppUpdated(e) => {
                 if let Some(port) = e.definition.port_definitions.first() {
-                    updated_at.insert(port.port as u16, envelope.recorded_at);
+                    let port = port.port as u16;
+                    updated_at.insert(port, envelope.recorded_at);
+                    updated_delivered.extend(delivered.map(|d| (port, d)));
                 }
             }
             _ => {}
         }
     }
+    // Delivery of the measured changes only.
+    healthy_delivered.retain(|task, _| a_sidecar.contains_key(task));
+    updated_delivered.retain(|port, _| b_sidecar.contains_key(port));
     let rows = [
         (
             "(a) server change: task healthy -> its first answer",
             since(&healthy_at, &a_sidecar),
             since(&healthy_at, &a_baseline),
+            since(&healthy_at, &healthy_delivered),
         ),
         (
             "(b) reload: service port changed -> first answer on it",
             since(&updated_at, &b_sidecar),
             since(&updated_at, &b_baseline),
+            since(&updated_at, &updated_delivered),
         ),
     ];
     println!(
@@ -144,7 +159,9 @@ async fn bench(args: &LbBench, dir: &Path) -> anyhow::Result<()> {
         "| change | n | sidecar p50 | sidecar p99 | sidecar max | baseline p50 | baseline p99 | baseline / sidecar p50 | p99 |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (change, mut sidecar, mut baseline) in rows {
+    let mut delivery = Vec::new();
+    for (change, mut sidecar, mut baseline, mut delivered) in rows {
+        delivery.push(percentiles(&mut delivered));
         let (p50, p99) = percentiles(&mut sidecar);
         let max = sidecar.last().copied().unwrap_or(0.0);
         let (base50, base99) = percentiles(&mut baseline);
@@ -155,6 +172,11 @@ async fn bench(args: &LbBench, dir: &Path) -> anyhow::Result<()> {
             base99 / p99.max(1e-3),
         );
     }
+    println!(
+        "\nof which Stride's part, recorded_at -> arrival at a /v1/stream subscriber (durable commit, \
+         publish, websocket): (a) p50 {:.2} ms p99 {:.2} ms; (b) p50 {:.2} ms p99 {:.2} ms",
+        delivery[0].0, delivery[0].1, delivery[1].0, delivery[1].1
+    );
     let latency = &status["latency"];
     println!(
         "\nthe sidecar's own account (/status): Runtime API batch p50 {:.2} ms p99 {:.2} ms; \

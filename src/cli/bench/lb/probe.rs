@@ -177,3 +177,54 @@ fn ask(connection: &mut Option<TcpStream>, port: u16) -> Option<String> {
     }
     String::from_utf8(answer[..length].to_vec()).ok()
 }
+
+/// A `/v1/stream` subscriber following the events a change starts from,
+/// as the sidecar does: when each arrived (by seq, unix µs), to tell
+/// Stride's part (durable commit, delivery) from the sidecar's.
+pub struct Subscriber {
+    arrived: Arc<Mutex<HashMap<u64, u64>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Subscriber {
+    pub async fn start(stride: &str) -> anyhow::Result<Subscriber> {
+        use futures::StreamExt;
+        let url = format!(
+            "{}/v1/stream?from=now&type=HealthChanged&type=AppUpdated",
+            stride.replacen("http", "ws", 1)
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        let arrived: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+        let seen = arrived.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                let now = now_micros();
+                let Ok(text) = message.to_text() else {
+                    continue;
+                };
+                let seq = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .filter(|v| v["type"] != "progress")
+                    .and_then(|v| v["seq"].as_u64());
+                if let Some(seq) = seq {
+                    seen.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(seq, now);
+                }
+            }
+        });
+        Ok(Subscriber { arrived, reader })
+    }
+
+    /// When the event `seq` arrived, if it has.
+    pub fn arrived(&self, seq: u64) -> Option<u64> {
+        let arrived = self.arrived.lock().unwrap_or_else(|p| p.into_inner());
+        arrived.get(&seq).copied()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
