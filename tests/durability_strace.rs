@@ -36,22 +36,57 @@ fn calls(trace: &str) -> Vec<Call> {
     calls
 }
 
-/// Names of files under `blobs/` that an fdatasync completed on.
+/// Names of files under `blobs/` that an fdatasync completed on. Under
+/// `strace -f` a call another thread interrupts is split in two lines
+/// (`openat(... <unfinished ...>`, then `<... openat resumed> ... = fd`),
+/// so the path is kept per pid until its result shows up.
 fn blobs_synced(trace: &str) -> std::collections::HashSet<String> {
     let mut fds = std::collections::HashMap::new();
+    let mut pending: std::collections::HashMap<String, String> = Default::default();
     let mut synced = std::collections::HashSet::new();
     for line in trace.lines() {
+        let pid = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let result = line.rsplit("= ").next().unwrap_or_default().trim();
         if let Some(open) = line.split("openat(").nth(1) {
             let path = open.split('"').nth(1).unwrap_or_default();
-            let fd = line.rsplit("= ").next().unwrap_or_default().trim();
-            if let (Some(blob), Ok(fd)) = (path.split("/blobs/").nth(1), fd.parse::<i32>()) {
+            let Some(blob) = path.split("/blobs/").nth(1) else {
+                continue;
+            };
+            if line.contains("<unfinished") {
+                pending.insert(pid.clone(), blob.to_owned());
+            } else if let Ok(fd) = result.parse::<i32>() {
                 fds.insert(fd, blob.to_owned());
+            }
+        } else if line.contains("<... openat resumed") {
+            if let (Some(blob), Ok(fd)) = (pending.remove(&pid), result.parse::<i32>()) {
+                fds.insert(fd, blob);
             }
         } else if let Some(call) = line.split("fdatasync(").nth(1) {
             let fd = call.split(')').next().unwrap_or_default();
+            let fd = fd.split_whitespace().next().unwrap_or_default();
             if let (Ok(fd), true) = (fd.parse::<i32>(), line.trim_end().ends_with("= 0")) {
                 if let Some(blob) = fds.get(&fd) {
                     synced.insert(blob.clone());
+                }
+            }
+        } else if line.contains("<... fdatasync resumed") && line.trim_end().ends_with("= 0") {
+            // The fd is on the line that started the call, kept below.
+            if let Some(blob) = pending.remove(&format!("sync:{pid}")) {
+                synced.insert(blob);
+            }
+        }
+        if let Some(call) = line.split("fdatasync(").nth(1) {
+            if line.contains("<unfinished") {
+                let fd = call
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap_or_default();
+                if let Some(blob) = fd.parse::<i32>().ok().and_then(|fd| fds.get(&fd)) {
+                    pending.insert(format!("sync:{pid}"), blob.clone());
                 }
             }
         }
