@@ -61,7 +61,8 @@ pub struct LbBench {
     poll: Duration,
     /// First of 901 ports below the ephemeral range: tasks get the first
     /// 500, then the sidecar's HTTP port, service ports, the baseline's.
-    #[arg(long, default_value_t = 23000)]
+    /// The default block is clear of those the test suites use (20000-31000).
+    #[arg(long, default_value_t = 11000)]
     ports_from: u16,
     /// Scratch directory (store, configs, logs), wiped first.
     #[arg(long, default_value = "target/bench-lb")]
