@@ -39,7 +39,8 @@ struct Ports {
     tasks: &'static str,
     service: u16,
     http: u16,
-    /// Stride's own port, fixed so a restarted Stride is found again.
+    /// Stride's own port, fixed so a restarted Stride is found again (0:
+    /// any, where it is not restarted).
     stride: u16,
 }
 

@@ -103,7 +103,9 @@ impl MasterCli {
                     };
                 }
             }
-            sleep(Duration::from_millis(50)).await;
+            // A reload takes tens of ms and changes arriving meanwhile
+            // wait for it: look often.
+            sleep(Duration::from_millis(5)).await;
         }
         Err(MasterError::ReloadTimeout)
     }

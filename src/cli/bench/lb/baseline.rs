@@ -175,8 +175,10 @@ async fn resolve(host: &str) -> Option<IpAddr> {
 }
 
 fn render(apps: &[App], offset: u16, hosts: &HashMap<String, Option<IpAddr>>) -> String {
+    // The same start-up shortcut as the sidecar's file, to compare like
+    // with like.
     let mut out = String::from(
-        "defaults\n    mode http\n    timeout connect 5s\n    timeout client 1m\n    timeout server 1m\n    \
+        "global\n    httpclient.ssl.verify none\n\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 1m\n    timeout server 1m\n    \
          retries 3\n    option redispatch\n",
     );
     for app in apps {
