@@ -149,6 +149,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             source,
         })?;
     let bound = listener.local_addr().map_err(ServeError::Serve)?;
+    let stream = crate::stream::Hub::start(config.stream, projection.clone());
     let shared = Shared {
         log,
         projection,
@@ -157,7 +158,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             address: bound,
             service_ports: config.service_ports,
         },
-        stream: Arc::new(crate::stream::Hub::new(config.stream)),
+        stream,
         callbacks,
         queue,
         health,

@@ -72,11 +72,14 @@ impl Stack {
             log: log.clone(),
             projection: projection.clone(),
             committer: committer.clone(),
-            stream: Arc::new(stride::stream::Hub::new(stride::stream::StreamConfig {
-                ping_interval: Duration::from_secs(10),
-                idle_timeout: Duration::from_secs(30),
-                progress_interval: Duration::from_secs(10),
-            })),
+            stream: stride::stream::Hub::start(
+                stride::stream::StreamConfig {
+                    ping_interval: Duration::from_secs(10),
+                    idle_timeout: Duration::from_secs(30),
+                    progress_interval: Duration::from_secs(10),
+                },
+                projection.clone(),
+            ),
             callbacks: stride::callbacks::Registry::default(),
             health: results.clone(),
             queue: Arc::new(stride::reconciler::Queue::default()),

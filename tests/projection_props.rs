@@ -3,6 +3,7 @@
 //! replaying the tail all give the same state.
 
 use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use stride::event::app::{AppDefinition, AppSpec};
 use stride::event::*;
@@ -20,12 +21,18 @@ fn task_id() -> impl Strategy<Value = TaskId> {
 }
 
 fn definition() -> impl Strategy<Value = AppSpec> {
-    (app_id(), 0u32..10, prop::option::of("[a-z ]{0,12}")).prop_map(|(id, instances, cmd)| {
-        let mut d: AppDefinition = serde_json::from_value(serde_json::json!({"id": id.0})).unwrap();
-        d.instances = instances;
-        d.cmd = cmd;
-        AppSpec::new(d)
-    })
+    let port = prop::sample::select(vec![0u32, 10_000, 10_001]);
+    (app_id(), 0u32..10, prop::option::of("[a-z ]{0,12}"), port).prop_map(
+        |(id, instances, cmd, port)| {
+            let mut d: AppDefinition = serde_json::from_value(
+                serde_json::json!({"id": id.0, "portDefinitions": [{"port": port}]}),
+            )
+            .unwrap();
+            d.instances = instances;
+            d.cmd = cmd;
+            AppSpec::new(d)
+        },
+    )
 }
 
 fn condition() -> impl Strategy<Value = Condition> {
@@ -164,6 +171,31 @@ fn envelopes(events: Vec<Event>) -> Vec<Arc<Envelope>> {
         .collect()
 }
 
+/// Who declares which service port, worked out from the apps themselves.
+fn claimed_ports(state: &State) -> BTreeMap<u32, BTreeSet<AppId>> {
+    let mut claimed: BTreeMap<u32, BTreeSet<AppId>> = BTreeMap::new();
+    for (id, app) in &state.apps {
+        for (_, port) in app.definition.service_ports() {
+            if port != 0 {
+                claimed.entry(port).or_default().insert(id.clone());
+            }
+        }
+    }
+    claimed
+}
+
+/// Each app's deployments, worked out from the deployments themselves.
+fn deployments_by_app(state: &State) -> BTreeMap<AppId, BTreeSet<DeploymentId>> {
+    let mut by_app: BTreeMap<AppId, BTreeSet<DeploymentId>> = BTreeMap::new();
+    for (id, deployment) in &state.deployments {
+        by_app
+            .entry(deployment.app.clone())
+            .or_default()
+            .insert(*id);
+    }
+    by_app
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -181,6 +213,8 @@ proptest! {
             incremental.apply(e);
         }
         let at_cut = at_cut.unwrap_or_else(|| incremental.clone());
+        prop_assert_eq!(&incremental.service_ports, &claimed_ports(&incremental));
+        prop_assert_eq!(&incremental.deployments_by_app, &deployments_by_app(&incremental));
 
         let dir = tempfile::tempdir().unwrap();
         let log = EventLog::open(dir.path()).unwrap();

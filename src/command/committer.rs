@@ -291,17 +291,17 @@ impl Snapshotter {
         let (tx, rx) = sync_mpsc::sync_channel::<()>(1);
         let last = log.snapshot_seqs()?.last().map_or(0, |s| s.0);
         let path = log.path().to_owned();
+        // Its own copy of the state, folded from the log: encoding a large
+        // state takes long, and doing it under the projection's lock would
+        // hold up every write for that long.
+        let mut state = projection.read().clone();
         std::thread::Builder::new()
             .name("stride-snapshot".into())
             .spawn(move || {
                 for () in rx {
-                    let (seq, encoded) = {
-                        let state = projection.read();
-                        (state.seq, snapshot::encode(&state))
-                    };
-                    let result = encoded
-                        .map_err(StoreError::from)
-                        .and_then(|bytes| log.put_snapshot(seq, &bytes));
+                    let result = catch_up(&log, &mut state, projection.head())
+                        .and_then(|()| Ok(snapshot::encode(&state)?))
+                        .and_then(|bytes| log.put_snapshot(state.seq, &bytes));
                     if let Err(error) = result {
                         tracing::warn!(error = %error, "snapshot failed; the next one will retry");
                     }
@@ -322,6 +322,18 @@ impl Snapshotter {
             self.last.store(head.0, Ordering::Relaxed);
         }
     }
+}
+
+/// Applies the durable events after `state.seq`, up to `head`.
+fn catch_up(log: &EventLog, state: &mut State, head: Seq) -> Result<(), StoreError> {
+    for envelope in log.iter_from(state.seq.next()) {
+        let envelope = envelope?;
+        if envelope.seq > head {
+            break;
+        }
+        state.apply(&envelope);
+    }
+    Ok(())
 }
 
 fn now_micros() -> u64 {

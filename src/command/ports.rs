@@ -6,7 +6,7 @@ use super::validate::{MAX_PORT, Problems};
 use crate::event::AppId;
 use crate::event::app::AppDefinition;
 use crate::projection::State;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -60,29 +60,19 @@ pub(super) fn assign_service_ports(
     definition: &mut AppDefinition,
     problems: &mut Problems,
 ) {
-    let used: HashMap<u32, &AppId> = state
-        .apps
-        .iter()
-        .filter(|(id, _)| **id != definition.id)
-        .flat_map(|(id, app)| {
-            app.definition
-                .service_ports()
-                .into_iter()
-                .map(move |(_, p)| (p, id))
-        })
-        .filter(|(port, _)| *port != 0)
-        .collect();
+    let id = definition.id.clone();
+    let owner = |port: &u32| other_owner(state, *port, &id);
     let declared = definition.service_ports();
     let mut taken: HashSet<u32> = declared.iter().map(|(_, p)| *p).collect();
     for (slot, port) in &declared {
-        if let Some(owner) = used.get(port) {
+        if let Some(owner) = owner(port) {
             problems.add(
                 slot.path(),
                 format!("service port {port} is already used by app {owner}"),
             );
         }
     }
-    let mut candidates = (range.first..=range.last).filter(|p| !used.contains_key(p));
+    let mut candidates = free_ports(state, range, &id);
     for (slot, _) in declared.iter().filter(|(_, port)| *port == 0) {
         match candidates.find(|p| !taken.contains(p)) {
             Some(port) => {
@@ -95,6 +85,30 @@ pub(super) fn assign_service_ports(
             ),
         }
     }
+}
+
+/// Another app's claim on `port`; a port only `app` holds stays its own.
+fn other_owner<'a>(state: &'a State, port: u32, app: &AppId) -> Option<&'a AppId> {
+    state.service_ports.get(&port)?.iter().find(|a| *a != app)
+}
+
+/// The ports in `range` no other app claims, in order, walking the claimed
+/// ones alongside instead of looking each port up.
+fn free_ports<'a>(
+    state: &'a State,
+    range: PortRange,
+    app: &'a AppId,
+) -> impl Iterator<Item = u32> + 'a {
+    let mut claimed = state
+        .service_ports
+        .range(range.first..=range.last)
+        .filter(move |(_, owners)| owners.iter().any(|a| a != app))
+        .map(|(port, _)| *port)
+        .peekable();
+    (range.first..=range.last).filter(move |port| {
+        while claimed.next_if(|c| c < port).is_some() {}
+        claimed.next_if_eq(port).is_none()
+    })
 }
 
 #[cfg(test)]

@@ -33,6 +33,12 @@ pub struct State {
     pub framework: Option<FrameworkId>,
     /// Event subscriptions: callback URL -> the seq that subscribed it.
     pub callbacks: BTreeMap<String, Seq>,
+    /// Service port -> the apps declaring it (one, unless older events say
+    /// otherwise), so assigning a port does not scan every app.
+    pub service_ports: BTreeMap<u32, BTreeSet<AppId>>,
+    /// The deployments of each app (one, unless older events say
+    /// otherwise), so finding an app's deployment does not scan them all.
+    pub deployments_by_app: BTreeMap<AppId, BTreeSet<DeploymentId>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,8 +117,12 @@ impl State {
         let at = envelope.recorded_at;
         match &envelope.event {
             Event::AppCreated(e) => {
-                self.apps
-                    .insert(e.app.clone(), App::new(e.definition.clone(), at));
+                let created = App::new(e.definition.clone(), at);
+                // Recreated without a delete between: only facts, so kept.
+                if let Some(replaced) = self.apps.insert(e.app.clone(), created) {
+                    self.index_service_ports(&e.app, &replaced.definition, false);
+                }
+                self.index_service_ports(&e.app, &e.definition, true);
             }
             Event::AppUpdated(e) => self.new_version(&e.app, e.definition.clone(), at, true),
             Event::AppScaled(e) => {
@@ -123,31 +133,32 @@ impl State {
                 }
             }
             Event::AppDeleted(e) => {
-                self.apps.remove(&e.app);
+                if let Some(app) = self.apps.remove(&e.app) {
+                    self.index_service_ports(&e.app, &app.definition, false);
+                }
             }
             Event::DeploymentStarted(e) => {
-                self.deployments.insert(
-                    e.deployment,
-                    Deployment {
-                        app: e.app.clone(),
-                        kind: e.kind,
-                        steps: e.steps,
-                        steps_finished: 0,
-                        started_at: at,
-                    },
-                );
+                let started = Deployment {
+                    app: e.app.clone(),
+                    kind: e.kind,
+                    steps: e.steps,
+                    steps_finished: 0,
+                    started_at: at,
+                };
+                self.remove_deployment(&e.deployment);
+                self.deployments_by_app
+                    .entry(e.app.clone())
+                    .or_default()
+                    .insert(e.deployment);
+                self.deployments.insert(e.deployment, started);
             }
             Event::DeploymentStepFinished(e) => {
                 if let Some(d) = self.deployments.get_mut(&e.deployment) {
                     d.steps_finished = d.steps_finished.max(e.step);
                 }
             }
-            Event::DeploymentFinished(e) => {
-                self.deployments.remove(&e.deployment);
-            }
-            Event::DeploymentFailed(e) => {
-                self.deployments.remove(&e.deployment);
-            }
+            Event::DeploymentFinished(e) => self.remove_deployment(&e.deployment),
+            Event::DeploymentFailed(e) => self.remove_deployment(&e.deployment),
             Event::TaskLaunchRequested(e) => {
                 let task = Task {
                     app: Some(e.app.clone()),
@@ -273,8 +284,12 @@ impl State {
         }
     }
 
-    fn new_version(&mut self, app: &AppId, definition: AppSpec, at: u64, config_change: bool) {
-        if let Some(app) = self.apps.get_mut(app) {
+    fn new_version(&mut self, id: &AppId, definition: AppSpec, at: u64, config_change: bool) {
+        if let Some(old) = self.apps.get(id).map(|app| app.definition.clone()) {
+            self.index_service_ports(id, &old, false);
+            self.index_service_ports(id, &definition, true);
+        }
+        if let Some(app) = self.apps.get_mut(id) {
             app.version = at;
             if config_change {
                 app.config_version = at;
@@ -286,6 +301,27 @@ impl State {
                 definition: definition.clone(),
             });
             app.definition = definition;
+        }
+    }
+
+    /// Adds (or removes) `app`'s claim on the service ports `definition`
+    /// declares; port 0 (not yet assigned) claims nothing.
+    fn index_service_ports(&mut self, app: &AppId, definition: &AppSpec, claim: bool) {
+        for (_, port) in definition.service_ports() {
+            if port == 0 {
+                continue;
+            }
+            if claim {
+                self.service_ports
+                    .entry(port)
+                    .or_default()
+                    .insert(app.clone());
+            } else if let Some(owners) = self.service_ports.get_mut(&port) {
+                owners.remove(app);
+                if owners.is_empty() {
+                    self.service_ports.remove(&port);
+                }
+            }
         }
     }
 
@@ -324,7 +360,20 @@ impl State {
 
     /// The deployment currently running for `app`, if any.
     pub fn deployment_of(&self, app: &AppId) -> Option<(&DeploymentId, &Deployment)> {
-        self.deployments.iter().find(|(_, d)| &d.app == app)
+        let id = self.deployments_by_app.get(app)?.first()?;
+        self.deployments.get_key_value(id)
+    }
+
+    fn remove_deployment(&mut self, id: &DeploymentId) {
+        let Some(removed) = self.deployments.remove(id) else {
+            return;
+        };
+        if let Some(ids) = self.deployments_by_app.get_mut(&removed.app) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.deployments_by_app.remove(&removed.app);
+            }
+        }
     }
 }
 

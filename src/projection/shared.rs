@@ -1,29 +1,41 @@
 //! The projection as the rest of Stride reads it: the durable state behind a
-//! lock, the head seq as a watch, and a live feed of applied events.
+//! lock, the head seq as a watch, and the most recent applied events.
 
 use super::State;
 use crate::event::{Envelope, Seq};
+use std::collections::VecDeque;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
-/// Events buffered for live followers; a follower that falls further behind
-/// reads the log instead (see `stream/`).
-const LIVE_CAPACITY: usize = 16_384;
+/// Applied events kept in memory for followers at the live edge; a follower
+/// further behind reads the log instead (see `stream/`).
+const RECENT_CAPACITY: usize = 16_384;
 
 pub struct Projection {
     state: RwLock<State>,
     head: watch::Sender<Seq>,
-    live: broadcast::Sender<Arc<Envelope>>,
+    recent: RwLock<Recent>,
+}
+
+/// A contiguous run of the latest applied events.
+#[derive(Default)]
+struct Recent {
+    events: VecDeque<Arc<Envelope>>,
+}
+
+impl Recent {
+    fn first(&self) -> Option<Seq> {
+        self.events.front().map(|e| e.seq)
+    }
 }
 
 impl Projection {
     pub fn new(state: State) -> Projection {
         let (head, _) = watch::channel(state.seq);
-        let (live, _) = broadcast::channel(LIVE_CAPACITY);
         Projection {
             state: RwLock::new(state),
             head,
-            live,
+            recent: RwLock::new(Recent::default()),
         }
     }
 
@@ -38,13 +50,15 @@ impl Projection {
                 state.apply(envelope);
             }
         }
-        // Head first: a follower that sees an event live may reconnect at
-        // once from the next seq, which must not yet look beyond the head.
-        self.head.send_replace(last.seq);
-        for envelope in envelopes {
-            // No receivers is fine: nobody is following.
-            let _ = self.live.send(envelope.clone());
+        {
+            let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
+            recent.events.extend(envelopes.iter().cloned());
+            let excess = recent.events.len().saturating_sub(RECENT_CAPACITY);
+            recent.events.drain(..excess);
         }
+        // After `recent`: whoever sees the new head finds its events there
+        // (or, evicted already, in the log).
+        self.head.send_replace(last.seq);
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -59,9 +73,20 @@ impl Projection {
         self.head.subscribe()
     }
 
-    /// Subscribe before reading the log, then drop what was already read:
-    /// that order leaves no gap.
-    pub fn follow(&self) -> broadcast::Receiver<Arc<Envelope>> {
-        self.live.subscribe()
+    /// Up to `max` published events from `from` on, out of memory; `None`
+    /// when `from` is older than what is kept (read the log). Empty when
+    /// nothing at or after `from` is published yet.
+    pub fn recent(&self, from: Seq, max: usize) -> Option<Vec<Arc<Envelope>>> {
+        let recent = self.recent.read().unwrap_or_else(|p| p.into_inner());
+        let Some(first) = recent.first() else {
+            return (from > self.head()).then(Vec::new);
+        };
+        if from < first {
+            return None;
+        }
+        let skip = usize::try_from(from.0 - first.0)
+            .unwrap_or(usize::MAX)
+            .min(recent.events.len());
+        Some(recent.events.range(skip..).take(max).cloned().collect())
     }
 }

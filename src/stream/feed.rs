@@ -1,13 +1,14 @@
 //! The gapless cursor every subscriber reads through.
 //!
-//! The live broadcast alone loses events (it drops the oldest for a
-//! receiver that lags), and the log alone would make every subscriber poll.
-//! So a feed subscribes to the broadcast *before* reading the head, replays
-//! the log up to that head, then takes live events, dropping seqs it has
-//! already delivered. When the broadcast reports a lag, or shows an event
-//! beyond the next expected seq, the feed reads the missing range from the
-//! log. It only ever reads up to a seq the projection has published, so it
-//! never sends an event that is not yet durable.
+//! A feed keeps one number, the next seq to examine, and a view of the
+//! head. Everything up to the head is durable, and is either among the
+//! projection's recent events (subscribers at the live edge all share
+//! those) or in the log (a subscriber that fell behind, however far, reads
+//! pages of it). Nothing is ever dropped for a slow reader, and a
+//! reconnecting one starts from any seq up to one past the head.
+//!
+//! The head a feed follows may be the projection's own or a paced copy
+//! (`Hub::paced_head`), which wakes many subscribers together.
 //!
 //! `next` is cancel-safe: state changes only after each await completes, so
 //! a caller may race it against timers in `select!`.
@@ -18,14 +19,11 @@ use crate::projection::Projection;
 use crate::store::{EventLog, StoreError};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::broadcast::{
-    self,
-    error::{RecvError, TryRecvError},
-};
+use tokio::sync::watch;
 
-/// Events read from the log per blocking read: large enough to amortize the
-/// hop to the blocking pool, small enough to keep a slow subscriber's memory
-/// bounded.
+/// Events taken per read, from memory or from the log: large enough to
+/// amortize the hop to the blocking pool, small enough to keep a slow
+/// subscriber's memory bounded.
 const PAGE: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,18 +52,14 @@ pub enum Start {
 pub struct Feed {
     log: Arc<EventLog>,
     projection: Arc<Projection>,
-    live: broadcast::Receiver<Arc<Envelope>>,
+    head: watch::Receiver<Seq>,
     filter: Filter,
     /// The next seq to examine; everything before it has been delivered or
     /// filtered out.
     next: Seq,
-    /// Read from the log, not yet examined; always starts at `next`.
+    /// Read, not yet examined; always starts at `next`.
     backlog: VecDeque<Arc<Envelope>>,
-    /// A live event beyond `next`, held while the log fills the gap.
-    ahead: Option<Arc<Envelope>>,
-    /// The log holds published events the broadcast will not deliver.
-    catching_up: bool,
-    /// `Item::CaughtUp` was returned since the last catch-up began.
+    /// `Item::CaughtUp` was returned since the last log read began.
     reported: bool,
 }
 
@@ -75,7 +69,7 @@ pub enum Item {
     Event(Arc<Envelope>),
     /// Every published event up to this seq has been examined: the
     /// subscriber is live. Yielded once per catch-up (at the start, and
-    /// after a lag), so a filtered subscriber learns it promptly.
+    /// after reading the log), so a filtered subscriber learns it promptly.
     CaughtUp(Seq),
 }
 
@@ -86,9 +80,6 @@ impl Feed {
         start: Start,
         filter: Filter,
     ) -> Result<Feed, FeedError> {
-        // Subscribe first: whatever is published after this is in `live`,
-        // whatever before is at or below `head` and in the log.
-        let live = projection.follow();
         let head = projection.head();
         let next = match start {
             Start::Now => head.next(),
@@ -98,16 +89,21 @@ impl Feed {
             Start::At(from) => from.max(Seq(1)),
         };
         Ok(Feed {
+            head: projection.watch_head(),
             log,
             projection,
-            live,
             filter,
             next,
             backlog: VecDeque::new(),
-            ahead: None,
-            catching_up: next <= head,
             reported: false,
         })
+    }
+
+    /// Follows `head` (a paced copy of the projection's) instead of the
+    /// projection's own.
+    pub fn following(mut self, head: watch::Receiver<Seq>) -> Feed {
+        self.head = head;
+        self
     }
 
     /// The last seq examined: the subscriber has seen every matching event
@@ -119,43 +115,22 @@ impl Feed {
     /// The next matching durable event, or news of having caught up.
     pub async fn next(&mut self) -> Result<Item, FeedError> {
         loop {
-            if let Some(envelope) = self.backlog.pop_front() {
-                if let Some(found) = self.take(envelope) {
-                    return Ok(Item::Event(found));
+            if let Some(found) = self.examine_backlog() {
+                return Ok(Item::Event(found));
+            }
+            let head = *self.head.borrow_and_update();
+            if self.next <= head {
+                if !self.take_recent(head)? {
+                    self.reported = false;
+                    self.read_log(head).await?;
                 }
                 continue;
-            }
-            if let Some(live) = self.ahead.take() {
-                if live.seq > self.next {
-                    let until = Seq(live.seq.0 - 1);
-                    self.ahead = Some(live);
-                    self.fill(until).await?;
-                } else if let Some(found) = self.take(live) {
-                    return Ok(Item::Event(found));
-                }
-                continue;
-            }
-            if self.catching_up {
-                let head = self.projection.head();
-                if self.next <= head {
-                    self.fill(head).await?;
-                    continue;
-                }
-                self.catching_up = false;
             }
             if !self.reported {
                 self.reported = true;
                 return Ok(Item::CaughtUp(self.position()));
             }
-            match self.live.recv().await {
-                Ok(envelope) => self.ahead = Some(envelope),
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, next = %self.next, "subscriber lagged; reading the log");
-                    self.catching_up = true;
-                    self.reported = false;
-                }
-                Err(RecvError::Closed) => return Err(FeedError::Closed),
-            }
+            self.head.changed().await.map_err(|_| FeedError::Closed)?;
         }
     }
 
@@ -163,50 +138,46 @@ impl Feed {
     /// the log, so a writer can batch what is ready before flushing.
     pub fn ready(&mut self) -> Option<Arc<Envelope>> {
         loop {
-            if let Some(envelope) = self.backlog.pop_front() {
-                match self.take(envelope) {
-                    Some(found) => return Some(found),
-                    None => continue,
-                }
+            if let Some(found) = self.examine_backlog() {
+                return Some(found);
             }
-            if let Some(live) = self.ahead.take() {
-                if live.seq > self.next {
-                    self.ahead = Some(live);
-                    return None;
-                }
-                match self.take(live) {
-                    Some(found) => return Some(found),
-                    None => continue,
-                }
-            }
-            if self.catching_up {
+            let head = *self.head.borrow();
+            if self.next > head || !self.take_recent(head).ok()? {
                 return None;
-            }
-            match self.live.try_recv() {
-                Ok(envelope) => self.ahead = Some(envelope),
-                Err(TryRecvError::Lagged(_)) => {
-                    self.catching_up = true;
-                    self.reported = false;
-                    return None;
-                }
-                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
             }
         }
     }
 
-    /// Examines `envelope`: drops a seq already passed, else advances past it
-    /// and returns it when it matches.
-    fn take(&mut self, envelope: Arc<Envelope>) -> Option<Arc<Envelope>> {
-        if envelope.seq < self.next {
-            return None;
+    fn examine_backlog(&mut self) -> Option<Arc<Envelope>> {
+        while let Some(envelope) = self.backlog.pop_front() {
+            // Examined in order from `next`, so each one advances it.
+            self.next = envelope.seq.next();
+            if self.filter.matches(&envelope) {
+                return Some(envelope);
+            }
         }
-        self.next = envelope.seq.next();
-        self.filter.matches(&envelope).then_some(envelope)
+        None
+    }
+
+    /// Moves a page of `next..=until` from the projection's recent events
+    /// into the backlog; false when they are no longer kept in memory.
+    fn take_recent(&mut self, until: Seq) -> Result<bool, FeedError> {
+        let Some(page) = self.projection.recent(self.next, PAGE) else {
+            return Ok(false);
+        };
+        let before = self.backlog.len();
+        self.backlog
+            .extend(page.into_iter().take_while(|e| e.seq <= until));
+        if self.backlog.len() == before {
+            // Published, yet neither kept nor older than what is kept.
+            return Err(FeedError::Gap(self.next));
+        }
+        Ok(true)
     }
 
     /// Reads up to a page of `next..=until` from the log into the backlog.
     /// Every seq up to `until` is published, so it must be there.
-    async fn fill(&mut self, until: Seq) -> Result<(), FeedError> {
+    async fn read_log(&mut self, until: Seq) -> Result<(), FeedError> {
         let from = self.next;
         let log = self.log.clone();
         let page = tokio::task::spawn_blocking(move || {
@@ -267,7 +238,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_feed_that_lags_past_the_broadcast_reads_the_log_and_skips_nothing() {
+    async fn a_feed_left_behind_the_kept_events_reads_the_log_and_skips_nothing() {
         let (_dir, log, projection) = setup();
         append(&log, &projection, 1..=100);
         let mut feed = Feed::open(
@@ -317,8 +288,13 @@ mod tests {
 
     #[tokio::test]
     async fn ready_hands_over_live_events_without_waiting_and_never_reads_the_log() {
-        let (_dir, log, projection) = setup();
-        append(&log, &projection, 1..=2);
+        let (_dir, log, _) = setup();
+        // Durable before this projection started: in the log only.
+        let batch: Vec<_> = (1..=2).map(envelope).collect();
+        log.append(&batch, &[]).unwrap();
+        log.sync().unwrap();
+        let state = crate::projection::load(&log, None).unwrap();
+        let projection = Arc::new(Projection::new(state));
         let mut feed = Feed::open(
             log.clone(),
             projection.clone(),
@@ -335,6 +311,22 @@ mod tests {
             .collect();
         assert_eq!(ready, vec![3, 4, 5]);
         assert_eq!(feed.position(), Seq(5));
+    }
+
+    #[tokio::test]
+    async fn a_feed_following_a_paced_head_delivers_only_up_to_it() {
+        let (_dir, log, projection) = setup();
+        let (paced, paced_rx) = watch::channel(Seq(0));
+        let mut feed = Feed::open(log.clone(), projection.clone(), Start::Now, Filter::default())
+            .unwrap()
+            .following(paced_rx);
+        append(&log, &projection, 1..=6);
+        assert!(feed.ready().is_none(), "the paced head is still 0");
+        paced.send_replace(Seq(4));
+        assert_eq!(seqs(&mut feed, 4).await, vec![1, 2, 3, 4]);
+        assert!(feed.ready().is_none());
+        paced.send_replace(Seq(6));
+        assert_eq!(seqs(&mut feed, 2).await, vec![5, 6]);
     }
 
     #[tokio::test]

@@ -1,59 +1,206 @@
-//! What every stream connection shares: the timings, and the JSON text of
-//! recent events, so fanning one event out to N subscribers serializes it
-//! once instead of N times.
+//! What every stream connection shares: a paced view of the head, so that
+//! many subscribers wake together and write more per wakeup, and the JSON
+//! text of recent events, so fanning one event out to N subscribers
+//! serializes it once instead of N times.
 
 use super::StreamConfig;
 use crate::event::json::envelope_json;
 use crate::event::{Envelope, Seq};
+use crate::projection::Projection;
 use axum::extract::ws::Utf8Bytes;
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Recent events kept rendered; subscribers at the live edge all hit.
-const CACHED: usize = 4_096;
+const RENDERED: usize = 4_096;
+/// Subscriber wakeups per second the pacing aims at, across all of them:
+/// each costs a task switch and a socket write on both ends, which is what
+/// saturates the cores when every event wakes every subscriber.
+const WAKEUPS_PER_SECOND: u64 = 50_000;
+/// The pace never delays an event by more than this.
+const MAX_PACE: Duration = Duration::from_millis(20);
 
 pub struct Hub {
     pub config: StreamConfig,
-    rendered: Mutex<Rendered>,
+    rendered: RwLock<Rendered>,
+    paced: watch::Sender<Seq>,
+    subscribers: AtomicUsize,
 }
 
+/// The JSON text of a contiguous run of recent events.
 #[derive(Default)]
 struct Rendered {
-    by_seq: HashMap<Seq, Utf8Bytes>,
-    /// Insertion order, for eviction.
-    order: VecDeque<Seq>,
+    first: Seq,
+    texts: VecDeque<Utf8Bytes>,
+}
+
+/// Counts a connected subscriber while it lives.
+pub struct Subscribed(Arc<Hub>);
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Hub {
-    pub fn new(config: StreamConfig) -> Hub {
-        Hub {
+    /// Starts pacing the projection's head.
+    pub fn start(config: StreamConfig, projection: Arc<Projection>) -> Arc<Hub> {
+        let head = projection.head();
+        let hub = Arc::new(Hub {
             config,
-            rendered: Mutex::new(Rendered::default()),
-        }
+            rendered: RwLock::new(Rendered {
+                first: head.next(),
+                texts: VecDeque::new(),
+            }),
+            paced: watch::channel(head).0,
+            subscribers: AtomicUsize::new(0),
+        });
+        tokio::spawn(pace(Arc::downgrade(&hub), projection));
+        hub
     }
 
-    /// The envelope's JSON text (`envelope_json`), from the cache if any
-    /// subscriber rendered it recently.
+    pub fn subscribe(self: &Arc<Hub>) -> Subscribed {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        Subscribed(self.clone())
+    }
+
+    /// The head as subscribers are told it: at most one update per pace
+    /// interval, which grows with the number of subscribers.
+    pub fn paced_head(&self) -> watch::Receiver<Seq> {
+        self.paced.subscribe()
+    }
+
+    /// The envelope's JSON text (`envelope_json`), rendered once for all
+    /// subscribers when it is recent.
     pub fn render(&self, envelope: &Envelope) -> Utf8Bytes {
-        if let Some(text) = self.lock().by_seq.get(&envelope.seq) {
-            return text.clone();
-        }
-        // Rendered outside the lock: two subscribers may both render a
-        // miss, which costs less than serializing under a shared lock.
-        let text = Utf8Bytes::from(envelope_json(envelope).to_string());
-        let mut rendered = self.lock();
-        if rendered.by_seq.insert(envelope.seq, text.clone()).is_none() {
-            rendered.order.push_back(envelope.seq);
-            while rendered.order.len() > CACHED {
-                if let Some(old) = rendered.order.pop_front() {
-                    rendered.by_seq.remove(&old);
-                }
+        {
+            let rendered = self.rendered.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(text) = envelope
+                .seq
+                .0
+                .checked_sub(rendered.first.0)
+                .and_then(|index| rendered.texts.get(usize::try_from(index).ok()?))
+            {
+                return text.clone();
             }
         }
-        text
+        render(envelope)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Rendered> {
-        self.rendered.lock().unwrap_or_else(|p| p.into_inner())
+    /// How long to gather events before waking the subscribers again.
+    fn pace(&self) -> Duration {
+        let subscribers = self.subscribers.load(Ordering::Relaxed) as u64;
+        Duration::from_micros(subscribers * 1_000_000 / WAKEUPS_PER_SECOND).min(MAX_PACE)
+    }
+
+    /// Renders the events after the last rendered one, up to `head`.
+    fn render_up_to(&self, projection: &Projection, head: Seq) {
+        let from = {
+            let rendered = self.rendered.read().unwrap_or_else(|p| p.into_inner());
+            Seq(rendered.first.0 + rendered.texts.len() as u64)
+        };
+        // Absent from memory (a burst outran this task): subscribers render
+        // those themselves.
+        let fresh = projection.recent(from, RENDERED).unwrap_or_default();
+        let fresh: Vec<(Seq, Utf8Bytes)> = fresh
+            .iter()
+            .take_while(|e| e.seq <= head)
+            .map(|e| (e.seq, render(e)))
+            .collect();
+        let Some(&(first_fresh, _)) = fresh.first() else {
+            return;
+        };
+        let mut rendered = self.rendered.write().unwrap_or_else(|p| p.into_inner());
+        if first_fresh != from {
+            rendered.first = first_fresh;
+            rendered.texts.clear();
+        }
+        rendered
+            .texts
+            .extend(fresh.into_iter().map(|(_, text)| text));
+        let excess = rendered.texts.len().saturating_sub(RENDERED);
+        rendered.texts.drain(..excess);
+        rendered.first = Seq(rendered.first.0 + excess as u64);
+    }
+}
+
+fn render(envelope: &Envelope) -> Utf8Bytes {
+    Utf8Bytes::from(envelope_json(envelope).to_string())
+}
+
+/// Follows the projection's head, renders what is new and passes the head
+/// on, no more often than the pace. An event arriving after a quiet spell
+/// goes out at once.
+async fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>) {
+    let mut head = projection.watch_head();
+    let mut last_wake = Instant::now();
+    while head.changed().await.is_ok() {
+        let Some(hub) = hub.upgrade() else { return };
+        tokio::time::sleep_until(last_wake + hub.pace()).await;
+        let seq = *head.borrow_and_update();
+        hub.render_up_to(&projection, seq);
+        hub.paced.send_replace(seq);
+        last_wake = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Actor, AppDeleted, AppId, Event};
+    use crate::projection::State;
+
+    fn envelope(seq: u64) -> Arc<Envelope> {
+        Arc::new(Envelope {
+            seq: Seq(seq),
+            id: uuid::Uuid::now_v7(),
+            recorded_at: seq,
+            actor: Actor::Reconciler,
+            command_id: uuid::Uuid::now_v7(),
+            event: Event::AppDeleted(AppDeleted {
+                app: AppId::from("/a"),
+            }),
+        })
+    }
+
+    fn config() -> StreamConfig {
+        StreamConfig {
+            ping_interval: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            progress_interval: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_paced_head_follows_and_recent_events_come_rendered() {
+        let projection = Arc::new(Projection::new(State::default()));
+        let hub = Hub::start(config(), projection.clone());
+        let _subscribers: Vec<_> = (0..500).map(|_| hub.subscribe()).collect();
+        assert_eq!(hub.pace(), Duration::from_millis(10));
+        let mut paced = hub.paced_head();
+        for seq in 1..=30 {
+            projection.apply(&[envelope(seq)]);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Thirty events a millisecond apart reach the subscribers in a few
+        // wakeups, the last one with every event.
+        let mut wakeups = 0;
+        while *paced.borrow_and_update() < Seq(30) {
+            paced.changed().await.unwrap();
+            wakeups += 1;
+        }
+        assert!(wakeups <= 10, "{wakeups} wakeups for 30 events");
+        let rendered = hub.rendered.read().unwrap();
+        assert_eq!((rendered.first, rendered.texts.len()), (Seq(1), 30));
+        drop(rendered);
+        // The applied envelope's text, not this look-alike's (its id differs).
+        let cached = hub.render(&envelope(7));
+        assert!(cached.as_str().contains("\"seq\":7"));
+        assert_ne!(cached.as_str(), render(&envelope(7)).as_str());
     }
 }

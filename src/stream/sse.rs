@@ -64,7 +64,10 @@ pub async fn handler(
         start,
         Default::default(),
     )
-    .map_err(|error| ApiError::BadRequest(format!("Last-Event-ID: {error}")))?;
+    .map_err(|error| ApiError::BadRequest(format!("Last-Event-ID: {error}")))?
+    .following(shared.stream.paced_head());
+    // Counted among the subscribers the hub paces for, while it streams.
+    let subscribed = shared.stream.subscribe();
     let wanted = move |kind: &str| types.is_empty() || types.contains(kind);
     let remote = match &actor {
         Actor::Api { remote, .. } => remote.clone(),
@@ -76,7 +79,8 @@ pub async fn handler(
             .event("event_stream_attached")
             .data(body.to_string()))
     });
-    let events = stream::unfold((feed, wanted), |(mut feed, wanted)| async move {
+    let state = (feed, wanted, subscribed);
+    let events = stream::unfold(state, |(mut feed, wanted, subscribed)| async move {
         loop {
             match feed.next().await {
                 Ok(Item::Event(envelope)) => {
@@ -90,7 +94,7 @@ pub async fn handler(
                         .event(kind)
                         .id(envelope.seq.to_string())
                         .data(body.to_string());
-                    return Some((Ok::<_, Infallible>(event), (feed, wanted)));
+                    return Some((Ok::<_, Infallible>(event), (feed, wanted, subscribed)));
                 }
                 Ok(Item::CaughtUp(_)) => {}
                 Err(FeedError::Closed) => return None,

@@ -119,8 +119,9 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
         query.start,
         query.filter,
     );
+    let _subscribed = shared.stream.subscribe();
     let mut feed = match opened {
-        Ok(feed) => feed,
+        Ok(feed) => feed.following(shared.stream.paced_head()),
         Err(error) => {
             let head = shared.projection.head();
             let message = json!({"type": "error", "error": "from_beyond_head",

@@ -63,14 +63,21 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
     let recording = Arc::new(AtomicBool::new(false));
     let ws_url = format!("{}/v1/stream?from=now", base.replacen("http", "ws", 1));
     let mut readers = Vec::new();
+    let mut orders = Vec::new();
     for _ in 0..args.subscribers {
         let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
             .await
             .context("a subscriber cannot connect (is the open-file limit high enough?)")?;
         let (histogram, recording) = (histogram.clone(), recording.clone());
+        let order = Arc::new(Order::default());
+        orders.push(order.clone());
         readers.push(tokio::spawn(async move {
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Text(text) = message {
+                    if text.contains(r#""type":"progress""#) {
+                        continue;
+                    }
+                    order.saw(&text);
                     if recording.load(Ordering::Relaxed) {
                         record(&histogram, &text);
                     }
@@ -103,6 +110,7 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
         "append rate, {} subscribers:    {crowded:>8.0} events/s",
         args.subscribers
     );
+    check_order(&orders).await?;
     for reader in readers {
         reader.abort();
     }
@@ -112,7 +120,15 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
 fn start_server(dir: &std::path::Path) -> anyhow::Result<(ServerProcess, String)> {
     let exe = std::env::current_exe().context("cannot find the stride binary")?;
     let mut child = Command::new(exe)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        // No cluster: the bench's apps would otherwise launch processes,
+        // and the reconciler's work would be measured with the stream's.
+        .args([
+            "serve",
+            "--no-mesos",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("STRIDE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -162,10 +178,11 @@ async fn append(
                     tick.tick().await;
                 }
                 let body = serde_json::json!({"id": format!("/bench/w{w}-{prefix}-{n}"),
-                    "cmd": "sleep 1000", "cpus": 0.1, "mem": 16});
+                    "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "portDefinitions": []});
                 let response = http.post(&url).json(&body).send().await?;
                 if !response.status().is_success() {
-                    bail!("append failed: {}", response.status());
+                    let status = response.status();
+                    bail!("append failed: {status}: {}", response.text().await?);
                 }
                 appended.fetch_add(2, Ordering::Relaxed);
             }
@@ -176,6 +193,73 @@ async fn append(
         task.await.context("a writer panicked")??;
     }
     Ok(appended.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// What one subscriber received, to check it got every event once, in order.
+#[derive(Default)]
+struct Order {
+    first: AtomicU64,
+    last: AtomicU64,
+    received: AtomicU64,
+    out_of_order: AtomicU64,
+}
+
+impl Order {
+    fn saw(&self, text: &str) {
+        let Some(seq) = seq_of(text) else {
+            self.out_of_order.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let last = self.last.swap(seq, Ordering::Relaxed);
+        if last == 0 {
+            self.first.store(seq, Ordering::Relaxed);
+        } else if seq != last + 1 {
+            self.out_of_order.fetch_add(1, Ordering::Relaxed);
+        }
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The envelope's `seq` (keys are sorted: the first `"seq":` is its own).
+fn seq_of(text: &str) -> Option<u64> {
+    let start = text.find(r#""seq":"#)? + 6;
+    let digits = text[start..].split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
+/// Waits for every subscriber to reach the same last seq, then checks each
+/// saw the same run of seqs, each once, in order.
+async fn check_order(orders: &[Arc<Order>]) -> anyhow::Result<()> {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let head = orders.iter().map(|o| load(&o.last)).max().unwrap_or(0);
+        if orders.iter().all(|o| load(&o.last) == head) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("subscribers did not all reach seq {head} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (first, last) = orders
+        .first()
+        .map_or((0, 0), |o| (load(&o.first), load(&o.last)));
+    let mut faults = 0;
+    for order in orders {
+        let exact = load(&order.first) == first
+            && load(&order.received) == last + 1 - first
+            && load(&order.out_of_order) == 0;
+        faults += u64::from(!exact);
+    }
+    println!(
+        "order: {} subscribers each got seqs {first}..={last}; {faults} with a gap, duplicate or reordering",
+        orders.len()
+    );
+    if faults > 0 {
+        bail!("{faults} subscribers missed, repeated or reordered events");
+    }
+    Ok(())
 }
 
 /// Files one event's latency. Envelope keys are sorted and none before
