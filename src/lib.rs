@@ -21,4 +21,5 @@ pub mod reconciler;
 pub mod server;
 pub mod store;
 pub mod stream;
+pub mod tcp;
 pub mod verify;

@@ -8,6 +8,8 @@ use crate::mesos::{Scheduler, SchedulerConfig};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
 use crate::store::{EventLog, StoreError};
+use crate::tcp::no_delay;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -170,7 +172,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Tests and scripts wait for this line to learn the port.
     println!("stride: listening on http://{bound}");
     let app = api::router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
+    let served = axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServeError::Serve);

@@ -55,24 +55,27 @@ async fn follow(args: EventsArgs) -> anyhow::Result<()> {
     let mut backoff = Duration::from_millis(250);
     loop {
         let url = stream_url(&args, &from)?;
-        let (mut ws, _) = match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok(connected) => connected,
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                let body = response.body().as_deref().unwrap_or_default();
-                bail!(
-                    "{url}: {} {}",
-                    response.status(),
-                    String::from_utf8_lossy(body)
-                );
-            }
-            Err(error) if args.follow && from != args.from => {
-                eprintln!("stride: reconnecting after {error}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            Err(error) => return Err(error).with_context(|| format!("cannot connect to {url}")),
-        };
+        let (mut ws, _) =
+            match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await {
+                Ok(connected) => connected,
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    let body = response.body().as_deref().unwrap_or_default();
+                    bail!(
+                        "{url}: {} {}",
+                        response.status(),
+                        String::from_utf8_lossy(body)
+                    );
+                }
+                Err(error) if args.follow && from != args.from => {
+                    eprintln!("stride: reconnecting after {error}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+                Err(error) => {
+                    return Err(error).with_context(|| format!("cannot connect to {url}"));
+                }
+            };
         backoff = Duration::from_millis(250);
         while let Some(message) = ws.next().await {
             let text = match message {

@@ -214,7 +214,7 @@ impl Follower {
                 query.append_pair("type", kind);
             }
         }
-        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
             .await
             .map_err(|source| FollowError::Connect {
                 url,

@@ -20,7 +20,9 @@ mod slots;
 pub mod status;
 pub mod supervisor;
 
+use crate::tcp::no_delay;
 use apply::Applier;
+use axum::serve::ListenerExt;
 use config::{Backends, RenderOptions, render};
 use follow::{FollowError, Follower};
 use install::{ConfigFile, InstallError};
@@ -89,7 +91,7 @@ pub async fn run(options: Options) -> Result<(), LbError> {
     );
     let app = status::router(status.clone());
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
+        if let Err(error) = axum::serve(listener.tap_io(no_delay), app).await {
             tracing::error!(%error, "The /status server stopped.");
         }
     });

@@ -40,6 +40,8 @@ mod sandbox;
 mod state;
 mod tasks;
 
+use crate::tcp::no_delay;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,7 +168,7 @@ impl LocalCluster {
             let stop = stop.clone();
             let app = http::router(Arc::clone(&master));
             tokio::spawn(async move {
-                let serve = axum::serve(listener, app)
+                let serve = axum::serve(listener.tap_io(no_delay), app)
                     .with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(error) = serve.await {
                     tracing::error!(%error, "local cluster HTTP server failed");

@@ -317,9 +317,14 @@ mod tests {
     async fn a_feed_following_a_paced_head_delivers_only_up_to_it() {
         let (_dir, log, projection) = setup();
         let (paced, paced_rx) = watch::channel(Seq(0));
-        let mut feed = Feed::open(log.clone(), projection.clone(), Start::Now, Filter::default())
-            .unwrap()
-            .following(paced_rx);
+        let mut feed = Feed::open(
+            log.clone(),
+            projection.clone(),
+            Start::Now,
+            Filter::default(),
+        )
+        .unwrap()
+        .following(paced_rx);
         append(&log, &projection, 1..=6);
         assert!(feed.ready().is_none(), "the paced head is still 0");
         paced.send_replace(Seq(4));

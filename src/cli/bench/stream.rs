@@ -8,12 +8,15 @@
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use memchr::memmem::Finder;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(clap::Args)]
 pub struct StreamBenchArgs {
@@ -47,7 +50,11 @@ impl Drop for ServerProcess {
 
 pub fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("stride-bench-{}", uuid::Uuid::new_v4()));
-    let result = crate::cli::remote::block_on(bench(&args, &dir));
+    // Subscribers are separate clients in real life: one thread per core
+    // here, not all of them on a single one.
+    let result = tokio::runtime::Runtime::new()
+        .context("cannot start the runtime")
+        .and_then(|runtime| runtime.block_on(bench(&args, &dir)));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -61,25 +68,34 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
     let histogram: Arc<Vec<AtomicU64>> =
         Arc::new((0..BUCKETS).map(|_| AtomicU64::new(0)).collect());
     let recording = Arc::new(AtomicBool::new(false));
+    let spread = Arc::new(Spread::new());
     let ws_url = format!("{}/v1/stream?from=now", base.replacen("http", "ws", 1));
     let mut readers = Vec::new();
     let mut orders = Vec::new();
     for _ in 0..args.subscribers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-            .await
-            .context("a subscriber cannot connect (is the open-file limit high enough?)")?;
-        let (histogram, recording) = (histogram.clone(), recording.clone());
+        // The default read buffer (128 KiB, zeroed before each read) would
+        // cost these clients more than the messages do.
+        let config = WebSocketConfig::default().read_buffer_size(32 * 1024);
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(ws_url.as_str(), Some(config), true)
+                .await
+                .context("a subscriber cannot connect (is the open-file limit high enough?)")?;
+        let (histogram, recording, spread) = (histogram.clone(), recording.clone(), spread.clone());
         let order = Arc::new(Order::default());
         orders.push(order.clone());
         readers.push(tokio::spawn(async move {
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Text(text) = message {
-                    if text.contains(r#""type":"progress""#) {
+                    // `{"head":..,"seq":..,"type":"progress"}`: keys sorted.
+                    if text.starts_with(r#"{"head":"#) {
                         continue;
                     }
-                    order.saw(&text);
+                    let seq = order.saw(&text);
                     if recording.load(Ordering::Relaxed) {
-                        record(&histogram, &text);
+                        if let Some(micros) = latency(&text) {
+                            record(&histogram, micros);
+                            spread.record(seq, micros);
+                        }
                     }
                 }
             }
@@ -105,6 +121,7 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
             percentile(&counts, q)
         );
     }
+    spread.print();
     let crowded = append(&http, &base, args, None).await?;
     println!(
         "append rate, {} subscribers:    {crowded:>8.0} events/s",
@@ -205,10 +222,11 @@ struct Order {
 }
 
 impl Order {
-    fn saw(&self, text: &str) {
+    /// Notes `text`'s seq, and returns it.
+    fn saw(&self, text: &str) -> u64 {
         let Some(seq) = seq_of(text) else {
             self.out_of_order.fetch_add(1, Ordering::Relaxed);
-            return;
+            return 0;
         };
         let last = self.last.swap(seq, Ordering::Relaxed);
         if last == 0 {
@@ -217,12 +235,61 @@ impl Order {
             self.out_of_order.fetch_add(1, Ordering::Relaxed);
         }
         self.received.fetch_add(1, Ordering::Relaxed);
+        seq
+    }
+}
+
+/// Each event's latency at the first and at the last subscriber to get it:
+/// how long the event took to reach the subscribers at all, and how long
+/// fanning it out to all of them took on top.
+struct Spread {
+    first: Vec<AtomicU64>,
+    last: Vec<AtomicU64>,
+}
+
+/// Seqs tracked (by seq modulo this): far more than one run appends.
+const SPREAD_SLOTS: usize = 1 << 20;
+
+impl Spread {
+    fn new() -> Spread {
+        Spread {
+            first: (0..SPREAD_SLOTS)
+                .map(|_| AtomicU64::new(u64::MAX))
+                .collect(),
+            last: (0..SPREAD_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn record(&self, seq: u64, micros: u64) {
+        let slot = seq as usize % SPREAD_SLOTS;
+        self.first[slot].fetch_min(micros, Ordering::Relaxed);
+        self.last[slot].fetch_max(micros, Ordering::Relaxed);
+    }
+
+    fn print(&self) {
+        let mut firsts = vec![0; BUCKETS];
+        let mut lasts = vec![0; BUCKETS];
+        for (first, last) in self.first.iter().zip(&self.last) {
+            let (first, last) = (first.load(Ordering::Relaxed), last.load(Ordering::Relaxed));
+            if first != u64::MAX {
+                firsts[bucket(first)] += 1;
+                lasts[bucket(last)] += 1;
+            }
+        }
+        for (label, counts) in [("first subscriber", &firsts), ("last subscriber", &lasts)] {
+            println!(
+                "  at the {label} to get each event: p50 {:.1} ms, p99 {:.1} ms",
+                percentile(counts, 0.5),
+                percentile(counts, 0.99)
+            );
+        }
     }
 }
 
 /// The envelope's `seq` (keys are sorted: the first `"seq":` is its own).
 fn seq_of(text: &str) -> Option<u64> {
-    let start = text.find(r#""seq":"#)? + 6;
+    static SEQ: LazyLock<Finder> = LazyLock::new(|| Finder::new(r#""seq":"#));
+    let start = SEQ.find(text.as_bytes())? + 6;
     let digits = text[start..].split(|c: char| !c.is_ascii_digit()).next()?;
     digits.parse().ok()
 }
@@ -262,24 +329,26 @@ async fn check_order(orders: &[Arc<Order>]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Files one event's latency. Envelope keys are sorted and none before
-/// `at` holds an `at` key, so the first `"at":"` is the envelope's.
-fn record(histogram: &[AtomicU64], text: &str) {
-    let Some(start) = text.find("\"at\":\"").map(|i| i + 6) else {
-        return;
-    };
-    let Some(at) = text[start..].split('"').next() else {
-        return;
-    };
-    let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else {
-        return;
-    };
+/// An event's latency, from its `at` to now. Envelope keys are sorted and
+/// none before `at` holds an `at` key, so the first `"at":"` is the
+/// envelope's.
+fn latency(text: &str) -> Option<u64> {
+    static AT: LazyLock<Finder> = LazyLock::new(|| Finder::new(r#""at":""#));
+    let start = AT.find(text.as_bytes())? + 6;
+    let at = text[start..].split('"').next()?;
+    let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
-    let micros = (now - at.timestamp_micros()).max(0) as u64;
-    let bucket = ((micros / BUCKET_MICROS) as usize).min(BUCKETS - 1);
-    histogram[bucket].fetch_add(1, Ordering::Relaxed);
+    Some((now - at.timestamp_micros()).max(0) as u64)
+}
+
+fn bucket(micros: u64) -> usize {
+    ((micros / BUCKET_MICROS) as usize).min(BUCKETS - 1)
+}
+
+fn record(histogram: &[AtomicU64], micros: u64) {
+    histogram[bucket(micros)].fetch_add(1, Ordering::Relaxed);
 }
 
 fn percentile(counts: &[u64], q: f64) -> f64 {

@@ -193,7 +193,8 @@ impl Subscriber {
             "{}/v1/stream?from=now&type=HealthChanged&type=AppUpdated",
             stride.replacen("http", "ws", 1)
         );
-        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
         let arrived: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
         let seen = arrived.clone();
         let reader = tokio::spawn(async move {
