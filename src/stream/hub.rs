@@ -26,6 +26,7 @@ const MAX_PACE: Duration = Duration::from_millis(20);
 
 pub struct Hub {
     pub config: StreamConfig,
+
     rendered: RwLock<Rendered>,
     paced: watch::Sender<Seq>,
     subscribers: AtomicUsize,
@@ -141,7 +142,11 @@ async fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>) {
     let mut last_wake = Instant::now();
     while head.changed().await.is_ok() {
         let Some(hub) = hub.upgrade() else { return };
-        tokio::time::sleep_until(last_wake + hub.pace()).await;
+        let pace = hub.pace();
+        // Below the timer's 1 ms resolution a sleep would round up to it.
+        if pace >= Duration::from_millis(1) {
+            tokio::time::sleep_until(last_wake + pace).await;
+        }
         let seq = *head.borrow_and_update();
         hub.render_up_to(&projection, seq);
         hub.paced.send_replace(seq);
