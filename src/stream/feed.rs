@@ -205,21 +205,11 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Actor, AppDeleted, AppId, Event};
     use crate::projection::State;
 
     fn envelope(seq: u64) -> Arc<Envelope> {
         let app = if seq % 2 == 0 { "/even/a" } else { "/odd/a" };
-        Arc::new(Envelope {
-            seq: Seq(seq),
-            id: uuid::Uuid::now_v7(),
-            recorded_at: seq,
-            actor: Actor::Reconciler,
-            command_id: uuid::Uuid::now_v7(),
-            event: Event::AppDeleted(AppDeleted {
-                app: AppId::from(app),
-            }),
-        })
+        crate::stream::test_events::about(app, seq)
     }
 
     /// Appends as the committer does: write, sync, then publish.

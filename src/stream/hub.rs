@@ -157,20 +157,10 @@ async fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Actor, AppDeleted, AppId, Event};
     use crate::projection::State;
 
     fn envelope(seq: u64) -> Arc<Envelope> {
-        Arc::new(Envelope {
-            seq: Seq(seq),
-            id: uuid::Uuid::now_v7(),
-            recorded_at: seq,
-            actor: Actor::Reconciler,
-            command_id: uuid::Uuid::now_v7(),
-            event: Event::AppDeleted(AppDeleted {
-                app: AppId::from("/a"),
-            }),
-        })
+        crate::stream::test_events::about("/a", seq)
     }
 
     fn config() -> StreamConfig {

@@ -12,6 +12,8 @@ mod hub;
 pub mod marathon;
 pub mod sidecars;
 pub mod sse;
+#[cfg(test)]
+mod test_events;
 pub mod ws;
 
 pub use feed::{Feed, FeedError, Item, Start};

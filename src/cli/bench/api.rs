@@ -7,12 +7,11 @@
 //! rendering).
 
 use super::percentiles;
+use super::serve::ServeChild;
 use super::world::World;
 use crate::store::EventLog;
 use anyhow::{Context, bail};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -51,12 +50,11 @@ pub fn run(args: ApiBench) -> anyhow::Result<()> {
     }
     // sled's background thread lets go of the lock a moment after drop.
     std::thread::sleep(Duration::from_millis(500));
-    let mut server = Server::start(&args.dir)?;
+    let server = ServeChild::start(&args.dir)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(measure(&server.url, args.requests));
-    let rss = server.memory();
-    drop(server.child.kill());
-    let _ = server.child.wait();
+    let rss = memory(&server);
+    drop(server);
     let rows = result?;
     println!(
         "{} apps, {} tasks, {} events; {} sequential requests each\n",
@@ -141,47 +139,16 @@ async fn measure(url: &str, requests: usize) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> anyhow::Result<Server> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "serve",
-                "--no-mesos",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env("STRIDE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let Some(url) = line.trim().strip_prefix("stride: listening on ") else {
-            let _ = child.kill();
-            bail!("stride serve did not start: {line}");
-        };
-        let url = url.to_owned();
-        Ok(Server { child, url })
-    }
-
-    /// (resident, peak resident) bytes, from /proc.
-    fn memory(&self) -> anyhow::Result<(f64, f64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| -> anyhow::Result<f64> {
-            let line = status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .with_context(|| format!("no {name} in /proc status"))?;
-            let kb: f64 = line.split_whitespace().nth(1).context("a size")?.parse()?;
-            Ok(kb * 1024.0)
-        };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
-    }
+/// (resident, peak resident) bytes of the server, from /proc.
+fn memory(server: &ServeChild) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no {name} in /proc status"))?;
+        let kb: f64 = line.split_whitespace().nth(1).context("a size")?.parse()?;
+        Ok(kb * 1024.0)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }

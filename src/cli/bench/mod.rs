@@ -5,6 +5,7 @@ mod api;
 mod lb;
 mod log;
 mod plan;
+mod serve;
 mod stream;
 mod world;
 

@@ -6,11 +6,10 @@
 //! rate with those subscribers connected. Latency is from the event's
 //! `recorded_at` (stamped before its fsync) to its arrival at a subscriber.
 
+use super::serve::ServeChild;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use memchr::memmem::Finder;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,16 +37,6 @@ pub struct StreamBenchArgs {
 const BUCKET_MICROS: u64 = 100;
 const BUCKETS: usize = 300_000;
 
-/// The server child, killed when the bench ends (or fails).
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("stride-bench-{}", uuid::Uuid::new_v4()));
     // Subscribers are separate clients in real life: one thread per core
@@ -60,7 +49,8 @@ pub fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
-    let (_server, base) = start_server(dir)?;
+    let server = ServeChild::start(dir)?;
+    let base = server.url.clone();
     let http = reqwest::Client::new();
     let alone = append(&http, &base, args, None).await?;
     println!("append rate, no subscribers:      {alone:>8.0} events/s");
@@ -132,40 +122,6 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
         reader.abort();
     }
     Ok(())
-}
-
-fn start_server(dir: &std::path::Path) -> anyhow::Result<(ServerProcess, String)> {
-    let exe = std::env::current_exe().context("cannot find the stride binary")?;
-    let mut child = Command::new(exe)
-        // No cluster: the bench's apps would otherwise launch processes,
-        // and the reconciler's work would be measured with the stream's.
-        .args([
-            "serve",
-            "--no-mesos",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("STRIDE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start stride serve")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let child = ServerProcess(child);
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("stride: listening on ") {
-                    let url = url.to_owned();
-                    std::thread::spawn(move || for _ in lines {});
-                    return Ok((child, url));
-                }
-            }
-            _ => bail!("stride serve exited before listening"),
-        }
-    }
 }
 
 /// Appends for `args.duration` (two events per created app), paced to
