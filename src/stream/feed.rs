@@ -61,6 +61,9 @@ pub struct Feed {
     backlog: VecDeque<Arc<Envelope>>,
     /// `Item::CaughtUp` was returned since the last log read began.
     reported: bool,
+    /// The projection's head at open: a paced head may not have reached it
+    /// yet, and the first `CaughtUp` must cover what existed then.
+    opened_at: Seq,
 }
 
 /// What a feed yields.
@@ -96,6 +99,7 @@ impl Feed {
             next,
             backlog: VecDeque::new(),
             reported: false,
+            opened_at: head,
         })
     }
 
@@ -126,7 +130,7 @@ impl Feed {
                 }
                 continue;
             }
-            if !self.reported {
+            if !self.reported && self.next > self.opened_at {
                 self.reported = true;
                 return Ok(Item::CaughtUp(self.position()));
             }
@@ -206,6 +210,7 @@ impl Feed {
 mod tests {
     use super::*;
     use crate::projection::State;
+    use futures::FutureExt;
 
     fn envelope(seq: u64) -> Arc<Envelope> {
         let app = if seq % 2 == 0 { "/even/a" } else { "/odd/a" };
@@ -322,6 +327,22 @@ mod tests {
         assert!(feed.ready().is_none());
         paced.send_replace(Seq(6));
         assert_eq!(seqs(&mut feed, 2).await, vec![5, 6]);
+    }
+
+    #[tokio::test]
+    async fn caught_up_waits_for_what_existed_at_open_even_behind_a_paced_head() {
+        let (_dir, log, projection) = setup();
+        append(&log, &projection, 1..=6);
+        let (paced, paced_rx) = watch::channel(Seq(4));
+        let mut feed = Feed::open(log, projection, Start::At(Seq(1)), Filter::default())
+            .unwrap()
+            .following(paced_rx);
+        assert_eq!(seqs(&mut feed, 4).await, vec![1, 2, 3, 4]);
+        // Seqs 5-6 existed at open: not caught up until they are sent.
+        assert!(feed.next().now_or_never().is_none());
+        paced.send_replace(Seq(6));
+        assert_eq!(seqs(&mut feed, 2).await, vec![5, 6]);
+        assert!(matches!(feed.next().await.unwrap(), Item::CaughtUp(Seq(6))));
     }
 
     #[tokio::test]
