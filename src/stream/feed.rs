@@ -146,7 +146,7 @@ impl Feed {
                 return Some(found);
             }
             let head = *self.head.borrow();
-            if self.next > head || !self.take_recent(head).ok()? {
+            if self.next > head || !matches!(self.take_recent(head), Ok(true)) {
                 return None;
             }
         }

@@ -26,7 +26,6 @@ const MAX_PACE: Duration = Duration::from_millis(20);
 
 pub struct Hub {
     pub config: StreamConfig,
-
     rendered: RwLock<Rendered>,
     paced: watch::Sender<Seq>,
     subscribers: AtomicUsize,
@@ -107,23 +106,22 @@ impl Hub {
         };
         // Absent from memory (a burst outran this task): subscribers render
         // those themselves.
-        let fresh = projection.recent(from, RENDERED).unwrap_or_default();
-        let fresh: Vec<(Seq, Utf8Bytes)> = fresh
-            .iter()
+        let fresh: Vec<Arc<Envelope>> = projection
+            .recent(from, RENDERED)
+            .unwrap_or_default()
+            .into_iter()
             .take_while(|e| e.seq <= head)
-            .map(|e| (e.seq, render(e)))
             .collect();
-        let Some(&(first_fresh, _)) = fresh.first() else {
+        let Some(first_fresh) = fresh.first().map(|e| e.seq) else {
             return;
         };
+        let texts: Vec<Utf8Bytes> = fresh.iter().map(|e| render(e)).collect();
         let mut rendered = self.rendered.write().unwrap_or_else(|p| p.into_inner());
         if first_fresh != from {
             rendered.first = first_fresh;
             rendered.texts.clear();
         }
-        rendered
-            .texts
-            .extend(fresh.into_iter().map(|(_, text)| text));
+        rendered.texts.extend(texts);
         let excess = rendered.texts.len().saturating_sub(RENDERED);
         rendered.texts.drain(..excess);
         rendered.first = Seq(rendered.first.0 + excess as u64);

@@ -318,15 +318,15 @@ impl Rig {
         Ok(())
     }
 
+    /// `GET path` on Stride, as JSON.
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.url);
+        Ok(self.http.get(url).send().await?.json().await?)
+    }
+
     /// Ids of the app's tasks that are running and healthy.
     async fn healthy(&self, app: &str) -> anyhow::Result<BTreeSet<String>> {
-        let tasks: Value = self
-            .http
-            .get(format!("{}/v2/apps{app}/tasks", self.url))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let tasks = self.get(&format!("/v2/apps{app}/tasks")).await?;
         let tasks = tasks["tasks"].as_array().cloned().unwrap_or_default();
         Ok(tasks
             .iter()
@@ -341,20 +341,8 @@ impl Rig {
 
     /// Whether no deployment runs and `app` has exactly `n` tasks.
     async fn settled(&self, app: &str, n: usize) -> anyhow::Result<bool> {
-        let deployments: Value = self
-            .http
-            .get(format!("{}/v2/deployments", self.url))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let tasks: Value = self
-            .http
-            .get(format!("{}/v2/apps{app}/tasks", self.url))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let deployments = self.get("/v2/deployments").await?;
+        let tasks = self.get(&format!("/v2/apps{app}/tasks")).await?;
         let count = tasks["tasks"].as_array().map_or(0, Vec::len);
         Ok(deployments.as_array().is_some_and(Vec::is_empty) && count == n)
     }
@@ -363,12 +351,8 @@ impl Rig {
         let mut events = Vec::new();
         let mut from = 1;
         loop {
-            let page: Value = self
-                .http
-                .get(format!("{}/v1/events?from={from}&limit=10000", self.url))
-                .send()
-                .await?
-                .json()
+            let page = self
+                .get(&format!("/v1/events?from={from}&limit=10000"))
                 .await?;
             let batch = page["events"].as_array().cloned().unwrap_or_default();
             if batch.is_empty() {
