@@ -34,6 +34,7 @@ mod health;
 mod http;
 mod master;
 mod offers;
+mod plain_command;
 mod process;
 mod reconcile;
 mod sandbox;

@@ -15,10 +15,12 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::sync::{Semaphore, oneshot};
 
+use super::plain_command::plain_command;
 use super::sandbox::Sandbox;
 
-/// What to execute: `sh -c value` (Mesos' default), or `value` exec'd
-/// directly with `arguments` as its argv.
+/// What to execute: `sh -c value` (Mesos' default; a plain command skips
+/// the shell, see `plain_command`), or `value` exec'd directly with
+/// `arguments` as its argv.
 #[derive(Debug, Clone)]
 pub(crate) enum Program {
     Shell(String),
@@ -146,11 +148,22 @@ fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
         )
     })?;
     let mut command = match &spec.program {
-        Program::Shell(script) => {
-            let mut command = Command::new("/bin/sh");
-            command.arg("-c").arg(script);
-            command
-        }
+        Program::Shell(script) => match plain_command(script, search_path(&spec.env).as_deref()) {
+            Some((program, words)) => {
+                let mut command = Command::new(program);
+                command
+                    .arg0(&words[0])
+                    .args(&words[1..])
+                    // What the shell would have exported on its way.
+                    .env("PWD", &spec.sandbox.dir);
+                command
+            }
+            None => {
+                let mut command = Command::new("/bin/sh");
+                command.arg("-c").arg(script);
+                command
+            }
+        },
         Program::Exec { path, argv } => {
             let mut command = Command::new(path);
             // argv[0] is the program name by convention; Mesos passes the
@@ -169,6 +182,15 @@ fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
     command
         .spawn()
         .map_err(|error| format!("Failed to launch command: {error}"))
+}
+
+/// The `PATH` the task's shell would search: its own, else the agent's.
+fn search_path(env: &[(String, String)]) -> Option<String> {
+    env.iter()
+        .rev()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.clone())
+        .or_else(|| std::env::var("PATH").ok())
 }
 
 /// Signals the whole process group; a group that is already gone is fine.
@@ -254,6 +276,49 @@ mod tests {
         assert_eq!(
             stdout,
             format!("hi\n{}\n", dir.path().join("sandbox").display())
+        );
+    }
+
+    /// The name the kernel has for the task's own process, once started.
+    async fn started_comm(spec: LaunchSpec) -> String {
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+        let supervisor = tokio::spawn(supervise(Spawner::new(1), spec, kill_rx, move |report| {
+            if let TaskReport::Started { pid } = report {
+                let _ = pid_tx.send(pid);
+            }
+        }));
+        let pid = tokio::task::spawn_blocking(move || pid_rx.recv().expect("started"))
+            .await
+            .expect("pid");
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+        let _ = kill_tx.send(Duration::ZERO);
+        supervisor.await.expect("supervisor");
+        comm.trim().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_plain_command_is_the_task_process_itself_and_a_script_runs_under_sh() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = Program::Shell("sleep 30".to_string());
+        assert_eq!(started_comm(spec(dir.path(), plain)).await, "sleep");
+        let script = Program::Shell("sleep 30; true".to_string());
+        assert_eq!(started_comm(spec(dir.path(), script)).await, "sh");
+    }
+
+    #[tokio::test]
+    async fn a_plain_command_sees_the_environment_the_shell_would_give_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reports = run(spec(dir.path(), Program::Shell("env".to_string())), None).await;
+        assert!(reports[1].contains("success: true"), "{reports:?}");
+        let stdout = std::fs::read_to_string(dir.path().join("sandbox/stdout")).expect("stdout");
+        let sandbox = dir.path().join("sandbox");
+        assert!(stdout.lines().any(|l| l == "GREETING=hi"), "{stdout}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l == format!("PWD={}", sandbox.display())),
+            "{stdout}"
         );
     }
 
