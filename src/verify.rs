@@ -67,19 +67,15 @@ pub fn verify(log: &EventLog) -> Result<Report, StoreError> {
         }
     }
     progress.finish_and_clear();
-    for (name, index) in [
-        ("app", Index::App),
-        ("task", Index::Task),
-        ("actor", Index::Actor),
-        ("kind", Index::Kind),
-        ("time", Index::Time),
-    ] {
-        let found = log.index_tree(index).len() as u64;
-        let wanted = expected_index.get(name).copied().unwrap_or(0);
-        if found != wanted {
-            report.problems.push(format!(
-                "index {name} has {found} entries; the events imply {wanted}"
-            ));
+    for index in Index::ALL {
+        let wanted = expected_index.get(index.name()).copied().unwrap_or(0);
+        match log.indexed_count(index) {
+            Ok(found) if found == wanted => {}
+            Ok(found) => report.problems.push(format!(
+                "index {} files {found} events; the events imply {wanted}",
+                index.name()
+            )),
+            Err(error) => report.problems.push(error.to_string()),
         }
     }
     Ok(report)
@@ -92,21 +88,27 @@ fn check_indexes(
     report: &mut Report,
     counts: &mut BTreeMap<&'static str, u64>,
 ) -> Result<(), StoreError> {
-    let entries = [
-        ("app", Index::App, keys.app.as_ref()),
-        ("task", Index::Task, keys.task.as_ref()),
-        ("actor", Index::Actor, Some(&keys.actor)),
-        ("kind", Index::Kind, Some(&keys.kind)),
-        ("time", Index::Time, Some(&keys.time)),
-    ];
-    for (name, index, key) in entries {
-        let Some(key) = key else { continue };
-        *counts.entry(name).or_default() += 1;
-        if !log.index_tree(index).contains_key(key)? {
-            report
-                .problems
-                .push(format!("record {seq}: missing from the {name} index"));
+    let mut missing = Vec::new();
+    for (index, prefix) in keys.prefixes() {
+        *counts.entry(index.name()).or_default() += 1;
+        match log.is_indexed(index, prefix, seq) {
+            Ok(true) => {}
+            Ok(false) => missing.push(index.name()),
+            Err(StoreError::Sled(error)) => return Err(error.into()),
+            Err(error) => report.problems.push(format!("record {seq}: {error}")),
         }
+    }
+    *counts.entry(Index::Time.name()).or_default() += 1;
+    match log.is_timed(keys.recorded_at, seq) {
+        Ok(true) => {}
+        Ok(false) => missing.push(Index::Time.name()),
+        Err(StoreError::Sled(error)) => return Err(error.into()),
+        Err(error) => report.problems.push(format!("record {seq}: {error}")),
+    }
+    for name in missing {
+        report
+            .problems
+            .push(format!("record {seq}: missing from the {name} index"));
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The on-disk format is forever. Golden bytes of a canonical set of events
-//! and a store written by format 1 (both under `fixtures/`) must keep
+//! and a store written by every store format (all under `fixtures/`) must keep
 //! decoding to the same events; newer formats and damaged records are
 //! refused with clear messages.
 //!
@@ -11,12 +11,14 @@ mod common;
 use common::run_stride;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use stride::audit::{self, AuditQuery, Bound, Order};
 use stride::codec;
 use stride::event::app::{AppDefinition, AppSpec};
 use stride::event::*;
 use stride::mesos::condition::Condition;
 use stride::projection::{self, snapshot};
-use stride::store::{CommandRecord, EventLog};
+use stride::store::{CommandRecord, EventLog, STORE_FORMAT};
+use stride::stream::AppMatch;
 use uuid::Uuid;
 
 fn fixtures() -> PathBuf {
@@ -289,10 +291,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A copy of the format-1 fixture store (sled writes on open).
-fn fixture_store() -> tempfile::TempDir {
-    let fixture = fixtures().join("store-v1");
-    if writing_fixtures() && !fixture.exists() {
+/// A copy of the fixture store written by store format `format` (sled
+/// writes on open). Only the current format's can be (re)written.
+fn fixture_store(format: u32) -> tempfile::TempDir {
+    let fixture = fixtures().join(format!("store-v{format}"));
+    if writing_fixtures() && format == STORE_FORMAT && !fixture.exists() {
         let log = EventLog::open(&fixture).unwrap();
         let events = canonical();
         log.append(
@@ -318,39 +321,148 @@ fn fixture_store() -> tempfile::TempDir {
     dir
 }
 
+/// Audit answers (seqs) that exercise every index, windows that start and
+/// end inside a batch, and both orders.
+fn audit_answers(log: &EventLog) -> Vec<Vec<u64>> {
+    let head = log.head().unwrap();
+    let at = |seq: u64| log.get(Seq(seq)).unwrap().unwrap().recorded_at;
+    let query = |edit: &dyn Fn(&mut AuditQuery)| {
+        let mut query = AuditQuery::default();
+        edit(&mut query);
+        query
+    };
+    let queries = [
+        query(&|q| q.app = Some(AppMatch::Exact("/prod/web".into()))),
+        query(&|q| {
+            q.app = Some(AppMatch::Prefix("/prod/".into()));
+            q.order = Order::Desc;
+        }),
+        query(&|q| q.actor = Some("api:alice".into())),
+        query(&|q| {
+            q.actor = Some("mesos".into());
+            q.order = Order::Desc;
+            q.limit = 2;
+        }),
+        query(&|q| q.types = [Kind::AppCreated, Kind::TaskStatusRecorded].into()),
+        query(&|q| q.task = Some("prod_web.00000000-0000-0000-0000-000000000001".into())),
+        query(&|q| {
+            q.since = Some(Bound::Time(at(3)));
+            q.until = Some(Bound::Time(at(9) + 1));
+        }),
+        query(&|q| {
+            q.since = Some(Bound::Seq(Seq(4)));
+            q.until = Some(Bound::Time(at(12)));
+            q.order = Order::Desc;
+            q.limit = 3;
+        }),
+    ];
+    queries
+        .into_iter()
+        .map(|mut query| {
+            let mut seqs = Vec::new();
+            loop {
+                let page = audit::run(log, head, &query).unwrap();
+                seqs.extend(page.events.iter().map(|e| e.seq.0));
+                match page.next {
+                    Some(cursor) => query.cursor = Some(cursor),
+                    None => break seqs,
+                }
+            }
+        })
+        .collect()
+}
+
 #[test]
-fn a_store_written_by_format_1_opens_and_verifies() {
-    let dir = fixture_store();
-    {
-        let log = EventLog::open(dir.path()).unwrap();
-        let stored: Vec<Envelope> = log.iter_from(Seq(1)).map(Result::unwrap).collect();
-        let expected: Vec<Envelope> = canonical().iter().map(|e| (**e).clone()).collect();
-        assert_eq!(stored, expected);
-        let record = log.idempotency_record("retry-1").unwrap().unwrap();
-        assert_eq!((record.first, record.last), (Seq(1), Seq(2)));
-        assert_eq!(log.snapshot_seqs().unwrap(), vec![Seq(10)]);
-        let mut replayed = projection::State::default();
-        for e in &stored {
-            replayed.apply(e);
+fn stores_written_by_every_format_open_verify_and_answer_audits_alike() {
+    let mut answers = Vec::new();
+    for format in 1..=STORE_FORMAT {
+        let dir = fixture_store(format);
+        {
+            let log = EventLog::open(dir.path()).unwrap();
+            let stored: Vec<Envelope> = log.iter_from(Seq(1)).map(Result::unwrap).collect();
+            let expected: Vec<Envelope> = canonical().iter().map(|e| (**e).clone()).collect();
+            assert_eq!(stored, expected, "format {format}");
+            let record = log.idempotency_record("retry-1").unwrap().unwrap();
+            assert_eq!((record.first, record.last), (Seq(1), Seq(2)));
+            assert_eq!(log.snapshot_seqs().unwrap(), vec![Seq(10)]);
+            let mut replayed = projection::State::default();
+            for e in &stored {
+                replayed.apply(e);
+            }
+            assert_eq!(projection::load(&log, None).unwrap(), replayed);
+            answers.push(audit_answers(&log));
         }
-        assert_eq!(projection::load(&log, None).unwrap(), replayed);
+        let (ok, stdout, stderr) = run_stride(&[
+            "store",
+            "verify",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(ok, "format {format}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("14 records, head 14, 1 snapshots checked"),
+            "{stdout}"
+        );
     }
-    let (ok, stdout, stderr) = run_stride(&[
-        "store",
-        "verify",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(ok, "{stdout}{stderr}");
     assert!(
-        stdout.contains("14 records, head 14, 1 snapshots checked"),
-        "{stdout}"
+        answers[0].iter().all(|seqs| !seqs.is_empty()),
+        "{answers:?}"
     );
+    for later in &answers[1..] {
+        assert_eq!(later, &answers[0]);
+    }
+}
+
+#[test]
+fn an_older_store_is_marked_with_the_new_format_and_keeps_growing_in_it() {
+    let dir = fixture_store(1);
+    let log = EventLog::open(dir.path()).unwrap();
+    // The same events again, appended in the current format after the old.
+    let again: Vec<Arc<Envelope>> = canonical()
+        .iter()
+        .map(|e| {
+            let mut e = (**e).clone();
+            e.seq = Seq(e.seq.0 + 14);
+            e.recorded_at += 1_000_000_000;
+            Arc::new(e)
+        })
+        .collect();
+    log.append(&again, &[]).unwrap();
+    log.sync().unwrap();
+    let report = stride::verify::verify(&log).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let query = AuditQuery {
+        app: Some(AppMatch::Exact("/prod/web".into())),
+        limit: 1000,
+        ..AuditQuery::default()
+    };
+    let page = audit::run(&log, Seq(28), &query).unwrap();
+    let seqs: Vec<u64> = page.events.iter().map(|e| e.seq.0).collect();
+    let once: Vec<u64> = canonical()
+        .iter()
+        .filter(|e| e.event.app().is_some_and(|a| a.as_str() == "/prod/web"))
+        .map(|e| e.seq.0)
+        .collect();
+    let twice: Vec<u64> = once
+        .iter()
+        .copied()
+        .chain(once.iter().map(|s| s + 14))
+        .collect();
+    assert_eq!(seqs, twice);
+    drop(log);
+    let db = reopen_raw(dir.path());
+    let format = db
+        .open_tree("meta")
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .unwrap();
+    assert_eq!(format.as_ref(), STORE_FORMAT.to_be_bytes());
 }
 
 #[test]
 fn a_store_from_a_newer_format_is_refused_naming_both_versions() {
-    let dir = fixture_store();
+    let dir = fixture_store(1);
     {
         let db = reopen_raw(dir.path());
         db.open_tree("meta")
@@ -363,15 +475,16 @@ fn a_store_from_a_newer_format_is_refused_naming_both_versions() {
         .err()
         .expect("refused")
         .to_string();
+    let ours = format!("format {STORE_FORMAT}");
     assert!(
-        error.contains("format 99") && error.contains("format 1"),
+        error.contains("format 99") && error.contains(&ours),
         "{error}"
     );
     let data_dir = dir.path().to_str().unwrap();
     let (ok, _, stderr) = run_stride(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]);
     assert!(!ok);
     assert!(
-        stderr.contains("format 99") && stderr.contains("format 1"),
+        stderr.contains("format 99") && stderr.contains(&ours),
         "{stderr}"
     );
     let (ok, _, stderr) = run_stride(&["store", "verify", "--data-dir", data_dir]);

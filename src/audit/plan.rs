@@ -1,6 +1,6 @@
 //! How an audit query walks the index trees (key layouts in `store/mod.rs`).
 //!
-//! The seq window comes from `since`/`until` (times through `idx_time`) and
+//! The seq window comes from `since`/`until` (times through the time index) and
 //! the cursor. Then one index drives the walk, in seq order within the
 //! window: the most selective one named (task, then app, then actor, then
 //! an app prefix or types, which merge several index ranges), or the log's
@@ -9,7 +9,7 @@
 
 use super::{AuditQuery, Bound, Order};
 use crate::event::{Envelope, Kind, Seq};
-use crate::store::keys::{name_prefix, numbered_key, seq_of};
+use crate::store::keys::{name_prefix, seq_key, seq_of};
 use crate::store::{EventLog, Index, StoreError};
 use crate::stream::AppMatch;
 use std::iter::Peekable;
@@ -26,33 +26,19 @@ pub fn window(
     let mut hi = head;
     match query.since {
         Some(Bound::Seq(seq)) => lo = lo.max(seq),
-        Some(Bound::Time(micros)) => {
-            let first = log
-                .index_tree(Index::Time)
-                .range(micros.to_be_bytes()..)
-                .next()
-                .transpose()?;
-            match first {
-                Some((key, _)) => lo = lo.max(seq_of(&key)),
-                None => return Ok(None),
-            }
-        }
+        Some(Bound::Time(micros)) => match log.first_at_or_after(micros)? {
+            Some(first) => lo = lo.max(first),
+            None => return Ok(None),
+        },
         None => {}
     }
     match query.until {
         Some(Bound::Seq(seq)) => hi = hi.min(seq),
-        Some(Bound::Time(micros)) if micros < u64::MAX => {
-            let last = log
-                .index_tree(Index::Time)
-                .range(..(micros + 1).to_be_bytes())
-                .next_back()
-                .transpose()?;
-            match last {
-                Some((key, _)) => hi = hi.min(seq_of(&key)),
-                None => return Ok(None),
-            }
-        }
-        _ => {}
+        Some(Bound::Time(micros)) => match log.last_at_or_before(micros)? {
+            Some(last) => hi = hi.min(last),
+            None => return Ok(None),
+        },
+        None => {}
     }
     match query.cursor {
         Some(cursor) if cursor.order == Order::Asc => lo = lo.max(cursor.last.next()),
@@ -61,10 +47,6 @@ pub fn window(
         None => {}
     }
     Ok((lo <= hi).then_some((lo, hi)))
-}
-
-fn key(prefix: &[u8], seq: Seq) -> Vec<u8> {
-    numbered_key(prefix, seq)
 }
 
 fn kind_prefix(kind: Kind) -> Vec<u8> {
@@ -139,28 +121,27 @@ impl<'a> Walk<'a> {
     /// Candidate seqs in the query's order.
     pub fn seqs(&self) -> Seqs<'a> {
         match &self.driver {
-            Driver::Named(index, prefix) => self.range(self.log.index_tree(*index), prefix),
+            Driver::Named(index, prefix) => self.indexed(*index, prefix),
             Driver::Kinds(prefixes) => self.merge(Index::Kind, prefixes.clone()),
             Driver::AppPrefix(prefix) => match self.apps_under(prefix) {
                 Ok(names) => self.merge(Index::App, names.iter().map(|n| name_prefix(n)).collect()),
                 Err(error) => Box::new(std::iter::once(Err(error))),
             },
-            Driver::Log => self.range(self.log.events_tree(), &[]),
+            Driver::Log => self.all(),
         }
     }
 
     pub fn passes(&self, seq: Seq) -> Result<bool, StoreError> {
         for (index, prefix) in &self.lookups {
-            if !self.log.index_tree(*index).contains_key(key(prefix, seq))? {
+            if !self.log.is_indexed(*index, prefix, seq)? {
                 return Ok(false);
             }
         }
         if self.kinds.is_empty() {
             return Ok(true);
         }
-        let tree = self.log.index_tree(Index::Kind);
         for prefix in &self.kinds {
-            if tree.contains_key(key(prefix, seq))? {
+            if self.log.is_indexed(Index::Kind, prefix, seq)? {
                 return Ok(true);
             }
         }
@@ -177,9 +158,17 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn range(&self, tree: &sled::Tree, prefix: &[u8]) -> Seqs<'a> {
-        let entries = tree
-            .range(key(prefix, self.lo)..=key(prefix, self.hi))
+    fn indexed(&self, index: Index, prefix: &[u8]) -> Seqs<'a> {
+        self.log
+            .indexed_seqs(index, prefix, (self.lo, self.hi), self.order == Order::Desc)
+    }
+
+    /// Every seq in the window, from the log's own keys.
+    fn all(&self) -> Seqs<'a> {
+        let entries = self
+            .log
+            .events_tree()
+            .range(seq_key(self.lo)..=seq_key(self.hi))
             .map(|item| Ok(seq_of(&item?.0)));
         match self.order {
             Order::Asc => Box::new(entries),
@@ -188,10 +177,9 @@ impl<'a> Walk<'a> {
     }
 
     fn merge(&self, index: Index, prefixes: Vec<Vec<u8>>) -> Seqs<'a> {
-        let tree = self.log.index_tree(index);
         let sources = prefixes
             .iter()
-            .map(|prefix| self.range(tree, prefix).peekable())
+            .map(|prefix| self.indexed(index, prefix).peekable())
             .collect();
         Box::new(Merge {
             sources,

@@ -1,5 +1,6 @@
 //! Key shapes of the log and its index trees.
 
+use super::Index;
 use crate::event::{Envelope, Seq};
 
 pub fn seq_key(seq: Seq) -> [u8; 8] {
@@ -23,15 +24,6 @@ pub fn u32_of(bytes: &[u8]) -> u32 {
     u32::from_be_bytes(buf)
 }
 
-/// `name`, a 0x00 separator (names never contain it), then the seq.
-pub fn named_key(name: &str, seq: Seq) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.len() + 9);
-    key.extend_from_slice(name.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&seq.0.to_be_bytes());
-    key
-}
-
 /// Every entry of one name in a named index starts with this.
 pub fn name_prefix(name: &str) -> Vec<u8> {
     let mut key = name.as_bytes().to_vec();
@@ -45,25 +37,37 @@ pub fn numbered_key(number: &[u8], seq: Seq) -> Vec<u8> {
     key
 }
 
-/// The index entries one event gets.
+/// Where one event is filed: the key prefix in each index (a name and
+/// 0x00, or a number), before the entry's first seq; and its time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IndexKeys {
     pub app: Option<Vec<u8>>,
     pub task: Option<Vec<u8>>,
     pub actor: Vec<u8>,
     pub kind: Vec<u8>,
-    pub time: Vec<u8>,
+    pub recorded_at: u64,
 }
 
 impl IndexKeys {
     pub fn of(envelope: &Envelope) -> IndexKeys {
-        let seq = envelope.seq;
         IndexKeys {
-            app: envelope.event.app().map(|a| named_key(a.as_str(), seq)),
-            task: envelope.event.task().map(|t| named_key(t.as_str(), seq)),
-            actor: named_key(&envelope.actor.index_key(), seq),
-            kind: numbered_key(&envelope.event.kind().number().to_be_bytes(), seq),
-            time: numbered_key(&envelope.recorded_at.to_be_bytes(), seq),
+            app: envelope.event.app().map(|a| name_prefix(a.as_str())),
+            task: envelope.event.task().map(|t| name_prefix(t.as_str())),
+            actor: name_prefix(&envelope.actor.index_key()),
+            kind: envelope.event.kind().number().to_be_bytes().to_vec(),
+            recorded_at: envelope.recorded_at,
         }
+    }
+
+    /// The (index, prefix) pairs other than time.
+    pub fn prefixes(&self) -> impl Iterator<Item = (Index, &[u8])> {
+        [
+            (Index::App, self.app.as_deref()),
+            (Index::Task, self.task.as_deref()),
+            (Index::Actor, Some(&self.actor[..])),
+            (Index::Kind, Some(&self.kind[..])),
+        ]
+        .into_iter()
+        .filter_map(|(index, prefix)| Some((index, prefix?)))
     }
 }

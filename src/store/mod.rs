@@ -3,11 +3,11 @@
 //!
 //! Trees (all keys big-endian where numeric):
 //!   events       seq                        -> record (see codec.rs)
-//!   idx_app      app id, 0x00, seq          -> ()
-//!   idx_task     task id, 0x00, seq         -> ()
-//!   idx_actor    actor key, 0x00, seq       -> ()
-//!   idx_kind     kind number (u16), seq     -> ()
-//!   idx_time     recorded_at (u64 µs), seq  -> ()
+//!   idx_app      app id, 0x00, first seq    -> seqs (see postings.rs)
+//!   idx_task     task id, 0x00, first seq   -> seqs
+//!   idx_actor    actor key, 0x00, first seq -> seqs
+//!   idx_kind     kind number (u16), first seq -> seqs
+//!   idx_time     recorded_at (u64 µs) of the first, first seq -> (recorded_at, seq) pairs
 //!   idempotency  Idempotency-Key            -> CommandRecord
 //!   snapshots    seq, chunk (u32)           -> snapshot bytes (see snapshot.rs)
 //!   meta         "format"                   -> store format (u32)
@@ -20,6 +20,7 @@
 mod cursors;
 mod durable;
 pub(crate) mod keys;
+mod postings;
 mod read;
 mod snapshot;
 mod write;
@@ -36,7 +37,9 @@ use std::path::{Path, PathBuf};
 
 /// The store layout this build writes and reads. Bump it (with a migration
 /// note in ARCHITECTURE.md) when trees or key shapes change.
-pub const STORE_FORMAT: u32 = 1;
+/// 1: one index entry per event. 2: index entries are postings (see
+/// `postings.rs`), which read format 1's entries as they are.
+pub const STORE_FORMAT: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -63,6 +66,8 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error("the {index} index entry filed at seq {seq} is malformed")]
+    MalformedIndex { index: &'static str, seq: Seq },
     #[error("the log has a gap: expected seq {expected}, found {found}")]
     Gap { expected: Seq, found: Seq },
 }
@@ -147,6 +152,12 @@ fn check_format(path: &Path, meta: &sled::Tree, events: &sled::Tree) -> Result<(
                     found,
                     supported: STORE_FORMAT,
                 });
+            }
+            if found < STORE_FORMAT {
+                // Older entries stay as written; only what comes next is
+                // in the new format, which an older build must not misread.
+                meta.insert("format", &STORE_FORMAT.to_be_bytes())?;
+                tracing::info!(from = found, to = STORE_FORMAT, "store format upgraded");
             }
         }
         None if !events.is_empty() => {

@@ -1,18 +1,38 @@
 //! Reading the log: by seq, in pages, and through the index trees.
 
-use super::keys::{name_prefix, seq_key, seq_of};
+use super::keys::{seq_key, seq_of};
 use super::{EventLog, StoreError};
 use crate::codec;
 use crate::event::{Envelope, Seq};
 
 /// The secondary indexes, for audit queries and verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Index {
     App,
     Task,
     Actor,
     Kind,
     Time,
+}
+
+impl Index {
+    pub const ALL: [Index; 5] = [
+        Index::App,
+        Index::Task,
+        Index::Actor,
+        Index::Kind,
+        Index::Time,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Index::App => "app",
+            Index::Task => "task",
+            Index::Actor => "actor",
+            Index::Kind => "kind",
+            Index::Time => "time",
+        }
+    }
 }
 
 impl EventLog {
@@ -69,16 +89,5 @@ impl EventLog {
             Index::Kind => &self.idx_kind,
             Index::Time => &self.idx_time,
         }
-    }
-
-    /// Seqs filed under exactly `name` in a named index (app, task, actor).
-    pub fn seqs_named(
-        &self,
-        index: Index,
-        name: &str,
-    ) -> impl DoubleEndedIterator<Item = Result<Seq, StoreError>> + '_ {
-        self.index_tree(index)
-            .scan_prefix(name_prefix(name))
-            .map(|item| Ok(seq_of(&item?.0)))
     }
 }

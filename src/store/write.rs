@@ -1,13 +1,16 @@
 //! Appending: one sled transaction per group-commit batch, covering the
-//! events, their index entries and the idempotency records.
+//! events, their index entries (postings, see `postings.rs`) and the
+//! idempotency records.
 
-use super::keys::{IndexKeys, seq_key};
-use super::{EventLog, StoreError};
+use super::keys::{IndexKeys, numbered_key, seq_key};
+use super::postings::{encode_seqs, encode_times};
+use super::{EventLog, Index, StoreError};
 use crate::codec;
 use crate::event::{Envelope, Seq};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -20,10 +23,41 @@ pub struct CommandRecord {
     pub last: Seq,
 }
 
-struct Encoded {
-    seq: [u8; 8],
-    record: Vec<u8>,
-    index: IndexKeys,
+/// A batch's index entries (see `postings.rs`): per index, one per key
+/// prefix, holding every seq of the batch filed under it; one time entry.
+struct Postings {
+    entries: Vec<(Index, Vec<u8>, Vec<u8>)>,
+}
+
+impl Postings {
+    fn of(events: &[Arc<Envelope>]) -> Postings {
+        let mut grouped: HashMap<(Index, Vec<u8>), Vec<Seq>> = HashMap::new();
+        let mut times = Vec::with_capacity(events.len());
+        for event in events {
+            let keys = IndexKeys::of(event);
+            for (index, prefix) in keys.prefixes() {
+                grouped
+                    .entry((index, prefix.to_vec()))
+                    .or_default()
+                    .push(event.seq);
+            }
+            times.push((keys.recorded_at, event.seq));
+        }
+        let mut entries: Vec<_> = grouped
+            .into_iter()
+            .map(|((index, prefix), seqs)| {
+                (index, numbered_key(&prefix, seqs[0]), encode_seqs(&seqs))
+            })
+            .collect();
+        if let Some(&(at, first)) = times.first() {
+            entries.push((
+                Index::Time,
+                numbered_key(&at.to_be_bytes(), first),
+                encode_times(&times),
+            ));
+        }
+        Postings { entries }
+    }
 }
 
 impl EventLog {
@@ -34,17 +68,12 @@ impl EventLog {
         events: &[Arc<Envelope>],
         idempotent: &[(String, CommandRecord)],
     ) -> Result<(), StoreError> {
-        let encoded = events
+        let records = events
             .iter()
-            .map(|e| {
-                Ok(Encoded {
-                    seq: seq_key(e.seq),
-                    record: codec::encode(e)?,
-                    index: IndexKeys::of(e),
-                })
-            })
+            .map(|e| Ok((seq_key(e.seq), codec::encode(e)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let records = idempotent
+        let postings = Postings::of(events);
+        let idempotency = idempotent
             .iter()
             .map(|(key, record)| Ok((key.as_bytes(), codec::encode_value(record)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -58,19 +87,20 @@ impl EventLog {
             &self.idempotency,
         );
         let result = trees.transaction(|(events, app, task, actor, kind, time, idem)| {
-            for e in &encoded {
-                events.insert(&e.seq[..], &e.record[..])?;
-                if let Some(key) = &e.index.app {
-                    app.insert(&key[..], &[][..])?;
-                }
-                if let Some(key) = &e.index.task {
-                    task.insert(&key[..], &[][..])?;
-                }
-                actor.insert(&e.index.actor[..], &[][..])?;
-                kind.insert(&e.index.kind[..], &[][..])?;
-                time.insert(&e.index.time[..], &[][..])?;
+            for (key, record) in &records {
+                events.insert(&key[..], &record[..])?;
             }
-            for (key, value) in &records {
+            for (index, key, value) in &postings.entries {
+                let tree = match index {
+                    Index::App => app,
+                    Index::Task => task,
+                    Index::Actor => actor,
+                    Index::Kind => kind,
+                    Index::Time => time,
+                };
+                tree.insert(&key[..], &value[..])?;
+            }
+            for (key, value) in &idempotency {
                 idem.insert(*key, &value[..])?;
             }
             Ok::<(), ConflictableTransactionError<()>>(())
