@@ -60,7 +60,8 @@ struct ServeArgs {
     /// Address the HTTP API listens on (port 0 picks a free one).
     #[arg(long, env = "STRIDE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Snapshot the projection every this many events.
+    /// Snapshot the projection every this many events (or, once the state
+    /// has more entries than that, every as many events as it has entries).
     #[arg(long, env = "STRIDE_SNAPSHOT_EVERY", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,

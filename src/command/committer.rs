@@ -14,6 +14,7 @@ use crate::projection::{Projection, State, snapshot};
 use crate::store::{CommandRecord, EventLog, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as sync_mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -277,9 +278,21 @@ fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
 
 /// Takes snapshots off the write path, on its own thread.
 struct Snapshotter {
-    every: u64,
-    last: std::sync::atomic::AtomicU64,
+    /// Events between snapshots: at least `--snapshot-every`, and at least
+    /// the size of the state last snapshotted (see `spacing`).
+    spacing: Arc<AtomicU64>,
+    last: AtomicU64,
     tx: sync_mpsc::SyncSender<()>,
+}
+
+/// A snapshot costs time in proportion to the state, so one per as many
+/// events as the state has entries keeps its cost per event bounded (a
+/// fixed interval would snapshot a 100,000-app state every few seconds,
+/// taking cores from the serving path). A restart replays at most that
+/// many events more, which costs about as much as loading the snapshot.
+fn spacing(every: u64, state: &State) -> u64 {
+    let entries = state.apps.len() + state.tasks.len() + state.deployments.len();
+    every.max(entries as u64)
 }
 
 impl Snapshotter {
@@ -295,6 +308,9 @@ impl Snapshotter {
         // state takes long, and doing it under the projection's lock would
         // hold up every write for that long.
         let mut state = projection.read().clone();
+        let every = every.max(1);
+        let spacing_now = Arc::new(AtomicU64::new(spacing(every, &state)));
+        let spacing_seen = spacing_now.clone();
         std::thread::Builder::new()
             .name("stride-snapshot".into())
             .spawn(move || {
@@ -305,20 +321,20 @@ impl Snapshotter {
                     if let Err(error) = result {
                         tracing::warn!(error = %error, "snapshot failed; the next one will retry");
                     }
+                    spacing_seen.store(spacing(every, &state), Ordering::Relaxed);
                 }
             })
             .map_err(|source| thread_error(&path, "cannot start the snapshot thread", source))?;
         Ok(Snapshotter {
-            every: every.max(1),
+            spacing: spacing_now,
             last: last.into(),
             tx,
         })
     }
 
     fn maybe_take(&self, head: Seq) {
-        use std::sync::atomic::Ordering;
-        if head.0 >= self.last.load(Ordering::Relaxed) + self.every && self.tx.try_send(()).is_ok()
-        {
+        let due = self.last.load(Ordering::Relaxed) + self.spacing.load(Ordering::Relaxed);
+        if head.0 >= due && self.tx.try_send(()).is_ok() {
             self.last.store(head.0, Ordering::Relaxed);
         }
     }
@@ -355,4 +371,40 @@ fn fail_stop(what: &str, error: &StoreError) -> ! {
     tracing::error!(error = %message, "{what} failed; stopping to keep acknowledged writes honest");
     eprintln!("stride: fatal: {what} failed: {message}");
     std::process::exit(74);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::app::{AppDefinition, AppSpec};
+    use crate::event::{AppCreated, AppId, Event};
+
+    fn created(seq: u64) -> Envelope {
+        let id = format!("/app{seq}");
+        let definition: AppDefinition =
+            serde_json::from_value(serde_json::json!({"id": id, "cmd": "sleep 1"}))
+                .expect("definition");
+        Envelope {
+            seq: Seq(seq),
+            id: Uuid::now_v7(),
+            recorded_at: seq,
+            actor: Actor::Reconciler,
+            command_id: Uuid::now_v7(),
+            event: Event::AppCreated(AppCreated {
+                app: AppId(id),
+                definition: AppSpec::new(definition),
+            }),
+        }
+    }
+
+    #[test]
+    fn snapshots_space_out_as_the_state_grows() {
+        let mut state = State::default();
+        assert_eq!(spacing(10, &state), 10);
+        for seq in 1..=50 {
+            state.apply(&created(seq));
+        }
+        assert_eq!(spacing(10, &state), 50);
+        assert_eq!(spacing(100, &state), 100);
+    }
 }

@@ -13,16 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 /// Recent events kept rendered; subscribers at the live edge all hit.
 const RENDERED: usize = 4_096;
 /// Subscriber wakeups per second the pacing aims at, across all of them:
 /// each costs a task switch and a socket write on both ends, which is what
 /// saturates the cores when every event wakes every subscriber.
-const WAKEUPS_PER_SECOND: u64 = 50_000;
+const WAKEUPS_PER_SECOND: u64 = 100_000;
 /// The pace never delays an event by more than this.
-const MAX_PACE: Duration = Duration::from_millis(20);
+const MAX_PACE: Duration = Duration::from_millis(10);
 
 pub struct Hub {
     pub config: StreamConfig,
@@ -60,7 +59,15 @@ impl Hub {
             paced: watch::channel(head).0,
             subscribers: AtomicUsize::new(0),
         });
-        tokio::spawn(pace(Arc::downgrade(&hub), projection));
+        let weak = Arc::downgrade(&hub);
+        // A thread of its own: as a task it would queue behind the very
+        // subscribers it wakes, and tokio's timer rounds waits up to 1 ms.
+        let spawned = std::thread::Builder::new()
+            .name("stride-pacer".into())
+            .spawn(move || pace(weak, projection));
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the stream pacer; subscribers will not be woken");
+        }
         hub
     }
 
@@ -134,21 +141,19 @@ fn render(envelope: &Envelope) -> Utf8Bytes {
 
 /// Follows the projection's head, renders what is new and passes the head
 /// on, no more often than the pace. An event arriving after a quiet spell
-/// goes out at once.
-async fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>) {
+/// goes out at once. Ends with the hub or the projection.
+fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>) {
     let mut head = projection.watch_head();
-    let mut last_wake = Instant::now();
-    while head.changed().await.is_ok() {
+    let mut last_wake = std::time::Instant::now();
+    while futures::executor::block_on(head.changed()).is_ok() {
         let Some(hub) = hub.upgrade() else { return };
-        let pace = hub.pace();
-        // Below the timer's 1 ms resolution a sleep would round up to it.
-        if pace >= Duration::from_millis(1) {
-            tokio::time::sleep_until(last_wake + pace).await;
-        }
+        std::thread::sleep(
+            (last_wake + hub.pace()).saturating_duration_since(std::time::Instant::now()),
+        );
         let seq = *head.borrow_and_update();
         hub.render_up_to(&projection, seq);
         hub.paced.send_replace(seq);
-        last_wake = Instant::now();
+        last_wake = std::time::Instant::now();
     }
 }
 
@@ -174,7 +179,7 @@ mod tests {
         let projection = Arc::new(Projection::new(State::default()));
         let hub = Hub::start(config(), projection.clone());
         let _subscribers: Vec<_> = (0..500).map(|_| hub.subscribe()).collect();
-        assert_eq!(hub.pace(), Duration::from_millis(10));
+        assert_eq!(hub.pace(), Duration::from_millis(5));
         let mut paced = hub.paced_head();
         for seq in 1..=30 {
             projection.apply(&[envelope(seq)]);

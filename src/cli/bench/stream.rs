@@ -1,9 +1,11 @@
 //! `stride bench stream`: websocket fan-out on this machine.
 //!
 //! Runs `stride serve` as a child on a temporary store, then measures
-//! (1) the append rate with no subscribers, (2) append-to-receipt latency
-//! for N subscribers while writers append at a fixed rate, (3) the append
-//! rate with those subscribers connected. Latency is from the event's
+//! (1) the maximum append rate and (2) appends at a fixed rate, both with
+//! no subscribers, (3) append-to-receipt latency for N subscribers while
+//! writers append at that fixed rate, (4) the maximum append rate with
+//! those subscribers connected. Each append run also reports how long the
+//! writers waited for their acknowledgements. Latency is from the event's
 //! `recorded_at` (stamped before its fsync) to its arrival at a subscriber.
 
 use super::serve::ServeChild;
@@ -52,8 +54,12 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
     let server = ServeChild::start(dir)?;
     let base = server.url.clone();
     let http = reqwest::Client::new();
-    let alone = append(&http, &base, args, None).await?;
-    println!("append rate, no subscribers:      {alone:>8.0} events/s");
+    append(&http, &base, args, None)
+        .await?
+        .print("max append rate, no subscribers");
+    append(&http, &base, args, Some(args.rate))
+        .await?
+        .print("paced appends, no subscribers");
 
     let histogram: Arc<Vec<AtomicU64>> =
         Arc::new((0..BUCKETS).map(|_| AtomicU64::new(0)).collect());
@@ -101,8 +107,9 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
         .map(|b| b.load(Ordering::Relaxed))
         .collect();
     let received: u64 = counts.iter().sum();
+    paced.print(&format!("paced appends, {} subscribers", args.subscribers));
     println!(
-        "latency run: {} subscribers, {paced:.0} events/s appended, {received} deliveries",
+        "latency run: {} subscribers, {received} deliveries",
         args.subscribers
     );
     for (label, q) in [("p50", 0.50), ("p99", 0.99), ("max", 1.0)] {
@@ -112,11 +119,10 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
         );
     }
     spread.print();
-    let crowded = append(&http, &base, args, None).await?;
-    println!(
-        "append rate, {} subscribers:    {crowded:>8.0} events/s",
+    append(&http, &base, args, None).await?.print(&format!(
+        "max append rate, {} subscribers",
         args.subscribers
-    );
+    ));
     check_order(&orders).await?;
     for reader in readers {
         reader.abort();
@@ -124,19 +130,39 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
     Ok(())
 }
 
+/// What a writer run achieved: events/s, and how long each create took
+/// to be acknowledged (durable).
+struct Appended {
+    rate: f64,
+    acks: Vec<u64>,
+}
+
+impl Appended {
+    fn print(&self, label: &str) {
+        println!(
+            "{label}: {:.0} events/s, ack p50 {:.1} ms, p99 {:.1} ms",
+            self.rate,
+            percentile(&self.acks, 0.5),
+            percentile(&self.acks, 0.99)
+        );
+    }
+}
+
 /// Appends for `args.duration` (two events per created app), paced to
-/// `rate` events/s when given; returns the events/s achieved.
+/// `rate` events/s when given.
 async fn append(
     http: &reqwest::Client,
     base: &str,
     args: &StreamBenchArgs,
     rate: Option<u64>,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Appended> {
     let started = Instant::now();
     let appended = Arc::new(AtomicU64::new(0));
+    let acks: Arc<Vec<AtomicU64>> = Arc::new((0..BUCKETS).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = Vec::new();
     for w in 0..args.writers {
         let (http, url, appended) = (http.clone(), format!("{base}/v2/apps"), appended.clone());
+        let acks = acks.clone();
         let pace =
             rate.map(|r| Duration::from_secs_f64(args.writers as f64 * 2.0 / r.max(1) as f64));
         let deadline = started + args.duration;
@@ -152,11 +178,13 @@ async fn append(
                 }
                 let body = serde_json::json!({"id": format!("/bench/w{w}-{prefix}-{n}"),
                     "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "portDefinitions": []});
+                let sent = Instant::now();
                 let response = http.post(&url).json(&body).send().await?;
                 if !response.status().is_success() {
                     let status = response.status();
                     bail!("append failed: {status}: {}", response.text().await?);
                 }
+                record(&acks, sent.elapsed().as_micros() as u64);
                 appended.fetch_add(2, Ordering::Relaxed);
             }
             Ok(())
@@ -165,7 +193,10 @@ async fn append(
     for task in tasks {
         task.await.context("a writer panicked")??;
     }
-    Ok(appended.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    Ok(Appended {
+        rate: appended.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
+        acks: acks.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+    })
 }
 
 /// What one subscriber received, to check it got every event once, in order.
