@@ -9,7 +9,11 @@
 //! `fixtures/` with a test in `tests/migrations.rs` that opens it. Never edit
 //! a step that has shipped.
 //!
-//! Format 1 is the first: no steps yet.
+//! Event payloads are all still at their first version: no steps yet.
+//! Store format 2 changed only the index trees' entries, which it reads in
+//! their format-1 shape as they are (see `src/store/postings.rs`), so it
+//! needs no step either; `fixtures/store-v1` and `store-v2` are opened by
+//! `tests/format.rs`.
 
 /// One upcast: payload bytes of `kind` at version `from` to version `from + 1`.
 pub(crate) struct Step {
