@@ -82,21 +82,25 @@ impl Hub {
         self.paced.subscribe()
     }
 
-    /// The envelope's JSON text (`envelope_json`), rendered once for all
-    /// subscribers when it is recent.
-    pub fn render(&self, envelope: &Envelope) -> Utf8Bytes {
-        {
-            let rendered = self.rendered.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(text) = envelope
-                .seq
-                .0
-                .checked_sub(rendered.first.0)
-                .and_then(|index| rendered.texts.get(usize::try_from(index).ok()?))
-            {
-                return text.clone();
-            }
-        }
-        render(envelope)
+    /// The envelopes' JSON texts (`envelope_json`), each rendered once for
+    /// all subscribers when recent; one look at the rendered ones for all.
+    pub fn render_all<E: std::ops::Deref<Target = Envelope>>(
+        &self,
+        envelopes: &[E],
+    ) -> Vec<Utf8Bytes> {
+        let rendered = self.rendered.read().unwrap_or_else(|p| p.into_inner());
+        envelopes
+            .iter()
+            .map(|envelope| {
+                envelope
+                    .seq
+                    .0
+                    .checked_sub(rendered.first.0)
+                    .and_then(|index| rendered.texts.get(usize::try_from(index).ok()?))
+                    .cloned()
+                    .unwrap_or_else(|| render(envelope))
+            })
+            .collect()
     }
 
     /// How long to gather events before waking the subscribers again.
@@ -197,7 +201,7 @@ mod tests {
         assert_eq!((rendered.first, rendered.texts.len()), (Seq(1), 30));
         drop(rendered);
         // The applied envelope's text, not this look-alike's (its id differs).
-        let cached = hub.render(&envelope(7));
+        let cached = hub.render_all(&[envelope(7)]).remove(0);
         assert!(cached.as_str().contains("\"seq\":7"));
         assert_ne!(cached.as_str(), render(&envelope(7)).as_str());
     }

@@ -17,7 +17,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::response::Response;
 use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -191,7 +191,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
                 send(&mut sink, progress_message(&feed, &shared), &config).await
             }
             Step::Feed(Ok(Item::Event(envelope))) => {
-                send_batch(&mut sink, &mut feed, &shared.stream, &envelope).await
+                send_batch(&mut sink, &mut feed, &shared.stream, envelope).await
             }
             Step::Feed(Err(FeedError::Closed)) => {
                 close(
@@ -248,17 +248,27 @@ async fn send(sink: &mut Sink, message: Message, config: &StreamConfig) -> bool 
 
 /// Sends `first` and whatever else the feed has at hand (up to `BATCH`),
 /// flushing once: one write for a burst instead of one per event.
-async fn send_batch(sink: &mut Sink, feed: &mut Feed, hub: &Hub, first: &Envelope) -> bool {
-    let config = &hub.config;
+async fn send_batch(sink: &mut Sink, feed: &mut Feed, hub: &Hub, first: Arc<Envelope>) -> bool {
+    let mut envelopes = vec![first];
+    while envelopes.len() < BATCH {
+        let Some(envelope) = feed.ready() else { break };
+        envelopes.push(envelope);
+    }
+    let texts = hub.render_all(&envelopes);
     let write = async {
-        sink.feed(Message::Text(hub.render(first))).await?;
-        for _ in 1..BATCH {
-            let Some(envelope) = feed.ready() else { break };
-            sink.feed(Message::Text(hub.render(&envelope))).await?;
+        for text in texts {
+            sink.feed(Message::Text(text)).await?;
         }
         sink.flush().await
     };
-    match timeout(config.idle_timeout, write).await {
+    // Most writes fit the socket buffer at once; only one that waits needs
+    // the idle timer (a timer per write is a cost per subscriber per event).
+    let mut write = std::pin::pin!(write);
+    let outcome = match (&mut write).now_or_never() {
+        Some(done) => Ok(done),
+        None => timeout(hub.config.idle_timeout, write).await,
+    };
+    match outcome {
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
         Err(_) => {
