@@ -47,7 +47,7 @@ pub fn verify(log: &EventLog) -> Result<Report, StoreError> {
             Ok(envelope) => {
                 check_indexes(
                     log,
-                    &IndexKeys::of(&envelope),
+                    IndexKeys::of(&envelope),
                     seq,
                     &mut report,
                     &mut expected_index,
@@ -83,32 +83,27 @@ pub fn verify(log: &EventLog) -> Result<Report, StoreError> {
 
 fn check_indexes(
     log: &EventLog,
-    keys: &IndexKeys,
+    keys: IndexKeys,
     seq: Seq,
     report: &mut Report,
     counts: &mut BTreeMap<&'static str, u64>,
 ) -> Result<(), StoreError> {
-    let mut missing = Vec::new();
-    for (index, prefix) in keys.prefixes() {
+    let timed = log.is_timed(keys.recorded_at, seq);
+    let filed = keys
+        .prefixes()
+        .map(|(index, prefix)| (index, log.is_indexed(index, &prefix, seq)))
+        .chain([(Index::Time, timed)]);
+    for (index, found) in filed {
         *counts.entry(index.name()).or_default() += 1;
-        match log.is_indexed(index, prefix, seq) {
+        match found {
             Ok(true) => {}
-            Ok(false) => missing.push(index.name()),
+            Ok(false) => report.problems.push(format!(
+                "record {seq}: missing from the {} index",
+                index.name()
+            )),
             Err(StoreError::Sled(error)) => return Err(error.into()),
             Err(error) => report.problems.push(format!("record {seq}: {error}")),
         }
-    }
-    *counts.entry(Index::Time.name()).or_default() += 1;
-    match log.is_timed(keys.recorded_at, seq) {
-        Ok(true) => {}
-        Ok(false) => missing.push(Index::Time.name()),
-        Err(StoreError::Sled(error)) => return Err(error.into()),
-        Err(error) => report.problems.push(format!("record {seq}: {error}")),
-    }
-    for name in missing {
-        report
-            .problems
-            .push(format!("record {seq}: missing from the {name} index"));
     }
     Ok(())
 }

@@ -60,12 +60,12 @@ impl IndexKeys {
     }
 
     /// The (index, prefix) pairs other than time.
-    pub fn prefixes(&self) -> impl Iterator<Item = (Index, &[u8])> {
+    pub fn prefixes(self) -> impl Iterator<Item = (Index, Vec<u8>)> {
         [
-            (Index::App, self.app.as_deref()),
-            (Index::Task, self.task.as_deref()),
-            (Index::Actor, Some(&self.actor[..])),
-            (Index::Kind, Some(&self.kind[..])),
+            (Index::App, self.app),
+            (Index::Task, self.task),
+            (Index::Actor, Some(self.actor)),
+            (Index::Kind, Some(self.kind)),
         ]
         .into_iter()
         .filter_map(|(index, prefix)| Some((index, prefix?)))

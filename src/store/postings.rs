@@ -104,7 +104,7 @@ impl EventLog {
     ) -> Seqs<'_> {
         // The entry holding `lo` may start before it.
         let start = match self.entry_at(index, prefix, lo) {
-            Ok(Some(key)) => key,
+            Ok(Some((key, _))) => key.to_vec(),
             Ok(None) => numbered_key(prefix, lo),
             Err(error) => return Box::new(std::iter::once(Err(error))),
         };
@@ -142,10 +142,9 @@ impl EventLog {
         prefix: &[u8],
         seq: Seq,
     ) -> Result<bool, StoreError> {
-        let Some(key) = self.entry_at(index, prefix, seq)? else {
+        let Some((key, value)) = self.entry_at(index, prefix, seq)? else {
             return Ok(false);
         };
-        let value = self.index_tree(index).get(&key)?.unwrap_or_default();
         Ok(decode_seqs(index, &key, &value)?
             .binary_search(&seq)
             .is_ok())
@@ -214,19 +213,18 @@ impl EventLog {
         Ok(count)
     }
 
-    /// The key of the last entry under `prefix` starting at or before `seq`.
+    /// The last entry under `prefix` starting at or before `seq`.
     fn entry_at(
         &self,
         index: Index,
         prefix: &[u8],
         seq: Seq,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let entry = self
+    ) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+        Ok(self
             .index_tree(index)
             .range(numbered_key(prefix, Seq(0))..=numbered_key(prefix, seq))
             .next_back()
-            .transpose()?;
-        Ok(entry.map(|(key, _)| key.to_vec()))
+            .transpose()?)
     }
 }
 

@@ -35,13 +35,10 @@ impl Postings {
         let mut times = Vec::with_capacity(events.len());
         for event in events {
             let keys = IndexKeys::of(event);
-            for (index, prefix) in keys.prefixes() {
-                grouped
-                    .entry((index, prefix.to_vec()))
-                    .or_default()
-                    .push(event.seq);
-            }
             times.push((keys.recorded_at, event.seq));
+            for key in keys.prefixes() {
+                grouped.entry(key).or_default().push(event.seq);
+            }
         }
         let mut entries: Vec<_> = grouped
             .into_iter()

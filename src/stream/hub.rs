@@ -11,7 +11,7 @@ use axum::extract::ws::Utf8Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Recent events kept rendered; subscribers at the live edge all hit.
@@ -148,16 +148,14 @@ fn render(envelope: &Envelope) -> Utf8Bytes {
 /// goes out at once. Ends with the hub or the projection.
 fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>) {
     let mut head = projection.watch_head();
-    let mut last_wake = std::time::Instant::now();
+    let mut last_wake = Instant::now();
     while futures::executor::block_on(head.changed()).is_ok() {
         let Some(hub) = hub.upgrade() else { return };
-        std::thread::sleep(
-            (last_wake + hub.pace()).saturating_duration_since(std::time::Instant::now()),
-        );
+        std::thread::sleep((last_wake + hub.pace()).saturating_duration_since(Instant::now()));
         let seq = *head.borrow_and_update();
         hub.render_up_to(&projection, seq);
         hub.paced.send_replace(seq);
-        last_wake = std::time::Instant::now();
+        last_wake = Instant::now();
     }
 }
 
