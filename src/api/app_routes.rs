@@ -22,6 +22,17 @@ enum AppRoute {
 }
 
 impl AppRoute {
+    /// Methods this resource answers, for a 405's `Allow`.
+    fn allowed(&self) -> &'static str {
+        match self {
+            AppRoute::App(_) => "GET, PUT, PATCH, DELETE",
+            AppRoute::Tasks(_) => "GET, DELETE",
+            AppRoute::Task(..) => "DELETE",
+            AppRoute::Versions(_) | AppRoute::Version(..) => "GET",
+            AppRoute::Restart(_) => "POST",
+        }
+    }
+
     fn parse(rest: &str) -> AppRoute {
         let rest = rest.trim_end_matches('/');
         let leaf = |s: &str| !s.is_empty() && !s.contains('/');
@@ -64,7 +75,9 @@ pub async fn get(
         AppRoute::Tasks(id) => tasks::of_app(&shared, &id, &headers),
         AppRoute::Versions(id) => apps::versions(&shared, &id),
         AppRoute::Version(id, version) => apps::version(&shared, &id, &version),
-        AppRoute::Task(..) | AppRoute::Restart(_) => Err(ApiError::MethodNotAllowed),
+        other @ (AppRoute::Task(..) | AppRoute::Restart(_)) => {
+            Err(ApiError::MethodNotAllowed(other.allowed()))
+        }
     }
 }
 
@@ -78,7 +91,7 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     match AppRoute::parse(&rest) {
         AppRoute::App(id) => apps::replace(&shared, actor, id, &params, &headers, &body).await,
-        _ => Err(ApiError::MethodNotAllowed),
+        other => Err(ApiError::MethodNotAllowed(other.allowed())),
     }
 }
 
@@ -92,7 +105,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     match AppRoute::parse(&rest) {
         AppRoute::App(id) => apps::patch(&shared, actor, id, &params, &headers, &body).await,
-        _ => Err(ApiError::MethodNotAllowed),
+        other => Err(ApiError::MethodNotAllowed(other.allowed())),
     }
 }
 
@@ -109,7 +122,7 @@ pub async fn delete(
             tasks::kill_one(&shared, actor, id, task, &params, &headers).await
         }
         AppRoute::Tasks(id) => tasks::kill_many(&shared, actor, id, &params, &headers).await,
-        _ => Err(ApiError::MethodNotAllowed),
+        other => Err(ApiError::MethodNotAllowed(other.allowed())),
     }
 }
 
@@ -122,7 +135,7 @@ pub async fn post(
 ) -> Result<Response, ApiError> {
     match AppRoute::parse(&rest) {
         AppRoute::Restart(id) => apps::restart(&shared, actor, id, &params, &headers).await,
-        _ => Err(ApiError::MethodNotAllowed),
+        other => Err(ApiError::MethodNotAllowed(other.allowed())),
     }
 }
 

@@ -19,6 +19,12 @@ pub async fn audit(
     let query = parse(&pairs)?;
     // Only what is durable: the log may hold a batch still being synced.
     let head = shared.projection.head();
+    // A cursor names an event a page returned, so never one beyond the head.
+    if query.cursor.is_some_and(|cursor| cursor.last > head) {
+        return Err(ApiError::BadRequest(format!(
+            "cursor is not one this server issued: it points beyond the head of the log ({head})"
+        )));
+    }
     let log = shared.log.clone();
     let page = tokio::task::spawn_blocking(move || audit::run(&log, head, &query))
         .await

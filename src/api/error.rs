@@ -1,9 +1,12 @@
 //! API errors as Marathon shapes them: a JSON body with a `message`, and for
-//! invalid objects the `details` naming each bad field.
+//! invalid objects the `details` naming each bad field. `json_errors` gives
+//! the errors the framework itself produces (rejected extractors, 404, 405,
+//! 413) the same shape.
 
 use crate::command::{Rejection, RejectionKind, SubmitError};
 use axum::Json;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -17,8 +20,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     NotAcceptable(String),
+    /// Carries the `Allow` header's value.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     #[error("Stride is stopping")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -62,10 +66,15 @@ impl IntoResponse for ApiError {
             ApiError::NotAcceptable(message) => {
                 (StatusCode::NOT_ACCEPTABLE, json!({"message": message}))
             }
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                json!({"message": "method not allowed on this resource"}),
-            ),
+            ApiError::MethodNotAllowed(allow) => {
+                let body =
+                    json!({"message": format!("method not allowed; this resource allows {allow}")});
+                let mut response = (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                return response;
+            }
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"message": "Stride is stopping"}),
@@ -77,4 +86,44 @@ impl IntoResponse for ApiError {
         };
         (status, Json(body)).into_response()
     }
+}
+
+/// Error bodies the framework writes are plain text or empty; longer than
+/// this they are not worth quoting.
+const MAX_QUOTED: usize = 4096;
+
+/// Rewrites every 4xx/5xx answer that is not JSON already into
+/// `{"message": ...}`: the text it had, else the status's reason. Headers
+/// such as `Allow` are kept.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_QUOTED)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = match text.is_empty() {
+        true => status.canonical_reason().unwrap_or("error").to_owned(),
+        false => text,
+    };
+    let body = json!({"message": message}).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Unknown routes: Marathon's 404 shape, naming the path.
+pub async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no resource at {}", uri.path()))
 }

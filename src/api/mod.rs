@@ -82,5 +82,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v2/queue/{*rest}", delete(queue::reset_delay))
         .route("/v2/info", get(info::info))
         .route("/v2/leader", get(info::leader))
+        .fallback(error::no_route)
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(shared)
 }

@@ -41,7 +41,10 @@ pub fn window(
         None => {}
     }
     match query.cursor {
-        Some(cursor) if cursor.order == Order::Asc => lo = lo.max(cursor.last.next()),
+        Some(cursor) if cursor.order == Order::Asc => match cursor.last.checked_next() {
+            Some(after) => lo = lo.max(after),
+            None => return Ok(None),
+        },
         Some(cursor) if cursor.last.0 == 0 => return Ok(None),
         Some(cursor) => hi = hi.min(Seq(cursor.last.0 - 1)),
         None => {}

@@ -14,8 +14,16 @@ use uuid::Uuid;
 pub struct Seq(pub u64);
 
 impl Seq {
+    /// The following seq. Only for seqs of the log, which never come near
+    /// the top of the range; a client's seq goes through `checked_next`.
     pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+        self.checked_next()
+            .expect("the log's seqs stay far below u64::MAX")
+    }
+
+    /// The following seq, or `None` past `u64::MAX` (never a wrap to 0).
+    pub fn checked_next(self) -> Option<Seq> {
+        self.0.checked_add(1).map(Seq)
     }
 }
 

@@ -55,7 +55,14 @@ pub async fn handler(
             let last = last.ok_or_else(|| {
                 ApiError::BadRequest("Last-Event-ID must be a seq this server sent".into())
             })?;
-            Start::At(Seq(last).next())
+            // u64::MAX has no successor; it is as far beyond the head as any.
+            let after = Seq(last).checked_next().ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "Last-Event-ID: {last} is beyond the head of the log ({})",
+                    shared.projection.head()
+                ))
+            })?;
+            Start::At(after)
         }
     };
     let feed = Feed::open(

@@ -124,7 +124,23 @@ fn check_unreachable(strategy: UnreachableStrategy, problems: &mut Problems) {
 
 /// Marathon's path rules: absolute, `/`-separated segments of lowercase
 /// letters, digits, dashes and dots, not starting or ending with a dash.
+/// Mesos refuses task ids over 255 bytes (`NAME_MAX`); a task id is the app
+/// id without its leading slash, a dot and a 36-character UUID.
+pub const MAX_ID_LENGTH: usize = 255 - 36;
+/// Stride's own bound (Marathon has none): groups nest this deep at most.
+pub const MAX_ID_DEPTH: usize = 32;
+
 fn check_id(id: &str) -> Result<(), String> {
+    // Checked first, and the id not quoted: it may be megabytes.
+    if id.len() > MAX_ID_LENGTH {
+        return Err(format!(
+            "must be at most {MAX_ID_LENGTH} characters (Mesos task ids are at most 255), not {}",
+            id.len()
+        ));
+    }
+    if id.split('/').filter(|s| !s.is_empty()).count() > MAX_ID_DEPTH {
+        return Err(format!("must be at most {MAX_ID_DEPTH} segments deep"));
+    }
     let Some(path) = id.strip_prefix('/') else {
         return Err(format!("'{id}' must be an absolute path starting with /"));
     };
