@@ -83,18 +83,13 @@ async fn ids_longer_or_deeper_than_the_limit_are_a_422_naming_the_field() {
             .await
             .unwrap();
         assert_eq!(created.status(), 201, "{id}");
-        let fetched = http
-            .get(server.url(&format!("/v2/apps{id}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(fetched.status(), 200, "{id}");
-        let deleted = http
-            .delete(server.url(&format!("/v2/apps{id}?force=true")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(deleted.status(), 200, "{id}");
+        for (method, path) in [
+            (reqwest::Method::GET, format!("/v2/apps{id}")),
+            (reqwest::Method::DELETE, format!("/v2/apps{id}?force=true")),
+        ] {
+            let response = http.request(method, server.url(&path)).send().await;
+            assert_eq!(response.unwrap().status(), 200, "{path}");
+        }
     }
 }
 
