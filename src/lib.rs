@@ -11,6 +11,7 @@ pub mod callbacks;
 pub mod cli;
 pub mod codec;
 pub mod command;
+pub mod connections;
 pub mod event;
 pub mod health;
 pub mod lb;

@@ -2,17 +2,17 @@
 
 use crate::api::{self, ServerInfo, Shared};
 use crate::command::{Committer, PortRange, Settings};
+use crate::connections::{self, ConnectionLimits, descriptors};
 use crate::health::{HealthMonitor, HealthResults, Readiness, ReadinessMonitor};
 use crate::local::{LocalCluster, LocalClusterConfig};
 use crate::mesos::{Scheduler, SchedulerConfig};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
 use crate::store::{EventLog, StoreError};
-use crate::tcp::no_delay;
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -25,6 +25,20 @@ pub struct ServeConfig {
     pub mesos: MesosConfig,
     pub stream: crate::stream::StreamConfig,
     pub callbacks: crate::callbacks::CallbackConfig,
+    pub connections: ConnectionConfig,
+}
+
+/// What clients may hold open, and how long stopping may take.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionConfig {
+    /// Open connections at most; `None`: what the open-file limit allows
+    /// after a reserve (`connections::descriptors`).
+    pub max_connections: Option<usize>,
+    /// Websocket and SSE subscribers at most; `None`: half the connections.
+    pub max_streams: Option<usize>,
+    pub header_timeout: Duration,
+    /// After SIGTERM, how long requests in flight and closing streams get.
+    pub shutdown_timeout: Duration,
 }
 
 /// How Stride reaches Mesos.
@@ -76,6 +90,22 @@ pub enum ServeError {
 }
 
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let open_files = descriptors::raise_open_file_limit();
+    let max_connections = config
+        .connections
+        .max_connections
+        .unwrap_or_else(|| open_files.map_or(usize::MAX, descriptors::default_max_connections));
+    let max_streams = config
+        .connections
+        .max_streams
+        .unwrap_or(max_connections / 2)
+        .clamp(1, max_connections);
+    tracing::info!(
+        open_files,
+        max_connections,
+        max_streams,
+        "connection limits"
+    );
     let path = config.data_dir.clone();
     let (log, state) = tokio::task::spawn_blocking(move || {
         let log = EventLog::open(&path).map_err(|source| ServeError::Open {
@@ -151,7 +181,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             source,
         })?;
     let bound = listener.local_addr().map_err(ServeError::Serve)?;
-    let stream = crate::stream::Hub::start(config.stream, projection.clone());
+    let stream = crate::stream::Hub::start(config.stream, projection.clone(), max_streams);
     let shared = Shared {
         log,
         projection,
@@ -160,7 +190,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             address: bound,
             service_ports: config.service_ports,
         },
-        stream,
+        stream: stream.clone(),
         callbacks,
         queue,
         health,
@@ -171,15 +201,32 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.
     println!("stride: listening on http://{bound}");
-    let app = api::router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener.tap_io(no_delay), app)
-        .with_graceful_shutdown(shutdown_signal())
+    let router = api::router(shared);
+    let limits = ConnectionLimits {
+        max_connections,
+        header_timeout: config.connections.header_timeout,
+    };
+    let open = connections::accept_until(listener, router, limits, shutdown_signal()).await;
+    // Accepting has stopped. Streams never end by themselves: tell them to,
+    // and give them and requests in flight a bounded time.
+    stream.stop();
+    let drained = async {
+        open.drain().await;
+        stream.stopped().await;
+    };
+    if tokio::time::timeout(config.connections.shutdown_timeout, drained)
         .await
-        .map_err(ServeError::Serve);
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?config.connections.shutdown_timeout,
+            "connections still open at the shutdown timeout; closing them"
+        );
+    }
     if let Some(cluster) = local {
         cluster.shutdown().await;
     }
-    served
+    Ok(())
 }
 
 async fn start_local(config: &ServeConfig) -> Result<LocalCluster, ServeError> {

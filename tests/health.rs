@@ -79,6 +79,7 @@ impl Stack {
                     progress_interval: Duration::from_secs(10),
                 },
                 projection.clone(),
+                100,
             ),
             callbacks: stride::callbacks::Registry::default(),
             health: results.clone(),

@@ -25,6 +25,9 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("Stride is stopping")]
     Unavailable,
+    /// A limit is reached; the client may try again later (503).
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -79,6 +82,9 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"message": "Stride is stopping"}),
             ),
+            ApiError::Busy(message) => {
+                (StatusCode::SERVICE_UNAVAILABLE, json!({"message": message}))
+            }
             ApiError::Internal(message) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"message": message}),

@@ -52,7 +52,7 @@ pub struct Shared {
 }
 
 pub fn router(shared: Shared) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/ping", get(info::ping))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
@@ -82,7 +82,51 @@ pub fn router(shared: Shared) -> Router {
         .route("/v2/queue/{*rest}", delete(queue::reset_delay))
         .route("/v2/info", get(info::info))
         .route("/v2/leader", get(info::leader))
+        .with_state(shared);
+    with_error_shape(routes)
+}
+
+/// Unknown routes answer 404, a handler that panics answers 500 (logged)
+/// instead of dropping the connection, and every error gets the one shape.
+fn with_error_shape(router: Router) -> Router {
+    router
         .fallback(error::no_route)
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::map_response(error::json_errors))
-        .with_state(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    async fn answer(router: Router, uri: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let response = with_error_shape(router).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500() {
+        let router = Router::new().route(
+            "/boom",
+            get(|| async {
+                panic!("boom");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let (status, body) = answer(router, "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body["message"].is_string(), "{body}");
+        let (status, body) = answer(Router::new(), "/nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["message"], "no resource at /nowhere");
+    }
 }

@@ -11,7 +11,7 @@ mod table;
 
 use crate::callbacks::CallbackConfig;
 use crate::command::PortRange;
-use crate::server::{self, MesosConfig, ServeConfig};
+use crate::server::{self, ConnectionConfig, MesosConfig, ServeConfig};
 use crate::stream::StreamConfig;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -102,10 +102,32 @@ struct ServeArgs {
     /// How long one callback POST may take.
     #[arg(long, env = "STRIDE_CALLBACK_TIMEOUT", default_value = "10s", value_parser = duration)]
     callback_timeout: Duration,
+    /// Open HTTP connections at most (default: the open-file limit, raised
+    /// to its hard limit at start, less a quarter kept for everything else).
+    /// Beyond it new connections are closed at once.
+    #[arg(long, env = "STRIDE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+    /// Websocket and SSE subscribers at most (default: half the
+    /// connections); beyond it a new one gets a 503.
+    #[arg(long, env = "STRIDE_MAX_STREAMS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_streams: Option<u64>,
+    /// A connection must send a complete request head within this long of
+    /// being accepted or answered, else it is closed (idle keep-alive and
+    /// slow-header connections alike).
+    #[arg(long, env = "STRIDE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    http_header_timeout: Duration,
+    /// On SIGTERM, how long requests in flight and closing streams get
+    /// before the server exits anyway.
+    #[arg(long, env = "STRIDE_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
+    shutdown_timeout: Duration,
     /// How long a task chosen to stop stays out of load-balancer rotation,
     /// waiting for every sidecar to confirm, before it is killed anyway.
     #[arg(long, env = "STRIDE_DRAIN_TIMEOUT", default_value = "30s", value_parser = duration)]
     drain_timeout: Duration,
+}
+
+fn saturating_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// A positive human duration such as `30s` or `250ms`.
@@ -136,6 +158,12 @@ pub fn run() -> anyhow::Result<()> {
                     timeout: args.callback_timeout,
                 },
                 service_ports: args.service_ports,
+                connections: ConnectionConfig {
+                    max_connections: args.max_connections.map(saturating_usize),
+                    max_streams: args.max_streams.map(saturating_usize),
+                    header_timeout: args.http_header_timeout,
+                    shutdown_timeout: args.shutdown_timeout,
+                },
                 mesos: MesosConfig {
                     masters: args.master,
                     disabled: args.no_mesos,
@@ -147,7 +175,11 @@ pub fn run() -> anyhow::Result<()> {
                         .unwrap_or_else(|| "root".to_owned()),
                 },
             };
-            runtime.block_on(server::serve(config))?;
+            let served = runtime.block_on(server::serve(config));
+            // Tasks still blocked (a log read for a client that is gone)
+            // must not hold up the exit.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            served?;
             Ok(())
         }
         Commands::LocalMesos(config) => {

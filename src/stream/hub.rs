@@ -1,7 +1,8 @@
 //! What every stream connection shares: a paced view of the head, so that
-//! many subscribers wake together and write more per wakeup, and the JSON
+//! many subscribers wake together and write more per wakeup; the JSON
 //! text of recent events, so fanning one event out to N subscribers
-//! serializes it once instead of N times.
+//! serializes it once instead of N times; a bounded number of places for
+//! subscribers; and the signal that the server is stopping.
 
 use super::StreamConfig;
 use crate::event::json::envelope_json;
@@ -12,7 +13,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 /// Recent events kept rendered; subscribers at the live edge all hit.
 const RENDERED: usize = 4_096;
@@ -28,6 +32,14 @@ pub struct Hub {
     rendered: RwLock<Rendered>,
     paced: watch::Sender<Seq>,
     subscribers: AtomicUsize,
+    /// A place per websocket or SSE subscriber.
+    places: Arc<Semaphore>,
+    max_subscribers: usize,
+    /// Cancelled when the server stops: every stream ends (websockets with
+    /// close code 1001).
+    stopping: CancellationToken,
+    /// The subscribers still open, so a stopping server can wait for them.
+    open: TaskTracker,
 }
 
 /// The JSON text of a contiguous run of recent events.
@@ -37,18 +49,30 @@ struct Rendered {
     texts: VecDeque<Utf8Bytes>,
 }
 
-/// Counts a connected subscriber while it lives.
-pub struct Subscribed(Arc<Hub>);
+/// A connected subscriber's place, held while it lives.
+pub struct Subscribed {
+    hub: Arc<Hub>,
+    _place: OwnedSemaphorePermit,
+    _open: TaskTrackerToken,
+}
 
 impl Drop for Subscribed {
     fn drop(&mut self) {
-        self.0.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.hub.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("{0} stream subscribers are connected, the most this server takes; try again later")]
+pub struct Full(pub usize);
+
 impl Hub {
     /// Starts pacing the projection's head.
-    pub fn start(config: StreamConfig, projection: Arc<Projection>) -> Arc<Hub> {
+    pub fn start(
+        config: StreamConfig,
+        projection: Arc<Projection>,
+        max_subscribers: usize,
+    ) -> Arc<Hub> {
         let head = projection.head();
         let hub = Arc::new(Hub {
             config,
@@ -58,6 +82,10 @@ impl Hub {
             }),
             paced: watch::channel(head).0,
             subscribers: AtomicUsize::new(0),
+            places: Arc::new(Semaphore::new(max_subscribers)),
+            max_subscribers,
+            stopping: CancellationToken::new(),
+            open: TaskTracker::new(),
         });
         let weak = Arc::downgrade(&hub);
         // A thread of its own: as a task it would queue behind the very
@@ -71,9 +99,34 @@ impl Hub {
         hub
     }
 
-    pub fn subscribe(self: &Arc<Hub>) -> Subscribed {
+    /// A place for one more subscriber, if any is left.
+    pub fn subscribe(self: &Arc<Hub>) -> Result<Subscribed, Full> {
+        let place = self
+            .places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Full(self.max_subscribers))?;
         self.subscribers.fetch_add(1, Ordering::Relaxed);
-        Subscribed(self.clone())
+        Ok(Subscribed {
+            hub: self.clone(),
+            _place: place,
+            _open: self.open.token(),
+        })
+    }
+
+    /// Resolves once the server is stopping.
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.stopping.clone().cancelled_owned()
+    }
+
+    /// Tells every subscriber to end; `stopped` resolves once they all have.
+    pub fn stop(&self) {
+        self.stopping.cancel();
+        self.open.close();
+    }
+
+    pub async fn stopped(&self) {
+        self.open.wait().await;
     }
 
     /// The head as subscribers are told it: at most one update per pace
@@ -179,8 +232,9 @@ mod tests {
     #[tokio::test]
     async fn the_paced_head_follows_and_recent_events_come_rendered() {
         let projection = Arc::new(Projection::new(State::default()));
-        let hub = Hub::start(config(), projection.clone());
-        let _subscribers: Vec<_> = (0..500).map(|_| hub.subscribe()).collect();
+        let hub = Hub::start(config(), projection.clone(), 500);
+        let _subscribers: Vec<_> = (0..500).map(|_| hub.subscribe().unwrap()).collect();
+        assert!(hub.subscribe().is_err(), "500 is the most");
         assert_eq!(hub.pace(), Duration::from_millis(5));
         let mut paced = hub.paced_head();
         for seq in 1..=30 {

@@ -74,7 +74,11 @@ pub async fn handler(
     .map_err(|error| ApiError::BadRequest(format!("Last-Event-ID: {error}")))?
     .following(shared.stream.paced_head());
     // Counted among the subscribers the hub paces for, while it streams.
-    let subscribed = shared.stream.subscribe();
+    let subscribed = shared
+        .stream
+        .subscribe()
+        .map_err(|full| ApiError::Busy(full.to_string()))?;
+    let stopping = shared.stream.stopping();
     let wanted = move |kind: &str| types.is_empty() || types.contains(kind);
     let remote = match &actor {
         Actor::Api { remote, .. } => remote.clone(),
@@ -112,7 +116,8 @@ pub async fn handler(
             }
         }
     });
-    let body = stream::iter(greeting).chain(events);
+    // Ends when the server stops, so a client never holds up its shutdown.
+    let body = stream::iter(greeting).chain(events).take_until(stopping);
     Ok(Sse::new(body)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())

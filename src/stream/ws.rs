@@ -9,6 +9,7 @@
 //! that stops reading is cut off after `idle_timeout`.
 
 use super::feed::{Feed, FeedError, Item, Start};
+use super::hub::Subscribed;
 use super::sidecars::{ClientMessage, Registration};
 use super::{Filter, Hub, Sidecars, StreamConfig};
 use crate::api::{ApiError, Shared};
@@ -32,6 +33,8 @@ pub const CLOSE_BEYOND_HEAD: u16 = 4416;
 pub const CLOSE_IDLE: u16 = 4408;
 /// Events written per flush at most; bounds the time between ping checks.
 const BATCH: usize = 256;
+/// How long a closing connection waits for its close frame to go out.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A parsed `/v1/stream` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,33 +90,55 @@ pub async fn handler(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let query = StreamQuery::parse(&pairs)?;
+    let subscribed = shared
+        .stream
+        .subscribe()
+        .map_err(|full| ApiError::Busy(full.to_string()))?;
     Ok(upgrade
         // Clients say little; the default (128 KiB, zeroed before every
         // read) costs a thousand subscribers more than their messages.
         .read_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, shared, query)))
+        .on_upgrade(move |socket| serve(socket, shared, query, subscribed)))
 }
 
 /// Why the reader stopped.
 enum ClientGone {
-    /// A close frame or EOF: nothing more to say.
+    /// EOF or a broken connection: nothing more to say.
     Left,
+    /// A close frame: answer it (tungstenite has queued the reply).
+    Closed,
     /// The client broke the rules; answer with this close code.
     Refused(u16, &'static str),
 }
 
 enum Step {
-    Client(ClientGone),
     Ping,
     Progress,
     Feed(Result<Item, FeedError>),
 }
 
+/// How a subscription ends.
+enum Ending {
+    Stopping,
+    Client(ClientGone),
+    /// No pong within the idle timeout.
+    Silent,
+    Failed(FeedError),
+    /// A write failed or stalled: the connection is unusable.
+    Broken,
+}
+
+/// What one step writes.
+enum Write {
+    One(Message),
+    Batch(Arc<Envelope>),
+}
+
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
+async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, _subscribed: Subscribed) {
     let config = shared.stream.config;
     let (mut sink, source) = socket.split();
     let opened = Feed::open(
@@ -122,7 +147,6 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
         query.start,
         query.filter,
     );
-    let _subscribed = shared.stream.subscribe();
     let mut feed = match opened {
         Ok(feed) => feed.following(shared.stream.paced_head()),
         Err(error) => {
@@ -154,75 +178,81 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery) {
     let mut progress = interval_at(started + config.progress_interval, config.progress_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
+    let mut stopping = std::pin::pin!(shared.stream.stopping());
+    let ending = 'serve: loop {
         let step = tokio::select! {
             biased;
-            gone = &mut gone_rx => Step::Client(gone.unwrap_or(ClientGone::Left)),
+            () = &mut stopping => break 'serve Ending::Stopping,
+            gone = &mut gone_rx => break 'serve Ending::Client(gone.unwrap_or(ClientGone::Left)),
             _ = ping.tick() => Step::Ping,
             _ = progress.tick() => Step::Progress,
             item = feed.next() => Step::Feed(item),
         };
-        let sent = match step {
-            Step::Client(ClientGone::Left) => break,
-            Step::Client(ClientGone::Refused(code, reason)) => {
-                close(&mut sink, code, reason, &config).await;
-                break;
-            }
+        let write = match step {
             Step::Ping => {
                 // Saturating: a pong may land between the two reads.
                 let silent_ms = (started.elapsed().as_millis() as u64)
                     .saturating_sub(last_pong.load(Ordering::Relaxed));
                 if silent_ms > config.idle_timeout.as_millis() as u64 {
                     tracing::info!(silent_ms, "stream subscriber stopped answering pings");
-                    close(
-                        &mut sink,
-                        CLOSE_IDLE,
-                        "no pong within the idle timeout",
-                        &config,
-                    )
-                    .await;
-                    break;
+                    break Ending::Silent;
                 }
-                send(&mut sink, Message::Ping(Default::default()), &config).await
+                Write::One(Message::Ping(Default::default()))
             }
             // Also sent on catching up, so a filtered subscriber (and
             // `stride events` without --follow) learns it at once.
             Step::Progress | Step::Feed(Ok(Item::CaughtUp(_))) => {
-                send(&mut sink, progress_message(&feed, &shared), &config).await
+                Write::One(progress_message(&feed, &shared))
             }
-            Step::Feed(Ok(Item::Event(envelope))) => {
-                send_batch(&mut sink, &mut feed, &shared.stream, envelope).await
-            }
-            Step::Feed(Err(FeedError::Closed)) => {
-                close(
-                    &mut sink,
-                    close_code::AWAY,
-                    "the server is stopping",
-                    &config,
-                )
-                .await;
-                break;
-            }
-            Step::Feed(Err(error)) => {
-                tracing::error!(error = %error, "stream feed failed");
-                let message =
-                    json!({"type": "error", "error": "internal", "message": error.to_string()});
-                let _ = send(&mut sink, text(&message), &config).await;
-                close(
-                    &mut sink,
-                    close_code::ERROR,
-                    "reading the log failed",
-                    &config,
-                )
-                .await;
-                break;
-            }
+            Step::Feed(Ok(Item::Event(envelope))) => Write::Batch(envelope),
+            Step::Feed(Err(FeedError::Closed)) => break Ending::Stopping,
+            Step::Feed(Err(error)) => break Ending::Failed(error),
         };
-        if !sent {
-            break;
+        // A write may wait on a slow client: the client and the server
+        // stopping are still heard meanwhile. Dropping a write midway is
+        // safe: what the sink took stays queued ahead of any close frame.
+        let written = tokio::select! {
+            biased;
+            () = &mut stopping => break 'serve Ending::Stopping,
+            gone = &mut gone_rx => break 'serve Ending::Client(gone.unwrap_or(ClientGone::Left)),
+            written = async {
+                match write {
+                    Write::One(message) => send(&mut sink, message, &config).await,
+                    Write::Batch(first) => send_batch(&mut sink, &mut feed, &shared.stream, first).await,
+                }
+            } => written,
+        };
+        if !written {
+            break Ending::Broken;
         }
-    }
+    };
+    end(&mut sink, ending, &config).await;
     reader.abort();
+}
+
+/// Says goodbye as the ending calls for (best effort: a client that
+/// stopped reading may never take it).
+async fn end(sink: &mut Sink, ending: Ending, config: &StreamConfig) {
+    match ending {
+        Ending::Stopping => close(sink, close_code::AWAY, "the server is stopping", config).await,
+        Ending::Client(ClientGone::Closed) => {
+            // The reply tungstenite queued goes out with the next flush;
+            // the flush then reports the connection closed.
+            let _ = timeout(CLOSE_WAIT.min(config.idle_timeout), sink.flush()).await;
+        }
+        Ending::Client(ClientGone::Refused(code, reason)) => {
+            close(sink, code, reason, config).await;
+        }
+        Ending::Silent => close(sink, CLOSE_IDLE, "no pong within the idle timeout", config).await,
+        Ending::Failed(error) => {
+            tracing::error!(error = %error, "stream feed failed");
+            let message =
+                json!({"type": "error", "error": "internal", "message": error.to_string()});
+            let _ = timeout(CLOSE_WAIT, sink.send(text(&message))).await;
+            close(sink, close_code::ERROR, "reading the log failed", config).await;
+        }
+        Ending::Client(ClientGone::Left) | Ending::Broken => {}
+    }
 }
 
 fn progress_message(feed: &Feed, shared: &Shared) -> Message {
@@ -284,7 +314,7 @@ async fn close(sink: &mut Sink, code: u16, reason: &'static str, config: &Stream
         code,
         reason: Utf8Bytes::from_static(reason),
     };
-    let wait = config.idle_timeout.min(std::time::Duration::from_secs(1));
+    let wait = CLOSE_WAIT.min(config.idle_timeout);
     let _ = timeout(wait, sink.send(Message::Close(Some(frame)))).await;
 }
 
@@ -299,7 +329,8 @@ async fn read_client(
     let mut sidecar: Option<Registration> = None;
     let why = loop {
         match source.next().await {
-            None | Some(Ok(Message::Close(_))) => break ClientGone::Left,
+            Some(Ok(Message::Close(_))) => break ClientGone::Closed,
+            None => break ClientGone::Left,
             Some(Ok(Message::Pong(_))) => {
                 last_pong.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
