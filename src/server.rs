@@ -167,13 +167,6 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             .map_err(ServeError::Health)?;
         tokio::spawn(readiness.run());
     }
-    let callbacks = crate::callbacks::Registry::default();
-    crate::callbacks::start(
-        log.clone(),
-        projection.clone(),
-        callbacks.clone(),
-        config.callbacks,
-    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -181,6 +174,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             source,
         })?;
     let bound = listener.local_addr().map_err(ServeError::Serve)?;
+    let callbacks = crate::callbacks::Registry::default();
+    crate::callbacks::start(
+        log.clone(),
+        projection.clone(),
+        callbacks.clone(),
+        config.callbacks,
+        bound,
+    );
     let stream = crate::stream::Hub::start(config.stream, projection.clone(), max_streams);
     let shared = Shared {
         log,

@@ -32,6 +32,7 @@ pub async fn subscribe(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let callback_url = required(query)?;
+    refuse_own_address(&callback_url, &shared).await?;
     let key = idempotency_key(&headers)?;
     let command = Command::SubscribeCallback {
         callback_url: callback_url.clone(),
@@ -60,6 +61,23 @@ fn required(query: CallbackQuery) -> Result<String, ApiError> {
         .callback_url
         .filter(|url| !url.is_empty())
         .ok_or_else(|| ApiError::BadRequest("query parameter callbackUrl is required".into()))
+}
+
+/// Callbacks to this server's own API would feed its log forever. (Any
+/// other malformed URL is the command's to refuse.)
+async fn refuse_own_address(url: &str, shared: &Shared) -> Result<(), ApiError> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(());
+    };
+    match crate::callbacks::reaching_listener(&parsed, shared.server.address).await {
+        None => Ok(()),
+        Some(address) => Err(ApiError::invalid_field(
+            "/callbackUrl".into(),
+            format!(
+                "'{url}' leads back to this server ({address}): its callbacks would feed its own log"
+            ),
+        )),
+    }
 }
 
 /// Marathon answers with the event it published; a repeated subscribe

@@ -1,15 +1,17 @@
 //! One endpoint's delivery task: in seq order, one POST at a time, the
 //! cursor moved only after a 2xx.
 
-use super::{CallbackConfig, Registry, Status, now_rfc3339};
+use super::{CallbackConfig, Registry, Status, now_rfc3339, own_address};
 use crate::event::{Envelope, Seq};
 use crate::projection::Projection;
 use crate::store::EventLog;
 use crate::stream::marathon::marathon_event;
 use crate::stream::{Feed, FeedError, Filter, Item, Start};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio::time::{Interval, MissedTickBehavior};
 
 /// First wait after a failure; doubles up to `max_backoff`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -23,6 +25,8 @@ pub(super) struct Delivery {
     pub registry: Registry,
     pub config: CallbackConfig,
     pub http: reqwest::Client,
+    /// This server's listen address: callbacks never go there.
+    pub listen: SocketAddr,
 }
 
 impl Delivery {
@@ -52,6 +56,22 @@ impl Delivery {
     }
 
     async fn run(self, url: String, mut cursor: Seq) {
+        // Subscriptions recorded before the check at subscribe time, or a
+        // name that has come to resolve here since: never delivered.
+        if let Ok(parsed) = reqwest::Url::parse(&url) {
+            if let Some(address) = own_address::reaching_listener(&parsed, self.listen).await {
+                tracing::warn!(url, %address, "not delivering callbacks to this server itself");
+                self.registry.update(&url, |s| {
+                    s.last_error = Some(format!(
+                        "{address} is this server: not delivering (unsubscribe this URL)"
+                    ));
+                    s.last_error_at = Some(now_rfc3339());
+                });
+                return;
+            }
+        }
+        let mut pace = tokio::time::interval(Duration::from_secs(1) / self.config.max_rate.max(1));
+        pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let opened = Feed::open(
                 self.log.clone(),
@@ -69,7 +89,7 @@ impl Delivery {
             loop {
                 match feed.next().await {
                     Ok(Item::Event(envelope)) => {
-                        self.deliver(&url, &envelope).await;
+                        self.deliver(&url, &envelope, &mut pace).await;
                         cursor = envelope.seq;
                         if let Err(error) = self.log.set_callback_cursor(&url, cursor) {
                             tracing::warn!(%error, url, "cannot save a callback cursor");
@@ -90,12 +110,14 @@ impl Delivery {
 
     /// Returns once the endpoint took the event (or it has no Marathon
     /// shape); retries forever otherwise, since skipping would break order.
-    async fn deliver(&self, url: &str, envelope: &Envelope) {
+    /// Every attempt waits for `pace`: at most `max_rate` a second.
+    async fn deliver(&self, url: &str, envelope: &Envelope, pace: &mut Interval) {
         let Some((_, body)) = marathon_event(envelope) else {
             return;
         };
         let mut backoff = FIRST_BACKOFF.min(self.config.max_backoff);
         loop {
+            pace.tick().await;
             let sent = self
                 .http
                 .post(url)

@@ -9,10 +9,16 @@
 //! its own `Feed` from its durable cursor (the `cursors` tree), retries a
 //! failed POST with capped exponential backoff, and moves the cursor only
 //! after a 2xx.
+//!
+//! No subscriber can drive the log: a URL leading back to this server is
+//! refused (`own_address`), and each endpoint gets at most `max_rate` POSTs
+//! a second, so even a loop through another host grows the log slowly.
 
 mod deliver;
+mod own_address;
 
 pub use deliver::SEQ_HEADER;
+pub use own_address::reaching_listener;
 
 use crate::event::json::timestamp;
 use crate::event::{Event, Kind, Seq};
@@ -21,6 +27,7 @@ use crate::store::EventLog;
 use crate::stream::{Feed, FeedError, Filter, Item, Start};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +37,8 @@ pub struct CallbackConfig {
     pub max_backoff: Duration,
     /// How long one POST may take.
     pub timeout: Duration,
+    /// POSTs per second to one endpoint at most.
+    pub max_rate: u32,
 }
 
 /// What `GET /v2/eventSubscriptions` shows of each delivery task.
@@ -68,14 +77,16 @@ impl Registry {
     }
 }
 
-/// Starts the supervisor on the current runtime.
+/// Starts the supervisor on the current runtime, for a server listening
+/// on `listen`.
 pub fn start(
     log: Arc<EventLog>,
     projection: Arc<Projection>,
     registry: Registry,
     config: CallbackConfig,
+    listen: SocketAddr,
 ) {
-    tokio::spawn(supervise(log, projection, registry, config));
+    tokio::spawn(supervise(log, projection, registry, config, listen));
 }
 
 async fn supervise(
@@ -83,6 +94,7 @@ async fn supervise(
     projection: Arc<Projection>,
     registry: Registry,
     config: CallbackConfig,
+    listen: SocketAddr,
 ) {
     let mut filter = Filter::default();
     filter.types.insert(Kind::CallbackSubscribed);
@@ -110,6 +122,7 @@ async fn supervise(
         registry: registry.clone(),
         config,
         http,
+        listen,
     };
     let mut tasks = HashMap::new();
     let initial = projection.read().callbacks.clone();

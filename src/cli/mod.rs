@@ -102,6 +102,11 @@ struct ServeArgs {
     /// How long one callback POST may take.
     #[arg(long, env = "STRIDE_CALLBACK_TIMEOUT", default_value = "10s", value_parser = duration)]
     callback_timeout: Duration,
+    /// Callback POSTs per second to one endpoint at most, so no subscriber
+    /// can drive the log through its callbacks.
+    #[arg(long, env = "STRIDE_CALLBACK_MAX_RATE", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    callback_max_rate: u32,
     /// Open HTTP connections at most (default: the open-file limit, raised
     /// to its hard limit at start, less a quarter kept for everything else).
     /// Beyond it new connections are closed at once.
@@ -156,6 +161,7 @@ pub fn run() -> anyhow::Result<()> {
                 callbacks: CallbackConfig {
                     max_backoff: args.callback_max_backoff,
                     timeout: args.callback_timeout,
+                    max_rate: args.callback_max_rate,
                 },
                 service_ports: args.service_ports,
                 connections: ConnectionConfig {

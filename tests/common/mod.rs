@@ -169,6 +169,12 @@ pub fn app(id: &str) -> serde_json::Value {
     serde_json::json!({"id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 16})
 }
 
+/// GETs `url` and parses the answer as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = http.get(url).send().await.expect("GET");
+    response.json().await.expect("a JSON answer")
+}
+
 /// Every event in the log, through the API.
 pub async fn all_events(client: &reqwest::Client, server: &Server) -> Vec<serde_json::Value> {
     let mut events = Vec::new();
