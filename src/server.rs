@@ -53,6 +53,8 @@ pub struct MesosConfig {
     pub drain_timeout: std::time::Duration,
     /// The Unix user tasks run as.
     pub user: String,
+    /// The embedded cluster's Docker engine socket.
+    pub docker_socket: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +235,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 async fn start_local(config: &ServeConfig) -> Result<LocalCluster, ServeError> {
     let local = LocalClusterConfig {
         work_dir: Some(config.data_dir.join("local-sandboxes")),
+        docker_socket: config.mesos.docker_socket.clone(),
         ..LocalClusterConfig::default()
     };
     let cluster = LocalCluster::start(local)

@@ -129,6 +129,9 @@ struct ServeArgs {
     /// waiting for every sidecar to confirm, before it is killed anyway.
     #[arg(long, env = "STRIDE_DRAIN_TIMEOUT", default_value = "30s", value_parser = duration)]
     drain_timeout: Duration,
+    /// The Docker engine that the embedded cluster runs DOCKER apps on.
+    #[arg(long, env = "STRIDE_DOCKER_SOCKET", default_value = crate::local::DEFAULT_DOCKER_SOCKET)]
+    docker_socket: PathBuf,
 }
 
 fn saturating_usize(n: u64) -> usize {
@@ -179,6 +182,7 @@ pub fn run() -> anyhow::Result<()> {
                         .mesos_user
                         .or_else(|| std::env::var("USER").ok())
                         .unwrap_or_else(|| "root".to_owned()),
+                    docker_socket: args.docker_socket,
                 },
             };
             let served = runtime.block_on(server::serve(config));

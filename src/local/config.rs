@@ -18,6 +18,8 @@ pub const DEFAULT_PORTS: &str = "31000-32000";
 pub const DEFAULT_HEARTBEAT_SECS: f64 = 15.0;
 /// The Mesos agent's first status update retry interval.
 pub const DEFAULT_UPDATE_RETRY_SECS: f64 = 10.0;
+/// Where the Docker engine listens, as Mesos' `--docker_socket` default.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// The Mesos command executor's default kill grace period.
 pub const DEFAULT_KILL_GRACE_SECS: f64 = 3.0;
 
@@ -67,6 +69,9 @@ pub struct LocalClusterConfig {
     /// Kill grace period for tasks without a kill policy.
     #[arg(long, default_value_t = DEFAULT_KILL_GRACE_SECS)]
     pub default_kill_grace_secs: f64,
+    /// The Docker engine's API socket, for `container.type: DOCKER` tasks.
+    #[arg(long, env = "STRIDE_DOCKER_SOCKET", default_value = DEFAULT_DOCKER_SOCKET)]
+    pub docker_socket: PathBuf,
 }
 
 impl Default for LocalClusterConfig {
@@ -88,6 +93,7 @@ impl Default for LocalClusterConfig {
             offer_timeout_secs: None,
             status_update_retry_secs: DEFAULT_UPDATE_RETRY_SECS,
             default_kill_grace_secs: DEFAULT_KILL_GRACE_SECS,
+            docker_socket: PathBuf::from(DEFAULT_DOCKER_SOCKET),
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::mesos::types::{
 };
 
 use super::agent::Agent;
+use super::docker::Engine;
 use super::offers::{DeclineFilter, OutstandingOffer};
 use super::process::Spawner;
 use super::tasks::Task;
@@ -69,6 +70,8 @@ pub(crate) struct Master {
     /// Every task supervisor, so shutdown can wait for all children.
     pub(crate) supervisors: TaskTracker,
     pub(crate) spawner: Spawner,
+    /// Where DOCKER containers run.
+    pub(crate) docker: Arc<Engine>,
 }
 
 pub(crate) struct MasterState {
@@ -172,8 +175,48 @@ impl Drop for DisconnectGuard {
     }
 }
 
+impl MasterState {
+    /// A framework known only from the tasks an agent recovered: it stays,
+    /// disconnected and without a failover timeout, until its scheduler
+    /// subscribes with its id (as a Mesos master keeps recovered frameworks).
+    pub(crate) fn recovered_framework(&mut self, id: &FrameworkId) {
+        self.frameworks.entry(id.clone()).or_insert_with(|| Framework {
+            id: id.clone(),
+            info: FrameworkInfo {
+                user: String::new(),
+                name: String::new(),
+                id: Some(id.clone()),
+                failover_timeout: None,
+                checkpoint: Some(true),
+                role: None,
+                roles: Vec::new(),
+                hostname: None,
+                principal: None,
+                webui_url: None,
+                capabilities: Vec::new(),
+                labels: None,
+            },
+            connection: None,
+            disconnected_at: None,
+            next_heartbeat: Instant::now(),
+            registered_time: now_seconds(),
+            unregistered_time: 0.0,
+            suppressed: false,
+            filters: Vec::new(),
+            tasks: HashMap::new(),
+            completed_tasks: VecDeque::new(),
+            removed: false,
+        });
+    }
+}
+
 impl Master {
-    pub(crate) fn new(identity: Identity, settings: Settings, agents: Vec<Agent>) -> Arc<Self> {
+    pub(crate) fn new(
+        identity: Identity,
+        settings: Settings,
+        agents: Vec<Agent>,
+        docker: Engine,
+    ) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(MasterState {
                 agents,
@@ -187,6 +230,7 @@ impl Master {
             settings,
             supervisors: TaskTracker::new(),
             spawner: Spawner::new(CONCURRENT_SPAWNS),
+            docker: Arc::new(docker),
         })
     }
 
@@ -473,7 +517,7 @@ impl Master {
             .frameworks
             .values()
             .flat_map(|f| f.tasks.values())
-            .filter(|task| !super::tasks::is_terminal(&task.state))
+            .filter(|task| !task.docker && !super::tasks::is_terminal(&task.state))
             .filter_map(|task| task.pid)
             .collect()
     }

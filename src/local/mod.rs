@@ -12,11 +12,14 @@
 //! SHUTDOWN, REQUEST or operation calls (501); LAUNCH is the only offer
 //! operation (others are ignored); one role per framework, and SUPPRESS /
 //! REVIVE ignore their role list; `uris` are accepted but not fetched; no
-//! executors other than the command executor; state lives in memory only
-//! (a restart forgets frameworks and kills tasks); allocation runs every
+//! executors other than the command executor (and the docker executor);
+//! state lives in memory only (a restart forgets frameworks and command
+//! tasks); allocation runs every
 //! 100 ms rather than every second; agents share this host, so each gets a
 //! disjoint slice of the port range. Health checks run as the command
-//! executor runs them (`health.rs`).
+//! executor runs them (`health.rs`). `container.type: DOCKER` tasks run on
+//! a Docker engine (`docker/`); agent ids and those containers survive a
+//! restart on the same work dir, command tasks do not.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), stride::local::LocalClusterError> {
@@ -28,8 +31,10 @@
 //! ```
 
 mod agent;
+mod agent_ids;
 mod bench;
 mod config;
+mod docker;
 mod health;
 mod http;
 mod master;
@@ -53,7 +58,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use bench::{LaunchBenchmark, LaunchBenchmarkError, benchmark_launches};
-pub use config::{LocalClusterConfig, PortRange};
+pub use config::{DEFAULT_DOCKER_SOCKET, LocalClusterConfig, PortRange};
 
 use agent::{Agent, ResourceSet, parse_attributes};
 use master::{Identity, Master, Settings, now_seconds};
@@ -126,15 +131,23 @@ impl LocalCluster {
                 address: config.listen,
                 source,
             })?;
-        let agents = (0..config.agents)
-            .map(|index| {
+        let agent_ids = agent_ids::agent_ids(&work_dir, &master_id, config.agents).map_err(
+            |source| LocalClusterError::WorkDir {
+                path: work_dir.clone(),
+                source,
+            },
+        )?;
+        let agents = agent_ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| {
                 let attributes = config
                     .attributes_of(index)
                     .map(parse_attributes)
                     .transpose()?
                     .unwrap_or_default();
                 Ok(Agent {
-                    id: crate::mesos::types::AgentId::new(format!("{master_id}-S{index}")),
+                    id: id.clone(),
                     pid_name: format!("slave({})", index + 1),
                     hostname: config.hostname_of(index).to_string(),
                     attributes,
@@ -163,7 +176,15 @@ impl LocalCluster {
             offer_timeout: config.offer_timeout(),
             work_dir: work_dir.clone(),
         };
-        let master = Master::new(identity, settings, agents);
+        let engine = docker::Engine::new(&config.docker_socket);
+        let recovered = docker::recover(&engine, &agent_ids).await;
+        let master = Master::new(identity, settings, agents, engine);
+        {
+            let mut state = master.lock();
+            for found in recovered {
+                master.adopt(&mut state, found);
+            }
+        }
         let stop = CancellationToken::new();
         let server = {
             let stop = stop.clone();

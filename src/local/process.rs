@@ -39,10 +39,17 @@ pub(crate) type KillRequest = oneshot::Receiver<Duration>;
 
 #[derive(Debug)]
 pub(crate) enum TaskReport {
-    /// The process exists; `pid` is also its process group id.
-    Started { pid: u32 },
-    /// Could not even start (sandbox or exec failure).
+    /// The process exists; for a command task `pid` is also its process
+    /// group id. `ip` is a container's own address (Docker bridge or user
+    /// networks).
+    Started { pid: u32, ip: Option<String> },
+    /// A container started before a restart is followed again; it was
+    /// reported running then.
+    Adopted { pid: u32, ip: Option<String> },
+    /// Could not even start (sandbox, exec, image or engine failure).
     LaunchFailed { message: String },
+    /// The executor gave up before starting anything (bad run options).
+    ExecutorFailed { message: String },
     /// SIGTERM went to the process group.
     Killing,
     Exited {
@@ -98,7 +105,7 @@ pub(crate) async fn supervise(
             message: "Child process vanished right after spawn".to_string(),
         });
     };
-    report(TaskReport::Started { pid });
+    report(TaskReport::Started { pid, ip: None });
 
     let mut kill = Some(kill);
     let mut killed = false;
@@ -284,7 +291,7 @@ mod tests {
         let (kill_tx, kill_rx) = oneshot::channel();
         let (pid_tx, pid_rx) = std::sync::mpsc::channel();
         let supervisor = tokio::spawn(supervise(Spawner::new(1), spec, kill_rx, move |report| {
-            if let TaskReport::Started { pid } = report {
+            if let TaskReport::Started { pid, .. } = report {
                 let _ = pid_tx.send(pid);
             }
         }));

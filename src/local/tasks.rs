@@ -16,6 +16,7 @@ use crate::mesos::types::{
 };
 
 use super::agent::ResourceSet;
+use super::docker;
 use super::health::HealthCheckRun;
 use super::master::{Framework, Master, MasterState, now_seconds};
 use super::process::{self, LaunchSpec, Program, TaskReport};
@@ -32,8 +33,13 @@ pub(crate) struct Task {
     pub(crate) resources: ResourceSet,
     pub(crate) state: TaskState,
     pub(crate) container_id: String,
-    /// Also the process group id.
+    /// A command task's process (also its process group id), or a Docker
+    /// container's main process.
     pub(crate) pid: Option<u32>,
+    /// Runs in a Docker container: `pid` is the engine's to signal.
+    pub(crate) docker: bool,
+    /// A container's own address, on bridge or user networks.
+    ip: Option<String>,
     /// Each state with its timestamp and health, for `/master/state`;
     /// consecutive updates of one state keep the latest.
     pub(crate) statuses: Vec<(TaskState, f64, Option<bool>)>,
@@ -65,6 +71,35 @@ pub(crate) fn is_terminal(state: &TaskState) -> bool {
 }
 
 impl Task {
+    fn new(
+        info: TaskInfo,
+        framework_id: &FrameworkId,
+        agent: usize,
+        agent_id: AgentId,
+        resources: ResourceSet,
+        container_id: String,
+    ) -> Self {
+        Self {
+            info,
+            framework_id: framework_id.clone(),
+            agent,
+            agent_id,
+            resources,
+            state: TaskState::Staging,
+            container_id,
+            pid: None,
+            docker: false,
+            ip: None,
+            statuses: Vec::new(),
+            kill: None,
+            pending: VecDeque::new(),
+            next_retry: None,
+            health_check: None,
+            health_stop: CancellationToken::new(),
+            killed_by_health: false,
+        }
+    }
+
     pub(super) fn container_status(&self) -> Option<ContainerStatus> {
         let pid = self.pid?;
         Some(ContainerStatus {
@@ -72,7 +107,7 @@ impl Task {
             network_infos: vec![NetworkInfo {
                 ip_addresses: vec![IpAddress {
                     protocol: Some("IPv4".to_string()),
-                    ip_address: Some("127.0.0.1".to_string()),
+                    ip_address: Some(self.ip.clone().unwrap_or_else(|| "127.0.0.1".to_string())),
                 }],
                 name: None,
             }],
@@ -293,8 +328,8 @@ impl MasterState {
 }
 
 impl Master {
-    /// Creates the task record and starts its process, or fails it at once
-    /// for a DOCKER container, which this cluster cannot run.
+    /// Creates the task record and starts its process, or its container
+    /// on the Docker engine for a DOCKER container.
     pub(crate) fn start_task(
         self: &Arc<Self>,
         state: &mut MasterState,
@@ -319,10 +354,6 @@ impl Master {
         );
         let ports: Vec<u64> = resources.port_list().collect();
         let env = task_environment(&info, framework_id, &agent_id, &hostname, &sandbox, &ports);
-        let is_docker = info
-            .container
-            .as_ref()
-            .is_some_and(|c| c.kind == crate::mesos::types::ContainerType::Docker);
         let command = info.command.clone().unwrap_or_default();
         let program = match command.shell {
             Some(false) => Program::Exec {
@@ -336,48 +367,110 @@ impl Master {
             sandbox: sandbox.dir.clone(),
             env: env.clone(),
         });
-        let (kill_tx, kill_rx) = oneshot::channel();
-        let task_id = info.task_id.clone();
-        let task = Task {
-            info,
+        let docker = docker::docker_info(&info).is_some().then(|| docker::Checkpoint {
+            info: info.clone(),
             framework_id: framework_id.clone(),
-            agent,
-            agent_id,
-            resources,
-            state: TaskState::Staging,
-            container_id,
-            pid: None,
-            statuses: Vec::new(),
-            kill: Some(kill_tx),
-            pending: VecDeque::new(),
-            next_retry: None,
-            health_check,
-            health_stop: CancellationToken::new(),
-            killed_by_health: false,
-        };
-        let Some(framework) = state.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        framework.tasks.insert(task_id.clone(), task);
-        if is_docker {
-            let message = "Failed to launch container: No Docker containerizer is available on \
-                           this local Stride agent; only command tasks run here";
-            let change = StatusChange::launch_failed(message.to_string());
-            state.push_update(framework_id, &task_id, change, self.settings.update_retry);
-            return;
+            agent_id: agent_id.clone(),
+            container_id: container_id.clone(),
+            sandbox: sandbox.dir.clone(),
+        });
+        let task_id = info.task_id.clone();
+        let task = Task::new(info, framework_id, agent, agent_id, resources, container_id);
+        let kill_rx = self.register(state, task, health_check);
+        let report = self.reporter(framework_id, &task_id);
+        match docker {
+            Some(owner) => {
+                let engine = Arc::clone(&self.docker);
+                self.supervisors
+                    .spawn(docker::supervise(engine, owner, kill_rx, report));
+            }
+            None => {
+                let spec = LaunchSpec {
+                    program,
+                    env,
+                    sandbox,
+                };
+                let spawner = self.spawner.clone();
+                self.supervisors
+                    .spawn(process::supervise(spawner, spec, kill_rx, report));
+            }
         }
-        let spec = LaunchSpec {
-            program,
-            env,
-            sandbox,
+    }
+
+    /// Takes over a container found on the engine at start, under a
+    /// framework that is expected to resubscribe (as a Mesos master learns
+    /// of frameworks from re-registering agents): a running one is followed
+    /// again, one that ended meanwhile is reported ended.
+    pub(crate) fn adopt(self: &Arc<Self>, state: &mut MasterState, found: docker::Recovered) {
+        let docker::Recovered { owner, ended } = found;
+        let Some(agent) = state.agents.iter().position(|a| a.id == owner.agent_id) else {
+            return;
         };
+        let resources = ResourceSet::from_mesos(&owner.info.resources);
+        let framework_id = owner.framework_id.clone();
+        state.recovered_framework(&framework_id);
+        let task_id = owner.info.task_id.clone();
+        let mut task = Task::new(
+            owner.info.clone(),
+            &framework_id,
+            agent,
+            owner.agent_id.clone(),
+            resources.clone(),
+            owner.container_id.clone(),
+        );
+        task.docker = true;
+        task.state = TaskState::Running;
+        task.statuses.push((TaskState::Running, now_seconds(), None));
+        if let Some(record) = state.agents.get_mut(agent) {
+            record.used.add(&resources);
+        }
+        let kill_rx = self.register(state, task, None);
+        match ended {
+            None => {
+                let engine = Arc::clone(&self.docker);
+                let report = self.reporter(&framework_id, &task_id);
+                self.supervisors
+                    .spawn(docker::adopt(engine, owner, kill_rx, report));
+            }
+            Some((message, success)) => {
+                let state_now = if success {
+                    TaskState::Finished
+                } else {
+                    TaskState::Failed
+                };
+                let change = StatusChange::executor(state_now, Some(message));
+                state.push_update(&framework_id, &task_id, change, self.settings.update_retry);
+            }
+        }
+    }
+
+    /// Records the task under its framework; its kill request comes back.
+    fn register(
+        &self,
+        state: &mut MasterState,
+        mut task: Task,
+        health_check: Option<HealthCheckRun>,
+    ) -> oneshot::Receiver<Duration> {
+        let (kill_tx, kill_rx) = oneshot::channel();
+        task.kill = Some(kill_tx);
+        task.health_check = health_check;
+        task.docker = docker::docker_info(&task.info).is_some();
+        if let Some(framework) = state.frameworks.get_mut(&task.framework_id) {
+            framework.tasks.insert(task.info.task_id.clone(), task);
+        }
+        kill_rx
+    }
+
+    /// Where a task's supervisor sends what happens to it (it takes the
+    /// lock: never call it while holding it).
+    fn reporter(
+        self: &Arc<Self>,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+    ) -> impl Fn(TaskReport) + Send + Sync + 'static {
         let master = Arc::clone(self);
-        let framework_id = framework_id.clone();
-        let spawner = self.spawner.clone();
-        self.supervisors
-            .spawn(process::supervise(spawner, spec, kill_rx, move |report| {
-                master.on_report(&framework_id, &task_id, report);
-            }));
+        let (framework_id, task_id) = (framework_id.clone(), task_id.clone());
+        move |report| master.on_report(&framework_id, &task_id, report)
     }
 
     fn on_report(
@@ -389,13 +482,22 @@ impl Master {
         let retry = self.settings.update_retry;
         let mut state = self.lock();
         match report {
-            TaskReport::Started { pid } => {
+            TaskReport::Adopted { pid, ip } => {
+                let task = state
+                    .frameworks
+                    .get_mut(framework_id)
+                    .and_then(|f| f.tasks.get_mut(task_id));
+                if let Some(task) = task {
+                    (task.pid, task.ip) = (Some(pid), ip);
+                }
+            }
+            TaskReport::Started { pid, ip } => {
                 let task = state
                     .frameworks
                     .get_mut(framework_id)
                     .and_then(|f| f.tasks.get_mut(task_id));
                 let health = task.and_then(|task| {
-                    task.pid = Some(pid);
+                    (task.pid, task.ip) = (Some(pid), ip);
                     let run = task.health_check.take()?;
                     Some((run, task.health_stop.clone()))
                 });
@@ -411,6 +513,10 @@ impl Master {
             TaskReport::LaunchFailed { message } => {
                 let change =
                     StatusChange::launch_failed(format!("Failed to launch container: {message}"));
+                state.push_update(framework_id, task_id, change, retry);
+            }
+            TaskReport::ExecutorFailed { message } => {
+                let change = StatusChange::executor(TaskState::Failed, Some(message));
                 state.push_update(framework_id, task_id, change, retry);
             }
             TaskReport::Killing => {
