@@ -18,4 +18,8 @@ fi
 ../shared/real-mesos/up.sh
 export STRIDE_MESOS_MASTER="${STRIDE_MESOS_MASTER:-http://127.0.0.1:5050}"
 
+# A Docker engine (the machine's, or a private dockerd) and the locally
+# built test image, for tests/docker_local.rs (idempotent).
+export STRIDE_DOCKER_SOCKET="$(scripts/docker-up.sh | tail -n 1)"
+
 cargo test --all-targets

@@ -55,6 +55,8 @@ pub struct MesosConfig {
     pub user: String,
     /// The embedded cluster's Docker engine socket.
     pub docker_socket: PathBuf,
+    /// The embedded cluster's host ports (its default when unset).
+    pub local_ports: Option<crate::local::PortRange>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +238,10 @@ async fn start_local(config: &ServeConfig) -> Result<LocalCluster, ServeError> {
     let local = LocalClusterConfig {
         work_dir: Some(config.data_dir.join("local-sandboxes")),
         docker_socket: config.mesos.docker_socket.clone(),
+        ports: config
+            .mesos
+            .local_ports
+            .unwrap_or(LocalClusterConfig::default().ports),
         ..LocalClusterConfig::default()
     };
     let cluster = LocalCluster::start(local)

@@ -602,9 +602,21 @@ async fn stale_offers_drop_tasks_and_oversized_tasks_are_invalid() {
     cluster.shutdown().await;
 }
 
+/// Docker tasks run on a Docker engine (`tests/docker_local.rs`); with none
+/// at `--docker-socket` they fail as a Mesos agent fails them, saying so.
 #[tokio::test]
-async fn docker_tasks_fail_for_want_of_a_docker_containerizer() {
-    let cluster = TestCluster::with_ports(25000).await;
+async fn docker_tasks_fail_saying_so_when_no_docker_engine_answers() {
+    let missing = tempfile::tempdir().expect("tempdir");
+    let socket = missing.path().join("docker.sock");
+    let cluster = TestCluster::start(LocalClusterConfig {
+        ports: PortRange {
+            begin: 25000,
+            end: 25499,
+        },
+        docker_socket: socket.clone(),
+        ..LocalClusterConfig::default()
+    })
+    .await;
     let mut scheduler =
         RawScheduler::subscribe(&cluster.scheduler_url(), framework_info("t", 60.0)).await;
     let offer = scheduler.wait_for_offers().await.remove(0);
@@ -615,7 +627,12 @@ async fn docker_tasks_fail_for_want_of_a_docker_containerizer() {
     assert_eq!(failed["source"], "SOURCE_AGENT");
     assert_eq!(failed["reason"], "REASON_CONTAINER_LAUNCH_FAILED");
     let message = failed["message"].as_str().expect("message");
-    assert!(message.contains("No Docker containerizer"), "{message}");
+    let expected = format!(
+        "Failed to launch container: Failed to inspect image 'nginx:1.25': no Docker engine \
+         answers at unix://{}",
+        socket.display()
+    );
+    assert!(message.starts_with(&expected), "{message}");
     cluster.shutdown().await;
 }
 

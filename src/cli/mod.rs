@@ -132,6 +132,9 @@ struct ServeArgs {
     /// The Docker engine that the embedded cluster runs DOCKER apps on.
     #[arg(long, env = "STRIDE_DOCKER_SOCKET", default_value = crate::local::DEFAULT_DOCKER_SOCKET)]
     docker_socket: PathBuf,
+    /// Host ports the embedded cluster offers, BEGIN-END (default 31000-32000).
+    #[arg(long, env = "STRIDE_LOCAL_PORTS")]
+    local_ports: Option<crate::local::PortRange>,
 }
 
 fn saturating_usize(n: u64) -> usize {
@@ -183,6 +186,7 @@ pub fn run() -> anyhow::Result<()> {
                         .or_else(|| std::env::var("USER").ok())
                         .unwrap_or_else(|| "root".to_owned()),
                     docker_socket: args.docker_socket,
+                    local_ports: args.local_ports,
                 },
             };
             let served = runtime.block_on(server::serve(config));

@@ -102,6 +102,7 @@ async fn run_benchmark(
                         health_check: None,
                         kill_policy: None,
                         labels: None,
+                        discovery: None,
                     })
                     .collect();
                 started = Some(Instant::now());

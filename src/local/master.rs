@@ -180,33 +180,35 @@ impl MasterState {
     /// disconnected and without a failover timeout, until its scheduler
     /// subscribes with its id (as a Mesos master keeps recovered frameworks).
     pub(crate) fn recovered_framework(&mut self, id: &FrameworkId) {
-        self.frameworks.entry(id.clone()).or_insert_with(|| Framework {
-            id: id.clone(),
-            info: FrameworkInfo {
-                user: String::new(),
-                name: String::new(),
-                id: Some(id.clone()),
-                failover_timeout: None,
-                checkpoint: Some(true),
-                role: None,
-                roles: Vec::new(),
-                hostname: None,
-                principal: None,
-                webui_url: None,
-                capabilities: Vec::new(),
-                labels: None,
-            },
-            connection: None,
-            disconnected_at: None,
-            next_heartbeat: Instant::now(),
-            registered_time: now_seconds(),
-            unregistered_time: 0.0,
-            suppressed: false,
-            filters: Vec::new(),
-            tasks: HashMap::new(),
-            completed_tasks: VecDeque::new(),
-            removed: false,
-        });
+        self.frameworks
+            .entry(id.clone())
+            .or_insert_with(|| Framework {
+                id: id.clone(),
+                info: FrameworkInfo {
+                    user: String::new(),
+                    name: String::new(),
+                    id: Some(id.clone()),
+                    failover_timeout: None,
+                    checkpoint: Some(true),
+                    role: None,
+                    roles: Vec::new(),
+                    hostname: None,
+                    principal: None,
+                    webui_url: None,
+                    capabilities: Vec::new(),
+                    labels: None,
+                },
+                connection: None,
+                disconnected_at: None,
+                next_heartbeat: Instant::now(),
+                registered_time: now_seconds(),
+                unregistered_time: 0.0,
+                suppressed: false,
+                filters: Vec::new(),
+                tasks: HashMap::new(),
+                completed_tasks: VecDeque::new(),
+                removed: false,
+            });
     }
 }
 

@@ -131,12 +131,13 @@ impl LocalCluster {
                 address: config.listen,
                 source,
             })?;
-        let agent_ids = agent_ids::agent_ids(&work_dir, &master_id, config.agents).map_err(
-            |source| LocalClusterError::WorkDir {
-                path: work_dir.clone(),
-                source,
-            },
-        )?;
+        let agent_ids =
+            agent_ids::agent_ids(&work_dir, &master_id, config.agents).map_err(|source| {
+                LocalClusterError::WorkDir {
+                    path: work_dir.clone(),
+                    source,
+                }
+            })?;
         let agents = agent_ids
             .iter()
             .enumerate()

@@ -120,6 +120,7 @@ mod tests {
             health_check: None,
             kill_policy: None,
             labels: None,
+            discovery: None,
         }
     }
 

@@ -367,13 +367,15 @@ impl Master {
             sandbox: sandbox.dir.clone(),
             env: env.clone(),
         });
-        let docker = docker::docker_info(&info).is_some().then(|| docker::Checkpoint {
-            info: info.clone(),
-            framework_id: framework_id.clone(),
-            agent_id: agent_id.clone(),
-            container_id: container_id.clone(),
-            sandbox: sandbox.dir.clone(),
-        });
+        let docker = docker::docker_info(&info)
+            .is_some()
+            .then(|| docker::Checkpoint {
+                info: info.clone(),
+                framework_id: framework_id.clone(),
+                agent_id: agent_id.clone(),
+                container_id: container_id.clone(),
+                sandbox: sandbox.dir.clone(),
+            });
         let task_id = info.task_id.clone();
         let task = Task::new(info, framework_id, agent, agent_id, resources, container_id);
         let kill_rx = self.register(state, task, health_check);
@@ -420,7 +422,8 @@ impl Master {
         );
         task.docker = true;
         task.state = TaskState::Running;
-        task.statuses.push((TaskState::Running, now_seconds(), None));
+        task.statuses
+            .push((TaskState::Running, now_seconds(), None));
         if let Some(record) = state.agents.get_mut(agent) {
             record.used.add(&resources);
         }

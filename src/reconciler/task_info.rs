@@ -1,14 +1,18 @@
 //! A planned launch as the Mesos `TaskInfo` to send: the command, the
-//! environment Marathon gives tasks, the container, and what it was granted.
+//! environment Marathon gives tasks, the container, discovery, and what it
+//! was granted. Shapes follow Marathon 1.9's `TaskBuilder`,
+//! `ContainerSerializer`, `EnvironmentHelper` and `PortDiscovery`
+//! (`docs/compat.md`, `docs/docker.md`).
 
 use super::plan::Launch;
-use crate::event::app::{self, AppDefinition, DockerNetwork};
+use crate::event::app::{self, AppDefinition, DockerNetwork, NetworkMode};
 use crate::event::json::timestamp;
 use crate::health::mesos_health_check;
 use crate::mesos::types::{
-    AgentId, CommandInfo, CommandUri, ContainerInfo, ContainerType, DockerImage, DockerInfo,
-    DurationInfo, Environment, EnvironmentVariable, Image, ImageType, KillPolicy, Label, Labels,
-    MesosInfo, Parameter, PortMapping, TaskId, TaskInfo, Volume, VolumeMode,
+    AgentId, CommandInfo, CommandUri, ContainerInfo, ContainerType, DiscoveryInfo, DockerImage,
+    DockerInfo, DurationInfo, Environment, EnvironmentVariable, Image, ImageType, KillPolicy,
+    Label, Labels, MesosInfo, NetworkInfo, Parameter, Port, PortMapping, Ports, TaskId, TaskInfo,
+    Visibility, Volume, VolumeMode,
 };
 use crate::projection::App;
 use std::collections::BTreeMap;
@@ -18,13 +22,14 @@ pub fn task_info(launch: &Launch, app: &App) -> TaskInfo {
     let definition = &app.definition;
     let intent = &launch.intent;
     let grace = Duration::from_secs_f64(definition.task_kill_grace_period_seconds.max(0.0));
+    let host_ports = host_ports(definition, &intent.ports);
     TaskInfo {
         name: task_name(definition),
         task_id: TaskId::new(intent.task.as_str()),
         agent_id: AgentId::new(intent.agent.as_str()),
         resources: launch.resources.clone(),
-        command: Some(command(definition, environment(launch, app))),
-        container: container(definition, &intent.ports),
+        command: Some(command(definition, environment(launch, app, &host_ports))),
+        container: container(definition, &host_ports, &intent.task),
         health_check: mesos_health_check(definition, &intent.ports),
         kill_policy: Some(KillPolicy {
             grace_period: Some(DurationInfo::from_duration(grace)),
@@ -38,6 +43,13 @@ pub fn task_info(launch: &Launch, app: &App) -> TaskInfo {
                     value: Some(value.clone()),
                 })
                 .collect(),
+        }),
+        discovery: Some(DiscoveryInfo {
+            visibility: Visibility::Framework,
+            name: Some(task_name(definition)),
+            ports: Some(Ports {
+                ports: discovery_ports(definition, &host_ports),
+            }),
         }),
     }
 }
@@ -58,12 +70,12 @@ fn task_name(definition: &AppDefinition) -> String {
 fn command(definition: &AppDefinition, environment: Environment) -> CommandInfo {
     let docker = is_docker(definition);
     let (shell, value, arguments) = match (&definition.cmd, &definition.args) {
-        (Some(cmd), _) => (None, Some(cmd.clone()), Vec::new()),
+        (Some(cmd), _) if !cmd.is_empty() => (None, Some(cmd.clone()), Vec::new()),
         // Docker runs the image's entrypoint with `args`; Mesos runs
         // `args[0]` itself.
-        (None, Some(args)) if docker => (Some(false), None, args.clone()),
-        (None, Some(args)) => (Some(false), args.first().cloned(), args.clone()),
-        (None, None) => (Some(false), None, Vec::new()),
+        (_, Some(args)) if docker => (Some(false), None, args.clone()),
+        (_, Some(args)) => (Some(false), args.first().cloned(), args.clone()),
+        (_, None) => (Some(false), None, Vec::new()),
     };
     CommandInfo {
         uris: definition
@@ -86,7 +98,7 @@ fn command(definition: &AppDefinition, environment: Environment) -> CommandInfo 
 }
 
 /// What Marathon tells a task about itself, then the app's own `env`.
-fn environment(launch: &Launch, app: &App) -> Environment {
+fn environment(launch: &Launch, app: &App, host_ports: &[Option<u32>]) -> Environment {
     let definition = &app.definition;
     let intent = &launch.intent;
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
@@ -124,16 +136,8 @@ fn environment(launch: &Launch, app: &App) -> Environment {
             value.clone(),
         );
     }
-    let ports: Vec<String> = intent.ports.iter().map(u32::to_string).collect();
-    if !ports.is_empty() {
-        set("PORTS".into(), ports.join(","));
-        set("PORT".into(), ports[0].clone());
-    }
-    for (i, (port, name)) in intent.ports.iter().zip(port_names(definition)).enumerate() {
-        set(format!("PORT{i}"), port.to_string());
-        if let Some(name) = name {
-            set(format!("PORT_{}", env_name(&name)), port.to_string());
-        }
+    for (name, value) in ports_env(&declared_ports(definition), host_ports) {
+        set(name, value);
     }
     for (key, value) in &definition.env {
         set(key.clone(), value.clone());
@@ -149,17 +153,99 @@ fn environment(launch: &Launch, app: &App) -> Environment {
     }
 }
 
-/// The names of the ports a task gets, in the order it gets them.
-fn port_names(definition: &AppDefinition) -> Vec<Option<String>> {
+/// The ports an app declares, as (name, port): container ports when it
+/// maps ports, else its port definitions; 0 is "any".
+fn declared_ports(definition: &AppDefinition) -> Vec<(Option<String>, u32)> {
     if definition.uses_port_mappings() {
         let mappings = definition.container.iter().flat_map(|c| &c.port_mappings);
         return mappings
-            .filter(|m| m.host_port.is_some())
-            .map(|m| m.name.clone())
+            .map(|m| (m.name.clone(), m.container_port))
             .collect();
     }
     let definitions = definition.port_definitions.iter();
-    definitions.map(|d| d.name.clone()).collect()
+    definitions.map(|d| (d.name.clone(), d.port)).collect()
+}
+
+/// The host port each declared port got, in declaration order: `None` for
+/// a mapping without a `hostPort` (container networks). The planner hands
+/// out `assigned` in this same order.
+fn host_ports(definition: &AppDefinition, assigned: &[u32]) -> Vec<Option<u32>> {
+    let mut assigned = assigned.iter().copied();
+    if definition.uses_port_mappings() {
+        let mappings = definition.container.iter().flat_map(|c| &c.port_mappings);
+        return mappings
+            .map(|m| m.host_port.and_then(|_| assigned.next()))
+            .collect();
+    }
+    let definitions = definition.port_definitions.iter();
+    definitions.map(|_| assigned.next()).collect()
+}
+
+/// Marathon's `EnvironmentHelper.portsEnv`: `PORT<i>` is the host port, or
+/// the container port where there is none (a random one for 0);
+/// `PORT_<declared>` and `PORT_<NAME>` point at the port actually used;
+/// `PORT` and `PORTS` list the host ports, then the generated ones.
+fn ports_env(
+    declared: &[(Option<String>, u32)],
+    host_ports: &[Option<u32>],
+) -> Vec<(String, String)> {
+    if host_ports.is_empty() {
+        return Vec::new();
+    }
+    let mut env = Vec::new();
+    let mut generated: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut taken: Vec<u32> = declared.iter().map(|(_, p)| *p).collect();
+    taken.extend(host_ports.iter().flatten());
+    for (index, host_port) in host_ports.iter().enumerate() {
+        let value = match (host_port, declared.get(index)) {
+            (Some(port), _) => *port,
+            (None, Some((_, 0))) => {
+                let port = random_container_port(&taken);
+                taken.push(port);
+                generated.insert(index, port);
+                port
+            }
+            (None, Some((_, port))) => *port,
+            (None, None) => continue,
+        };
+        env.push((format!("PORT{index}"), value.to_string()));
+    }
+    for (index, ((name, requested), host_port)) in declared.iter().zip(host_ports).enumerate() {
+        let used = match (host_port, *requested) {
+            (Some(port), _) => *port,
+            (None, 0) => generated[&index],
+            (None, port) => port,
+        };
+        let key = if *requested == 0 { used } else { *requested };
+        env.push((format!("PORT_{key}"), used.to_string()));
+        if let Some(name) = name {
+            env.push((format!("PORT_{}", name.to_uppercase()), used.to_string()));
+        }
+    }
+    let all: Vec<String> = host_ports
+        .iter()
+        .flatten()
+        .chain(generated.values())
+        .map(u32::to_string)
+        .collect();
+    if let Some(first) = all.first() {
+        env.push(("PORT".to_string(), first.clone()));
+    }
+    env.push(("PORTS".to_string(), all.join(",")));
+    env
+}
+
+/// Marathon picks a container port above 1024 that the task does not
+/// already name.
+fn random_container_port(taken: &[u32]) -> u32 {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(1025..=65535);
+        if !taken.contains(&port) {
+            return port;
+        }
+    }
 }
 
 fn env_name(name: &str) -> String {
@@ -191,7 +277,11 @@ fn image(definition: &AppDefinition) -> Option<&str> {
         .as_deref()
 }
 
-fn container(definition: &AppDefinition, host_ports: &[u32]) -> Option<ContainerInfo> {
+fn container(
+    definition: &AppDefinition,
+    host_ports: &[Option<u32>],
+    task: &crate::event::TaskId,
+) -> Option<ContainerInfo> {
     let container = definition.container.as_ref()?;
     let docker = container.docker.as_ref();
     let volumes = container
@@ -217,27 +307,44 @@ fn container(definition: &AppDefinition, host_ports: &[u32]) -> Option<Container
     match container.kind {
         app::ContainerType::Docker => {
             let docker = docker?;
-            let mut assigned = host_ports.iter();
-            let port_mappings = if container.docker_network() == DockerNetwork::Bridge {
-                container
-                    .port_mappings
-                    .iter()
-                    .filter(|m| m.host_port.is_some())
-                    .filter_map(|m| {
-                        Some(PortMapping {
-                            host_port: *assigned.next()?,
-                            container_port: m.container_port,
-                            protocol: Some(m.protocol.clone()),
-                        })
+            let (network, user_network) = network_of(definition);
+            // Marathon's `boundPortMappings`: each mapping that got a host
+            // port, once per protocol; container port 0 means "the same
+            // as the host port".
+            let port_mappings = container
+                .port_mappings
+                .iter()
+                .zip(host_ports)
+                .filter_map(|(m, host)| Some((m, (*host)?)))
+                .flat_map(|(m, host_port)| {
+                    let container_port = if m.container_port == 0 {
+                        host_port
+                    } else {
+                        m.container_port
+                    };
+                    m.protocol.split(',').map(move |protocol| PortMapping {
+                        host_port,
+                        container_port,
+                        protocol: Some(protocol.to_owned()),
                     })
-                    .collect()
-            } else {
-                Vec::new()
+                })
+                .collect();
+            // Marathon labels every Docker container with its task id.
+            let task_label = Parameter {
+                key: "label".to_owned(),
+                value: format!("MESOS_TASK_ID={task}"),
             };
             info.kind = ContainerType::Docker;
+            info.network_infos = user_network
+                .map(|name| NetworkInfo {
+                    ip_addresses: Vec::new(),
+                    name: Some(name),
+                })
+                .into_iter()
+                .collect();
             info.docker = Some(DockerInfo {
                 image: docker.image.clone().unwrap_or_default(),
-                network: Some(docker_network(container.docker_network())),
+                network: Some(docker_network(network)),
                 port_mappings,
                 privileged: Some(docker.privileged),
                 parameters: docker
@@ -247,6 +354,7 @@ fn container(definition: &AppDefinition, host_ports: &[u32]) -> Option<Container
                         key: p.key.clone(),
                         value: p.value.clone(),
                     })
+                    .chain([task_label])
                     .collect(),
                 force_pull_image: Some(docker.force_pull_image),
             });
@@ -266,6 +374,92 @@ fn container(definition: &AppDefinition, host_ports: &[u32]) -> Option<Container
         }
     }
     Some(info)
+}
+
+/// The Docker network mode and, for USER, the network's name. Marathon
+/// 1.5's `networks` decide (the last entry's mode, the first container
+/// network's name); without them the legacy `docker.network` does.
+fn network_of(definition: &AppDefinition) -> (DockerNetwork, Option<String>) {
+    let Some(last) = definition.networks.last() else {
+        let legacy = definition
+            .container
+            .as_ref()
+            .map_or(DockerNetwork::Host, |c| c.docker_network());
+        return (legacy, None);
+    };
+    let mode = match last.mode {
+        NetworkMode::Host => DockerNetwork::Host,
+        NetworkMode::ContainerBridge => DockerNetwork::Bridge,
+        NetworkMode::Container => DockerNetwork::User,
+    };
+    let name = definition
+        .networks
+        .iter()
+        .find(|n| n.mode == NetworkMode::Container)
+        .and_then(|n| n.name.clone());
+    (mode, name)
+}
+
+/// Marathon's `PortDiscovery.generateForApp`: one port per protocol; on
+/// container networks a mapped port is its host port (`network-scope:
+/// host`), an unmapped one its container port on each container network
+/// (`network-scope: container`, `network-name`).
+fn discovery_ports(definition: &AppDefinition, host_ports: &[Option<u32>]) -> Vec<Port> {
+    let port =
+        |number: u32, name: &Option<String>, protocol: &str, labels: Vec<(String, String)>| Port {
+            number,
+            name: name.clone(),
+            protocol: Some(protocol.to_owned()),
+            labels: (!labels.is_empty()).then(|| Labels {
+                labels: labels
+                    .into_iter()
+                    .map(|(key, value)| Label {
+                        key,
+                        value: Some(value),
+                    })
+                    .collect(),
+            }),
+        };
+    let user_labels = |labels: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let mut ports = Vec::new();
+    if !definition.uses_port_mappings() {
+        for (d, host) in definition.port_definitions.iter().zip(host_ports) {
+            let Some(number) = host else { continue };
+            for protocol in d.protocol.split(',') {
+                ports.push(port(*number, &d.name, protocol, user_labels(&d.labels)));
+            }
+        }
+        return ports;
+    }
+    let container_networks: Vec<String> = definition
+        .networks
+        .iter()
+        .filter(|n| n.mode == NetworkMode::Container)
+        .filter_map(|n| n.name.clone())
+        .collect();
+    let mappings = definition.container.iter().flat_map(|c| &c.port_mappings);
+    for (m, host) in mappings.zip(host_ports) {
+        for protocol in m.protocol.split(',') {
+            match host {
+                Some(number) => {
+                    let mut labels = user_labels(&m.labels);
+                    labels.push(("network-scope".into(), "host".into()));
+                    ports.push(port(*number, &m.name, protocol, labels));
+                }
+                None => {
+                    for network in &container_networks {
+                        let mut labels = user_labels(&m.labels);
+                        labels.push(("network-scope".into(), "container".into()));
+                        labels.push(("network-name".into(), network.clone()));
+                        ports.push(port(m.container_port, &m.name, protocol, labels));
+                    }
+                }
+            }
+        }
+    }
+    ports
 }
 
 fn docker_network(network: DockerNetwork) -> crate::mesos::types::DockerNetwork {

@@ -2,6 +2,7 @@
 //! data dir, driven over HTTP.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod docker;
 pub mod lb;
 
 use std::io::{BufRead, BufReader};

@@ -241,6 +241,7 @@ pub fn task(offer: &Offer, name: &str, command: &str, port: Option<u64>) -> Task
             grace_period: Some(DurationInfo::from_duration(Duration::from_secs(2))),
         }),
         labels: None,
+        discovery: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
+use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::{
@@ -13,7 +14,6 @@ use bollard::query_parameters::{
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
-use bollard::container::LogOutput;
 use futures::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
@@ -184,7 +184,10 @@ impl Engine {
             .map_err(|e| self.sort(e))
     }
 
-    pub(crate) async fn inspect(&self, name: &str) -> Result<ContainerInspectResponse, EngineError> {
+    pub(crate) async fn inspect(
+        &self,
+        name: &str,
+    ) -> Result<ContainerInspectResponse, EngineError> {
         self.client()
             .await?
             .inspect_container(name, None)
@@ -214,7 +217,12 @@ impl Engine {
     /// SIGKILL after `grace_secs`.
     pub(crate) async fn stop(&self, name: &str, grace_secs: i32) -> Result<(), EngineError> {
         let options = StopContainerOptionsBuilder::default().t(grace_secs).build();
-        match self.client().await?.stop_container(name, Some(options)).await {
+        match self
+            .client()
+            .await?
+            .stop_container(name, Some(options))
+            .await
+        {
             Ok(()) => Ok(()),
             // 304: already stopped.
             Err(BollardError::DockerResponseServerError {
@@ -230,7 +238,12 @@ impl Engine {
             .force(true)
             .v(true)
             .build();
-        match self.client().await?.remove_container(name, Some(options)).await {
+        match self
+            .client()
+            .await?
+            .remove_container(name, Some(options))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(error) => match self.sort(error) {
                 e if e.is_not_found() => Ok(()),

@@ -59,7 +59,8 @@ pub(crate) fn last_line(path: &std::path::Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     let length = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(length.saturating_sub(TAIL))).ok()?;
+    file.seek(SeekFrom::Start(length.saturating_sub(TAIL)))
+        .ok()?;
     let mut tail = Vec::new();
     file.read_to_end(&mut tail).ok()?;
     let text = String::from_utf8_lossy(&tail);
@@ -87,7 +88,7 @@ mod tests {
     fn the_last_line_is_quoted_short() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stderr");
-        std::fs::write(&path, format!("first\nsh: boom: not found\n\n")).unwrap();
+        std::fs::write(&path, "first\nsh: boom: not found\n\n").unwrap();
         assert_eq!(last_line(&path).as_deref(), Some("sh: boom: not found"));
         std::fs::write(&path, "x".repeat(300)).unwrap();
         assert_eq!(last_line(&path).unwrap().chars().count(), 201);

@@ -129,7 +129,12 @@ pub(crate) async fn supervise(
         }
     };
     let image = owner.image();
-    let options = match run_options(&owner.info, &owner.name(), &sandbox.dir, owner.labels(&checkpoint)) {
+    let options = match run_options(
+        &owner.info,
+        &owner.name(),
+        &sandbox.dir,
+        owner.labels(&checkpoint),
+    ) {
         Ok(options) => options,
         Err(error) => {
             // The executor builds these after the containerizer pulled;
@@ -161,7 +166,8 @@ pub(crate) async fn supervise(
         Ok(output) => output,
         Err(error) => {
             let _ = engine.remove(&name).await;
-            let message = format!("Failed to attach to container '{name}' (image '{image}'): {error}");
+            let message =
+                format!("Failed to attach to container '{name}' (image '{image}'): {error}");
             return report(TaskReport::LaunchFailed { message });
         }
     };
@@ -182,7 +188,10 @@ fn prepare(
     checkpoint: &std::path::Path,
 ) -> Result<(std::fs::File, std::fs::File), String> {
     let files = sandbox.create().map_err(|error| {
-        format!("Failed to create sandbox {}: {error}", sandbox.dir.display())
+        format!(
+            "Failed to create sandbox {}: {error}",
+            sandbox.dir.display()
+        )
     })?;
     let text = serde_json::to_vec(owner).map_err(|e| e.to_string())?;
     std::fs::write(checkpoint, text)
@@ -212,19 +221,22 @@ async fn ensure_image(
         return Ok(());
     }
     tracing::info!(%image, force, "pulling image");
-    engine.pull(reference).await.map_err(|error| match (force, error) {
-        (_, error @ EngineError::Unreachable { .. }) => {
-            format!("Failed to pull image '{image}': {error}")
-        }
-        (true, error) => format!(
-            "Failed to pull image '{image}' (forcePullImage is set, so it is pulled even when \
+    engine
+        .pull(reference)
+        .await
+        .map_err(|error| match (force, error) {
+            (_, error @ EngineError::Unreachable { .. }) => {
+                format!("Failed to pull image '{image}': {error}")
+            }
+            (true, error) => format!(
+                "Failed to pull image '{image}' (forcePullImage is set, so it is pulled even when \
              present) through the Docker engine at {endpoint}: {error}"
-        ),
-        (false, error) => format!(
-            "Image '{image}' is not on the Docker engine at {endpoint}, and pulling it failed: \
+            ),
+            (false, error) => format!(
+                "Image '{image}' is not on the Docker engine at {endpoint}, and pulling it failed: \
              {error}"
-        ),
-    })
+            ),
+        })
 }
 
 /// From a started container to its end: reports it running, stops it when
@@ -247,7 +259,10 @@ async fn follow(
                 .and_then(|n| n.networks)
                 .and_then(|n| n.into_values().find_map(|e| e.ip_address))
                 .filter(|ip| !ip.is_empty());
-            (state.pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(0), ip)
+            (
+                state.pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+                ip,
+            )
         }
         Err(_) => (0, None),
     };
@@ -366,7 +381,9 @@ pub(crate) async fn adopt(
 
 /// The sandbox's output files, to append to, and when they were last
 /// written: output up to then is already in them.
-fn reopen(sandbox: &std::path::Path) -> std::io::Result<(std::fs::File, std::fs::File, DateTime<Utc>)> {
+fn reopen(
+    sandbox: &std::path::Path,
+) -> std::io::Result<(std::fs::File, std::fs::File, DateTime<Utc>)> {
     let open = |name: &str| {
         std::fs::OpenOptions::new()
             .append(true)

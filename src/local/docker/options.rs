@@ -15,9 +15,7 @@ use std::path::Path;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 
 use super::parameters::apply_parameter;
-use crate::mesos::types::{
-    ContainerType, DockerInfo, DockerNetwork, TaskInfo, VolumeMode,
-};
+use crate::mesos::types::{ContainerType, DockerInfo, DockerNetwork, TaskInfo, VolumeMode};
 
 /// Where the sandbox appears inside the container (`--docker_mesos_sandbox`
 /// is not a flag here; this is the agent's default `--sandbox_directory`).
@@ -232,14 +230,13 @@ fn port_mappings(
     let mut exposed = Vec::new();
     for mapping in &docker.port_mappings {
         let port = u64::from(mapping.host_port);
-        if !ranges.iter().any(|&(begin, end)| begin <= port && port <= end) {
+        if !ranges
+            .iter()
+            .any(|&(begin, end)| begin <= port && port <= end)
+        {
             return Err(format!("Port [{port}] not included in resources"));
         }
-        let protocol = mapping
-            .protocol
-            .as_deref()
-            .unwrap_or("tcp")
-            .to_lowercase();
+        let protocol = mapping.protocol.as_deref().unwrap_or("tcp").to_lowercase();
         let key = format!("{}/{protocol}", mapping.container_port);
         if !exposed.contains(&key) {
             exposed.push(key.clone());
@@ -295,7 +292,13 @@ mod tests {
             resources: vec![
                 Resource::scalar("cpus", 0.5),
                 Resource::scalar("mem", 16.0),
-                Resource::ranges("ports", vec![ValueRange { begin: 31000, end: 31001 }]),
+                Resource::ranges(
+                    "ports",
+                    vec![ValueRange {
+                        begin: 31000,
+                        end: 31001,
+                    }],
+                ),
             ],
             command: Some(command),
             container: Some(ContainerInfo {
@@ -309,6 +312,7 @@ mod tests {
             health_check: None,
             kill_policy: None,
             labels: None,
+            discovery: None,
         }
     }
 
@@ -357,13 +361,24 @@ mod tests {
     fn a_shell_command_on_bridge_networking_maps_ports_and_the_sandbox() {
         let mut docker = docker(DockerNetwork::Bridge);
         docker.port_mappings = vec![
-            PortMapping { host_port: 31000, container_port: 80, protocol: Some("TCP".into()) },
-            PortMapping { host_port: 31001, container_port: 53, protocol: Some("udp".into()) },
+            PortMapping {
+                host_port: 31000,
+                container_port: 80,
+                protocol: Some("TCP".into()),
+            },
+            PortMapping {
+                host_port: 31001,
+                container_port: 53,
+                protocol: Some("udp".into()),
+            },
         ];
         let run = options(&task(docker, shell("httpd -f -p 80"))).unwrap();
         let body = &run.body;
         assert_eq!(run.reference, "nginx:latest");
-        assert_eq!(body.entrypoint.as_deref(), Some(&["/bin/sh".to_string()][..]));
+        assert_eq!(
+            body.entrypoint.as_deref(),
+            Some(&["/bin/sh".to_string()][..])
+        );
         assert_eq!(
             body.cmd.as_deref(),
             Some(&["-c".to_string(), "httpd -f -p 80".to_string()][..])
@@ -381,11 +396,21 @@ mod tests {
         let host = body.host_config.clone().unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("bridge"));
         assert_eq!(host.cpu_shares, Some(512));
-        assert_eq!(host.memory, Some(MIN_MEMORY_BYTES), "16 MB rises to Mesos' minimum");
+        assert_eq!(
+            host.memory,
+            Some(MIN_MEMORY_BYTES),
+            "16 MB rises to Mesos' minimum"
+        );
         assert_eq!(host.binds.unwrap(), ["/sb:/mnt/mesos/sandbox"]);
         let bindings = host.port_bindings.unwrap();
-        assert_eq!(bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some("31000"));
-        assert_eq!(bindings["53/udp"].as_ref().unwrap()[0].host_port.as_deref(), Some("31001"));
+        assert_eq!(
+            bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("31000")
+        );
+        assert_eq!(
+            bindings["53/udp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("31001")
+        );
     }
 
     #[test]
@@ -398,7 +423,10 @@ mod tests {
         let run = options(&task(docker(DockerNetwork::Host), args)).unwrap();
         assert_eq!(run.body.entrypoint, None);
         assert_eq!(run.body.cmd.unwrap(), ["serve", "--port=80"]);
-        let none = CommandInfo { shell: Some(false), ..CommandInfo::default() };
+        let none = CommandInfo {
+            shell: Some(false),
+            ..CommandInfo::default()
+        };
         let run = options(&task(docker(DockerNetwork::Host), none)).unwrap();
         assert_eq!((run.body.entrypoint, run.body.cmd), (None, None));
     }
@@ -408,11 +436,29 @@ mod tests {
         let mut task = task(docker(DockerNetwork::Host), shell("true"));
         let container = task.container.as_mut().unwrap();
         container.volumes = vec![
-            Volume { container_path: "/data".into(), host_path: Some("/srv".into()), mode: VolumeMode::ReadOnly },
-            Volume { container_path: "cache".into(), host_path: Some("/var/c".into()), mode: VolumeMode::ReadWrite },
-            Volume { container_path: "/logs".into(), host_path: Some("logs".into()), mode: VolumeMode::ReadWrite },
+            Volume {
+                container_path: "/data".into(),
+                host_path: Some("/srv".into()),
+                mode: VolumeMode::ReadOnly,
+            },
+            Volume {
+                container_path: "cache".into(),
+                host_path: Some("/var/c".into()),
+                mode: VolumeMode::ReadWrite,
+            },
+            Volume {
+                container_path: "/logs".into(),
+                host_path: Some("logs".into()),
+                mode: VolumeMode::ReadWrite,
+            },
         ];
-        let binds = options(&task).unwrap().body.host_config.unwrap().binds.unwrap();
+        let binds = options(&task)
+            .unwrap()
+            .body
+            .host_config
+            .unwrap()
+            .binds
+            .unwrap();
         assert_eq!(
             binds,
             [
@@ -440,18 +486,36 @@ mod tests {
     #[test]
     fn what_mesos_refuses_is_refused_in_its_words() {
         let mut host_mapped = docker(DockerNetwork::Host);
-        host_mapped.port_mappings =
-            vec![PortMapping { host_port: 31000, container_port: 80, protocol: None }];
+        host_mapped.port_mappings = vec![PortMapping {
+            host_port: 31000,
+            container_port: 80,
+            protocol: None,
+        }];
         let mut outside = docker(DockerNetwork::Bridge);
-        outside.port_mappings =
-            vec![PortMapping { host_port: 40000, container_port: 80, protocol: None }];
+        outside.port_mappings = vec![PortMapping {
+            host_port: 40000,
+            container_port: 80,
+            protocol: None,
+        }];
         let no_value = CommandInfo::default();
         let mut unknown = docker(DockerNetwork::Host);
-        unknown.parameters = vec![Parameter { key: "no-such-flag".into(), value: "1".into() }];
+        unknown.parameters = vec![Parameter {
+            key: "no-such-flag".into(),
+            value: "1".into(),
+        }];
         for (task, expected) in [
-            (task(host_mapped, shell("true")), "Port mappings are only supported"),
-            (task(outside, shell("true")), "Port [40000] not included in resources"),
-            (task(docker(DockerNetwork::Host), no_value), "Shell specified but no command"),
+            (
+                task(host_mapped, shell("true")),
+                "Port mappings are only supported",
+            ),
+            (
+                task(outside, shell("true")),
+                "Port [40000] not included in resources",
+            ),
+            (
+                task(docker(DockerNetwork::Host), no_value),
+                "Shell specified but no command",
+            ),
             (task(unknown, shell("true")), "'no-such-flag'"),
         ] {
             let error = options(&task).unwrap_err();

@@ -27,7 +27,9 @@ pub(crate) fn apply_parameter(
         "hostname" | "h" => body.hostname = Some(value.to_string()),
         "entrypoint" => body.entrypoint = Some(vec![value.to_string()]),
         "stop-signal" => body.stop_signal = Some(value.to_string()),
-        "stop-timeout" => body.stop_timeout = Some(number(value).ok_or_else(|| invalid("not a number"))?),
+        "stop-timeout" => {
+            body.stop_timeout = Some(number(value).ok_or_else(|| invalid("not a number"))?)
+        }
         "volume" | "v" => push(&mut host.binds, value),
         "cap-add" => push(&mut host.cap_add, value),
         "cap-drop" => push(&mut host.cap_drop, value),
@@ -38,18 +40,24 @@ pub(crate) fn apply_parameter(
         "security-opt" => push(&mut host.security_opt, value),
         "group-add" => push(&mut host.group_add, value),
         "ulimit" => {
-            let (name, limits) = value.split_once('=').ok_or_else(|| invalid("expected NAME=SOFT[:HARD]"))?;
+            let (name, limits) = value
+                .split_once('=')
+                .ok_or_else(|| invalid("expected NAME=SOFT[:HARD]"))?;
             let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
             let soft = number(soft).ok_or_else(|| invalid("soft limit is not a number"))?;
             let hard = number(hard).ok_or_else(|| invalid("hard limit is not a number"))?;
-            host.ulimits.get_or_insert_with(Vec::new).push(ResourcesUlimits {
-                name: Some(name.to_string()),
-                soft: Some(soft),
-                hard: Some(hard),
-            });
+            host.ulimits
+                .get_or_insert_with(Vec::new)
+                .push(ResourcesUlimits {
+                    name: Some(name.to_string()),
+                    soft: Some(soft),
+                    hard: Some(hard),
+                });
         }
         "sysctl" => {
-            let (name, text) = value.split_once('=').ok_or_else(|| invalid("expected NAME=VALUE"))?;
+            let (name, text) = value
+                .split_once('=')
+                .ok_or_else(|| invalid("expected NAME=VALUE"))?;
             host.sysctls
                 .get_or_insert_with(HashMap::new)
                 .insert(name.to_string(), text.to_string());
@@ -62,7 +70,9 @@ pub(crate) fn apply_parameter(
         }
         "log-driver" => log_config(host).typ = Some(value.to_string()),
         "log-opt" => {
-            let (name, text) = value.split_once('=').ok_or_else(|| invalid("expected NAME=VALUE"))?;
+            let (name, text) = value
+                .split_once('=')
+                .ok_or_else(|| invalid("expected NAME=VALUE"))?;
             log_config(host)
                 .config
                 .get_or_insert_with(HashMap::new)
@@ -72,20 +82,34 @@ pub(crate) fn apply_parameter(
         "memory-reservation" => {
             host.memory_reservation = Some(bytes(value).ok_or_else(|| invalid("not a size"))?)
         }
-        "memory-swap" => host.memory_swap = Some(bytes(value).ok_or_else(|| invalid("not a size"))?),
+        "memory-swap" => {
+            host.memory_swap = Some(bytes(value).ok_or_else(|| invalid("not a size"))?)
+        }
         "shm-size" => host.shm_size = Some(bytes(value).ok_or_else(|| invalid("not a size"))?),
-        "cpu-shares" | "c" => host.cpu_shares = Some(number(value).ok_or_else(|| invalid("not a number"))?),
+        "cpu-shares" | "c" => {
+            host.cpu_shares = Some(number(value).ok_or_else(|| invalid("not a number"))?)
+        }
         "cpu-quota" => host.cpu_quota = Some(number(value).ok_or_else(|| invalid("not a number"))?),
-        "cpu-period" => host.cpu_period = Some(number(value).ok_or_else(|| invalid("not a number"))?),
+        "cpu-period" => {
+            host.cpu_period = Some(number(value).ok_or_else(|| invalid("not a number"))?)
+        }
         "cpus" => {
             let cpus: f64 = value.parse().map_err(|_| invalid("not a number"))?;
             host.nano_cpus = Some((cpus * 1e9) as i64);
         }
         "cpuset-cpus" => host.cpuset_cpus = Some(value.to_string()),
-        "pids-limit" => host.pids_limit = Some(number(value).ok_or_else(|| invalid("not a number"))?),
-        "oom-score-adj" => host.oom_score_adj = Some(number(value).ok_or_else(|| invalid("not a number"))?),
-        "oom-kill-disable" => host.oom_kill_disable = Some(flag(value).ok_or_else(|| invalid("not a boolean"))?),
-        "read-only" => host.readonly_rootfs = Some(flag(value).ok_or_else(|| invalid("not a boolean"))?),
+        "pids-limit" => {
+            host.pids_limit = Some(number(value).ok_or_else(|| invalid("not a number"))?)
+        }
+        "oom-score-adj" => {
+            host.oom_score_adj = Some(number(value).ok_or_else(|| invalid("not a number"))?)
+        }
+        "oom-kill-disable" => {
+            host.oom_kill_disable = Some(flag(value).ok_or_else(|| invalid("not a boolean"))?)
+        }
+        "read-only" => {
+            host.readonly_rootfs = Some(flag(value).ok_or_else(|| invalid("not a boolean"))?)
+        }
         "init" => host.init = Some(flag(value).ok_or_else(|| invalid("not a boolean"))?),
         "ipc" => host.ipc_mode = Some(value.to_string()),
         "pid" => host.pid_mode = Some(value.to_string()),
@@ -106,7 +130,8 @@ fn push(list: &mut Option<Vec<String>>, value: &str) {
 }
 
 fn log_config(host: &mut HostConfig) -> &mut HostConfigLogConfig {
-    host.log_config.get_or_insert_with(HostConfigLogConfig::default)
+    host.log_config
+        .get_or_insert_with(HostConfigLogConfig::default)
 }
 
 fn number(text: &str) -> Option<i64> {

@@ -66,7 +66,8 @@ pub(crate) async fn recover(engine: &Engine, agents: &[AgentId]) -> Vec<Recovere
                     .ok()
                     .and_then(|i| i.state?.exit_code)
                     .unwrap_or(-1);
-                let message = format!("Container exited with status {code} while the agent was down");
+                let message =
+                    format!("Container exited with status {code} while the agent was down");
                 Some((message, code == 0))
             }
         };

@@ -226,6 +226,45 @@ pub struct TaskInfo {
     pub kill_policy: Option<KillPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Labels>,
+    /// How the task is found: Marathon sends it for every task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryInfo>,
+}
+
+string_enum!(
+    /// `DiscoveryInfo.Visibility`.
+    Visibility {
+        Framework = "FRAMEWORK",
+        Cluster = "CLUSTER",
+        External = "EXTERNAL",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryInfo {
+    pub visibility: Visibility,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Ports>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Ports {
+    #[serde(default)]
+    pub ports: Vec<Port>,
+}
+
+/// A port a task serves on, for service discovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Port {
+    pub number: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Labels>,
 }
 
 string_enum!(

@@ -1,0 +1,73 @@
+//! The real Docker engine the Docker tests use (`scripts/docker-up.sh`:
+//! the machine's engine, or a private dockerd), and the docker CLI to
+//! look at it from outside Stride.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+const UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/docker-up.sh");
+/// Built locally by `docker-up.sh`; no registry has it.
+pub const IMAGE: &str = "stride-test/busybox:local";
+
+/// The engine's socket path, starting an engine once per test binary.
+pub fn socket() -> &'static str {
+    static SOCKET: OnceLock<String> = OnceLock::new();
+    SOCKET.get_or_init(|| {
+        let output = Command::new(UP).output().expect("run docker-up.sh");
+        assert!(
+            output.status.success(),
+            "docker-up.sh failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .last()
+            .expect("a socket path")
+            .trim()
+            .to_owned()
+    })
+}
+
+/// `docker -H unix://SOCKET ARGS...`; its stdout, or a panic with stderr.
+pub fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{}", socket()))
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Names of the containers (running or not) carrying `label`.
+pub fn containers(label: &str) -> Vec<String> {
+    let filter = format!("label={label}");
+    docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Removes every container of an agent; for cleanup whatever a test did.
+pub struct AgentContainers(pub String);
+
+impl Drop for AgentContainers {
+    fn drop(&mut self) {
+        let names = containers(&format!("stride.agent={}", self.0));
+        if !names.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(names.iter().map(String::as_str));
+            let _ = Command::new("docker")
+                .arg("-H")
+                .arg(format!("unix://{}", socket()))
+                .args(&args)
+                .output();
+        }
+    }
+}
