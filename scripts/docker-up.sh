@@ -8,7 +8,8 @@
 # ulimits: runc fails "setting rlimit type 7" without them in a sandbox
 # lacking CAP_SYS_RESOURCE). Idempotent. Nothing is ever pulled: the image
 # `stride-test/busybox:local` is `docker import` of a busybox-static rootfs.
-# Prints the engine's socket path as its last line.
+# Also creates the user-defined network `stride-test-net`. Prints the
+# engine's socket path as its last line.
 set -euo pipefail
 
 home="${STRIDE_DOCKERD_HOME:-/tmp/stride-dockerd}"
@@ -60,5 +61,9 @@ if ! docker -H "unix://$socket" image inspect "$image" >/dev/null 2>&1; then
     echo "hello from stride-test/busybox" >"$rootfs/www/index.html"
     tar -C "$rootfs" -c . | docker -H "unix://$socket" import -c 'ENV PATH=/bin' - "$image" >&2
 fi
+
+# A user-defined network for USER networking (`networks: [{mode: container}]`).
+docker -H "unix://$socket" network inspect stride-test-net >/dev/null 2>&1 \
+    || docker -H "unix://$socket" network create stride-test-net >&2
 
 echo "$socket"

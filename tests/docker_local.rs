@@ -482,6 +482,96 @@ async fn bridge_host_port_zero_is_reachable_directly_and_through_haproxy() {
     .await;
 }
 
+/// Marathon 1.5's `networks` form with a user network, and the rest of
+/// the Docker definition: `args` instead of `cmd`, `parameters`, a
+/// read-only volume, a mapping without a host port; `privileged` reaches
+/// the engine, which cannot grant it in this sandbox (no
+/// `CAP_SYS_RESOURCE`) and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn user_networks_args_parameters_privileged_and_volumes_reach_the_container() {
+    let stride = Stride::start("26760-26779");
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("hello"), "from the host\n").unwrap();
+    let script = "env > /mnt/mesos/sandbox/env.txt; cat /data/hello > /mnt/mesos/sandbox/seen.txt; \
+                  touch /data/written 2> /mnt/mesos/sandbox/ro.txt; exec httpd -f -p 80 -h /www";
+    let mut app = docker_app(
+        "/user",
+        "",
+        json!({
+            "parameters": [{"key": "label", "value": "team=web"}, {"key": "env", "value": "EXTRA=1"}]
+        }),
+    );
+    app.as_object_mut().unwrap().remove("cmd");
+    app["args"] = json!(["sh", "-c", script]);
+    app["networks"] = json!([{"mode": "container", "name": "stride-test-net"}]);
+    app["container"]["docker"]
+        .as_object_mut()
+        .unwrap()
+        .remove("network");
+    app["container"]["portMappings"] = json!([
+        {"containerPort": 80, "hostPort": 0, "name": "web"},
+        {"containerPort": 9000, "name": "admin"}
+    ]);
+    app["container"]["volumes"] =
+        json!([{"containerPath": "/data", "hostPath": data.path(), "mode": "RO"}]);
+    stride.create(app).await;
+    let task = stride.wait_running("/user", 1).await.remove(0);
+    let id = task["id"].as_str().unwrap();
+    let host_port = task["ports"][0].as_u64().unwrap();
+    wait_until("the container to answer on its host port", WAIT, || async {
+        http_body(host_port)
+            .await
+            .is_some_and(|b| b.contains("hello from stride-test"))
+    })
+    .await;
+    let sandbox = stride.sandbox(id);
+    let env = std::fs::read_to_string(sandbox.join("env.txt")).unwrap();
+    for line in [
+        format!("PORT0={host_port}"),
+        "PORT1=9000".to_owned(),
+        format!("PORT_WEB={host_port}"),
+        "PORT_ADMIN=9000".to_owned(),
+        "EXTRA=1".to_owned(),
+        "HOST=localhost".to_owned(),
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} missing from {env}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(sandbox.join("seen.txt")).unwrap(),
+        "from the host\n"
+    );
+    let refused = std::fs::read_to_string(sandbox.join("ro.txt")).unwrap();
+    assert!(refused.contains("Read-only file system"), "{refused}");
+    let name = containers(&format!("stride.task={id}")).remove(0);
+    assert_eq!(
+        inspect(
+            &name,
+            "{{.HostConfig.NetworkMode}} {{.HostConfig.Privileged}} {{index .Config.Labels \"team\"}} {{json .Config.Cmd}} {{json .Config.Entrypoint}}"
+        ),
+        format!(
+            "stride-test-net false web {} null",
+            json!(["sh", "-c", script])
+        )
+    );
+
+    let privileged = docker_app("/privileged", HTTPD, json!({"privileged": true}));
+    stride.create(privileged).await;
+    let failure = stride.wait_failure("/privileged").await;
+    let message = failure["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Failed to launch container: Failed to start container 'mesos-")
+            && message.contains("from image 'stride-test/busybox:local': ")
+            && message.contains("caps"),
+        "{message}"
+    );
+    stride.delete("/privileged").await;
+    stride.delete("/user").await;
+    wait_until("no container left behind", WAIT, || async {
+        stride.agent_containers().is_empty()
+    })
+    .await;
+}
+
 /// The engine's time format for `--since`/`--until`, to the nanosecond.
 fn now() -> String {
     let now = chrono::Utc::now();

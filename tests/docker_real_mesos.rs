@@ -147,7 +147,8 @@ async fn docker_task_infos_are_marathons_and_the_agents_failure_reaches_the_user
                     "parameters": [{"key": "label", "value": format!("MESOS_TASK_ID={task}")}],
                     "force_pull_image": false});
                 let vip = json!({"key": "VIP_0", "value": "/web:80"});
-                let ports = json!([{"number": port, "protocol": "tcp", "labels": host_scope(vec![vip])}]);
+                let ports =
+                    json!([{"number": port, "protocol": "tcp", "labels": host_scope(vec![vip])}]);
                 (docker, ports)
             },
         ),
@@ -183,13 +184,24 @@ async fn docker_task_infos_are_marathons_and_the_agents_failure_reaches_the_user
             .send()
             .await
             .unwrap();
-        assert!(answer.status().is_success(), "{definition}: {}", answer.text().await.unwrap());
+        assert!(
+            answer.status().is_success(),
+            "{definition}: {}",
+            answer.text().await.unwrap()
+        );
     }
     for (definition, expect) in &layouts {
         let id = definition["id"].as_str().unwrap();
         let path = format!("/v2/apps{id}?embed=apps.lastTaskFailure");
         let failure = || async {
-            let body: Value = http.get(server.url(&path)).send().await.unwrap().json().await.unwrap();
+            let body: Value = http
+                .get(server.url(&path))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             body["app"]["lastTaskFailure"].clone()
         };
         wait_until(&format!("{id} to fail on the real agent"), WAIT, || async {
@@ -199,7 +211,10 @@ async fn docker_task_infos_are_marathons_and_the_agents_failure_reaches_the_user
         let failure = failure().await;
         // What a 1.11 agent without `--containerizers=docker` answers.
         assert_eq!(failure["state"], "TASK_FAILED", "{failure}");
-        assert_eq!(failure["message"], "Abnormal executor termination: unknown container");
+        assert_eq!(
+            failure["message"],
+            "Abnormal executor termination: unknown container"
+        );
         let task_id = failure["taskId"].as_str().unwrap();
 
         let task = master_task(&master, task_id).await;
@@ -208,7 +223,11 @@ async fn docker_task_infos_are_marathons_and_the_agents_failure_reaches_the_user
         let container = &task["container"];
         assert_eq!(container["type"], "DOCKER", "{id}: {task}");
         assert_eq!(container["docker"], docker, "{id}");
-        let name: String = id.trim_start_matches('/').rsplit('/').collect::<Vec<_>>().join(".");
+        let name: String = id
+            .trim_start_matches('/')
+            .rsplit('/')
+            .collect::<Vec<_>>()
+            .join(".");
         assert_eq!(
             task["discovery"],
             json!({"visibility": "FRAMEWORK", "name": name, "ports": {"ports": ports}}),
@@ -217,7 +236,10 @@ async fn docker_task_infos_are_marathons_and_the_agents_failure_reaches_the_user
         if id.ends_with("/user") {
             assert_eq!(container["network_infos"], json!([{"name": "stride-net"}]));
         } else {
-            assert!(container.get("network_infos").is_none(), "{id}: {container}");
+            assert!(
+                container.get("network_infos").is_none(),
+                "{id}: {container}"
+            );
         }
         if id.ends_with("/host") {
             assert_eq!(

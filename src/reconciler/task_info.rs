@@ -471,3 +471,86 @@ fn docker_network(network: DockerNetwork) -> crate::mesos::types::DockerNetwork 
         DockerNetwork::None => Wire::None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ports_env;
+    use std::collections::BTreeMap;
+
+    fn env(declared: &[(Option<&str>, u32)], host: &[Option<u32>]) -> BTreeMap<String, String> {
+        let declared: Vec<(Option<String>, u32)> = declared
+            .iter()
+            .map(|(name, port)| (name.map(str::to_owned), *port))
+            .collect();
+        ports_env(&declared, host).into_iter().collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Marathon's `EnvironmentHelperTest` cases, whole maps compared.
+    #[test]
+    fn ports_env_matches_marathons_environment_helper() {
+        assert!(env(&[], &[]).is_empty());
+        assert_eq!(
+            env(&[(None, 0), (None, 0)], &[Some(1001), Some(1002)]),
+            pairs(&[
+                ("PORT", "1001"),
+                ("PORT0", "1001"),
+                ("PORT1", "1002"),
+                ("PORTS", "1001,1002"),
+                ("PORT_1001", "1001"),
+                ("PORT_1002", "1002"),
+            ])
+        );
+        assert_eq!(
+            env(
+                &[(Some("http"), 80), (None, 8080), (Some("https"), 443)],
+                &[Some(1001), Some(1002), Some(1003)]
+            ),
+            pairs(&[
+                ("PORT", "1001"),
+                ("PORT0", "1001"),
+                ("PORT1", "1002"),
+                ("PORT2", "1003"),
+                ("PORTS", "1001,1002,1003"),
+                ("PORT_80", "1001"),
+                ("PORT_8080", "1002"),
+                ("PORT_443", "1003"),
+                ("PORT_HTTP", "1001"),
+                ("PORT_HTTPS", "1003"),
+            ])
+        );
+    }
+
+    /// On a container network a mapping without a host port is reached on
+    /// its container port; 0 there gets a random port above 1024.
+    #[test]
+    fn container_only_ports_use_the_container_port() {
+        let got = env(
+            &[(Some("web"), 80), (Some("admin"), 9000)],
+            &[Some(31000), None],
+        );
+        assert_eq!(
+            got,
+            pairs(&[
+                ("PORT", "31000"),
+                ("PORT0", "31000"),
+                ("PORT1", "9000"),
+                ("PORTS", "31000"),
+                ("PORT_80", "31000"),
+                ("PORT_9000", "9000"),
+                ("PORT_WEB", "31000"),
+                ("PORT_ADMIN", "9000"),
+            ])
+        );
+        let random = env(&[(None, 0)], &[None]);
+        let port: u32 = random["PORT0"].parse().unwrap();
+        assert!(port > 1024);
+        assert_eq!(random[&format!("PORT_{port}")], port.to_string());
+        assert_eq!(random["PORTS"], port.to_string());
+    }
+}
