@@ -17,7 +17,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::time::Instant;
 
-use stride::local::benchmark_launches;
+use stride::local::{Workload, benchmark_launches};
 
 const TASKS: usize = 1000;
 const SPAWN_THREADS: usize = 2;
@@ -74,7 +74,11 @@ async fn thousand_sleep_tasks_reach_running() {
         let parent = std::env::var("STRIDE_BENCH_DIR")
             .unwrap_or_else(|_| std::env::temp_dir().display().to_string());
         let work_dir = tempfile::tempdir_in(parent).expect("tempdir");
-        let result = benchmark_launches(TASKS, command, Some(work_dir.path().to_path_buf()))
+        let result = benchmark_launches(
+            TASKS,
+            Workload::Command(command),
+            Some(work_dir.path().to_path_buf()),
+        )
             .await
             .expect("benchmark runs");
         println!(

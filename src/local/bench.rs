@@ -1,13 +1,17 @@
-//! Launch throughput: how fast a local cluster takes N command tasks from
-//! one ACCEPT to TASK_RUNNING, driven through Stride's own Mesos client
-//! (every update acknowledged, as a real framework does).
+//! Launch throughput: how fast a local cluster takes N command tasks (or
+//! Docker containers) from one ACCEPT to TASK_RUNNING, driven through
+//! Stride's own Mesos client (every update acknowledged, as a real
+//! framework does).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
 
-use crate::mesos::types::{CommandInfo, Operation, Resource, TaskId, TaskInfo, TaskState};
+use crate::mesos::types::{
+    CommandInfo, ContainerInfo, ContainerType, DockerInfo, DockerNetwork, Operation, Resource,
+    TaskId, TaskInfo, TaskState,
+};
 use crate::mesos::{Scheduler, SchedulerConfig, SchedulerEvent};
 
 use super::{LocalCluster, LocalClusterConfig, LocalClusterError};
@@ -41,22 +45,68 @@ pub enum LaunchBenchmarkError {
     Timeout { running: usize, tasks: usize },
 }
 
+/// What each task runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Workload<'a> {
+    /// A command task, e.g. `sleep 60`.
+    Command(&'a str),
+    /// `command` under `/bin/sh -c` in a container of `image` (host
+    /// networking), on the engine at `socket`.
+    Docker {
+        image: &'a str,
+        command: &'a str,
+        socket: &'a Path,
+    },
+}
+
+impl Workload<'_> {
+    fn command(&self) -> &str {
+        match self {
+            Workload::Command(command) | Workload::Docker { command, .. } => command,
+        }
+    }
+
+    fn container(&self) -> Option<ContainerInfo> {
+        let Workload::Docker { image, .. } = self else {
+            return None;
+        };
+        Some(ContainerInfo {
+            kind: ContainerType::Docker,
+            volumes: Vec::new(),
+            hostname: None,
+            docker: Some(DockerInfo {
+                image: image.to_string(),
+                network: Some(DockerNetwork::Host),
+                port_mappings: Vec::new(),
+                privileged: Some(false),
+                parameters: Vec::new(),
+                force_pull_image: Some(false),
+            }),
+            mesos: None,
+            network_infos: Vec::new(),
+        })
+    }
+}
+
 /// Starts a local cluster sized for `tasks`, launches them all with one
-/// ACCEPT running `command` (e.g. `sleep 60`), and measures how long until
-/// all are TASK_RUNNING. Sandboxes go under `work_dir` (temp dir if None).
+/// ACCEPT running `workload`, and measures how long until all are
+/// TASK_RUNNING. Sandboxes go under `work_dir` (temp dir if None).
 pub async fn benchmark_launches(
     tasks: usize,
-    command: &str,
+    workload: Workload<'_>,
     work_dir: Option<PathBuf>,
 ) -> Result<LaunchBenchmark, LaunchBenchmarkError> {
-    let config = LocalClusterConfig {
+    let mut config = LocalClusterConfig {
         cpus: tasks as f64 * TASK_CPUS + 1.0,
         mem: tasks as f64 * TASK_MEM_MB + 64.0,
         work_dir,
         ..LocalClusterConfig::default()
     };
+    if let Workload::Docker { socket, .. } = workload {
+        config.docker_socket = socket.to_owned();
+    }
     let cluster = LocalCluster::start(config).await?;
-    let result = run_benchmark(&cluster, tasks, command).await;
+    let result = run_benchmark(&cluster, tasks, workload).await;
     cluster.shutdown().await;
     result
 }
@@ -64,7 +114,7 @@ pub async fn benchmark_launches(
 async fn run_benchmark(
     cluster: &LocalCluster,
     tasks: usize,
-    command: &str,
+    workload: Workload<'_>,
 ) -> Result<LaunchBenchmark, LaunchBenchmarkError> {
     let scheduler_error =
         |e: &dyn std::fmt::Display| LaunchBenchmarkError::Scheduler(e.to_string());
@@ -95,10 +145,10 @@ async fn run_benchmark(
                             Resource::scalar("mem", TASK_MEM_MB),
                         ],
                         command: Some(CommandInfo {
-                            value: Some(command.to_string()),
+                            value: Some(workload.command().to_string()),
                             ..CommandInfo::default()
                         }),
-                        container: None,
+                        container: workload.container(),
                         health_check: None,
                         kill_policy: None,
                         labels: None,

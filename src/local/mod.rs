@@ -57,7 +57,7 @@ use nix::sys::signal::Signal;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use bench::{LaunchBenchmark, LaunchBenchmarkError, benchmark_launches};
+pub use bench::{LaunchBenchmark, LaunchBenchmarkError, Workload, benchmark_launches};
 pub use config::{DEFAULT_DOCKER_SOCKET, LocalClusterConfig, PortRange};
 
 use agent::{Agent, ResourceSet, parse_attributes};
