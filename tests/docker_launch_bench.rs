@@ -61,11 +61,10 @@ fn raw_docker_run_rate(count: usize, parallelism: usize) -> f64 {
 #[ignore = "benchmark; run explicitly with --ignored"]
 async fn docker_tasks_reach_running() {
     let count = tasks();
-    let baseline = tokio::task::spawn_blocking(move || {
-        raw_docker_run_rate(count, BASELINE_PARALLELISM)
-    })
-    .await
-    .expect("baseline");
+    let baseline =
+        tokio::task::spawn_blocking(move || raw_docker_run_rate(count, BASELINE_PARALLELISM))
+            .await
+            .expect("baseline");
     println!(
         "docker run -d ({BASELINE_PARALLELISM} at once): {count} containers at {baseline:.1} containers/s"
     );
@@ -87,5 +86,8 @@ async fn docker_tasks_reach_running() {
     );
     assert_eq!(result.tasks, count);
     let left = docker::containers("stride.container");
-    assert!(left.is_empty(), "the cluster's shutdown removes its containers: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the cluster's shutdown removes its containers: {left:?}"
+    );
 }

@@ -79,8 +79,8 @@ async fn thousand_sleep_tasks_reach_running() {
             Workload::Command(command),
             Some(work_dir.path().to_path_buf()),
         )
-            .await
-            .expect("benchmark runs");
+        .await
+        .expect("benchmark runs");
         println!(
             "{command:?}: {} tasks to TASK_RUNNING in {:.3} s: {:.0} launches/s ({:.0}% of the raw spawn rate)",
             result.tasks,
