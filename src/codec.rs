@@ -15,9 +15,10 @@
 
 use crate::event::{
     Actor, AppCreated, AppDeleted, AppScaled, AppUpdated, CallbackSubscribed, CallbackUnsubscribed,
-    DeploymentFailed, DeploymentFinished, DeploymentStarted, DeploymentStepFinished, Envelope,
-    Event, FrameworkSubscribed, HealthChanged, Kind, LaunchDelayReset, Seq, TaskDraining,
-    TaskExpunged, TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded,
+    DeploymentFailed, DeploymentFinished, DeploymentPlanned, DeploymentStarted,
+    DeploymentStepFinished, Envelope, Event, FrameworkSubscribed, GroupDeleted, GroupUpdated,
+    HealthChanged, Kind, LaunchDelayReset, Seq, TaskDraining, TaskExpunged, TaskKillRequested,
+    TaskLaunchRequested, TaskStatusRecorded,
 };
 use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -125,6 +126,9 @@ fn encode_payload(event: &Event, out: &mut Vec<u8>) -> Result<(), CodecError> {
         Event::CallbackSubscribed(p) => o.serialize_into(out, p),
         Event::CallbackUnsubscribed(p) => o.serialize_into(out, p),
         Event::TaskDraining(p) => o.serialize_into(out, p),
+        Event::DeploymentPlanned(p) => o.serialize_into(out, p),
+        Event::GroupUpdated(p) => o.serialize_into(out, p),
+        Event::GroupDeleted(p) => o.serialize_into(out, p),
     };
     result.map_err(CodecError::Encode)
 }
@@ -223,6 +227,9 @@ fn decode_payload(kind: Kind, bytes: &[u8]) -> Result<Event, bincode::Error> {
             Event::CallbackUnsubscribed(de::<CallbackUnsubscribed>(bytes)?)
         }
         Kind::TaskDraining => Event::TaskDraining(de::<TaskDraining>(bytes)?),
+        Kind::DeploymentPlanned => Event::DeploymentPlanned(de::<DeploymentPlanned>(bytes)?),
+        Kind::GroupUpdated => Event::GroupUpdated(de::<GroupUpdated>(bytes)?),
+        Kind::GroupDeleted => Event::GroupDeleted(de::<GroupDeleted>(bytes)?),
     })
 }
 

@@ -5,7 +5,7 @@ use crate::command::{Committer, PortRange, Settings};
 use crate::connections::{self, ConnectionLimits, descriptors};
 use crate::health::{HealthMonitor, HealthResults, Readiness, ReadinessMonitor};
 use crate::local::{LocalCluster, LocalClusterConfig};
-use crate::mesos::{Scheduler, SchedulerConfig};
+use crate::mesos::{Scheduler, SchedulerConfig, SchedulerHandle};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
 use crate::store::{EventLog, StoreError};
@@ -151,8 +151,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let sidecars = crate::stream::Sidecars::default();
     let readiness = Readiness::default();
     let health = HealthResults::default();
+    let mut handle = None;
     if !mesos.disabled {
-        follow_mesos(
+        handle = Some(follow_mesos(
             &mesos,
             state_framework(&projection),
             &committer,
@@ -163,7 +164,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 readiness: readiness.clone(),
                 drain_timeout: mesos.drain_timeout,
             },
-        )?;
+        )?);
         let monitor = HealthMonitor::new(projection.clone(), committer.clone(), health.clone())
             .map_err(ServeError::Health)?;
         tokio::spawn(monitor.run());
@@ -194,7 +195,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         server: ServerInfo {
             address: bound,
             service_ports: config.service_ports,
+            framework_name: mesos.framework_name.clone(),
+            masters: mesos.masters.iter().map(without_credentials).collect(),
+            mesos_user: mesos.user.clone(),
         },
+        mesos: handle,
         stream: stream.clone(),
         callbacks,
         queue,
@@ -259,6 +264,14 @@ fn state_framework(projection: &Projection) -> Option<crate::mesos::types::Frame
         .map(|f| crate::mesos::types::FrameworkId::new(f.as_str()))
 }
 
+/// A master's URL as `/v2/info` may show it: user and password removed.
+fn without_credentials(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// Subscribes to Mesos (resubscribing with the recorded framework id, so a
 /// restarted Stride keeps its tasks) and starts the reconciler on its events.
 fn follow_mesos(
@@ -267,7 +280,7 @@ fn follow_mesos(
     committer: &Committer,
     projection: &Arc<Projection>,
     links: Links,
-) -> Result<(), ServeError> {
+) -> Result<SchedulerHandle, ServeError> {
     let mut scheduler = SchedulerConfig::new(
         config.masters.clone(),
         config.framework_name.clone(),
@@ -275,9 +288,9 @@ fn follow_mesos(
     );
     scheduler.framework_id = framework;
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
-    let reconciler = Reconciler::new(handle, committer.clone(), projection.clone(), links);
+    let reconciler = Reconciler::new(handle.clone(), committer.clone(), projection.clone(), links);
     tokio::spawn(reconciler.run(events));
-    Ok(())
+    Ok(handle)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

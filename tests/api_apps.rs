@@ -74,9 +74,13 @@ async fn create_stores_marathon_defaults_and_shows_app_info() {
         ("cpus", json!(1.0)),
         ("mem", json!(128.0)),
         ("gpus", json!(0)),
-        ("backoffSeconds", json!(1.0)),
+        ("backoffSeconds", json!(1)),
         ("backoffFactor", json!(1.15)),
-        ("maxLaunchDelaySeconds", json!(300.0)),
+        ("maxLaunchDelaySeconds", json!(300)),
+        ("executor", json!("")),
+        ("role", json!("*")),
+        ("networks", json!([{"mode": "host"}])),
+        ("labels", json!({})),
         ("killSelection", json!("YOUNGEST_FIRST")),
         ("unreachableStrategy", json!("disabled")),
         ("requirePorts", json!(false)),
@@ -86,6 +90,21 @@ async fn create_stores_marathon_defaults_and_shows_app_info() {
     }
     assert_eq!(created["healthChecks"][0]["gracePeriodSeconds"], 300);
     assert_eq!(created["upgradeStrategy"]["minimumHealthCapacity"], 1.0);
+    // Marathon leaves out what is unset and its empty omitEmpty lists.
+    for absent in [
+        "args",
+        "user",
+        "env",
+        "fetch",
+        "dependencies",
+        "readinessChecks",
+        "taskKillGracePeriodSeconds",
+        "acceptedResourceRoles",
+        "ports",
+        "uris",
+    ] {
+        assert!(created.get(absent).is_none(), "{absent}: {created}");
+    }
 
     let shown = get(&http, &server, "/v2/apps/prod/web").await["app"].clone();
     assert_eq!(shown["version"], created["version"]);
@@ -110,7 +129,7 @@ async fn create_stores_marathon_defaults_and_shows_app_info() {
 
     // The stored event carries the definition with its assigned port.
     let events = all_events(&http, &server).await;
-    assert_eq!(types(&events), ["AppCreated", "DeploymentStarted"]);
+    assert_eq!(types(&events), ["AppCreated", "DeploymentPlanned"]);
     assert_eq!(events[0]["definition"]["portDefinitions"][0]["port"], 10000);
 }
 
@@ -231,19 +250,40 @@ async fn scale_patch_restart_versions_and_delete() {
     .await;
     assert_eq!(status, 200, "{restarted}");
 
-    let replace = json!({"id": "/ignored", "cmd": "sleep 200"});
+    // PUT is a partial update by default, as in Marathon 1.x; Python
+    // clients write booleans as True.
+    let partial = json!({"id": "/ignored", "cmd": "sleep 200"});
+    let (status, updated, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web?force=True",
+        Some(partial),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    let app = get(&http, &server, "/v2/apps/web").await["app"].clone();
+    assert_eq!(app["cmd"], "sleep 200");
+    assert_eq!(
+        app["mem"], 64.0,
+        "a partial PUT keeps what it does not name"
+    );
+    let replace = json!({"cmd": "sleep 300"});
     let (status, replaced, _) = call(
         &http,
         &server,
         Method::PUT,
-        "/v2/apps/web?force=true",
+        "/v2/apps/web?force=TRUE&partialUpdate=false",
         Some(replace),
     )
     .await;
     assert_eq!(status, 200, "{replaced}");
     let app = get(&http, &server, "/v2/apps/web").await["app"].clone();
-    assert_eq!(app["cmd"], "sleep 200");
-    assert_eq!(app["mem"], 128.0, "PUT replaces the whole definition");
+    assert_eq!(app["cmd"], "sleep 300");
+    assert_eq!(
+        app["mem"], 128.0,
+        "partialUpdate=false replaces the whole definition"
+    );
 
     let versions = get(&http, &server, "/v2/apps/web/versions").await["versions"].clone();
     let versions: Vec<&str> = versions
@@ -252,19 +292,23 @@ async fn scale_patch_restart_versions_and_delete() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(versions.len(), 5, "create, scale, patch, restart, replace");
+    assert_eq!(
+        versions.len(),
+        6,
+        "create, scale, patch, restart, partial PUT, whole PUT"
+    );
     assert_eq!(versions[0], app["version"], "newest first");
     let oldest = get(
         &http,
         &server,
-        &format!("/v2/apps/web/versions/{}", versions[4]),
+        &format!("/v2/apps/web/versions/{}", versions[5]),
     )
     .await;
     assert_eq!(
         (oldest["instances"].clone(), oldest["mem"].clone()),
         (json!(1), json!(32.0))
     );
-    assert_eq!(oldest["version"], versions[4]);
+    assert_eq!(oldest["version"], versions[5]);
     let (status, _, _) = call(
         &http,
         &server,
@@ -275,7 +319,7 @@ async fn scale_patch_restart_versions_and_delete() {
     .await;
     assert_eq!(status, 404);
 
-    let revert = json!({"version": versions[4]});
+    let revert = json!({"version": versions[5]});
     let (status, reverted, _) = call(
         &http,
         &server,
@@ -308,12 +352,11 @@ async fn scale_patch_restart_versions_and_delete() {
     assert_eq!(status, 404);
 
     let events = all_events(&http, &server).await;
-    let kinds: Vec<(&str, Value)> = events
+    let kinds: Vec<Value> = events
         .iter()
-        .filter(|e| e["type"] == "DeploymentStarted")
-        .map(|e| ("DeploymentStarted", e["kind"].clone()))
+        .filter(|e| e["type"] == "DeploymentPlanned")
+        .map(|e| e["kind"].clone())
         .collect();
-    let kinds: Vec<Value> = kinds.into_iter().map(|(_, k)| k).collect();
     assert_eq!(
         kinds,
         [
@@ -321,6 +364,7 @@ async fn scale_patch_restart_versions_and_delete() {
             json!("Scale"),
             json!("Update"),
             json!("Restart"),
+            json!("Update"),
             json!("Update"),
             json!("Update"),
             json!("Create"),
@@ -341,13 +385,19 @@ async fn deployments_are_listed_and_cancelled_by_rollback_or_force() {
     let listed = get(&http, &server, "/v2/deployments").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["affectedApps"], json!(["/web"]));
+    // Marathon starts a new app at 0 instances, then scales it.
     assert_eq!(listed[0]["currentActions"][0]["action"], "StartApplication");
+    assert_eq!(
+        listed[0]["steps"],
+        json!([{"actions": [{"action": "StartApplication", "app": "/web"}]},
+               {"actions": [{"action": "ScaleApplication", "app": "/web"}]}])
+    );
     assert_eq!(
         (
             listed[0]["currentStep"].clone(),
             listed[0]["totalSteps"].clone()
         ),
-        (json!(1), json!(1))
+        (json!(1), json!(2))
     );
 
     let update = json!({"cmd": "sleep 1", "mem": 512});
@@ -413,14 +463,15 @@ async fn service_ports_come_from_the_configured_range_and_never_collide() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--service-ports", "20000-20002"]);
     let http = client();
-    let first = json!({"id": "/a", "portDefinitions": [{"port": 0}, {"port": 20000}]});
+    let first =
+        json!({"id": "/a", "cmd": "run", "portDefinitions": [{"port": 0}, {"port": 20000}]});
     let (status, a, _) = call(&http, &server, Method::POST, "/v2/apps", Some(first)).await;
     assert_eq!(status, 201, "{a}");
     assert_eq!(
         a["portDefinitions"][0]["port"], 20001,
         "explicit 20000 is skipped"
     );
-    let bridged = json!({"id": "/b", "container": {"type": "DOCKER",
+    let bridged = json!({"id": "/b", "cmd": "run", "container": {"type": "DOCKER",
         "docker": {"image": "nginx", "network": "BRIDGE"},
         "portMappings": [{"containerPort": 80, "hostPort": 0, "servicePort": 0}]}});
     let (status, b, _) = call(&http, &server, Method::POST, "/v2/apps", Some(bridged)).await;
@@ -430,11 +481,11 @@ async fn service_ports_come_from_the_configured_range_and_never_collide() {
 
     for (body, path) in [
         (
-            json!({"id": "/c", "portDefinitions": [{"port": 0}]}),
+            json!({"id": "/c", "cmd": "run", "portDefinitions": [{"port": 0}]}),
             "/portDefinitions/0/port",
         ),
         (
-            json!({"id": "/d", "portDefinitions": [{"port": 20001}]}),
+            json!({"id": "/d", "cmd": "run", "portDefinitions": [{"port": 20001}]}),
             "/portDefinitions/0/port",
         ),
         (
@@ -468,7 +519,7 @@ async fn service_ports_come_from_the_configured_range_and_never_collide() {
         None,
     )
     .await;
-    let reuse = json!({"id": "/f", "portDefinitions": [{"port": 0}]});
+    let reuse = json!({"id": "/f", "cmd": "run", "portDefinitions": [{"port": 0}]});
     let (status, f, _) = call(&http, &server, Method::POST, "/v2/apps", Some(reuse)).await;
     assert_eq!(status, 201, "{f}");
     assert_eq!(f["portDefinitions"][0]["port"], 20002);
@@ -671,13 +722,13 @@ async fn tasks_counts_queue_and_kills() {
             "TaskKillRequested",
             "TaskKillRequested",
             "AppScaled",
-            "DeploymentStarted",
+            "DeploymentPlanned",
+            "TaskKillRequested",
+            "TaskKillRequested",
             "TaskKillRequested",
             "DeploymentFailed",
-            "TaskKillRequested",
-            "TaskKillRequested",
             "AppScaled",
-            "DeploymentStarted"
+            "DeploymentPlanned"
         ]
     );
 }
@@ -689,13 +740,112 @@ async fn info_leader_and_ping() {
     let http = client();
     let address = server.url.trim_start_matches("http://").to_owned();
     let info = get(&http, &server, "/v2/info").await;
-    assert_eq!(info["name"], "stride");
+    // Every key Marathon's InfoResource.scala writes, and no other.
+    let keys = |value: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(&info),
+        [
+            "buildref",
+            "elected",
+            "frameworkId",
+            "http_config",
+            "leader",
+            "marathon_config",
+            "name",
+            "version",
+            "zookeeper_config"
+        ]
+    );
+    assert_eq!(
+        keys(&info["marathon_config"]),
+        [
+            "access_control_allow_origin",
+            "checkpoint",
+            "decline_offer_duration",
+            "default_network_name",
+            "env_vars_prefix",
+            "executor",
+            "failover_timeout",
+            "features",
+            "framework_name",
+            "ha",
+            "hostname",
+            "launch_token",
+            "launch_token_refresh_interval",
+            "leader_proxy_connection_timeout_ms",
+            "leader_proxy_read_timeout_ms",
+            "local_port_max",
+            "local_port_min",
+            "maintenance_mode",
+            "master",
+            "max_instances_per_offer",
+            "mesos_bridge_name",
+            "mesos_heartbeat_failure_threshold",
+            "mesos_heartbeat_interval",
+            "mesos_leader_ui_url",
+            "mesos_role",
+            "mesos_user",
+            "min_revive_offers_interval",
+            "new_group_enforce_role",
+            "offer_matching_timeout",
+            "on_elected_prepare_timeout",
+            "reconciliation_initial_delay",
+            "reconciliation_interval",
+            "scale_apps_initial_delay",
+            "scale_apps_interval",
+            "store_cache",
+            "task_launch_confirm_timeout",
+            "task_launch_timeout",
+            "task_lost_expunge_initial_delay",
+            "task_lost_expunge_interval",
+            "task_reservation_timeout",
+            "webui_url"
+        ]
+    );
+    assert_eq!(
+        keys(&info["zookeeper_config"]),
+        [
+            "zk",
+            "zk_compression",
+            "zk_compression_threshold",
+            "zk_connection_timeout",
+            "zk_max_node_size",
+            "zk_max_versions",
+            "zk_session_timeout",
+            "zk_timeout"
+        ]
+    );
+    assert_eq!(keys(&info["http_config"]), ["http_port", "https_port"]);
+    assert_eq!(
+        info["version"], "1.11.0",
+        "a Marathon version clients accept"
+    );
     assert_eq!(info["leader"], address.as_str());
     assert_eq!(info["elected"], true);
     assert_eq!(info["marathon_config"]["local_port_min"], 10000);
+    let stride = get(&http, &server, "/v1/info").await;
+    assert_eq!(stride["name"], "stride");
+    assert_eq!(stride["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         get(&http, &server, "/v2/leader").await,
         json!({"leader": address})
+    );
+    let (status, abdicated, _) = call(&http, &server, Method::DELETE, "/v2/leader", None).await;
+    assert_eq!(
+        (status.as_u16(), abdicated),
+        (200, json!({"message": "Leadership abdicated"}))
+    );
+    let (status, pods, _) = call(&http, &server, Method::GET, "/v2/pods", None).await;
+    assert_eq!(status, 501);
+    assert!(
+        pods["message"]
+            .as_str()
+            .unwrap()
+            .contains("Pods are not supported")
     );
     let pong = http.get(server.url("/ping")).send().await.unwrap();
     assert_eq!(pong.text().await.unwrap(), "pong");
@@ -752,4 +902,94 @@ async fn repeated_list_polls_see_every_change() {
     let filtered = get(&http, &server, "/v2/apps?embed=apps.tasks&id=/poll/b").await;
     assert_eq!(instances(&filtered), [1]);
     assert_eq!(instances(&get(&http, &server, list).await), [3, 1]);
+}
+
+/// `POST /v2/tasks/delete`: tasks by id, across apps, as Marathon's
+/// TasksResource kills them; unknown ids are ignored.
+#[tokio::test]
+async fn tasks_are_killed_by_id_with_or_without_scaling() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_store_with_tasks(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let task = get(&http, &server, "/v2/apps/web/tasks").await["tasks"][0].clone();
+    let mut keys: Vec<&String> = task.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "appId",
+            "healthCheckResults",
+            "host",
+            "id",
+            "ipAddresses",
+            "localVolumes",
+            "ports",
+            "role",
+            "servicePorts",
+            "slaveId",
+            "stagedAt",
+            "startedAt",
+            "state",
+            "version"
+        ],
+        "Marathon's Task (TaskConversion.scala)"
+    );
+    let ids = json!({"ids": ["web.2", "nope.1"]});
+    let (status, killed, _) =
+        call(&http, &server, Method::POST, "/v2/tasks/delete", Some(ids)).await;
+    assert_eq!(status, 200, "{killed}");
+    let killed: Vec<&str> = killed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(killed, ["web.2"]);
+    assert_eq!(
+        get(&http, &server, "/v2/apps/web").await["app"]["instances"],
+        3,
+        "without scale the app keeps its instances"
+    );
+
+    let (status, both, _) = call(
+        &http,
+        &server,
+        Method::POST,
+        "/v2/tasks/delete?scale=True&wipe=True",
+        Some(json!({"ids": ["web.1"]})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        both["message"],
+        "You cannot use scale and wipe at the same time."
+    );
+
+    let (status, scaled, headers) = call(
+        &http,
+        &server,
+        Method::POST,
+        "/v2/tasks/delete?scale=True&force=True",
+        Some(json!({"ids": ["web.1"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{scaled}");
+    assert_eq!(
+        headers["marathon-deployment-id"],
+        scaled["deploymentId"].as_str().unwrap()
+    );
+    assert_eq!(
+        get(&http, &server, "/v2/apps/web").await["app"]["instances"],
+        2
+    );
+    let (status, _, _) = call(
+        &http,
+        &server,
+        Method::POST,
+        "/v2/tasks/delete",
+        Some(json!({"tasks": []})),
+    )
+    .await;
+    assert_eq!(status, 422, "a body without ids");
 }

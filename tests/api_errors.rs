@@ -18,9 +18,17 @@ async fn seq(http: &reqwest::Client, server: &Server) -> u64 {
     state["seq"].as_u64().unwrap()
 }
 
+/// `body` with an id and, if it names nothing to run, a command (Marathon
+/// requires one), so that each case is wrong in one way only.
 fn with_id(mut body: Value) -> Value {
     if body.get("id").is_none() {
         body["id"] = json!("/bad/app");
+    }
+    if ["cmd", "args", "container"]
+        .iter()
+        .all(|f| body.get(f).is_none())
+    {
+        body["cmd"] = json!("sleep 1");
     }
     body
 }
@@ -35,7 +43,7 @@ async fn every_invalid_definition_is_a_422_naming_the_field_and_appends_nothing(
         (json!({"cpus": -1}), "/cpus"),
         (json!({"mem": "lots"}), "/mem"),
         (json!({"id": "/Bad_Id"}), "/id"),
-        (json!({"id": "a//b"}), "/id"),
+        (json!({"id": "/a/./b-"}), "/id"),
         (json!({"instances": -1}), "/instances"),
         (json!({"cmd": "sleep 1", "args": ["sleep", "1"]}), "/"),
         (
@@ -98,6 +106,25 @@ async fn every_invalid_definition_is_a_422_naming_the_field_and_appends_nothing(
         (json!({"dependencies": ["NotAnId"]}), "/dependencies/0"),
         (json!({"backoffFactor": 0.5}), "/backoffFactor"),
         (json!({"fetch": [{"uri": ""}]}), "/fetch/0/uri"),
+        // Traced to Marathon's AppValidation.scala and friends.
+        (json!({"cmd": "x"}), "/cmd"),
+        (json!({"id": "/bad/tasks"}), "/id"),
+        (
+            json!({"uris": ["http://a/b"], "fetch": [{"uri": "http://c"}]}),
+            "/uris",
+        ),
+        (json!({"ports": [80, 80]}), "/ports"),
+        (
+            json!({"container": {"docker": {"image": "nginx", "network": "NONE"}}}),
+            "/container/docker/network",
+        ),
+        (
+            json!({"networks": [{"mode": "host"}], "container": {"docker": {"image": "x",
+                "network": "BRIDGE"}}}),
+            "/networks",
+        ),
+        (json!({"secrets": {"pw": {"source": "db/pw"}}}), "/secrets"),
+        (json!({"role": "prod"}), "/role"),
     ];
     assert!(cases.len() >= 20);
     for (body, path) in cases {
@@ -132,7 +159,8 @@ async fn one_422_reports_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let http = client();
-    let body = json!({"id": "/a", "cpus": -1, "mem": -1, "constraints": [["rack", "IS"]]});
+    let body = json!({"id": "/a", "cmd": "sleep 1", "cpus": -1, "mem": -1,
+        "constraints": [["rack", "IS"]]});
     let response = http
         .post(server.url("/v2/apps"))
         .json(&body)
@@ -197,13 +225,14 @@ async fn bad_json_unknown_ids_conflicts_and_wrong_methods() {
         let error: Value = response.json().await.unwrap();
         assert!(error["message"].is_string());
     }
+    // A PUT creates a missing app from what it gives: here nothing to run.
     let scale_missing = http
         .put(server.url("/v2/apps/nope"))
         .json(&json!({"instances": 2}))
         .send()
         .await
         .unwrap();
-    assert_eq!(scale_missing.status(), 404);
+    assert_eq!(scale_missing.status(), 422);
     let patch_missing = http
         .patch(server.url("/v2/apps/nope"))
         .json(&json!({"mem": 2}))

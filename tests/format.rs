@@ -35,7 +35,9 @@ fn web(instances: u32, cmd: &str) -> AppSpec {
         "cmd": cmd,
         "env": {"MODE": "prod"},
         "labels": {"HAPROXY_GROUP": "external"},
-        "portDefinitions": [{"port": 10000, "name": "http"}]
+        "portDefinitions": [{"port": 10000, "name": "http"}],
+        // Format 1 stored the grace period it defaulted to.
+        "taskKillGracePeriodSeconds": 3
     }))
     .unwrap();
     d.instances = instances;
@@ -211,6 +213,24 @@ fn added_since_format_1() -> Vec<Envelope> {
             task: TaskId::from("prod_web.0196f7a2-0000-7000-8000-000000000001"),
             app: AppId::from("/prod/web"),
             reason: "scaled down to 2 instances".into(),
+        }),
+        Event::DeploymentPlanned(DeploymentPlanned {
+            deployment: DeploymentId(Uuid::from_u128(0xe)),
+            kind: DeploymentKind::Group,
+            app: AppId::from("/prod"),
+            group: AppId::from("/prod"),
+            steps: vec![
+                vec![(AppId::from("/prod/web"), DeploymentAction::Start)],
+                vec![(AppId::from("/prod/db"), DeploymentAction::Scale)],
+                vec![(AppId::from("/prod/web"), DeploymentAction::Scale)],
+            ],
+        }),
+        Event::GroupUpdated(GroupUpdated {
+            group: AppId::from("/prod"),
+            dependencies: vec![AppId::from("/infra")],
+        }),
+        Event::GroupDeleted(GroupDeleted {
+            group: AppId::from("/prod"),
         }),
     ];
     events

@@ -90,7 +90,11 @@ impl Stack {
             server: ServerInfo {
                 address,
                 service_ports: PortRange::default(),
+                framework_name: "stride".into(),
+                masters: Vec::new(),
+                mesos_user: "nobody".into(),
             },
+            mesos: None,
         };
         let app = stride::api::router(shared).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });

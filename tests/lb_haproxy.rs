@@ -137,7 +137,7 @@ async fn apps_in_the_group_get_frontends_and_answer_503_while_they_have_no_task(
     .await;
     create(
         &server,
-        json!({"id": "/prod/noport", "cmd": "x", "portDefinitions": [], "labels": {"HAPROXY_GROUP": "external"}}),
+        json!({"id": "/prod/noport", "cmd": "run", "portDefinitions": [], "labels": {"HAPROXY_GROUP": "external"}}),
     )
     .await;
     sidecar.wait_applied(&server).await;

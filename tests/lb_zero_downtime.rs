@@ -266,16 +266,16 @@ fn lingering_web(ports: &Ports, instances: u32, env: Value) -> Value {
     app
 }
 
-/// The app under test: real HTTP servers behind an HTTP health check
-/// (`timeoutSeconds` must be below the interval, 0 means "the interval";
-/// `delaySeconds` would hold the first check back 15 s).
+/// The app under test: real HTTP servers behind an HTTP health check as
+/// Marathon users write one, `intervalSeconds: 1, timeoutSeconds: 1`
+/// (`delaySeconds` would hold the first check back 15 s).
 fn web(ports: &Ports, instances: u32, env: Value) -> Value {
     json!({
         "id": "/web", "cmd": SERVE_ID, "instances": instances, "cpus": 0.05, "mem": 32,
         "env": env, "portDefinitions": [{"port": ports.service}],
         "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_MODE": "http"},
         "healthChecks": [{"protocol": "HTTP", "path": "/id", "portIndex": 0,
-            "intervalSeconds": 1, "timeoutSeconds": 0, "delaySeconds": 0, "gracePeriodSeconds": 10,
+            "intervalSeconds": 1, "timeoutSeconds": 1, "delaySeconds": 0, "gracePeriodSeconds": 10,
             "maxConsecutiveFailures": 3}]
     })
 }

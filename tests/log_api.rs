@@ -199,10 +199,10 @@ async fn a_running_deployment_locks_the_app_unless_forced() {
         types,
         [
             "AppCreated",
-            "DeploymentStarted",
+            "DeploymentPlanned",
             "DeploymentFailed",
             "AppUpdated",
-            "DeploymentStarted"
+            "DeploymentPlanned"
         ]
     );
     let shown: Value = http

@@ -16,6 +16,10 @@ fn app_id() -> impl Strategy<Value = AppId> {
     prop::sample::select(vec!["/a", "/b", "/prod/web"]).prop_map(AppId::from)
 }
 
+fn group_id() -> impl Strategy<Value = AppId> {
+    prop::sample::select(vec!["/", "/prod", "/prod/db", "/x"]).prop_map(AppId::from)
+}
+
 fn task_id() -> impl Strategy<Value = TaskId> {
     prop::sample::select(vec!["a.1", "a.2", "b.1", "web.1"]).prop_map(TaskId::from)
 }
@@ -78,6 +82,25 @@ fn event() -> impl Strategy<Value = Event> {
                 steps,
             })
         }),
+        (deployment(), app_id(), app_id()).prop_map(|(deployment, first, second)| {
+            Event::DeploymentPlanned(DeploymentPlanned {
+                deployment,
+                kind: DeploymentKind::Group,
+                app: AppId::root(),
+                group: AppId::root(),
+                steps: vec![
+                    vec![(first, DeploymentAction::Start)],
+                    vec![(second, DeploymentAction::Scale)],
+                ],
+            })
+        }),
+        (group_id(), prop::collection::vec(app_id(), 0..2)).prop_map(|(group, dependencies)| {
+            Event::GroupUpdated(GroupUpdated {
+                group,
+                dependencies,
+            })
+        }),
+        group_id().prop_map(|group| Event::GroupDeleted(GroupDeleted { group })),
         (deployment(), app_id(), 0u32..3).prop_map(|(deployment, app, step)| {
             Event::DeploymentStepFinished(DeploymentStepFinished {
                 deployment,
@@ -188,10 +211,9 @@ fn claimed_ports(state: &State) -> BTreeMap<u32, BTreeSet<AppId>> {
 fn deployments_by_app(state: &State) -> BTreeMap<AppId, BTreeSet<DeploymentId>> {
     let mut by_app: BTreeMap<AppId, BTreeSet<DeploymentId>> = BTreeMap::new();
     for (id, deployment) in &state.deployments {
-        by_app
-            .entry(deployment.app.clone())
-            .or_default()
-            .insert(*id);
+        for app in deployment.affected() {
+            by_app.entry(app.clone()).or_default().insert(*id);
+        }
     }
     by_app
 }

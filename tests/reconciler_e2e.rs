@@ -80,13 +80,26 @@ impl Stride {
             .collect()
     }
 
+    /// The app's `/v2/queue` item (Marathon's shape, which has no key for
+    /// why), with the `reason` `/v1/queue` gives in words.
     async fn queue_entry(&self, app: &str) -> Option<Value> {
         let queue = self.get("/v2/queue").await;
-        queue["queue"]
+        let mut item = queue["queue"]
             .as_array()?
             .iter()
             .find(|q| q["app"]["id"] == app)
-            .cloned()
+            .cloned()?;
+        assert!(
+            item.get("reason").is_none(),
+            "Marathon's queue item: {item}"
+        );
+        let explained = self.get("/v1/queue").await;
+        item["reason"] = explained["queue"]
+            .as_array()?
+            .iter()
+            .find(|q| q["app"] == app)?["reason"]
+            .clone();
+        Some(item)
     }
 
     async fn deployments(&self) -> usize {
@@ -285,10 +298,13 @@ async fn a_port_taken_on_the_only_agent_or_an_app_too_big_makes_apps_wait_with_a
     ] {
         wait_until(&format!("{app} to wait for {reason}"), WAIT, || async {
             stride.queue_entry(app).await.is_some_and(|q| {
+                // Marathon's funnel lists every reason; this one declined.
                 let reasons = q["processedOffersSummary"]["rejectSummaryLastOffers"].clone();
-                q["count"] == 1
-                    && q["reason"].as_str().unwrap().contains(reason)
-                    && reasons[0]["reason"] == reason
+                let declined =
+                    reasons.as_array().unwrap().iter().any(|step| {
+                        step["reason"] == reason && step["declined"].as_u64() > Some(0)
+                    });
+                q["count"] == 1 && q["reason"].as_str().unwrap().contains(reason) && declined
             })
         })
         .await;

@@ -51,7 +51,7 @@ async fn health_checks_mark_tasks_and_replace_the_failing_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with_mesos(dir.path(), &["--master", &mesos.url]);
     let http = client();
-    let fast = json!({"intervalSeconds": 1, "timeoutSeconds": 0, "delaySeconds": 0});
+    let fast = json!({"intervalSeconds": 1, "timeoutSeconds": 1, "delaySeconds": 0});
     let check = |mut extra: Value| {
         for (key, value) in fast.as_object().expect("object") {
             extra[key] = value.clone();

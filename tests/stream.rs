@@ -170,7 +170,7 @@ async fn filters_select_by_type_app_prefix_and_task() {
             .all(|e| e["type"] == "AppCreated" && e["app"].as_str().unwrap().starts_with("/prod/"))
     );
 
-    let mut ws = subscribe(&server, "from=1&type=AppCreated&type=DeploymentStarted").await;
+    let mut ws = subscribe(&server, "from=1&type=AppCreated&type=DeploymentPlanned").await;
     assert_eq!(read_until_caught_up(&mut ws).await.len(), 11);
 
     let mut ws = subscribe(&server, "from=1&app=/prod/b").await;
@@ -184,10 +184,10 @@ async fn filters_select_by_type_app_prefix_and_task() {
         types,
         [
             "AppCreated",
-            "DeploymentStarted",
+            "DeploymentPlanned",
             "DeploymentFailed",
             "AppDeleted",
-            "DeploymentStarted"
+            "DeploymentPlanned"
         ]
     );
 

@@ -55,23 +55,20 @@ impl AppRoute {
     }
 }
 
-/// Marathon accepts ids without the leading slash.
+/// Marathon reads ids in paths relative to the root: without the leading
+/// slash, empty segments dropped, `..` climbing.
 pub(super) fn app_id(raw: &str) -> AppId {
-    let trimmed = raw.trim_end_matches('/');
-    if trimmed.starts_with('/') {
-        AppId(trimmed.to_owned())
-    } else {
-        AppId(format!("/{trimmed}"))
-    }
+    AppId::resolve(raw, &AppId::root())
 }
 
 pub async fn get(
     State(shared): State<Shared>,
     Path(rest): Path<String>,
+    params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     match AppRoute::parse(&rest) {
-        AppRoute::App(id) => apps::show(&shared, &id),
+        AppRoute::App(id) => apps::show(&shared, &id, &params),
         AppRoute::Tasks(id) => tasks::of_app(&shared, &id, &headers),
         AppRoute::Versions(id) => apps::versions(&shared, &id),
         AppRoute::Version(id, version) => apps::version(&shared, &id, &version),

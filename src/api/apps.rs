@@ -1,66 +1,39 @@
-//! `/v2/apps`: Marathon's app endpoints and its `AppInfo` shape.
+//! `/v2/apps`: Marathon's app endpoints (AppsResource.scala).
 
 use super::app_routes::app_id;
-use super::deployable::{self, deployment_of, with_deployment};
-use super::extract::{Caller, Params, from_json, json_body};
+use super::app_view::{AppView, Embed, Sources};
+use super::definitions;
+use super::deployable::{self, with_deployment};
+use super::extract::{Caller, Params, json_body};
 use super::label_selector::LabelSelector;
-use super::{ApiError, Shared, rendered, tasks};
-use crate::command::Command;
-use crate::event::app::{AppDefinition, PortDefinition};
+use super::{ApiError, Shared, rendered};
+use crate::command::{AppUpdate, Command};
 use crate::event::json::timestamp;
 use crate::event::{Actor, AppId};
-use crate::health::HealthResults;
 use crate::projection::{App, State as ProjectionState};
+use crate::reconciler::now_micros;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-/// Which optional parts of `AppInfo` to include.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Embed {
-    pub tasks: bool,
-    pub counts: bool,
-    pub deployments: bool,
-    pub last_task_failure: bool,
-}
-
-impl Embed {
-    /// Marathon always includes counts and deployments in the list, for
-    /// clients written before `embed` existed.
-    fn for_list(params: &Params) -> Embed {
-        let mut embed = Embed {
-            counts: true,
-            deployments: true,
-            ..Embed::default()
-        };
-        for value in params.all("embed") {
-            match value.trim_start_matches("apps.").trim_start_matches("app.") {
-                "tasks" => embed.tasks = true,
-                "lastTaskFailure" => embed.last_task_failure = true,
-                // counts and deployments are always on; readiness and
-                // taskStats are not tracked yet.
-                _ => {}
-            }
-        }
-        embed
-    }
-
-    pub fn everything() -> Embed {
-        Embed {
-            tasks: true,
-            counts: true,
-            deployments: true,
-            last_task_failure: true,
+impl Shared {
+    /// What an `AppInfo` is made from, as of `state`.
+    pub(super) fn sources<'a>(&'a self, state: &'a ProjectionState) -> Sources<'a> {
+        Sources {
+            state,
+            health: &self.health,
+            readiness: &self.readiness,
+            now: now_micros(),
         }
     }
 }
 
-/// `GET /v2/apps`, filtered by `id` and `cmd` (substrings) and a `label`
-/// selector.
+/// `GET /v2/apps`, filtered by `id` and `cmd` (substrings, any case, as
+/// Marathon matches them) and a `label` selector.
 pub async fn list(
     State(shared): State<Shared>,
     params: Params,
@@ -71,28 +44,34 @@ pub async fn list(
         .map(LabelSelector::parse)
         .transpose()
         .map_err(ApiError::BadRequest)?;
-    let id_part = params.get("id").map(|id| id.trim_end_matches('/'));
-    let cmd_part = params.get("cmd");
-    let embed = Embed::for_list(&params);
+    let id_part = params.get("id").map(str::to_lowercase);
+    let cmd_part = params.get("cmd").map(str::to_lowercase);
+    let embed = Embed::from_params(&params, Embed::list());
     let state = shared.projection.read();
     let key = rendered::Key {
         seq: state.seq,
         health: shared.health.generation(),
         query: query.unwrap_or_default(),
     };
-    if let Some(body) = shared.rendered.get(&key) {
+    if let Some(body) = shared.rendered.get(&key).filter(|_| !embed.is_live()) {
         return Ok(json_bytes(body));
     }
+    let contains = |text: &str, part: &str| text.to_lowercase().contains(part);
+    let sources = shared.sources(&state);
     let apps: Vec<AppView> = state
         .apps
         .values()
-        .filter(|app| id_part.is_none_or(|part| app.definition.id.as_str().contains(part)))
         .filter(|app| {
-            cmd_part.is_none_or(|part| {
+            id_part
+                .as_deref()
+                .is_none_or(|part| contains(app.definition.id.as_str(), part))
+        })
+        .filter(|app| {
+            cmd_part.as_deref().is_none_or(|part| {
                 app.definition
                     .cmd
                     .as_deref()
-                    .is_some_and(|c| c.contains(part))
+                    .is_some_and(|cmd| contains(cmd, part))
             })
         })
         .filter(|app| {
@@ -100,7 +79,7 @@ pub async fn list(
                 .as_ref()
                 .is_none_or(|s| s.matches(&app.definition.labels))
         })
-        .map(|app| AppView::new(app, &state, embed, &shared.health))
+        .map(|app| AppView::new(app, embed, sources))
         .collect();
     let body = Bytes::from(
         serde_json::to_vec(&AppList { apps })
@@ -110,7 +89,7 @@ pub async fn list(
     Ok(json_bytes(body))
 }
 
-fn json_bytes(body: Bytes) -> Response {
+pub(super) fn json_bytes(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -121,17 +100,20 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut definition = app_definition(json_body(&body)?)?;
-    definition.id = app_id(definition.id.as_str());
+    let definition = definitions::definition(json_body(&body)?, &AppId::root())?;
     let id = definition.id.clone();
     let outcome =
         deployable::commit(&shared, actor, &headers, Command::CreateApp(definition)).await?;
-    let (deployment, version) = deployment_of(&outcome)?;
+    let (deployment, version) = deployable::started(&outcome)?;
     let body = {
         let state = shared.projection.read();
+        let embed = Embed {
+            deployments: true,
+            ..Embed::default()
+        };
         state.apps.get(&id).map_or_else(
             || json!({"id": id, "version": version}),
-            |app| app_json(app, &state, Embed::everything(), &shared.health),
+            |app| AppView::json(app, embed, shared.sources(&state)),
         )
     };
     let mut response = with_deployment(StatusCode::CREATED, &deployment, body);
@@ -141,13 +123,12 @@ pub async fn create(
     Ok(response)
 }
 
-pub(super) fn show(shared: &Shared, id: &AppId) -> Result<Response, ApiError> {
+pub(super) fn show(shared: &Shared, id: &AppId, params: &Params) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     let app = found(&state, id)?;
-    Ok(
-        Json(json!({ "app": app_json(app, &state, Embed::everything(), &shared.health) }))
-            .into_response(),
-    )
+    let embed = Embed::from_params(params, Embed::single());
+    let body = json!({ "app": AppView::new(app, embed, shared.sources(&state)) });
+    Ok(Json(body).into_response())
 }
 
 /// `GET /v2/apps/{id}/versions`: newest first, as Marathon lists them.
@@ -166,29 +147,18 @@ pub(super) fn versions(shared: &Shared, id: &AppId) -> Result<Response, ApiError
 pub(super) fn version(shared: &Shared, id: &AppId, wanted: &str) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     let app = found(&state, id)?;
-    let micros = chrono::DateTime::parse_from_rfc3339(wanted)
-        .ok()
-        .and_then(|t| u64::try_from(t.timestamp_micros()).ok());
-    let stored = app
-        .versions
-        .iter()
-        .find(|v| Some(v.version) == micros)
+    let stored = parse_version(wanted)
+        .and_then(|micros| app.versions.iter().find(|v| v.version == micros))
         .ok_or_else(|| ApiError::NotFound(format!("App '{id}' has no version {wanted}")))?;
     let mut value = definition_json(&stored.definition);
     value.insert("version".into(), json!(timestamp(stored.version)));
     Ok(Json(Value::Object(value)).into_response())
 }
 
-/// A whole definition as Marathon reads one: with neither `portDefinitions`
-/// nor port mappings, a task gets one port (`[{"port": 0}]`); an explicit
-/// empty list means none.
-fn app_definition(fields: Map<String, Value>) -> Result<AppDefinition, ApiError> {
-    let declares_ports = fields.contains_key("portDefinitions");
-    let mut definition: AppDefinition = from_json(Value::Object(fields))?;
-    if !declares_ports && !definition.uses_port_mappings() {
-        definition.port_definitions = vec![PortDefinition::default()];
-    }
-    Ok(definition)
+/// An RFC 3339 version, as unix µs.
+pub(super) fn parse_version(text: &str) -> Option<u64> {
+    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    u64::try_from(time.timestamp_micros()).ok()
 }
 
 #[derive(Serialize)]
@@ -196,19 +166,10 @@ struct AppList<'a> {
     apps: Vec<AppView<'a>>,
 }
 
-#[derive(Deserialize)]
-struct ScaleBody {
-    instances: u32,
-}
-
-#[derive(Deserialize)]
-struct RevertBody {
-    version: chrono::DateTime<chrono::Utc>,
-}
-
-/// `PUT /v2/apps/{id}`: replaces (or creates) the app. A body holding only
-/// `instances` scales it instead, so the history says what changed; one
-/// holding only `version` reverts to that earlier version.
+/// `PUT /v2/apps/{id}`. As in Marathon, a partial update by default
+/// (`partialUpdate=true`: the fields given change, the rest stay; a
+/// missing app is created from them), a whole replacement with
+/// `partialUpdate=false`; a body of only `version` reverts to that version.
 pub(super) async fn replace(
     shared: &Shared,
     actor: Actor,
@@ -218,33 +179,46 @@ pub(super) async fn replace(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let force = params.flag("force")?;
+    let partial = params.flag_or("partialUpdate", true)?;
     let mut fields: Map<String, Value> = json_body(body)?;
-    let only = |field: &str| fields.len() == 1 && fields.contains_key(field);
-    let command = if only("instances") {
-        let ScaleBody { instances } = from_json(Value::Object(fields))?;
-        Command::ScaleApp {
-            app: id,
-            instances,
-            force,
+    // The path names the app, whatever the body says.
+    fields.remove("id");
+    let command = match fields.remove("version") {
+        Some(version) if fields.is_empty() => {
+            let micros = version.as_str().and_then(parse_version).ok_or_else(|| {
+                definitions::invalid(vec![(
+                    "/version".into(),
+                    "expected an RFC 3339 time".into(),
+                )])
+            })?;
+            Command::RevertApp {
+                app: id.clone(),
+                version: micros,
+                force,
+            }
         }
-    } else if only("version") {
-        let RevertBody { version } = from_json(Value::Object(fields))?;
-        Command::RevertApp {
-            app: id,
-            version: u64::try_from(version.timestamp_micros()).unwrap_or_default(),
-            force,
+        Some(_) => {
+            return Err(definitions::invalid(vec![(
+                "/version".into(),
+                "The 'version' field may only be combined with the 'id' field.".into(),
+            )]));
         }
-    } else {
-        // The path names the app, whatever the body says.
-        fields.insert("id".into(), json!(id));
-        Command::UpdateApp {
-            definition: app_definition(fields)?,
+        None if partial => Command::PatchApp {
+            app: id.clone(),
+            patch: definitions::patch(fields, &id.parent())?,
             force,
+            create: true,
+        },
+        None => {
+            fields.insert("id".into(), json!(id));
+            let definition = definitions::definition(fields, &AppId::root())?;
+            Command::UpdateApp { definition, force }
         }
     };
     deployable::submit(shared, actor, headers, command).await
 }
 
+/// `PATCH /v2/apps/{id}`: a partial update of an existing app.
 pub(super) async fn patch(
     shared: &Shared,
     actor: Actor,
@@ -253,14 +227,82 @@ pub(super) async fn patch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    let mut fields: Map<String, Value> = json_body(body)?;
+    fields.remove("id");
     let command = Command::PatchApp {
+        patch: definitions::patch(fields, &id.parent())?,
         app: id,
-        patch: json_body(body)?,
         force: params.flag("force")?,
+        create: false,
     };
     deployable::submit(shared, actor, headers, command).await
 }
 
+/// `PUT /v2/apps` (partial updates by default, creating missing apps) and
+/// `PATCH /v2/apps` (partial updates of existing apps): every app of the
+/// array in one deployment.
+pub async fn update_many(
+    State(shared): State<Shared>,
+    Caller(actor): Caller,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+    partial: Option<bool>,
+) -> Result<Response, ApiError> {
+    let (partial, create) = match partial {
+        Some(partial) => (partial, true),
+        None => (true, false),
+    };
+    let items: Vec<Map<String, Value>> = json_body(&body)?;
+    let mut updates = Vec::new();
+    for (i, mut fields) in items.into_iter().enumerate() {
+        let Some(Value::String(raw)) = fields.get("id") else {
+            return Err(definitions::invalid(vec![(
+                format!("/{i}/id"),
+                "App Update must have app id set".into(),
+            )]));
+        };
+        let id = app_id(raw);
+        updates.push(if partial {
+            fields.remove("id");
+            AppUpdate::Patch {
+                patch: definitions::patch(fields, &id.parent())?,
+                app: id,
+                create,
+            }
+        } else {
+            AppUpdate::Replace(Box::new(definitions::definition(fields, &AppId::root())?))
+        });
+    }
+    let command = Command::UpdateApps {
+        updates,
+        force: params.flag("force")?,
+    };
+    deployable::submit(&shared, actor, &headers, command).await
+}
+
+pub async fn put_many(
+    shared: State<Shared>,
+    caller: Caller,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let partial = params.flag_or("partialUpdate", true)?;
+    update_many(shared, caller, params, headers, body, Some(partial)).await
+}
+
+pub async fn patch_many(
+    shared: State<Shared>,
+    caller: Caller,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    update_many(shared, caller, params, headers, body, None).await
+}
+
+/// `DELETE /v2/apps/{id}`: `force` defaults to true here, as in Marathon.
 pub(super) async fn delete(
     shared: &Shared,
     actor: Actor,
@@ -270,7 +312,7 @@ pub(super) async fn delete(
 ) -> Result<Response, ApiError> {
     let command = Command::DeleteApp {
         app: id,
-        force: params.flag("force")?,
+        force: params.flag_or("force", true)?,
     };
     deployable::submit(shared, actor, headers, command).await
 }
@@ -296,100 +338,9 @@ fn found<'a>(state: &'a ProjectionState, id: &AppId) -> Result<&'a App, ApiError
         .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))
 }
 
-fn definition_json(definition: &AppDefinition) -> Map<String, Value> {
+pub(super) fn definition_json(definition: &crate::event::app::AppDefinition) -> Map<String, Value> {
     match serde_json::to_value(definition) {
         Ok(Value::Object(fields)) => fields,
         _ => Map::new(),
-    }
-}
-
-/// Marathon's `AppInfo`: the definition, its version, and what `embed` asks
-/// for.
-pub(super) fn app_json(
-    app: &App,
-    state: &ProjectionState,
-    embed: Embed,
-    health: &HealthResults,
-) -> Value {
-    serde_json::to_value(AppView::new(app, state, embed, health)).unwrap_or_default()
-}
-
-/// `AppInfo` serialized straight from the projection, with no JSON tree in
-/// between: a list of 10,000 apps with their tasks is tens of megabytes.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct AppView<'a> {
-    #[serde(flatten)]
-    definition: &'a AppDefinition,
-    version: String,
-    version_info: VersionInfo,
-    #[serde(flatten)]
-    counts: Option<CountsView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    deployments: Option<Vec<Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tasks: Option<Vec<tasks::TaskView<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_task_failure: Option<Value>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct VersionInfo {
-    last_config_change_at: String,
-    last_scaling_at: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CountsView {
-    tasks_staged: usize,
-    tasks_running: usize,
-    tasks_healthy: usize,
-    tasks_unhealthy: usize,
-}
-
-impl<'a> AppView<'a> {
-    pub fn new(
-        app: &'a App,
-        state: &'a ProjectionState,
-        embed: Embed,
-        health: &HealthResults,
-    ) -> Self {
-        let id = &app.definition.id;
-        AppView {
-            definition: &app.definition,
-            version: timestamp(app.version),
-            version_info: VersionInfo {
-                last_config_change_at: timestamp(app.config_version),
-                last_scaling_at: timestamp(app.version),
-            },
-            counts: embed.counts.then(|| {
-                let counts = tasks::Counts::of(state, id);
-                CountsView {
-                    tasks_staged: counts.staged,
-                    tasks_running: counts.running,
-                    tasks_healthy: counts.healthy,
-                    tasks_unhealthy: counts.unhealthy,
-                }
-            }),
-            deployments: embed.deployments.then(|| {
-                let running = state.deployment_of(id).into_iter();
-                running.map(|(d, _)| json!({ "id": d })).collect()
-            }),
-            tasks: embed.tasks.then(|| {
-                let ports = tasks::service_ports(state, Some(id));
-                let tasks = state.tasks_of(id);
-                tasks
-                    .map(|(task_id, task)| {
-                        tasks::TaskView::new(task_id, task, state, health, ports.clone())
-                    })
-                    .collect()
-            }),
-            last_task_failure: embed
-                .last_task_failure
-                .then(|| tasks::last_failure(state, id))
-                .flatten(),
-        }
     }
 }

@@ -20,7 +20,7 @@ pub async fn submit(
     command: Command,
 ) -> Result<Response, ApiError> {
     let outcome = commit(shared, actor, headers, command).await?;
-    let (deployment, version) = deployment_of(&outcome)?;
+    let (deployment, version) = started(&outcome)?;
     let created = outcome
         .events
         .iter()
@@ -45,17 +45,17 @@ pub async fn commit(
     Ok(shared.committer.submit(actor, key, command).await?)
 }
 
-/// The deployment a deployable command started, and the version it made.
-pub fn deployment_of(outcome: &Outcome) -> Result<(String, String), ApiError> {
-    outcome
-        .events
-        .iter()
-        .find_map(|e| match &e.event {
-            Event::DeploymentStarted(d) => {
-                Some((d.deployment.to_string(), timestamp(e.recorded_at)))
-            }
-            _ => None,
-        })
+/// The deployment a command started, if any, and the version it made.
+pub fn deployment_of(outcome: &Outcome) -> Option<(String, String)> {
+    outcome.events.iter().find_map(|e| match &e.event {
+        Event::DeploymentPlanned(d) => Some((d.deployment.to_string(), timestamp(e.recorded_at))),
+        _ => None,
+    })
+}
+
+/// The deployment a deployable command started.
+pub fn started(outcome: &Outcome) -> Result<(String, String), ApiError> {
+    deployment_of(outcome)
         .ok_or_else(|| ApiError::internal("a deployable command started no deployment"))
 }
 

@@ -1,14 +1,16 @@
 //! `/v2/deployments`: running deployments in Marathon's plan shape, and
 //! cancelling one.
 
+use super::app_view::readiness_results;
 use super::deployable;
 use super::extract::{Caller, Params};
 use super::{ApiError, Shared};
 use crate::command::Command;
 use crate::event::json::timestamp;
-use crate::event::{AppId, DeploymentId, DeploymentKind};
+use crate::event::{AppId, DeploymentId};
 use crate::health::Readiness;
 use crate::projection::{Deployment, State as ProjectionState};
+use crate::stream::marathon::steps_json;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -47,55 +49,36 @@ pub async fn cancel(
     deployable::submit(&shared, actor, &headers, command).await
 }
 
-/// Marathon's action name for what a deployment does to its app.
-fn action(kind: DeploymentKind) -> &'static str {
-    match kind {
-        DeploymentKind::Create => "StartApplication",
-        DeploymentKind::Scale => "ScaleApplication",
-        DeploymentKind::Update | DeploymentKind::Restart | DeploymentKind::Rollback => {
-            "RestartApplication"
-        }
-        DeploymentKind::Delete => "StopApplication",
-    }
-}
-
-/// Marathon's `readinessCheckResults`: the last answer of each readiness
-/// check of the deployment's app's tasks.
-fn readiness_results(state: &ProjectionState, app: &AppId, readiness: &Readiness) -> Vec<Value> {
-    let mut results = Vec::new();
-    for (task, _) in state.tasks_of(app) {
-        for (name, answer) in readiness.results_of(task) {
-            let last = match &answer.answer {
-                Ok(status) => json!({"status": status}),
-                Err(error) => json!({"error": error}),
-            };
-            results.push(json!({"name": name, "taskId": task, "ready": answer.ready,
-                "lastResponse": last}));
-        }
-    }
-    results
-}
-
+/// Marathon's `DeploymentStepInfo` (DeploymentsResource.scala): the plan,
+/// where it is (1-based) and what it does now.
 fn deployment_json(
     id: &DeploymentId,
     deployment: &Deployment,
     state: &ProjectionState,
     readiness: &Readiness,
 ) -> Value {
-    let step = json!({"actions": [{"action": action(deployment.kind), "app": deployment.app}]});
-    let steps: Vec<Value> = (0..deployment.steps).map(|_| step.clone()).collect();
+    let affected: Vec<&AppId> = deployment.affected().into_iter().collect();
+    let current: Vec<Value> = deployment
+        .current_step()
+        .into_iter()
+        .flatten()
+        .map(|(app, action)| {
+            json!({
+                "action": action.marathon_name(),
+                "app": app,
+                "readinessCheckResults": readiness_results(state, app, readiness),
+            })
+        })
+        .collect();
+    let total = deployment.steps.len();
     json!({
         "id": id,
         "version": timestamp(deployment.started_at),
-        "affectedApps": [deployment.app],
+        "affectedApps": affected,
         "affectedPods": [],
-        "steps": steps,
-        "currentActions": [{
-            "action": action(deployment.kind),
-            "app": deployment.app,
-            "readinessCheckResults": readiness_results(state, &deployment.app, readiness),
-        }],
-        "currentStep": (deployment.steps_finished + 1).min(deployment.steps),
-        "totalSteps": deployment.steps,
+        "steps": steps_json(&deployment.steps),
+        "currentActions": current,
+        "currentStep": (deployment.steps_finished as usize + 1).min(total),
+        "totalSteps": total,
     })
 }

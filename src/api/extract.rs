@@ -49,6 +49,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -63,13 +67,24 @@ impl Params {
             .map(|(_, value)| value.as_str())
     }
 
-    /// A boolean flag such as `force`: absent is false, garbage is a 400.
+    /// A boolean flag such as `force`, read as Marathon's JAX-RS resources
+    /// read one: `true` in any case (Python clients send `True`), the first
+    /// of repeated values, and absent or empty is false. Marathon takes any
+    /// other word for false; that would turn `wipe=yes` into a silent no, so
+    /// it is a 400 here.
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        self.flag_or(name, false)
+    }
+
+    /// A flag whose default (when absent) is `default`.
+    pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, ApiError> {
         match self.get(name) {
-            None => Ok(false),
-            Some(value) => value.parse().map_err(|_| {
-                ApiError::BadRequest(format!("query parameter {name} must be true or false"))
-            }),
+            None => Ok(default),
+            Some(value) if value.eq_ignore_ascii_case("true") => Ok(true),
+            Some(value) if value.is_empty() || value.eq_ignore_ascii_case("false") => Ok(false),
+            Some(value) => Err(ApiError::BadRequest(format!(
+                "query parameter {name} must be true or false (in any case), got '{value}'"
+            ))),
         }
     }
 }

@@ -3,15 +3,19 @@
 //! projection; they never write the log themselves.
 
 mod app_routes;
+mod app_view;
 mod apps;
 mod audit;
+mod definitions;
 mod deployable;
 mod deployments;
 mod error;
 mod extract;
+mod groups;
 mod info;
 mod label_selector;
 mod log;
+mod pods;
 mod queue;
 mod rendered;
 mod subscriptions;
@@ -28,7 +32,7 @@ use crate::projection::Projection;
 use crate::store::EventLog;
 use crate::stream;
 use axum::Router;
-use axum::routing::{delete, get};
+use axum::routing::{any, delete, get, post};
 use std::sync::Arc;
 
 /// What every handler can reach.
@@ -49,6 +53,8 @@ pub struct Shared {
     pub rendered: Rendered,
     /// Readiness check results, kept by the readiness monitor.
     pub readiness: crate::health::Readiness,
+    /// The Mesos subscription, when Stride drives Mesos.
+    pub mesos: Option<crate::mesos::SchedulerHandle>,
 }
 
 pub fn router(shared: Shared) -> Router {
@@ -59,6 +65,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/stream", get(stream::ws::handler))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/sidecars", get(stream::sidecars::list))
+        .route("/v1/subscriptions", get(subscriptions::deliveries))
         .route("/v2/events", get(stream::sse::handler))
         .route(
             "/v2/eventSubscriptions",
@@ -66,7 +73,13 @@ pub fn router(shared: Shared) -> Router {
                 .post(subscriptions::subscribe)
                 .delete(subscriptions::unsubscribe),
         )
-        .route("/v2/apps", get(apps::list).post(apps::create))
+        .route(
+            "/v2/apps",
+            get(apps::list)
+                .post(apps::create)
+                .put(apps::put_many)
+                .patch(apps::patch_many),
+        )
         .route(
             "/v2/apps/{*rest}",
             get(app_routes::get)
@@ -75,13 +88,33 @@ pub fn router(shared: Shared) -> Router {
                 .delete(app_routes::delete)
                 .post(app_routes::post),
         )
+        .route(
+            "/v2/groups",
+            get(groups::get_root)
+                .post(groups::create_root)
+                .put(groups::update_root)
+                .delete(groups::delete_root),
+        )
+        .route(
+            "/v2/groups/{*rest}",
+            get(groups::get)
+                .post(groups::create)
+                .put(groups::update)
+                .patch(groups::patch)
+                .delete(groups::delete),
+        )
+        .route("/v2/pods", any(pods::pods))
+        .route("/v2/pods/{*rest}", any(pods::pods))
         .route("/v2/tasks", get(tasks::list))
+        .route("/v2/tasks/delete", post(tasks::kill_by_id))
         .route("/v2/deployments", get(deployments::list))
         .route("/v2/deployments/{id}", delete(deployments::cancel))
         .route("/v2/queue", get(queue::list))
+        .route("/v1/queue", get(queue::explained))
         .route("/v2/queue/{*rest}", delete(queue::reset_delay))
         .route("/v2/info", get(info::info))
-        .route("/v2/leader", get(info::leader))
+        .route("/v1/info", get(info::stride))
+        .route("/v2/leader", get(info::leader).delete(info::abdicate))
         .with_state(shared);
     with_error_shape(routes)
 }

@@ -1,27 +1,44 @@
-//! `/v2/queue`: apps waiting for tasks, and why (backoff, or what the last
-//! offers lacked), as the reconciler's last plans saw it.
+//! `/v2/queue`: apps waiting for tasks in Marathon's `QueueItem` shape
+//! (QueueInfoConversion.scala), as the reconciler's last plans saw it; and
+//! `/v1/queue`, the same with Stride's reason in words.
 
 use super::app_routes::app_id;
-use super::apps::{Embed, app_json};
+use super::apps::definition_json;
 use super::deployable;
-use super::extract::Caller;
+use super::extract::{Caller, Params};
 use super::tasks::Counts;
 use super::{ApiError, Shared};
 use crate::command::Command;
 use crate::event::json::timestamp;
-use crate::health::HealthResults;
 use crate::projection::{App, State as ProjectionState};
-use crate::reconciler::{QueueEntry, now_micros};
+use crate::reconciler::{QueueEntry, RejectReason, now_micros};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub async fn list(State(shared): State<Shared>) -> Json<Value> {
-    let state = shared.projection.read();
-    let now = now_micros();
-    let queue: Vec<Value> = state
+/// Marathon's `NoOfferMatchReason.reasonFunnel`: an unused offer counts
+/// once, for the first of these it failed; Stride's reasons in their place.
+const FUNNEL: [(&str, Option<RejectReason>); 10] = [
+    ("UnfulfilledRole", None),
+    (
+        "UnfulfilledConstraint",
+        Some(RejectReason::UnfulfilledConstraint),
+    ),
+    ("NoCorrespondingReservationFound", None),
+    ("AgentMaintenance", None),
+    ("InsufficientCpus", Some(RejectReason::InsufficientCpus)),
+    ("InsufficientMemory", Some(RejectReason::InsufficientMemory)),
+    ("InsufficientDisk", Some(RejectReason::InsufficientDisk)),
+    ("InsufficientGpus", Some(RejectReason::InsufficientGpus)),
+    ("InsufficientPorts", Some(RejectReason::InsufficientPorts)),
+    ("DeclinedScarceResources", None),
+];
+
+/// What waits, with each app's entry.
+fn waiting<'a>(shared: &Shared, state: &'a ProjectionState) -> Vec<(QueueEntry, &'a App)> {
+    state
         .apps
         .values()
         .filter_map(|app| {
@@ -29,9 +46,45 @@ pub async fn list(State(shared): State<Shared>) -> Json<Value> {
                 shared.queue.get(&app.definition.id)?
             } else {
                 // No reconciler (no Mesos): what is missing, no reasons.
-                unlaunched(&state, app)?
+                unlaunched(state, app)?
             };
-            Some(item(&state, app, &entry, now, &shared.health))
+            Some((entry, app))
+        })
+        .collect()
+}
+
+/// `GET /v2/queue` (`embed=lastUnusedOffers` adds the offers last declined:
+/// Stride keeps counts per reason, not the offers, so that list is empty).
+pub async fn list(State(shared): State<Shared>, params: Params) -> Json<Value> {
+    let with_offers = params.all("embed").any(|e| e == "lastUnusedOffers");
+    let state = shared.projection.read();
+    let now = now_micros();
+    let queue: Vec<Value> = waiting(&shared, &state)
+        .iter()
+        .map(|(entry, app)| {
+            let mut item = item(app, entry, now);
+            if with_offers {
+                item["lastUnusedOffers"] = json!([]);
+            }
+            item
+        })
+        .collect();
+    Json(json!({ "queue": queue }))
+}
+
+/// `GET /v1/queue`: Stride's view, with why each app waits in words.
+pub async fn explained(State(shared): State<Shared>) -> Json<Value> {
+    let state = shared.projection.read();
+    let now = now_micros();
+    let queue: Vec<Value> = waiting(&shared, &state)
+        .iter()
+        .map(|(entry, app)| {
+            json!({
+                "app": app.definition.id,
+                "count": entry.count,
+                "since": timestamp(entry.since),
+                "reason": entry.reason(now),
+            })
         })
         .collect();
     Json(json!({ "queue": queue }))
@@ -48,40 +101,47 @@ fn unlaunched(state: &ProjectionState, app: &App) -> Option<QueueEntry> {
     })
 }
 
-/// Marathon's queue item, plus `reason` in plain words.
-fn item(
-    state: &ProjectionState,
-    app: &App,
-    entry: &QueueEntry,
-    now: u64,
-    health: &HealthResults,
-) -> Value {
-    let embed = Embed {
-        counts: true,
-        deployments: true,
-        ..Embed::default()
-    };
+/// Marathon's `QueueApp`. Its `role` is left out: the marathon client
+/// (0.13.0) rejects the key, and every Stride app has the role `*`.
+fn item(app: &App, entry: &QueueEntry, now: u64) -> Value {
     let left = entry.delayed_until.map_or(0, |u| u.saturating_sub(now));
-    let rejections: Vec<Value> = entry
-        .rejections
-        .iter()
-        .map(|(reason, declined)| {
-            json!({"reason": reason.name(), "declined": declined, "processed": entry.offers_processed})
-        })
-        .collect();
+    let mut definition = definition_json(&app.definition);
+    definition.insert("version".into(), json!(timestamp(app.version)));
+    definition.insert(
+        "versionInfo".into(),
+        json!({"lastScalingAt": timestamp(app.version),
+               "lastConfigChangeAt": timestamp(app.config_version)}),
+    );
     json!({
         "count": entry.count,
         "delay": {"timeLeftSeconds": left.div_ceil(1_000_000), "overdue": left == 0},
         "since": timestamp(entry.since),
-        "reason": entry.reason(now),
         "processedOffersSummary": {
             "processedOffersCount": entry.offers_processed,
             "unusedOffersCount": entry.rejections.values().sum::<u32>(),
             "lastUnusedOfferAt": entry.offers_looked_at.map(timestamp),
-            "rejectSummaryLastOffers": rejections,
+            "rejectSummaryLastOffers": funnel(entry),
+            "rejectSummaryLaunchAttempt": funnel(entry),
         },
-        "app": app_json(app, state, embed, health),
+        "app": definition,
     })
+}
+
+/// Each reason of the funnel with the offers it declined and the offers
+/// that reached it (those not declined by an earlier reason).
+fn funnel(entry: &QueueEntry) -> Vec<Value> {
+    let mut processed = entry.offers_processed;
+    FUNNEL
+        .iter()
+        .map(|(name, reason)| {
+            let declined = reason
+                .and_then(|r| entry.rejections.get(&r).copied())
+                .unwrap_or(0);
+            let step = json!({"reason": name, "declined": declined, "processed": processed});
+            processed = processed.saturating_sub(declined);
+            step
+        })
+        .collect()
 }
 
 /// `DELETE /v2/queue/{id}/delay`: 204 once the reset is durable.

@@ -3,12 +3,14 @@
 
 use super::extract::{Caller, idempotency_key};
 use super::{ApiError, Shared};
+use crate::callbacks::SEQ_HEADER;
 use crate::command::Command;
 use crate::event::json::envelope_json;
-use crate::stream::marathon::marathon_event;
+use crate::stream::marathon::{PlanFormat, marathon_events};
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,11 +20,15 @@ pub struct CallbackQuery {
     callback_url: Option<String>,
 }
 
-/// Marathon's `callbackUrls`, plus each delivery's cursor and last error.
+/// Marathon's `callbackUrls`.
 pub async fn list(State(shared): State<Shared>) -> Json<Value> {
     let urls: Vec<String> = shared.projection.read().callbacks.keys().cloned().collect();
-    let statuses = shared.callbacks.statuses();
-    Json(json!({"callbackUrls": urls, "subscriptions": statuses}))
+    Json(json!({ "callbackUrls": urls }))
+}
+
+/// `GET /v1/subscriptions`: each delivery's cursor and last error.
+pub async fn deliveries(State(shared): State<Shared>) -> Json<Value> {
+    Json(json!({ "subscriptions": shared.callbacks.statuses() }))
 }
 
 pub async fn subscribe(
@@ -30,7 +36,7 @@ pub async fn subscribe(
     Caller(actor): Caller,
     Query(query): Query<CallbackQuery>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let callback_url = required(query)?;
     refuse_own_address(&callback_url, &shared).await?;
     let key = idempotency_key(&headers)?;
@@ -38,7 +44,7 @@ pub async fn subscribe(
         callback_url: callback_url.clone(),
     };
     let outcome = shared.committer.submit(actor, key, command).await?;
-    Ok(Json(answer(&outcome, "subscribe_event", &callback_url)))
+    Ok(answer(&shared, &outcome, "subscribe_event", &callback_url))
 }
 
 pub async fn unsubscribe(
@@ -46,14 +52,19 @@ pub async fn unsubscribe(
     Caller(actor): Caller,
     Query(query): Query<CallbackQuery>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let callback_url = required(query)?;
     let key = idempotency_key(&headers)?;
     let command = Command::UnsubscribeCallback {
         callback_url: callback_url.clone(),
     };
     let outcome = shared.committer.submit(actor, key, command).await?;
-    Ok(Json(answer(&outcome, "unsubscribe_event", &callback_url)))
+    Ok(answer(
+        &shared,
+        &outcome,
+        "unsubscribe_event",
+        &callback_url,
+    ))
 }
 
 fn required(query: CallbackQuery) -> Result<String, ApiError> {
@@ -81,15 +92,19 @@ async fn refuse_own_address(url: &str, shared: &Shared) -> Result<(), ApiError> 
 }
 
 /// Marathon answers with the event it published; a repeated subscribe
-/// publishes nothing, so it gets the same shape without a seq.
-fn answer(outcome: &crate::command::Outcome, kind: &str, url: &str) -> Value {
-    match outcome.events.first() {
-        Some(envelope) => {
-            let mut body =
-                marathon_event(envelope).map_or_else(|| envelope_json(envelope), |(_, b)| b);
-            body["seq"] = json!(envelope.seq);
-            body
-        }
-        None => json!({"eventType": kind, "callbackUrl": url}),
+/// publishes nothing, so it gets the same shape. The event's seq, if one
+/// was recorded, is in the `X-Stride-Seq` header.
+fn answer(shared: &Shared, outcome: &crate::command::Outcome, kind: &str, url: &str) -> Response {
+    let Some(envelope) = outcome.events.first() else {
+        return Json(json!({"eventType": kind, "callbackUrl": url})).into_response();
+    };
+    let body = marathon_events(envelope, &*shared.projection, PlanFormat::Full)
+        .into_iter()
+        .next()
+        .map_or_else(|| envelope_json(envelope), |(_, body)| body);
+    let mut response = Json(body).into_response();
+    if let Ok(seq) = HeaderValue::from_str(&envelope.seq.to_string()) {
+        response.headers_mut().insert(SEQ_HEADER, seq);
     }
+    response
 }

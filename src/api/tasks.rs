@@ -2,7 +2,7 @@
 //! endpoint list for load balancers, and killing a task.
 
 use super::deployable;
-use super::extract::Params;
+use super::extract::{Caller, Params, json_body};
 use super::{ApiError, Shared};
 use crate::command::{Command, TaskSelection};
 use crate::event::json::timestamp;
@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -31,8 +31,12 @@ pub(super) struct Counts {
 
 impl Counts {
     pub fn of(state: &ProjectionState, app: &AppId) -> Counts {
+        Counts::of_tasks(state.tasks_of(app).map(|(_, task)| task))
+    }
+
+    pub fn of_tasks<'a>(tasks: impl Iterator<Item = &'a Task>) -> Counts {
         let mut counts = Counts::default();
-        for (_, task) in state.tasks_of(app) {
+        for task in tasks {
             match task.condition {
                 Condition::Provisioned | Condition::Staging | Condition::Starting => {
                     counts.staged += 1
@@ -62,17 +66,67 @@ pub async fn list(
         let apps: Vec<&AppId> = state.apps.keys().collect();
         return Ok(endpoints_text(&state, &apps));
     }
-    let wanted = params
-        .get("status")
-        .map(|s| format!("TASK_{}", s.to_ascii_uppercase()));
+    // Marathon (TasksResource.scala) knows `running` and `staging`, given
+    // as `status` or repeated `status[]`, and ignores other values.
+    let wanted: Vec<Condition> = params
+        .all("status")
+        .chain(params.all("status[]"))
+        .filter_map(|s| match s.to_ascii_lowercase().as_str() {
+            "running" => Some(Condition::Running),
+            "staging" => Some(Condition::Staging),
+            _ => None,
+        })
+        .collect();
     let tasks: Vec<Value> = state
         .tasks
         .iter()
-        .filter(|(_, task)| task.app.is_some())
-        .filter(|(_, task)| wanted.as_ref().is_none_or(|w| *w == state_name(task)))
+        .filter(|(_, task)| {
+            task.app
+                .as_ref()
+                .is_some_and(|a| state.apps.contains_key(a))
+        })
+        .filter(|(_, task)| wanted.is_empty() || wanted.contains(&task.condition))
         .map(|(id, task)| task_json(id, task, &state, &shared.health))
         .collect();
     Ok(Json(json!({ "tasks": tasks })).into_response())
+}
+
+#[derive(Deserialize)]
+struct TaskIds {
+    ids: Vec<TaskId>,
+}
+
+/// `POST /v2/tasks/delete` (`{"ids": [...]}`): kills the tasks named, of
+/// any apps. With `scale=true` their apps shrink by as many, in one
+/// deployment (answered with it); otherwise the answer lists the tasks
+/// being killed. `wipe` is accepted: Stride has no resident tasks, so a
+/// killed task is always forgotten.
+pub async fn kill_by_id(
+    State(shared): State<Shared>,
+    Caller(actor): Caller,
+    params: Params,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let scale = scale_not_wipe(&params)?;
+    let TaskIds { ids } = json_body(&body)?;
+    let command = Command::KillTasksById {
+        tasks: ids,
+        scale,
+        force: params.flag("force")?,
+    };
+    answer_kills(&shared, actor, &headers, command).await
+}
+
+/// Marathon refuses `scale` with `wipe` (AppTasksResource, TasksResource).
+fn scale_not_wipe(params: &Params) -> Result<bool, ApiError> {
+    let scale = params.flag("scale")?;
+    if scale && params.flag("wipe")? {
+        return Err(ApiError::BadRequest(
+            "You cannot use scale and wipe at the same time.".into(),
+        ));
+    }
+    Ok(scale)
 }
 
 /// `GET /v2/apps/{id}/tasks`.
@@ -105,7 +159,7 @@ pub(super) async fn kill_one(
     params: &Params,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let scale = params.flag("scale")?;
+    let scale = scale_not_wipe(params)?;
     let command = Command::KillTasks {
         app,
         which: TaskSelection::One(task.clone()),
@@ -139,11 +193,21 @@ pub(super) async fn kill_many(
         which: TaskSelection::All {
             host: params.get("host").map(str::to_owned),
         },
-        scale: params.flag("scale")?,
+        scale: scale_not_wipe(params)?,
         force: params.flag("force")?,
     };
+    answer_kills(shared, actor, headers, command).await
+}
+
+/// The deployment when apps shrank, else the tasks being killed.
+async fn answer_kills(
+    shared: &Shared,
+    actor: Actor,
+    headers: &HeaderMap,
+    command: Command,
+) -> Result<Response, ApiError> {
     let outcome = deployable::commit(shared, actor, headers, command).await?;
-    if let Ok((deployment, version)) = deployable::deployment_of(&outcome) {
+    if let Some((deployment, version)) = deployable::deployment_of(&outcome) {
         let body = json!({"deploymentId": deployment, "version": version});
         return Ok(deployable::with_deployment(
             StatusCode::OK,
@@ -232,23 +296,31 @@ pub(super) fn service_ports(state: &ProjectionState, app: Option<&AppId>) -> Arc
         .unwrap_or_default()
 }
 
-/// Marathon's task shape, serialized straight from the projection: the
-/// app list with every task embedded is the largest answer Stride gives.
+/// Marathon's task shape (TaskConversion.scala), serialized straight from
+/// the projection: the app list with every task embedded is the largest
+/// answer Stride gives. A task no longer active has no ports, times or
+/// version, as in Marathon.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct TaskView<'a> {
-    id: &'a TaskId,
     app_id: &'a Option<AppId>,
+    health_check_results: Vec<Value>,
     host: &'a str,
+    id: &'a TaskId,
+    ip_addresses: [(); 0],
     ports: &'a [u32],
     service_ports: Arc<[u32]>,
-    ip_addresses: [(); 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
     slave_id: &'a Option<AgentId>,
     state: String,
-    staged_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    staged_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     started_at: Option<String>,
-    version: String,
-    health_check_results: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    local_volumes: [(); 0],
+    role: &'static str,
 }
 
 impl<'a> TaskView<'a> {
@@ -259,19 +331,22 @@ impl<'a> TaskView<'a> {
         health: &HealthResults,
         service_ports: Arc<[u32]>,
     ) -> Self {
+        let active = !task.condition.is_terminal();
         TaskView {
-            id,
             app_id: &task.app,
+            health_check_results: health_check_results(id, task, state, health),
             host: &task.host,
-            ports: &task.ports,
-            service_ports,
+            id,
             ip_addresses: [],
+            ports: if active { &task.ports } else { &[] },
+            service_ports,
             slave_id: &task.agent,
             state: state_name(task),
-            staged_at: timestamp(task.staged_at),
-            started_at: task.started_at.map(timestamp),
-            version: timestamp(task.app_version),
-            health_check_results: health_check_results(id, task, state, health),
+            staged_at: active.then(|| timestamp(task.staged_at)),
+            started_at: task.started_at.filter(|_| active).map(timestamp),
+            version: active.then(|| timestamp(task.app_version)),
+            local_volumes: [],
+            role: "*",
         }
     }
 }
@@ -301,16 +376,22 @@ fn health_check_results(
     results
         .into_iter()
         .map(|(alive, result)| {
-            json!({
+            let mut health = json!({
                 "alive": alive,
                 "consecutiveFailures": result.consecutive_failures,
-                "firstSuccess": result.first_success.map(timestamp),
-                "lastSuccess": result.last_success.map(timestamp),
-                "lastFailure": result.last_failure.map(timestamp),
-                "lastFailureCause": result.last_failure_cause,
                 "instanceId": id,
-                "taskId": id,
-            })
+            });
+            for (key, value) in [
+                ("firstSuccess", result.first_success.map(timestamp)),
+                ("lastSuccess", result.last_success.map(timestamp)),
+                ("lastFailure", result.last_failure.map(timestamp)),
+                ("lastFailureCause", result.last_failure_cause),
+            ] {
+                if let Some(value) = value {
+                    health[key] = json!(value);
+                }
+            }
+            health
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use super::{CallbackConfig, Registry, Status, now_rfc3339, own_address};
 use crate::event::{Envelope, Seq};
 use crate::projection::Projection;
 use crate::store::EventLog;
-use crate::stream::marathon::marathon_event;
+use crate::stream::marathon::{PlanFormat, marathon_events};
 use crate::stream::{Feed, FeedError, Filter, Item, Start};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,13 +108,23 @@ impl Delivery {
         }
     }
 
-    /// Returns once the endpoint took the event (or it has no Marathon
-    /// shape); retries forever otherwise, since skipping would break order.
-    /// Every attempt waits for `pace`: at most `max_rate` a second.
+    /// Returns once the endpoint took every Marathon event of the envelope
+    /// (none for some); retries forever otherwise, since skipping would
+    /// break order. Every attempt waits for `pace`: at most `max_rate` a
+    /// second.
     async fn deliver(&self, url: &str, envelope: &Envelope, pace: &mut Interval) {
-        let Some((_, body)) = marathon_event(envelope) else {
-            return;
-        };
+        for (_, body) in marathon_events(envelope, &*self.projection, PlanFormat::Full) {
+            self.post(url, envelope, &body, pace).await;
+        }
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        envelope: &Envelope,
+        body: &serde_json::Value,
+        pace: &mut Interval,
+    ) {
         let mut backoff = FIRST_BACKOFF.min(self.config.max_backoff);
         loop {
             pace.tick().await;
@@ -122,7 +132,7 @@ impl Delivery {
                 .http
                 .post(url)
                 .header(SEQ_HEADER, envelope.seq.to_string())
-                .json(&body)
+                .json(body)
                 .send()
                 .await;
             let error = match sent {

@@ -186,8 +186,11 @@ impl Decider {
             };
             let start = envelopes.len();
             let first = self.state.seq.next();
+            // One time for all of a command's events: the versions it makes
+            // and the deployment it starts share it, as in Marathon. Later
+            // commands get later times, so a version names one change.
+            self.last_at = (self.last_at + 1).max(now_micros());
             for event in events {
-                self.last_at = self.last_at.max(now_micros());
                 let envelope = Envelope {
                     seq: self.state.seq.next(),
                     id: Uuid::now_v7(),

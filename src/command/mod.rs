@@ -20,20 +20,24 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     CreateApp(AppDefinition),
+    /// Replaces an app's definition, or creates the app.
     UpdateApp {
         definition: AppDefinition,
         force: bool,
     },
-    ScaleApp {
-        app: AppId,
-        instances: u32,
-        force: bool,
-    },
-    /// Merges the given top-level fields into the current definition.
+    /// Merges the given top-level fields into the app's definition
+    /// (Marathon's partial update); with `create`, a missing app is created
+    /// from them.
     PatchApp {
         app: AppId,
         /// Commands are never stored, so a JSON object is fine here.
         patch: serde_json::Map<String, serde_json::Value>,
+        force: bool,
+        create: bool,
+    },
+    /// Several apps changed in one deployment (`PUT`/`PATCH /v2/apps`).
+    UpdateApps {
+        updates: Vec<AppUpdate>,
         force: bool,
     },
     /// Makes an earlier version (its `recorded_at`) the current one.
@@ -57,6 +61,34 @@ pub enum Command {
         app: AppId,
         which: TaskSelection,
         scale: bool,
+        force: bool,
+    },
+    /// Kills tasks of any apps by id (`POST /v2/tasks/delete`); ids of no
+    /// known task are ignored, as in Marathon.
+    KillTasksById {
+        tasks: Vec<TaskId>,
+        scale: bool,
+        force: bool,
+    },
+    /// A new group (`POST /v2/groups`); 409 if it exists.
+    CreateGroup {
+        group: GroupUpdate,
+        force: bool,
+    },
+    /// Creates or restructures a group (`PUT /v2/groups/{id}`).
+    UpdateGroup {
+        group: GroupUpdate,
+        force: bool,
+    },
+    /// Multiplies the instances of every app under a group, rounding up.
+    ScaleGroup {
+        group: AppId,
+        by: f64,
+        force: bool,
+    },
+    /// Removes a group with everything under it (the root: everything).
+    DeleteGroup {
+        group: AppId,
         force: bool,
     },
     /// `force` just stops the deployment; otherwise a new deployment rolls
@@ -98,6 +130,31 @@ pub enum Command {
     },
 }
 
+/// One app of `UpdateApps`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppUpdate {
+    /// A whole definition (`partialUpdate=false`).
+    Replace(Box<AppDefinition>),
+    /// Fields to merge; `create` allows a missing app to be created.
+    Patch {
+        app: AppId,
+        patch: serde_json::Map<String, serde_json::Value>,
+        create: bool,
+    },
+}
+
+/// A group as `/v2/groups` takes one, ids resolved: each part given
+/// replaces that part of the group; a part not given stays as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupUpdate {
+    pub id: AppId,
+    /// The apps directly in the group; any other app there is removed.
+    pub apps: Option<Vec<AppDefinition>>,
+    /// The groups directly in it; any other is removed with its contents.
+    pub groups: Option<Vec<GroupUpdate>>,
+    pub dependencies: Option<Vec<AppId>>,
+}
+
 /// Which of an app's tasks a kill is for. Chosen in `decide`, against the
 /// state the kill applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +183,8 @@ pub struct PlanIntents {
     /// Tasks to take out of load-balancer rotation before they are killed.
     pub drains: Vec<KillIntent>,
     pub expunges: Vec<TaskId>,
-    pub finished: Vec<DeploymentId>,
+    /// Deployments whose steps are done up to the given count.
+    pub finished: Vec<(DeploymentId, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

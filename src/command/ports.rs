@@ -53,11 +53,16 @@ impl FromStr for PortRange {
 }
 
 /// Checks `definition`'s explicit service ports against every other app's
-/// and fills each 0 with the lowest free port in `range`.
+/// and `claimed` (ports other apps of the same command took), and fills
+/// each 0: first with the app's own earlier ports it no longer names, so a
+/// definition posted again with zeros keeps its ports (Marathon's
+/// `AssignDynamicServiceLogic`), then with the lowest free port in `range`.
+/// The ports it ends up with join `claimed`.
 pub(super) fn assign_service_ports(
     state: &State,
     range: PortRange,
     definition: &mut AppDefinition,
+    claimed: &mut HashSet<u32>,
     problems: &mut Problems,
 ) {
     let id = definition.id.clone();
@@ -70,9 +75,24 @@ pub(super) fn assign_service_ports(
                 slot.path(),
                 format!("service port {port} is already used by app {owner}"),
             );
+        } else if *port != 0 && claimed.contains(port) {
+            problems.add(
+                slot.path(),
+                format!("service port {port} is declared by another app of this change"),
+            );
         }
     }
-    let mut candidates = free_ports(state, range, &id);
+    taken.extend(claimed.iter().copied());
+    let earlier: Vec<u32> = state
+        .apps
+        .get(&id)
+        .map(|app| app.definition.service_ports())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, port)| port)
+        .filter(|port| (range.first..=range.last).contains(port) && !taken.contains(port))
+        .collect();
+    let mut candidates = earlier.into_iter().chain(free_ports(state, range, &id));
     for (slot, _) in declared.iter().filter(|(_, port)| *port == 0) {
         match candidates.find(|p| !taken.contains(p)) {
             Some(port) => {
@@ -85,6 +105,13 @@ pub(super) fn assign_service_ports(
             ),
         }
     }
+    claimed.extend(
+        definition
+            .service_ports()
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| *p != 0),
+    );
 }
 
 /// Another app's claim on `port`; a port only `app` holds stays its own.

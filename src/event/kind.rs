@@ -77,4 +77,7 @@ kinds! {
     CallbackSubscribed = 16, version 1;
     CallbackUnsubscribed = 17, version 1;
     TaskDraining = 18, version 1;
+    DeploymentPlanned = 19, version 1;
+    GroupUpdated = 20, version 1;
+    GroupDeleted = 21, version 1;
 }

@@ -37,6 +37,9 @@ pub enum Event {
     CallbackSubscribed(CallbackSubscribed),
     CallbackUnsubscribed(CallbackUnsubscribed),
     TaskDraining(TaskDraining),
+    DeploymentPlanned(DeploymentPlanned),
+    GroupUpdated(GroupUpdated),
+    GroupDeleted(GroupDeleted),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +68,7 @@ pub struct AppDeleted {
     pub app: AppId,
 }
 
+/// Why a deployment was started. Stored: new variants go at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeploymentKind {
     Create,
@@ -73,14 +77,92 @@ pub enum DeploymentKind {
     Restart,
     Delete,
     Rollback,
+    /// A change made through `/v2/groups` or to several apps at once.
+    Group,
 }
 
+/// A one-app deployment as the first store format wrote it; Stride now
+/// writes `DeploymentPlanned`. Its steps follow from `kind`
+/// (`DeploymentPlanned::steps_of_kind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentStarted {
     pub deployment: DeploymentId,
     pub app: AppId,
     pub kind: DeploymentKind,
     pub steps: u32,
+}
+
+/// What a deployment step does to an app, in Marathon's words
+/// (`StartApplication`, ...). Stored: new variants go at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeploymentAction {
+    Start,
+    Stop,
+    Scale,
+    Restart,
+}
+
+impl DeploymentAction {
+    pub fn marathon_name(self) -> &'static str {
+        match self {
+            DeploymentAction::Start => "StartApplication",
+            DeploymentAction::Stop => "StopApplication",
+            DeploymentAction::Scale => "ScaleApplication",
+            DeploymentAction::Restart => "RestartApplication",
+        }
+    }
+}
+
+/// One step of a deployment: its actions run together.
+pub type DeploymentStep = Vec<(AppId, DeploymentAction)>;
+
+/// A deployment and its plan, as Marathon computes one: stop removed apps,
+/// start new ones, then scale or restart the rest in dependency order.
+/// Steps run one after another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentPlanned {
+    pub deployment: DeploymentId,
+    pub kind: DeploymentKind,
+    /// What the deployment is about, as in the other deployment events and
+    /// for the audit index: its one app, or the group the change was made
+    /// at.
+    pub app: AppId,
+    /// The group the change was made at (Marathon's `group_change_success`).
+    pub group: AppId,
+    pub steps: Vec<DeploymentStep>,
+}
+
+impl DeploymentStarted {
+    /// The plan Marathon makes for a one-app change of this kind.
+    pub fn steps(&self) -> Vec<DeploymentStep> {
+        let one = |action| vec![(self.app.clone(), action)];
+        match self.kind {
+            DeploymentKind::Create => {
+                vec![one(DeploymentAction::Start), one(DeploymentAction::Scale)]
+            }
+            DeploymentKind::Scale => vec![one(DeploymentAction::Scale)],
+            DeploymentKind::Delete => vec![one(DeploymentAction::Stop)],
+            DeploymentKind::Update
+            | DeploymentKind::Restart
+            | DeploymentKind::Rollback
+            | DeploymentKind::Group => vec![one(DeploymentAction::Restart)],
+        }
+    }
+}
+
+/// A group was created or its dependencies set (groups are created as
+/// needed for apps too, without an event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupUpdated {
+    pub group: AppId,
+    pub dependencies: Vec<AppId>,
+}
+
+/// A group and every group under it are gone; the apps under it are deleted
+/// by their own events, before this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDeleted {
+    pub group: AppId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +217,10 @@ pub struct TaskStatusRecorded {
     /// Mesos's timestamp, in unix microseconds.
     pub mesos_timestamp: Option<u64>,
 }
+
+/// How the reason of a kill for failed health checks begins: Marathon
+/// clients are told of those kills (`unhealthy_instance_kill_event`).
+pub const UNHEALTHY_KILL_REASON: &str = "health check failed";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskKillRequested {
@@ -205,6 +291,9 @@ impl Event {
             Event::AppScaled(e) => Some(&e.app),
             Event::AppDeleted(e) => Some(&e.app),
             Event::DeploymentStarted(e) => Some(&e.app),
+            Event::DeploymentPlanned(e) => Some(&e.app),
+            Event::GroupUpdated(e) => Some(&e.group),
+            Event::GroupDeleted(e) => Some(&e.group),
             Event::DeploymentStepFinished(e) => Some(&e.app),
             Event::DeploymentFinished(e) => Some(&e.app),
             Event::DeploymentFailed(e) => Some(&e.app),

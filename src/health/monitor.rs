@@ -154,7 +154,7 @@ fn plan(state: &State, now: u64) -> (HashSet<TaskId>, Vec<Probe>) {
                         }
                         .into(),
                     ),
-                    ignore_1xx: check.ignore_http1xx,
+                    ignore_1xx: check.ignore_http1xx.unwrap_or(false),
                 })
                 .ok_or_else(|| {
                     format!(

@@ -4,23 +4,26 @@
 //! about something unknown is recorded as best it can be, never rejected.
 
 mod backoff;
+mod deployments;
+mod groups;
 mod load;
 mod shared;
 pub mod snapshot;
 
 pub use backoff::LaunchDelay;
+pub use deployments::{AppChange, Deployment, GroupChange, Pending};
+pub use groups::Group;
 pub(crate) use load::progress_bar;
 pub use load::{LoadError, load};
 pub use shared::Projection;
 
 use crate::event::app::AppSpec;
 use crate::event::{
-    AgentId, AppId, DeploymentId, DeploymentKind, Envelope, Event, FrameworkId, Seq, TaskId,
-    TaskStatusRecorded,
+    AgentId, AppId, DeploymentId, Envelope, Event, FrameworkId, Seq, TaskId, TaskStatusRecorded,
 };
 use crate::mesos::condition::Condition;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -39,6 +42,19 @@ pub struct State {
     /// The deployments of each app (one, unless older events say
     /// otherwise), so finding an app's deployment does not scan them all.
     pub deployments_by_app: BTreeMap<AppId, BTreeSet<DeploymentId>>,
+    /// The groups of the tree but the root, by path.
+    #[serde(default)]
+    pub groups: BTreeMap<AppId, Group>,
+    /// Every version of the tree (unix µs) with the seq of the deployment
+    /// that made it, oldest first.
+    #[serde(default)]
+    pub tree_versions: Vec<(u64, Seq)>,
+    /// Changes of the command being applied, until its deployment takes them.
+    #[serde(default)]
+    pub pending: Pending,
+    /// The latest finished deployments, oldest first.
+    #[serde(default)]
+    pub finished_deployments: VecDeque<(DeploymentId, Deployment)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,20 +119,15 @@ pub struct Task {
     pub drain_at: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deployment {
-    pub app: AppId,
-    pub kind: DeploymentKind,
-    pub steps: u32,
-    pub steps_finished: u32,
-    pub started_at: u64,
-}
-
 impl State {
     pub fn apply(&mut self, envelope: &Envelope) {
         let at = envelope.recorded_at;
         match &envelope.event {
             Event::AppCreated(e) => {
+                self.ensure_ancestors(envelope, &e.app);
+                self.note_app(envelope, &e.app, Some(e.definition.clone()));
+                // An empty group of the same name gives way, as in Marathon.
+                self.groups.remove(&e.app);
                 let created = App::new(e.definition.clone(), at);
                 // Recreated without a delete between: only facts, so kept.
                 if let Some(replaced) = self.apps.insert(e.app.clone(), created) {
@@ -124,39 +135,42 @@ impl State {
                 }
                 self.index_service_ports(&e.app, &e.definition, true);
             }
-            Event::AppUpdated(e) => self.new_version(&e.app, e.definition.clone(), at, true),
+            Event::AppUpdated(e) => {
+                self.note_app(envelope, &e.app, Some(e.definition.clone()));
+                self.new_version(&e.app, e.definition.clone(), at, true);
+            }
             Event::AppScaled(e) => {
                 if let Some(app) = self.apps.get(&e.app) {
                     let mut definition = (*app.definition).clone();
                     definition.instances = e.instances;
-                    self.new_version(&e.app, AppSpec::new(definition), at, false);
+                    let scaled = AppSpec::new(definition);
+                    self.note_app(envelope, &e.app, Some(scaled.clone()));
+                    self.new_version(&e.app, scaled, at, false);
                 }
             }
             Event::AppDeleted(e) => {
+                self.note_app(envelope, &e.app, None);
                 if let Some(app) = self.apps.remove(&e.app) {
                     self.index_service_ports(&e.app, &app.definition, false);
                 }
             }
-            Event::DeploymentStarted(e) => {
-                let started = Deployment {
-                    app: e.app.clone(),
-                    kind: e.kind,
-                    steps: e.steps,
-                    steps_finished: 0,
-                    started_at: at,
-                };
-                self.remove_deployment(&e.deployment);
-                self.deployments_by_app
-                    .entry(e.app.clone())
-                    .or_default()
-                    .insert(e.deployment);
-                self.deployments.insert(e.deployment, started);
-            }
-            Event::DeploymentStepFinished(e) => {
-                if let Some(d) = self.deployments.get_mut(&e.deployment) {
-                    d.steps_finished = d.steps_finished.max(e.step);
-                }
-            }
+            Event::DeploymentStarted(e) => self.start_deployment(
+                envelope,
+                e.deployment,
+                e.kind,
+                (e.app.clone(), e.app.parent()),
+                e.steps(),
+            ),
+            Event::DeploymentPlanned(e) => self.start_deployment(
+                envelope,
+                e.deployment,
+                e.kind,
+                (e.app.clone(), e.group.clone()),
+                e.steps.clone(),
+            ),
+            Event::DeploymentStepFinished(e) => self.step_finished(&e.deployment, e.step),
+            Event::GroupUpdated(e) => self.update_group(envelope, &e.group, &e.dependencies),
+            Event::GroupDeleted(e) => self.delete_group(envelope, &e.group),
             Event::DeploymentFinished(e) => self.remove_deployment(&e.deployment),
             Event::DeploymentFailed(e) => self.remove_deployment(&e.deployment),
             Event::TaskLaunchRequested(e) => {
@@ -356,24 +370,6 @@ impl State {
             .into_iter()
             .flatten()
             .filter_map(|id| self.tasks.get_key_value(id))
-    }
-
-    /// The deployment currently running for `app`, if any.
-    pub fn deployment_of(&self, app: &AppId) -> Option<(&DeploymentId, &Deployment)> {
-        let id = self.deployments_by_app.get(app)?.first()?;
-        self.deployments.get_key_value(id)
-    }
-
-    fn remove_deployment(&mut self, id: &DeploymentId) {
-        let Some(removed) = self.deployments.remove(id) else {
-            return;
-        };
-        if let Some(ids) = self.deployments_by_app.get_mut(&removed.app) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.deployments_by_app.remove(&removed.app);
-            }
-        }
     }
 }
 

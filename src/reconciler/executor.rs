@@ -216,12 +216,7 @@ impl Executor {
             self.kills_sent.insert(kill.task.clone(), now);
             let grace = kill.app.as_ref().and_then(|app| {
                 let state = self.projection.read();
-                let seconds = state
-                    .apps
-                    .get(app)?
-                    .definition
-                    .task_kill_grace_period_seconds;
-                Some(Duration::from_secs_f64(seconds.max(0.0)))
+                Some(state.apps.get(app)?.definition.kill_grace_period())
             });
             let agent = kill.agent.as_ref().map(|a| AgentId::new(a.as_str()));
             let task = MesosTaskId::new(kill.task.as_str());

@@ -16,6 +16,7 @@ mod status;
 mod task_info;
 
 pub use executor::now_micros;
+pub use plan::RejectReason;
 pub use queue::{Entry as QueueEntry, Queue};
 
 use crate::command::{Command, Committer, SubmitError};

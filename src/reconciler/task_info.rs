@@ -16,12 +16,11 @@ use crate::mesos::types::{
 };
 use crate::projection::App;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 pub fn task_info(launch: &Launch, app: &App) -> TaskInfo {
     let definition = &app.definition;
     let intent = &launch.intent;
-    let grace = Duration::from_secs_f64(definition.task_kill_grace_period_seconds.max(0.0));
+    let grace = definition.kill_grace_period();
     let host_ports = host_ports(definition, &intent.ports);
     TaskInfo {
         name: task_name(definition),
@@ -381,11 +380,7 @@ fn container(
 /// network's name); without them the legacy `docker.network` does.
 fn network_of(definition: &AppDefinition) -> (DockerNetwork, Option<String>) {
     let Some(last) = definition.networks.last() else {
-        let legacy = definition
-            .container
-            .as_ref()
-            .map_or(DockerNetwork::Host, |c| c.docker_network());
-        return (legacy, None);
+        return (definition.docker_network(), None);
     };
     let mode = match last.mode {
         NetworkMode::Host => DockerNetwork::Host,

@@ -1,13 +1,16 @@
 //! `GET /v2/events`: Marathon's Server-Sent Events endpoint, on the same
 //! gapless feed as `/v1/stream`.
 //!
-//! Unlike Marathon, every event carries an `id:` line with its seq, so a
-//! client reconnecting with `Last-Event-ID` resumes after it with no gap
-//! and no duplicate. The `event_stream_attached` greeting has no id, so it
-//! never moves a client's resume point.
+//! Unlike Marathon, every event carries an `id:` line, so a client
+//! reconnecting with `Last-Event-ID` resumes after it with no gap and no
+//! duplicate. One log event can be several Marathon events: the last of
+//! them has its seq as id (`42`: all of seq 42 seen), the others the seq
+//! and their place (`42.0`: seq 42's first seen). The
+//! `event_stream_attached` greeting has no id, so it never moves a
+//! client's resume point.
 
 use super::feed::{Feed, FeedError, Item, Start};
-use super::marathon::{marathon_event, stream_attached};
+use super::marathon::{PlanFormat, marathon_events, stream_attached};
 use crate::api::{ApiError, Caller, Shared};
 use crate::event::{Actor, Seq};
 use axum::extract::{Query, State};
@@ -15,7 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,31 +41,40 @@ pub async fn handler(
             "/v2/events serves Server-Sent Events: send 'Accept: text/event-stream'".into(),
         ));
     }
-    // Marathon ignores parameters it does not know (e.g. plan-format: our
-    // plans are always "light"), so this does too.
+    // Marathon ignores parameters it does not know, so this does too.
+    let format = match pairs.iter().find(|(key, _)| key == "plan-format") {
+        Some((_, value)) if value == "light" => PlanFormat::Light,
+        _ => PlanFormat::Full,
+    };
     let types: BTreeSet<String> = pairs
         .into_iter()
         .filter(|(key, _)| key == "event_type")
         .map(|(_, value)| value)
         .collect();
-    let start = match headers.get("last-event-id") {
-        None => Start::Now,
+    let (start, mut skip) = match headers.get("last-event-id") {
+        None => (Start::Now, None),
         Some(value) => {
             let last = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let last = last.ok_or_else(|| {
-                ApiError::BadRequest("Last-Event-ID must be a seq this server sent".into())
-            })?;
-            // u64::MAX has no successor; it is as far beyond the head as any.
-            let after = Seq(last).checked_next().ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "Last-Event-ID: {last} is beyond the head of the log ({})",
-                    shared.projection.head()
-                ))
-            })?;
-            Start::At(after)
+                .and_then(parse_event_id)
+                .ok_or_else(|| {
+                    ApiError::BadRequest("Last-Event-ID must be an id this server sent".into())
+                })?;
+            match last {
+                (seq, None) => {
+                    // u64::MAX has no successor; it is as far beyond the
+                    // head as any.
+                    let after = seq.checked_next().ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "Last-Event-ID: {seq} is beyond the head of the log ({})",
+                            shared.projection.head()
+                        ))
+                    })?;
+                    (Start::At(after), None)
+                }
+                (seq, Some(seen)) => (Start::At(seq), Some((seq, seen + 1))),
+            }
         }
     };
     let feed = Feed::open(
@@ -90,28 +102,51 @@ pub async fn handler(
             .event("event_stream_attached")
             .data(body.to_string()))
     });
-    let state = (feed, wanted, subscribed);
-    let events = stream::unfold(state, |(mut feed, wanted, subscribed)| async move {
-        loop {
-            match feed.next().await {
-                Ok(Item::Event(envelope)) => {
-                    let Some((kind, body)) = marathon_event(&envelope) else {
-                        continue;
-                    };
-                    if !wanted(kind) {
-                        continue;
-                    }
-                    let event = SseEvent::default()
-                        .event(kind)
-                        .id(envelope.seq.to_string())
-                        .data(body.to_string());
-                    return Some((Ok::<_, Infallible>(event), (feed, wanted, subscribed)));
+    let projection = shared.projection.clone();
+    let state = (feed, wanted, subscribed, VecDeque::new());
+    let events = stream::unfold(state, move |(mut feed, wanted, subscribed, mut ready)| {
+        let projection = projection.clone();
+        let mut skip = skip.take();
+        async move {
+            loop {
+                if let Some(event) = ready.pop_front() {
+                    return Some((
+                        Ok::<_, Infallible>(event),
+                        (feed, wanted, subscribed, ready),
+                    ));
                 }
-                Ok(Item::CaughtUp(_)) => {}
-                Err(FeedError::Closed) => return None,
-                Err(error) => {
-                    tracing::error!(error = %error, "/v2/events feed failed; ending the stream");
-                    return None;
+                match feed.next().await {
+                    Ok(Item::Event(envelope)) => {
+                        let rendered = marathon_events(&envelope, &*projection, format);
+                        let count = rendered.len();
+                        let seen = match skip.take() {
+                            Some((seq, seen)) if seq == envelope.seq => seen,
+                            _ => 0,
+                        };
+                        ready.extend(
+                            rendered
+                                .into_iter()
+                                .enumerate()
+                                .skip(seen)
+                                .filter(|(_, (kind, _))| wanted(kind))
+                                .map(|(i, (kind, body))| {
+                                    let id = match i + 1 == count {
+                                        true => envelope.seq.to_string(),
+                                        false => format!("{}.{i}", envelope.seq),
+                                    };
+                                    SseEvent::default()
+                                        .event(kind)
+                                        .id(id)
+                                        .data(body.to_string())
+                                }),
+                        );
+                    }
+                    Ok(Item::CaughtUp(_)) => {}
+                    Err(FeedError::Closed) => return None,
+                    Err(error) => {
+                        tracing::error!(error = %error, "/v2/events feed failed; ending the stream");
+                        return None;
+                    }
                 }
             }
         }
@@ -121,6 +156,15 @@ pub async fn handler(
     Ok(Sse::new(body)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
+}
+
+/// `42` (all of seq 42) or `42.1` (seq 42's first two events).
+fn parse_event_id(id: &str) -> Option<(Seq, Option<usize>)> {
+    let id = id.trim();
+    match id.split_once('.') {
+        None => Some((Seq(id.parse().ok()?), None)),
+        Some((seq, seen)) => Some((Seq(seq.parse().ok()?), Some(seen.parse().ok()?))),
+    }
 }
 
 fn now_micros() -> u64 {

@@ -1,42 +1,50 @@
-//! Deployment bookkeeping: the one-deployment-per-app lock, and cancelling.
+//! Deployment bookkeeping: one deployment per app at a time, and
+//! cancelling one (with or without rolling its change back).
 
 use super::apps::Decider;
-use super::existing;
+use super::deploy::{Change, deploy};
 use crate::command::Rejection;
-use crate::event::app::AppSpec;
-use crate::event::{
-    AppDeleted, AppId, AppScaled, AppUpdated, DeploymentFailed, DeploymentId, DeploymentKind,
-    DeploymentStarted, Event,
-};
-use crate::projection::{Deployment, State};
+use crate::event::{AppId, DeploymentFailed, DeploymentId, DeploymentKind, Event};
+use crate::projection::State;
+use std::collections::{BTreeSet, HashSet};
 
-/// One deployment per app: a running one locks the app unless `force`
-/// cancels it.
-pub(super) fn unlock(state: &State, app: &AppId, force: bool) -> Result<Vec<Event>, Rejection> {
-    match state.deployment_of(app) {
-        None => Ok(Vec::new()),
-        Some((id, _)) if force => Ok(vec![Event::DeploymentFailed(DeploymentFailed {
-            deployment: *id,
-            app: app.clone(),
-            reason: "superseded by a forced change".to_owned(),
-        })]),
-        Some((id, _)) => Err(Rejection::conflict(format!(
-            "App is locked by one or more deployments. Override with the option '?force=true'. Deployment: {id}"
-        ))),
+/// One deployment per app: those running for `apps` lock them, unless
+/// `force` cancels them (or they are in `cancelled` already).
+pub(super) fn unlock<'a>(
+    state: &State,
+    apps: impl IntoIterator<Item = &'a AppId>,
+    cancelled: &HashSet<DeploymentId>,
+    force: bool,
+) -> Result<Vec<Event>, Rejection> {
+    let holding: BTreeSet<(DeploymentId, &AppId)> = apps
+        .into_iter()
+        .filter_map(|app| state.deployment_of(app).map(|(id, d)| (*id, &d.subject)))
+        .filter(|(id, _)| !cancelled.contains(id))
+        .collect();
+    let Some((first, _)) = holding.first() else {
+        return Ok(Vec::new());
+    };
+    if !force {
+        return Err(Rejection::conflict(format!(
+            "App is locked by one or more deployments. Override with the option '?force=true'. Deployment: {first}"
+        )));
     }
-}
-
-pub(super) fn started(deployment: DeploymentId, app: &AppId, kind: DeploymentKind) -> Event {
-    Event::DeploymentStarted(DeploymentStarted {
-        deployment,
-        app: app.clone(),
-        kind,
-        steps: 1,
-    })
+    let mut seen = HashSet::new();
+    Ok(holding
+        .into_iter()
+        .filter(|(id, _)| seen.insert(*id))
+        .map(|(deployment, subject)| {
+            Event::DeploymentFailed(DeploymentFailed {
+                deployment,
+                app: subject.clone(),
+                reason: "superseded by a forced change".to_owned(),
+            })
+        })
+        .collect())
 }
 
 /// `force` stops the deployment where it is. Otherwise, as in Marathon, a
-/// new deployment takes the app back to where it was before.
+/// new deployment takes what it changed back to how it was before.
 pub(super) fn cancel(
     apps: &Decider,
     target: &DeploymentId,
@@ -48,63 +56,42 @@ pub(super) fn cancel(
         .deployments
         .get(target)
         .ok_or_else(|| Rejection::not_found(format!("DeploymentPlan {target} does not exist")))?;
-    let app = &deployment.app;
     let reason = if force {
         "cancelled".to_owned()
     } else {
         format!("cancelled and rolled back by deployment {rollback}")
     };
-    let mut events = vec![Event::DeploymentFailed(DeploymentFailed {
+    let failed = Event::DeploymentFailed(DeploymentFailed {
         deployment: *target,
-        app: app.clone(),
+        app: deployment.subject.clone(),
         reason,
-    })];
-    if !force {
-        events.push(undo(apps, deployment)?);
-        events.push(started(rollback, app, DeploymentKind::Rollback));
+    });
+    if force {
+        return Ok(vec![failed]);
     }
-    Ok(events)
-}
-
-/// The change that takes `deployment`'s app back to the version before it.
-fn undo(apps: &Decider, deployment: &Deployment) -> Result<Event, Rejection> {
-    let state = apps.state;
-    let id = &deployment.app;
-    if deployment.kind == DeploymentKind::Create {
-        return Ok(Event::AppDeleted(AppDeleted { app: id.clone() }));
+    let mut change = Change::new(DeploymentKind::Rollback, deployment.group.clone());
+    change.prelude.push(failed);
+    let mut claimed = HashSet::new();
+    for app in &deployment.apps {
+        let before = match &app.before {
+            // Checked again: its service ports may have gone elsewhere.
+            Some((definition, _)) => Some(apps.accept(definition, &mut claimed)?),
+            None => None,
+        };
+        change.apps.insert(app.app.clone(), before);
     }
-    let cannot = || {
-        Rejection::conflict(format!(
-            "the deployment of {id} has no earlier version to roll back to; cancel it with ?force=true"
-        ))
-    };
-    if deployment.kind == DeploymentKind::Delete {
-        return Err(cannot());
+    for group in &deployment.groups {
+        // A group it made goes again only if nothing else moved in since.
+        let emptied = || {
+            state
+                .apps_under(&group.group)
+                .all(|app| change.apps.get(app).is_some_and(Option::is_none))
+        };
+        if group.before != group.after && (group.before.is_some() || emptied()) {
+            change
+                .groups
+                .insert(group.group.clone(), group.before.clone());
+        }
     }
-    let app = existing(state, id)?;
-    // The deployment's own version is the newest one recorded before it
-    // started; the one before that is what it replaced.
-    let own = app
-        .versions
-        .iter()
-        .rposition(|v| v.version <= deployment.started_at)
-        .ok_or_else(cannot)?;
-    let previous = own
-        .checked_sub(1)
-        .and_then(|i| app.versions.get(i))
-        .ok_or_else(cannot)?;
-    Ok(if deployment.kind == DeploymentKind::Scale {
-        Event::AppScaled(AppScaled {
-            app: id.clone(),
-            previous: app.definition.instances,
-            instances: previous.definition.instances,
-        })
-    } else {
-        // Checked again: its service ports may have gone to another app.
-        Event::AppUpdated(AppUpdated {
-            app: id.clone(),
-            previous: app.definition.clone(),
-            definition: AppSpec::new(apps.accept(&previous.definition)?),
-        })
-    })
+    deploy(state, rollback, change, false)
 }

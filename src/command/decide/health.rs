@@ -1,7 +1,7 @@
 //! Health verdicts from Stride-run checks. Raw results stay in memory
 //! (`health/`); only what changes a task becomes an event.
 
-use crate::event::{Event, HealthChanged, TaskId, TaskKillRequested};
+use crate::event::{Event, HealthChanged, TaskId, TaskKillRequested, UNHEALTHY_KILL_REASON};
 use crate::projection::{State, Task};
 
 /// `HealthChanged` when `healthy` differs from what the task has; a task
@@ -42,7 +42,7 @@ pub(super) fn kill_unhealthy(
     vec![Event::TaskKillRequested(TaskKillRequested {
         task: task_id.clone(),
         app: app.clone(),
-        reason: format!("health check failed {failures} times in a row: {cause}"),
+        reason: format!("{UNHEALTHY_KILL_REASON} {failures} times in a row: {cause}"),
     })]
 }
 

@@ -2,7 +2,9 @@
 //! becomes events, or a rejection. No IO, no clock.
 
 mod apps;
+mod deploy;
 mod deployments;
+mod groups;
 mod health;
 mod plan;
 mod subscriptions;
@@ -30,12 +32,13 @@ pub fn decide(
     match command {
         Command::CreateApp(definition) => apps.create(definition),
         Command::UpdateApp { definition, force } => apps.update(definition, *force),
-        Command::PatchApp { app, patch, force } => apps.patch(app, patch, *force),
-        Command::ScaleApp {
+        Command::PatchApp {
             app,
-            instances,
+            patch,
             force,
-        } => apps.scale(app, *instances, *force),
+            create,
+        } => apps.patch(app, patch, *force, *create),
+        Command::UpdateApps { updates, force } => apps.update_many(updates, *force),
         Command::RevertApp {
             app,
             version,
@@ -50,6 +53,15 @@ pub fn decide(
             scale,
             force,
         } => tasks::kill(state, deployment, app, which, *scale, *force),
+        Command::KillTasksById {
+            tasks: ids,
+            scale,
+            force,
+        } => tasks::kill_by_id(state, deployment, ids, *scale, *force),
+        Command::CreateGroup { group, force } => apps.create_group(group, *force),
+        Command::UpdateGroup { group, force } => apps.update_group(group, *force),
+        Command::ScaleGroup { group, by, force } => apps.scale_group(group, *by, *force),
+        Command::DeleteGroup { group, force } => apps.delete_group(group, *force),
         Command::CancelDeployment {
             deployment: target,
             force,

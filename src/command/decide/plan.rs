@@ -64,16 +64,22 @@ pub(super) fn record(state: &State, intents: &PlanIntents) -> Vec<Event> {
             }));
         }
     }
-    for id in &intents.finished {
-        if let Some(deployment) = state.deployments.get(id) {
+    for (id, step) in &intents.finished {
+        let Some(deployment) = state.deployments.get(id) else {
+            continue;
+        };
+        // One event per step, as Marathon reports each.
+        for done in deployment.steps_finished + 1..=*step {
             events.push(Event::DeploymentStepFinished(DeploymentStepFinished {
                 deployment: *id,
-                app: deployment.app.clone(),
-                step: deployment.steps,
+                app: deployment.subject.clone(),
+                step: done,
             }));
+        }
+        if *step as usize >= deployment.steps.len() {
             events.push(Event::DeploymentFinished(DeploymentFinished {
                 deployment: *id,
-                app: deployment.app.clone(),
+                app: deployment.subject.clone(),
             }));
         }
     }

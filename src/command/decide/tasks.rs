@@ -1,16 +1,18 @@
 //! Task commands from the API (kills) and facts from Mesos.
 
-use super::deployments::{started, unlock};
+use super::deploy::{Change, deploy};
 use super::existing;
 use crate::command::{Rejection, TaskSelection, TaskStatus};
 use crate::event::{
-    AppId, AppScaled, DeploymentId, DeploymentKind, Event, FrameworkId, FrameworkSubscribed,
-    TaskId, TaskKillRequested, TaskStatusRecorded,
+    AppId, DeploymentId, DeploymentKind, Event, FrameworkId, FrameworkSubscribed, TaskId,
+    TaskKillRequested, TaskStatusRecorded,
 };
 use crate::projection::State;
+use std::collections::BTreeMap;
 
-/// Asks for tasks to be killed. Without `scale` the reconciler replaces
-/// them; with `scale` the app shrinks by as many, which is a deployment.
+/// Asks for tasks of one app to be killed. Without `scale` the reconciler
+/// replaces them; with `scale` the app shrinks by as many, which is a
+/// deployment.
 pub(super) fn kill(
     state: &State,
     deployment: DeploymentId,
@@ -19,8 +21,8 @@ pub(super) fn kill(
     scale: bool,
     force: bool,
 ) -> Result<Vec<Event>, Rejection> {
-    let app = existing(state, app_id)?;
-    let selected: Vec<&TaskId> = match which {
+    existing(state, app_id)?;
+    let selected: Vec<TaskId> = match which {
         TaskSelection::One(task) => {
             let owned = state
                 .tasks_by_app
@@ -31,39 +33,86 @@ pub(super) fn kill(
                     "Task '{task}' of app '{app_id}' does not exist"
                 )));
             }
-            vec![task]
+            vec![task.clone()]
         }
         TaskSelection::All { host } => state
             .tasks_of(app_id)
             .filter(|(_, task)| !task.condition.is_terminal())
             .filter(|(_, task)| host.as_ref().is_none_or(|h| *h == task.host))
-            .map(|(id, _)| id)
+            .map(|(id, _)| id.clone())
             .collect(),
     };
-    let shrink = scale && !selected.is_empty();
-    let mut events = if shrink {
-        unlock(state, app_id, force)?
-    } else {
-        Vec::new()
+    let by_app = BTreeMap::from([(app_id.clone(), selected)]);
+    kill_and_maybe_scale(state, deployment, by_app, scale, force)
+}
+
+/// `POST /v2/tasks/delete`: the tasks named, of whichever apps; ids of no
+/// live task are ignored, as Marathon ignores them.
+pub(super) fn kill_by_id(
+    state: &State,
+    deployment: DeploymentId,
+    tasks: &[TaskId],
+    scale: bool,
+    force: bool,
+) -> Result<Vec<Event>, Rejection> {
+    let mut by_app: BTreeMap<AppId, Vec<TaskId>> = BTreeMap::new();
+    for id in tasks {
+        let Some(task) = state.tasks.get(id) else {
+            continue;
+        };
+        if let Some(app) = task.app.as_ref().filter(|a| state.apps.contains_key(*a)) {
+            if !task.condition.is_terminal() {
+                by_app.entry(app.clone()).or_default().push(id.clone());
+            }
+        }
+    }
+    for ids in by_app.values_mut() {
+        ids.sort();
+        ids.dedup();
+    }
+    kill_and_maybe_scale(state, deployment, by_app, scale, force)
+}
+
+/// The kill requests, and with `scale` one deployment shrinking each app
+/// by the tasks killed (Marathon's `TaskKiller.killAndScale`).
+fn kill_and_maybe_scale(
+    state: &State,
+    deployment: DeploymentId,
+    by_app: BTreeMap<AppId, Vec<TaskId>>,
+    scale: bool,
+    force: bool,
+) -> Result<Vec<Event>, Rejection> {
+    let kills = by_app.iter().flat_map(|(app, tasks)| {
+        tasks.iter().map(|task| {
+            Event::TaskKillRequested(TaskKillRequested {
+                task: task.clone(),
+                app: app.clone(),
+                reason: "killed through the API".to_owned(),
+            })
+        })
+    });
+    if !scale {
+        return Ok(kills.collect());
+    }
+    let group = match by_app.keys().next() {
+        Some(app) if by_app.len() == 1 => app.parent(),
+        _ => AppId::root(),
     };
-    for task in &selected {
-        events.push(Event::TaskKillRequested(TaskKillRequested {
-            task: (*task).clone(),
-            app: app_id.clone(),
-            reason: "killed through the API".to_owned(),
-        }));
+    let mut change = Change::new(DeploymentKind::Scale, group);
+    change.prelude = kills.collect();
+    for (app, tasks) in &by_app {
+        if tasks.is_empty() {
+            continue;
+        }
+        let mut definition = (*state.apps[app].definition).clone();
+        let killed = u32::try_from(tasks.len()).unwrap_or(u32::MAX);
+        definition.instances = definition.instances.saturating_sub(killed);
+        change.apps.insert(app.clone(), Some(definition));
     }
-    if shrink {
-        let instances = app.definition.instances;
-        let killed = u32::try_from(selected.len()).unwrap_or(u32::MAX);
-        events.push(Event::AppScaled(AppScaled {
-            app: app_id.clone(),
-            previous: instances,
-            instances: instances.saturating_sub(killed),
-        }));
-        events.push(started(deployment, app_id, DeploymentKind::Scale));
+    if change.apps.is_empty() {
+        return Ok(change.prelude);
     }
-    Ok(events)
+    deploy(state, deployment, change, force)
 }
 
 /// Mesos resends an update until it is acknowledged; a resend (same uuid)

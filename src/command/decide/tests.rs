@@ -53,7 +53,15 @@ impl World {
     }
 }
 
-fn app(body: serde_json::Value) -> AppDefinition {
+/// A definition from JSON; one that names nothing to run gets a command,
+/// as Marathon requires one.
+fn app(mut body: serde_json::Value) -> AppDefinition {
+    let runs = ["cmd", "args", "container"]
+        .iter()
+        .any(|field| body.get(field).is_some());
+    if !runs {
+        body["cmd"] = json!("sleep 1000");
+    }
     serde_json::from_value(body).expect("a valid shape")
 }
 
@@ -69,7 +77,7 @@ fn deployment_of(events: &[Event]) -> DeploymentId {
     events
         .iter()
         .find_map(|e| match e {
-            Event::DeploymentStarted(d) => Some(d.deployment),
+            Event::DeploymentPlanned(d) => Some(d.deployment),
             _ => None,
         })
         .expect("a deployment started")
@@ -119,7 +127,7 @@ fn a_service_port_another_app_uses_is_rejected_with_its_path() {
     );
     // The app keeps its own port across an update.
     world.run(Command::UpdateApp {
-        definition: app(json!({"id": "/a", "portDefinitions": [{"port": 12345}], "cmd": "x"})),
+        definition: app(json!({"id": "/a", "portDefinitions": [{"port": 12345}], "cmd": "run"})),
         force: true,
     });
 }
@@ -128,10 +136,14 @@ fn a_service_port_another_app_uses_is_rejected_with_its_path() {
 fn a_running_deployment_locks_the_app_unless_forced() {
     let mut world = World::new();
     world.run(create(json!({"id": "/a"})));
-    let scale = |force| Command::ScaleApp {
+    let scale = |force| Command::PatchApp {
         app: AppId::from("/a"),
-        instances: 3,
+        patch: json!({"instances": 3})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         force,
+        create: false,
     };
     assert_eq!(
         world.try_run(scale(false)).unwrap_err().kind,
@@ -140,7 +152,7 @@ fn a_running_deployment_locks_the_app_unless_forced() {
     let events = world.run(scale(true));
     assert_eq!(
         names(&events),
-        ["DeploymentFailed", "AppScaled", "DeploymentStarted"]
+        ["DeploymentFailed", "AppScaled", "DeploymentPlanned"]
     );
     assert_eq!(world.definition("/a").instances, 3);
 }
@@ -154,6 +166,7 @@ fn patch_merges_fields_into_the_current_definition() {
         app: AppId::from("/a"),
         patch: patch.as_object().cloned().unwrap_or_default(),
         force: true,
+        create: false,
     });
     let definition = world.definition("/a");
     assert_eq!(
@@ -167,6 +180,7 @@ fn patch_merges_fields_into_the_current_definition() {
             app: AppId::from("/a"),
             patch: bad.as_object().cloned().unwrap_or_default(),
             force: true,
+            create: false,
         })
         .unwrap_err();
     assert_eq!(rejection.details[0].path, "/cpus");
@@ -183,7 +197,7 @@ fn restart_deploys_a_new_version_of_the_same_definition() {
     });
     assert_eq!(
         names(&events),
-        ["DeploymentFailed", "AppUpdated", "DeploymentStarted"]
+        ["DeploymentFailed", "AppUpdated", "DeploymentPlanned"]
     );
     assert_eq!(world.definition("/a"), before);
     assert_eq!(world.state.apps[&AppId::from("/a")].versions.len(), 2);
@@ -203,7 +217,7 @@ fn cancelling_rolls_back_to_the_previous_version_or_just_stops() {
     });
     assert_eq!(
         names(&events),
-        ["DeploymentFailed", "AppUpdated", "DeploymentStarted"]
+        ["DeploymentFailed", "AppUpdated", "DeploymentPlanned"]
     );
     assert_eq!(world.definition("/a").mem, 64.0);
     let rollback = deployment_of(&events);
@@ -285,11 +299,11 @@ fn killing_all_tasks_on_a_host_with_scale_shrinks_the_app_by_as_many() {
     assert_eq!(
         names(&events),
         [
+            "TaskKillRequested",
+            "TaskKillRequested",
             "DeploymentFailed",
-            "TaskKillRequested",
-            "TaskKillRequested",
             "AppScaled",
-            "DeploymentStarted"
+            "DeploymentPlanned"
         ]
     );
     assert_eq!(world.definition("/a").instances, 1);

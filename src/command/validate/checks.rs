@@ -1,7 +1,7 @@
 //! Health and readiness checks, which must point at ports the app has.
 
 use super::Problems;
-use crate::event::app::AppDefinition;
+use crate::event::app::{AppDefinition, ContainerType, IpProtocol};
 
 /// The ports an app's tasks expose, with their names: what checks can refer to.
 fn declared_ports(definition: &AppDefinition) -> Vec<Option<&str>> {
@@ -47,17 +47,44 @@ pub(super) fn check_health_checks(definition: &AppDefinition, problems: &mut Pro
         {
             problems.add(path("command"), "a COMMAND check needs a command");
         }
+        // Marathon allows 0, which would probe without pause; deliberately
+        // stricter. Unlike readiness checks, a timeout as long as the
+        // interval or longer is fine: the next probe waits for this one.
         if check.interval_seconds == 0 {
             problems.add(path("intervalSeconds"), "must be at least 1");
         }
-        if check.timeout_seconds >= check.interval_seconds {
-            problems.add(path("timeoutSeconds"), "must be less than intervalSeconds");
+        let mesos_docker = check.protocol.is_mesos_network_check()
+            && definition
+                .container
+                .as_ref()
+                .is_some_and(|c| c.kind == ContainerType::Docker);
+        if check.ip_protocol == IpProtocol::Ipv6 && !mesos_docker {
+            problems.add(
+                path("ipProtocol"),
+                "IPv6 can only be used for container type DOCKER and Mesos http/https/tcp health checks",
+            );
         }
+    }
+    // AppValidation `haveAtMostOneMesosHealthCheck`: COMMAND checks given as
+    // commands are not counted, as older Marathons allowed several.
+    let mesos_checks = definition
+        .health_checks
+        .iter()
+        .filter(|c| c.protocol.is_mesos_network_check())
+        .count();
+    if mesos_checks > 1 {
+        problems.add(
+            "/healthChecks",
+            "AppDefinition can contain at most one Mesos health check",
+        );
     }
 }
 
 pub(super) fn check_readiness_checks(definition: &AppDefinition, problems: &mut Problems) {
     let names = declared_ports(definition);
+    if definition.readiness_checks.len() > 1 {
+        problems.add("/readinessChecks", "got more than 1, expected at most 1");
+    }
     for (i, check) in definition.readiness_checks.iter().enumerate() {
         let path = |field: &str| format!("/readinessChecks/{i}/{field}");
         if !names.contains(&Some(check.port_name.as_str())) {

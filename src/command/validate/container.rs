@@ -1,22 +1,59 @@
 //! `container`: image, networking, port mappings and volumes.
 
 use super::{MAX_PORT, Problems, valid_protocol};
-use crate::event::app::{AppDefinition, ContainerType, Network, NetworkMode};
+use crate::event::app::{AppDefinition, ContainerType, NetworkMode};
 use std::collections::HashSet;
 
-/// `host` and `container/bridge` each stand alone; only virtual
-/// (`container`) networks can be joined several at once.
-pub(super) fn check_networks(networks: &[Network], problems: &mut Problems) {
-    if networks.len() < 2 {
-        return;
+/// Marathon's `NetworkValidation.ramlNetworksValidator`: one host network,
+/// one bridge network, or one or more named container networks.
+pub(super) fn check_networks(definition: &AppDefinition, problems: &mut Problems) {
+    let networks = &definition.networks;
+    let count = |mode| networks.iter().filter(|n| n.mode == mode).count();
+    let (host, bridge, container) = (
+        count(NetworkMode::Host),
+        count(NetworkMode::ContainerBridge),
+        count(NetworkMode::Container),
+    );
+    let single = |n: usize, others: usize| n == 1 && others == 0;
+    if !(single(host, bridge + container)
+        || single(bridge, host + container)
+        || (container > 0 && host + bridge == 0))
+    {
+        problems.add(
+            "/networks",
+            "May specify a single host network, single bridge network, or else 1-to-n container networks",
+        );
     }
+    let mut names = HashSet::new();
     for (i, network) in networks.iter().enumerate() {
-        if network.mode != NetworkMode::Container {
-            problems.add(
-                format!("/networks/{i}/mode"),
-                "host and container/bridge networking cannot be combined with other networks",
-            );
+        let path = |field: &str| format!("/networks/{i}/{field}");
+        match network.mode {
+            NetworkMode::Host if network.name.is_some() || !network.labels.is_empty() => {
+                problems.add(path("mode"), "Host networks may not have names or labels")
+            }
+            NetworkMode::ContainerBridge if network.name.is_some() => {
+                problems.add(path("name"), "Bridge networks may not have names")
+            }
+            NetworkMode::Container if network.name.as_deref().is_none_or(str::is_empty) => problems
+                .add(
+                    path("name"),
+                    "Network name must be specified when container network is selected.",
+                ),
+            NetworkMode::Container if !names.insert(network.name.as_deref()) => {
+                problems.add(path("name"), "Duplicate networks are not allowed")
+            }
+            _ => {}
         }
+    }
+    let docker = definition
+        .container
+        .as_ref()
+        .is_some_and(|c| c.kind == ContainerType::Docker);
+    if docker && container > 1 {
+        problems.add(
+            "/networks",
+            "may only specify a single container network when using the Docker container engine",
+        );
     }
 }
 
@@ -24,6 +61,12 @@ pub(super) fn check_container(definition: &AppDefinition, problems: &mut Problem
     let Some(container) = &definition.container else {
         return;
     };
+    if definition.gpus > 0 && container.kind == ContainerType::Docker {
+        problems.add(
+            "/gpus",
+            "GPU resources only work with the Mesos containerizer",
+        );
+    }
     match (&container.docker, container.kind) {
         (None, ContainerType::Docker) => {
             problems.add("/container/docker", "a DOCKER container needs docker.image")
@@ -43,13 +86,8 @@ pub(super) fn check_container(definition: &AppDefinition, problems: &mut Problem
         }
         (None, ContainerType::Mesos) => {}
     }
-    if !definition.uses_port_mappings() && !container.port_mappings.is_empty() {
-        problems.add(
-            "/container/portMappings",
-            "portMappings need bridge or container networking; host networking uses portDefinitions",
-        );
-    }
     let mut service_ports = HashSet::new();
+    let mut names = HashSet::new();
     for (i, mapping) in container.port_mappings.iter().enumerate() {
         let path = |field: &str| format!("/container/portMappings/{i}/{field}");
         for (field, port) in [
@@ -70,6 +108,11 @@ pub(super) fn check_container(definition: &AppDefinition, problems: &mut Problem
         }
         if !valid_protocol(&mapping.protocol) {
             problems.add(path("protocol"), "must be tcp, udp or udp,tcp");
+        }
+        if let Some(name) = &mapping.name {
+            if !names.insert(name.as_str()) {
+                problems.add(path("name"), "Port names must be unique.");
+            }
         }
     }
     for (i, volume) in container.volumes.iter().enumerate() {

@@ -6,7 +6,7 @@ mod container;
 mod placement;
 
 use super::FieldError;
-use crate::event::app::{AppDefinition, UnreachableStrategy};
+use crate::event::app::{AppDefinition, ContainerType, UnreachableStrategy};
 
 /// Problems found so far; several messages for one path share an entry.
 #[derive(Default)]
@@ -35,24 +35,14 @@ pub(crate) fn check_definition(definition: &AppDefinition, problems: &mut Proble
     if let Err(error) = check_id(definition.id.as_str()) {
         problems.add("/id", error);
     }
-    if definition.cmd.is_some() && definition.args.is_some() {
-        problems.add(
-            "/",
-            "AppDefinition must either contain one of 'cmd' or 'args', not both",
-        );
-    }
-    if definition
-        .cmd
-        .as_deref()
-        .is_some_and(|c| c.trim().is_empty())
-    {
-        problems.add("/cmd", "must not be empty");
-    }
+    check_command(definition, problems);
     check_numbers(definition, problems);
+    check_roles(definition, problems);
+    check_labels(definition, problems);
     check_unreachable(definition.unreachable_strategy, problems);
     placement::check_constraints(&definition.constraints, problems);
     placement::check_port_definitions(definition, problems);
-    container::check_networks(&definition.networks, problems);
+    container::check_networks(definition, problems);
     container::check_container(definition, problems);
     checks::check_health_checks(definition, problems);
     checks::check_readiness_checks(definition, problems);
@@ -82,7 +72,7 @@ fn check_numbers(definition: &AppDefinition, problems: &mut Problems) {
         ),
         (
             "/taskKillGracePeriodSeconds",
-            definition.task_kill_grace_period_seconds,
+            definition.task_kill_grace_period_seconds.unwrap_or(0.0),
             0.0,
         ),
     ] {
@@ -107,6 +97,85 @@ fn check_numbers(definition: &AppDefinition, problems: &mut Problems) {
     }
 }
 
+/// What to run (AppValidation `containsCmdArgsOrContainer`, and `cmd`
+/// "must not be an empty string", which Marathon takes as longer than one
+/// character), and how: only the command executor runs tasks here.
+fn check_command(definition: &AppDefinition, problems: &mut Problems) {
+    let cmd = definition.cmd.is_some();
+    let args = definition.args.is_some();
+    let container = definition
+        .container
+        .as_ref()
+        .is_some_and(|c| c.docker.is_some() || c.kind == ContainerType::Mesos);
+    if !((cmd ^ args) || (!(cmd && args) && container)) {
+        problems.add(
+            "/",
+            "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+        );
+    }
+    if definition.cmd.as_deref().is_some_and(|c| c.len() <= 1) {
+        problems.add("/cmd", "must not be an empty string");
+    }
+    if !matches!(definition.executor.as_str(), "" | "//cmd") {
+        problems.add(
+            "/executor",
+            "only the command executor ('' or '//cmd') runs tasks in Stride",
+        );
+    }
+}
+
+/// Stride runs every task under its framework role, `*`; so may an app
+/// (AppValidation `validWithRoleEnforcement`, the default role being the
+/// only valid one without group role enforcement).
+fn check_roles(definition: &AppDefinition, problems: &mut Problems) {
+    let role = definition.role.as_str();
+    if role != "*" {
+        problems.add("/role", format!("got {role}, expected one of: [*]"));
+    }
+    if let Some(roles) = &definition.accepted_resource_roles {
+        if roles.is_empty() {
+            problems.add("/acceptedResourceRoles", "must not be empty");
+        }
+        for (i, accepted) in roles.iter().enumerate() {
+            if accepted != "*" && accepted != role {
+                problems.add(
+                    format!("/acceptedResourceRoles/{i}"),
+                    format!("role {accepted} is neither '*' nor the app's role {role}"),
+                );
+            }
+        }
+    }
+}
+
+/// Labels Marathon gives a meaning (`MARATHON_SINGLE_INSTANCE_APP`, DC/OS
+/// migration): their rules from AppDefinition.scala.
+fn check_labels(definition: &AppDefinition, problems: &mut Problems) {
+    let label = |name: &str| definition.labels.get(name).map(String::as_str);
+    if label("MARATHON_SINGLE_INSTANCE_APP") == Some("true") {
+        if definition.instances > 1 {
+            problems.add("/", "Single instance app may only have one instance");
+        }
+        let strategy = &definition.upgrade_strategy;
+        if strategy.minimum_health_capacity != 0.0 || strategy.maximum_over_capacity != 0.0 {
+            problems.add(
+                "/upgradeStrategy",
+                "a single instance app needs minimumHealthCapacity and maximumOverCapacity of 0",
+            );
+        }
+    }
+    if label("DCOS_MIGRATION_API_VERSION").is_some_and(|v| !v.is_empty()) {
+        let complies = label("DCOS_MIGRATION_API_VERSION") == Some("v1")
+            && label("DCOS_PACKAGE_FRAMEWORK_NAME").is_some_and(|v| !v.is_empty())
+            && label("DCOS_MIGRATION_API_PATH").is_some_and(|v| !v.is_empty());
+        if !complies {
+            problems.add(
+                "/labels",
+                "DCOS_PACKAGE_FRAMEWORK_NAME and DCOS_MIGRATION_API_PATH must be defined when using DCOS_MIGRATION_API_VERSION",
+            );
+        }
+    }
+}
+
 fn check_unreachable(strategy: UnreachableStrategy, problems: &mut Problems) {
     if let UnreachableStrategy::Enabled {
         inactive_after_seconds,
@@ -122,15 +191,20 @@ fn check_unreachable(strategy: UnreachableStrategy, problems: &mut Problems) {
     }
 }
 
-/// Marathon's path rules: absolute, `/`-separated segments of lowercase
-/// letters, digits, dashes and dots, not starting or ending with a dash.
+/// The last path segments Marathon reserves (PathId.scala), since
+/// `/v2/apps/{id}/tasks` and the like would be ambiguous.
+const RESERVED: [&str; 3] = ["restart", "tasks", "versions"];
+
+/// Marathon's path rules (PathId.scala): absolute, `/`-separated segments
+/// of lowercase letters, digits, dashes and dots, not starting or ending
+/// with a dash, the last not a reserved word.
 /// Mesos refuses task ids over 255 bytes (`NAME_MAX`); a task id is the app
 /// id without its leading slash, a dot and a 36-character UUID.
 pub const MAX_ID_LENGTH: usize = 255 - 36;
 /// Stride's own bound (Marathon has none): groups nest this deep at most.
 pub const MAX_ID_DEPTH: usize = 32;
 
-fn check_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     // Checked first, and the id not quoted: it may be megabytes.
     if id.len() > MAX_ID_LENGTH {
         return Err(format!(
@@ -157,6 +231,15 @@ fn check_id(id: &str) -> Result<(), String> {
                 "'{id}': path segments must be lowercase letters, digits, '-' and '.', not starting or ending with '-' or '.'"
             ));
         }
+    }
+    if path
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| RESERVED.contains(&last))
+    {
+        return Err(format!(
+            "'{id}' must not end with any of the following reserved keywords: restart, tasks, versions"
+        ));
     }
     Ok(())
 }

@@ -43,12 +43,6 @@ fn check_operator_value(operator: ConstraintOperator, value: Option<&str>) -> Re
 }
 
 pub(super) fn check_port_definitions(definition: &AppDefinition, problems: &mut Problems) {
-    if definition.uses_port_mappings() && !definition.port_definitions.is_empty() {
-        problems.add(
-            "/portDefinitions",
-            "portDefinitions are for HOST networking; use container.portMappings",
-        );
-    }
     let mut seen_ports = HashSet::new();
     let mut seen_names = HashSet::new();
     for (i, port) in definition.port_definitions.iter().enumerate() {
@@ -73,7 +67,7 @@ pub(super) fn check_port_definitions(definition: &AppDefinition, problems: &mut 
             if !seen_names.insert(name.as_str()) {
                 problems.add(
                     format!("/portDefinitions/{i}/name"),
-                    format!("port name '{name}' is used twice"),
+                    "Port names must be unique.",
                 );
             }
         }

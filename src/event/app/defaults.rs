@@ -63,3 +63,6 @@ pub fn readiness_timeout_seconds() -> u32 {
 pub fn readiness_status_codes() -> Vec<u16> {
     vec![200]
 }
+pub fn role() -> String {
+    "*".to_owned()
+}

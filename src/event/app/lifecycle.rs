@@ -16,7 +16,7 @@ pub struct FetchUri {
     pub extract: bool,
     #[serde(default)]
     pub cache: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dest_path: Option<String>,
 }
 
@@ -52,16 +52,16 @@ pub struct HealthCheck {
     #[serde(default)]
     pub protocol: HealthCheckProtocol,
     /// For HTTP(S) checks; `/` when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Which of the app's ports to check; the first when neither this nor
     /// `port` is given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_index: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     /// For COMMAND checks.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Command>,
     #[serde(default = "defaults::health_grace_period_seconds")]
     pub grace_period_seconds: u32,
@@ -73,8 +73,20 @@ pub struct HealthCheck {
     pub max_consecutive_failures: u32,
     #[serde(default = "defaults::health_delay_seconds")]
     pub delay_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_http1xx: Option<bool>,
     #[serde(default)]
-    pub ignore_http1xx: bool,
+    pub ip_protocol: IpProtocol,
+}
+
+/// Which IP version a health check uses (Marathon's `ipProtocol`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpProtocol {
+    #[default]
+    #[serde(rename = "IPv4")]
+    Ipv4,
+    #[serde(rename = "IPv6")]
+    Ipv6,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +105,16 @@ pub enum HealthCheckProtocol {
 impl HealthCheckProtocol {
     pub fn checks_a_port(self) -> bool {
         self != HealthCheckProtocol::Command
+    }
+
+    /// Checks Mesos runs against a port (MESOS_HTTP, MESOS_HTTPS, MESOS_TCP).
+    pub fn is_mesos_network_check(self) -> bool {
+        matches!(
+            self,
+            HealthCheckProtocol::MesosHttp
+                | HealthCheckProtocol::MesosHttps
+                | HealthCheckProtocol::MesosTcp
+        )
     }
 }
 

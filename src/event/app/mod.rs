@@ -8,7 +8,9 @@
 mod constraint;
 mod container;
 mod defaults;
+pub mod legacy;
 mod lifecycle;
+mod shown;
 mod spec;
 
 pub use constraint::{Constraint, ConstraintOperator};
@@ -17,7 +19,7 @@ pub use container::{
     PortMapping, Volume, VolumeMode,
 };
 pub use lifecycle::{
-    Command as ShellCommand, FetchUri, HealthCheck, HealthCheckProtocol, KillSelection,
+    Command as ShellCommand, FetchUri, HealthCheck, HealthCheckProtocol, IpProtocol, KillSelection,
     ReadinessCheck, ReadinessProtocol, UnreachableStrategy, UpgradeStrategy,
 };
 pub use spec::AppSpec;
@@ -26,7 +28,11 @@ use super::ids::AppId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An app definition in Marathon's canonical (1.5+) form once it has been
+/// through `canonical()`: `networks` is never empty, port mappings live in
+/// `container.portMappings`, and `container.docker.network` is gone. Its
+/// JSON is Marathon's `App` as Marathon writes one (see `shown.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppDefinition {
     pub id: AppId,
@@ -52,8 +58,8 @@ pub struct AppDefinition {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub constraints: Vec<Constraint>,
-    /// Marathon 1.5's networking; when empty, the legacy
-    /// `container.docker.network` decides (HOST by default).
+    /// Marathon 1.5's networking. Empty only before `canonical()`, where
+    /// the legacy `container.docker.network` (or HOST) decides.
     #[serde(default)]
     pub networks: Vec<Network>,
     #[serde(default)]
@@ -72,8 +78,9 @@ pub struct AppDefinition {
     pub max_launch_delay_seconds: f64,
     #[serde(default)]
     pub upgrade_strategy: UpgradeStrategy,
-    #[serde(default = "defaults::task_kill_grace_period_seconds")]
-    pub task_kill_grace_period_seconds: f64,
+    /// Unset means Mesos's default (3 s).
+    #[serde(default)]
+    pub task_kill_grace_period_seconds: Option<f64>,
     #[serde(default)]
     pub kill_selection: KillSelection,
     #[serde(default)]
@@ -84,6 +91,15 @@ pub struct AppDefinition {
     pub readiness_checks: Vec<ReadinessCheck>,
     #[serde(default)]
     pub dependencies: Vec<AppId>,
+    /// Marathon's executor field; only the command executor (`""` or
+    /// `//cmd`) runs tasks here.
+    #[serde(default)]
+    pub executor: String,
+    /// The Mesos role the app's tasks run under: Stride's framework role.
+    #[serde(default = "defaults::role")]
+    pub role: String,
+    #[serde(default)]
+    pub accepted_resource_roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,18 +110,21 @@ pub struct PortDefinition {
     pub port: u32,
     #[serde(default = "defaults::protocol")]
     pub protocol: String,
+    /// Stored as format 1 wrote it; `shown.rs` writes Marathon's shape.
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
-impl Default for PortDefinition {
-    fn default() -> Self {
+impl PortDefinition {
+    /// The port a definition gets when it declares none: Marathon's
+    /// `DefaultPortDefinitions`.
+    pub fn default_port() -> PortDefinition {
         PortDefinition {
             port: 0,
             protocol: defaults::protocol(),
-            name: None,
+            name: Some("default".to_owned()),
             labels: BTreeMap::new(),
         }
     }
@@ -129,15 +148,83 @@ impl ServicePortSlot {
 }
 
 impl AppDefinition {
+    /// How long a task may take to stop after SIGTERM: the definition's
+    /// `taskKillGracePeriodSeconds`, else Mesos's default.
+    pub fn kill_grace_period(&self) -> std::time::Duration {
+        let seconds = self
+            .task_kill_grace_period_seconds
+            .unwrap_or_else(defaults::task_kill_grace_period_seconds);
+        std::time::Duration::from_secs_f64(seconds.max(0.0))
+    }
+
     /// True when the app's tasks get their own network namespace, so service
     /// ports come from `container.portMappings` instead of `portDefinitions`.
     pub fn uses_port_mappings(&self) -> bool {
-        if !self.networks.is_empty() {
-            return self.networks.iter().any(|n| n.mode != NetworkMode::Host);
+        self.docker_network() != DockerNetwork::Host
+    }
+
+    /// The networking mode in Docker's words, from `networks` (or, before
+    /// `canonical()`, the legacy `container.docker.network`).
+    pub fn docker_network(&self) -> DockerNetwork {
+        if self.networks.is_empty() {
+            return self
+                .container
+                .as_ref()
+                .and_then(|c| c.docker.as_ref()?.network)
+                .unwrap_or(DockerNetwork::Host);
         }
-        self.container
-            .as_ref()
-            .is_some_and(|c| c.docker_network() != DockerNetwork::Host)
+        if self
+            .networks
+            .iter()
+            .any(|n| n.mode == NetworkMode::Container)
+        {
+            DockerNetwork::User
+        } else if self
+            .networks
+            .iter()
+            .any(|n| n.mode == NetworkMode::ContainerBridge)
+        {
+            DockerNetwork::Bridge
+        } else {
+            DockerNetwork::Host
+        }
+    }
+
+    /// Marathon's canonical form (`AppNormalization` in Marathon): the
+    /// legacy docker network becomes `networks` (HOST when none is given);
+    /// port mappings apply only off the host network and port definitions
+    /// only on it; BRIDGE port mappings without a host port get one (0,
+    /// "any"); a port check names a port index when the app has ports.
+    /// Lenient, because it also reads definitions stored by older Stride
+    /// versions; the API refuses contradictory input before this.
+    pub fn canonical(mut self) -> AppDefinition {
+        if self.networks.is_empty() {
+            self.networks = vec![Network::of(self.docker_network())];
+        }
+        if let Some(docker) = self.container.as_mut().and_then(|c| c.docker.as_mut()) {
+            docker.network = None;
+        }
+        let network = self.docker_network();
+        if network == DockerNetwork::Host {
+            if let Some(container) = &mut self.container {
+                container.port_mappings.clear();
+            }
+        } else {
+            self.port_definitions.clear();
+            self.require_ports = false;
+        }
+        if network == DockerNetwork::Bridge {
+            for mapping in self.container.iter_mut().flat_map(|c| &mut c.port_mappings) {
+                mapping.host_port.get_or_insert(0);
+            }
+        }
+        let has_ports = !self.service_ports().is_empty();
+        for check in &mut self.health_checks {
+            if has_ports && check.protocol.checks_a_port() && check.port.is_none() {
+                check.port_index.get_or_insert(0);
+            }
+        }
+        self
     }
 
     /// The service ports the app declares, with where each is declared; 0 is

@@ -1,8 +1,8 @@
 //! `AppSpec`: how a definition is stored in events and snapshots.
 
 use super::{
-    AppDefinition, Constraint, Container, FetchUri, HealthCheck, KillSelection, Network,
-    PortDefinition, ReadinessCheck, UnreachableStrategy, UpgradeStrategy,
+    AppDefinition, Constraint, Container, DockerNetwork, FetchUri, HealthCheck, KillSelection,
+    Network, PortDefinition, ReadinessCheck, UnreachableStrategy, UpgradeStrategy, defaults,
 };
 use crate::event::AppId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -18,8 +18,9 @@ use std::sync::Arc;
 pub struct AppSpec(pub Arc<AppDefinition>);
 
 impl AppSpec {
+    /// Every stored definition is in Marathon's canonical form.
     pub fn new(definition: AppDefinition) -> AppSpec {
-        AppSpec(Arc::new(definition))
+        AppSpec(Arc::new(definition.canonical()))
     }
 }
 
@@ -76,7 +77,8 @@ struct Stored<'a> {
     backoff_seconds: f64,
     backoff_factor: f64,
     max_launch_delay_seconds: f64,
-    task_kill_grace_period_seconds: f64,
+    /// A number in format 1, where it always had one; `null` when unset.
+    task_kill_grace_period_seconds: Option<f64>,
     kill_selection: KillSelection,
     upgrade_strategy: &'a UpgradeStrategy,
     // Added after format 1.
@@ -86,7 +88,7 @@ struct Stored<'a> {
     gpus: u32,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     constraints: &'a [Constraint],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[serde(skip_serializing_if = "is_host_only")]
     networks: &'a [Network],
     #[serde(skip_serializing_if = "Option::is_none")]
     container: &'a Option<Container>,
@@ -100,10 +102,25 @@ struct Stored<'a> {
     readiness_checks: &'a [ReadinessCheck],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     dependencies: &'a [AppId],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    executor: &'a str,
+    #[serde(skip_serializing_if = "is_default_role")]
+    role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accepted_resource_roles: &'a Option<Vec<String>>,
 }
 
 fn is_zero(value: &u32) -> bool {
     *value == 0
+}
+
+/// The networks every definition without any had (and gets on reading).
+fn is_host_only(networks: &[Network]) -> bool {
+    networks.is_empty() || networks == [Network::of(DockerNetwork::Host)]
+}
+
+fn is_default_role(role: &str) -> bool {
+    role == defaults::role()
 }
 
 fn is_default_unreachable(value: &UnreachableStrategy) -> bool {
@@ -142,6 +159,9 @@ impl<'a> From<&'a AppDefinition> for Stored<'a> {
             health_checks,
             readiness_checks,
             dependencies,
+            executor,
+            role,
+            accepted_resource_roles,
         } = definition;
         Stored {
             id,
@@ -171,6 +191,9 @@ impl<'a> From<&'a AppDefinition> for Stored<'a> {
             health_checks,
             readiness_checks,
             dependencies,
+            executor,
+            role,
+            accepted_resource_roles,
         }
     }
 }

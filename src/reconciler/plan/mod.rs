@@ -13,10 +13,10 @@ pub use offers::RejectReason;
 
 use crate::command::{KillIntent, LaunchIntent, PlanIntents};
 use crate::event::app::UnreachableStrategy;
-use crate::event::{AgentId, AppId, DeploymentId, Seq, TaskId};
+use crate::event::{AgentId, AppId, DeploymentAction, DeploymentId, Seq, TaskId};
 use crate::mesos::condition::Condition;
 use crate::mesos::types::{Offer, OfferId, Resource};
-use crate::projection::{App, State, Task};
+use crate::projection::{App, Deployment, State, Task};
 use constraints::Rules;
 use instances::{Counted, Decision};
 use offers::OfferPool;
@@ -54,7 +54,8 @@ pub struct Plan {
     /// Running tasks chosen to stop: out of rotation first.
     pub drains: Vec<KillIntent>,
     pub expunges: Vec<TaskId>,
-    pub finished: Vec<DeploymentId>,
+    /// Deployments whose steps are done up to the given count.
+    pub finished: Vec<(DeploymentId, u32)>,
     /// Offers no launch uses.
     pub declines: Vec<OfferId>,
     /// Launches Mesos has said nothing about for a while: ask it.
@@ -157,18 +158,71 @@ pub fn plan(input: &PlanInput) -> Plan {
             unowned(&mut plan, id, task, input);
         }
     }
+    let waiting = waiting_for_their_step(state);
+    let mut converged = HashSet::new();
     for (id, app) in &state.apps {
-        plan_app(&mut plan, &mut pool, input, id, app);
+        let hold = waiting.contains(id);
+        if plan_app(&mut plan, &mut pool, input, id, app, hold) {
+            converged.insert(id);
+        }
     }
     for (id, deployment) in &state.deployments {
-        let gone = !state.apps.contains_key(&deployment.app)
-            && !state.tasks_by_app.contains_key(&deployment.app);
-        if gone {
-            plan.finished.push(*id);
+        if let Some(done) = steps_done(state, deployment, &converged) {
+            plan.finished.push((*id, done));
         }
     }
     plan.declines = pool.unused();
     plan
+}
+
+/// Apps a deployment acts on in a later step than the one running: they
+/// keep what they run until their step comes (Marathon runs a plan's
+/// steps one after another). Steps that need no planning (starting an app,
+/// which Marathon does with 0 instances, or stopping one already gone)
+/// count as done.
+fn waiting_for_their_step(state: &State) -> HashSet<&AppId> {
+    state
+        .deployments
+        .values()
+        .flat_map(|d| {
+            let running = progress(state, d, None);
+            d.steps.iter().skip(running + 1)
+        })
+        .flatten()
+        .map(|(app, _)| app)
+        .collect()
+}
+
+/// How many of the deployment's steps are done, if that is more than it
+/// recorded (or all of them, so that it finishes).
+fn steps_done(state: &State, deployment: &Deployment, converged: &HashSet<&AppId>) -> Option<u32> {
+    let recorded = deployment.steps_finished as usize;
+    let done = progress(state, deployment, Some(converged));
+    (done > recorded || done == deployment.steps.len())
+        .then(|| u32::try_from(done).unwrap_or(u32::MAX))
+}
+
+/// The steps done, counting from those recorded; apps scaled or restarted
+/// count as done when they are in `converged` (not known: not done).
+fn progress(state: &State, deployment: &Deployment, converged: Option<&HashSet<&AppId>>) -> usize {
+    let mut done = deployment.steps_finished as usize;
+    while let Some(step) = deployment.steps.get(done) {
+        let finished = step.iter().all(|(app, action)| match action {
+            DeploymentAction::Start => true,
+            DeploymentAction::Stop => {
+                !state.apps.contains_key(app) && !state.tasks_by_app.contains_key(app)
+            }
+            // An app gone since has nothing left to do.
+            DeploymentAction::Scale | DeploymentAction::Restart => {
+                !state.apps.contains_key(app) || converged.is_some_and(|c| c.contains(app))
+            }
+        });
+        if !finished {
+            break;
+        }
+        done += 1;
+    }
+    done
 }
 
 /// A task whose app is gone (or never was ours): killed, then forgotten.
@@ -203,7 +257,16 @@ fn unowned(plan: &mut Plan, id: &TaskId, task: &Task, input: &PlanInput) {
     });
 }
 
-fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId, app: &App) {
+/// Plans one app; true when it runs exactly what it should (its part of a
+/// deployment step is done). `hold`: its deployment step has not come yet.
+fn plan_app(
+    plan: &mut Plan,
+    pool: &mut OfferPool,
+    input: &PlanInput,
+    id: &AppId,
+    app: &App,
+    hold: bool,
+) -> bool {
     let state = input.state;
     let now = input.now;
     let mut counted = Counted::default();
@@ -252,6 +315,9 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
             }
         }
     }
+    if hold {
+        return false;
+    }
     let Decision {
         launch,
         kills,
@@ -260,13 +326,9 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
     for (task_id, reason) in kills {
         plan.stop(task_id, &state.tasks[task_id], id, reason);
     }
-    if done && stopping == 0 {
-        if let Some((deployment, _)) = state.deployment_of(id) {
-            plan.finished.push(*deployment);
-        }
-    }
+    let converged = done && stopping == 0;
     if launch == 0 {
-        return;
+        return converged;
     }
     let mut waiting = Waiting {
         count: launch,
@@ -277,7 +339,7 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
         waiting.delayed_until = Some(app.launch_delay.until);
         plan.wake(app.launch_delay.until);
         plan.waiting.insert(id.clone(), waiting);
-        return;
+        return false;
     }
     let rules = Rules::new(&app.definition.constraints);
     let mut placed = counted.placements();
@@ -311,6 +373,7 @@ fn plan_app(plan: &mut Plan, pool: &mut OfferPool, input: &PlanInput, id: &AppId
     if waiting.count > 0 {
         plan.waiting.insert(id.clone(), waiting);
     }
+    false
 }
 
 enum Class {

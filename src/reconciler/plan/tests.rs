@@ -56,16 +56,26 @@ impl World {
         events
     }
 
-    fn create(&mut self, body: Value) {
+    /// Creates an app; one that names nothing to run gets a command, as
+    /// Marathon requires one.
+    fn create(&mut self, mut body: Value) {
+        if ["cmd", "args", "container"]
+            .iter()
+            .all(|f| body.get(f).is_none())
+        {
+            body["cmd"] = Value::from("sleep 1000");
+        }
         let definition: AppDefinition = serde_json::from_value(body).expect("a definition");
         self.run(Command::CreateApp(definition));
     }
 
     fn scale(&mut self, app: &str, instances: u32) {
-        self.run(Command::ScaleApp {
+        let patch = serde_json::json!({ "instances": instances });
+        self.run(Command::PatchApp {
             app: AppId::from(app),
-            instances,
+            patch: patch.as_object().cloned().unwrap_or_default(),
             force: true,
+            create: false,
         });
     }
 
@@ -219,19 +229,19 @@ fn waits_with_the_reason_each_offer_gave() {
         ),
         (
             vec![offer("o1", "a1", 4.0, 1024.0, (31000, 31000))],
-            json!({"id": "/a", "cmd": "x", "cpus": 0.1, "mem": 8,
+            json!({"id": "/a", "cmd": "run", "cpus": 0.1, "mem": 8,
                    "portDefinitions": [{"port": 0}, {"port": 0}]}),
             Some(RejectReason::InsufficientPorts),
         ),
         (
             vec![offer("o1", "a1", 4.0, 1024.0, (31000, 31010))],
-            json!({"id": "/a", "cmd": "x", "cpus": 0.1, "mem": 8, "requirePorts": true,
+            json!({"id": "/a", "cmd": "run", "cpus": 0.1, "mem": 8, "requirePorts": true,
                    "portDefinitions": [{"port": 10500}]}),
             Some(RejectReason::InsufficientPorts),
         ),
         (
             vec![offer("o1", "a1", 4.0, 1024.0, (31000, 31010))],
-            json!({"id": "/a", "cmd": "x", "cpus": 0.1, "mem": 8,
+            json!({"id": "/a", "cmd": "run", "cpus": 0.1, "mem": 8,
                    "constraints": [["rack", "IS", "r1"]]}),
             Some(RejectReason::UnfulfilledConstraint),
         ),
@@ -252,7 +262,7 @@ fn waits_with_the_reason_each_offer_gave() {
 #[test]
 fn a_port_a_live_task_holds_is_never_booked_again_even_if_offered() {
     let mut world = World::new();
-    world.create(json!({"id": "/fixed", "cmd": "x", "cpus": 0.1, "mem": 8,
+    world.create(json!({"id": "/fixed", "cmd": "run", "cpus": 0.1, "mem": 8,
         "requirePorts": true, "portDefinitions": [{"port": 31005}]}));
     let offers = [offer("o1", "a1", 4.0, 1024.0, (31000, 31010))];
     world.launch(&offers, Condition::Running);
@@ -718,7 +728,7 @@ prop_compose! {
         let definitions: Vec<Value> = (0..ports)
             .map(|i| json!({"port": if require { 31000 + (n * 3 + i) as u32 % 20 } else { 0 }}))
             .collect();
-        let mut body = json!({"id": format!("/app{n}"), "cmd": "x", "instances": instances,
+        let mut body = json!({"id": format!("/app{n}"), "cmd": "run", "instances": instances,
             "cpus": cpus, "mem": 32, "portDefinitions": definitions, "requirePorts": require});
         if unique {
             body["constraints"] = json!([["hostname", "UNIQUE"]]);
