@@ -208,7 +208,7 @@ async fn a_recorded_subscription_that_leads_back_after_a_restart_is_not_delivere
     let server = start_on(dir.path(), &format!("127.0.0.1:{later}"));
     let before = all_events(&http, &server).await.len();
     common::wait_until("the refusal to show", Duration::from_secs(30), || async {
-        let list = common::get_json(&http, &server.url("/v2/eventSubscriptions")).await;
+        let list = common::get_json(&http, &server.url("/v1/subscriptions")).await;
         list["subscriptions"][0]["lastError"]
             .as_str()
             .is_some_and(|e| e.contains("this server"))

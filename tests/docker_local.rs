@@ -132,6 +132,19 @@ impl Stride {
             .cloned()
     }
 
+    /// Why `app` waits, in words (`/v1/queue`; Marathon's has no reason).
+    async fn queue_reason(&self, app: &str) -> String {
+        let queue = self.get("/v1/queue").await;
+        queue["queue"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|q| q["app"] == app)
+            .and_then(|q| q["reason"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The sandbox a task ran in (`runs/<container id>`).
     fn sandbox(&self, task: &str) -> PathBuf {
         let pattern = format!(
@@ -286,12 +299,14 @@ async fn an_absent_image_fails_clearly_everywhere_and_the_app_backs_off() {
         }
     }
 
-    // Marathon's backoff: the next launch waits, and /v2/queue says why.
+    // Marathon's backoff: the next launch waits (/v2/queue), and /v1/queue
+    // says why.
     wait_until("the queue to show the backoff", WAIT, || async {
-        stride.queue_entry("/absent").await.is_some_and(|q| {
-            q["delay"]["timeLeftSeconds"].as_u64() > Some(0)
-                && q["reason"].as_str().unwrap().contains("backoff")
-        })
+        let delayed = stride
+            .queue_entry("/absent")
+            .await
+            .is_some_and(|q| q["delay"]["timeLeftSeconds"].as_u64() > Some(0));
+        delayed && stride.queue_reason("/absent").await.contains("backoff")
     })
     .await;
     stride.delete("/absent").await;
@@ -392,12 +407,7 @@ async fn host_networking_never_puts_two_tasks_on_one_port() {
     assert!(waiting.iter().any(|a| a.ends_with("-fixed")), "{waiting:?}");
     for app in &waiting {
         wait_until(&format!("{app} to wait for ports"), WAIT, || async {
-            stride.queue_entry(app).await.is_some_and(|q| {
-                q["reason"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("InsufficientPorts")
-            })
+            stride.queue_reason(app).await.contains("InsufficientPorts")
         })
         .await;
     }

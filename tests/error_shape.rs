@@ -67,7 +67,7 @@ async fn framework_errors_are_json_with_a_message() {
         (Method::PUT, "/v2/tasks", "GET"),
         (Method::POST, "/ping", "GET"),
         (Method::DELETE, "/v2/info", "GET"),
-        (Method::PATCH, "/v2/apps", "POST"),
+        (Method::DELETE, "/v2/apps", "POST"),
         (Method::POST, "/v2/apps/web/versions", "GET"),
         (Method::GET, "/v2/apps/web/restart", "POST"),
     ] {
