@@ -324,6 +324,13 @@ async fn a_container_that_exits_at_once_fails_with_its_status_image_and_stderr()
         failure["message"],
         "Container exited with status 3 (image 'stride-test/busybox:local'; last stderr line: 'cannot bind')"
     );
+    // As from Mesos' docker executor: from the executor, with no reason.
+    let events = all_events(&stride.http, &stride.server).await;
+    let update = events
+        .iter()
+        .find(|e| e["task"] == failure["taskId"] && e["mesos_state"] == "TASK_FAILED")
+        .expect("the failure in the log");
+    assert_eq!(update["reason"], Value::Null, "{update}");
     wait_until("the exited container to be removed", WAIT, || async {
         stride.agent_containers().is_empty()
     })
@@ -516,6 +523,7 @@ async fn user_networks_args_parameters_privileged_and_volumes_reach_the_containe
     );
     app.as_object_mut().unwrap().remove("cmd");
     app["args"] = json!(["sh", "-c", script]);
+    app["env"] = json!({"GREETING": "hello"});
     app["networks"] = json!([{"mode": "container", "name": "stride-test-net"}]);
     app["container"]["docker"]
         .as_object_mut()
@@ -545,6 +553,7 @@ async fn user_networks_args_parameters_privileged_and_volumes_reach_the_containe
         format!("PORT_WEB={host_port}"),
         "PORT_ADMIN=9000".to_owned(),
         "EXTRA=1".to_owned(),
+        "GREETING=hello".to_owned(),
         "HOST=localhost".to_owned(),
     ] {
         assert!(env.lines().any(|l| l == line), "{line} missing from {env}");
