@@ -10,7 +10,7 @@ mod common;
 
 use common::docker::{self, AgentContainers, IMAGE, containers};
 use common::lb::{HaproxyGuard, Sidecar};
-use common::{Server, all_events, client, wait_until};
+use common::{Server, all_events, client, send_ok, wait_until};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -65,15 +65,7 @@ impl Stride {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, self.server.url(path));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
+        send_ok(&self.http, &self.server, method, path, body).await
     }
 
     async fn get(&self, path: &str) -> Value {

@@ -8,22 +8,12 @@
 
 mod common;
 
-use common::{Server, all_events, client, wait_until};
+use common::{Server, all_events, client, real_master, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
 const WAIT: Duration = Duration::from_secs(60);
 const IMAGE: &str = "stride-test/busybox:local";
-
-fn real_master() -> String {
-    if let Ok(url) = std::env::var("STRIDE_MESOS_MASTER") {
-        return url;
-    }
-    let status = std::process::Command::new(UP).status().expect("run up.sh");
-    assert!(status.success(), "real-mesos/up.sh failed");
-    "http://127.0.0.1:5050".to_owned()
-}
 
 fn app(id: &str, container: Value, extra: Value) -> Value {
     let mut app = json!({

@@ -5,23 +5,13 @@
 
 mod common;
 
-use common::{LocalMesos, Server, all_events, client, wait_until};
+use common::{LocalMesos, Server, all_events, client, real_master, send_ok, wait_until};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-const UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
 const WAIT: Duration = Duration::from_secs(60);
 const HTTP_SERVER: &str = "exec python3 -m http.server $PORT0 --bind 127.0.0.1";
-
-fn real_master() -> String {
-    if let Ok(url) = std::env::var("STRIDE_MESOS_MASTER") {
-        return url;
-    }
-    let status = std::process::Command::new(UP).status().expect("run up.sh");
-    assert!(status.success(), "real-mesos/up.sh failed");
-    "http://127.0.0.1:5050".to_owned()
-}
 
 struct Stride {
     server: Server,
@@ -44,15 +34,7 @@ impl Stride {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, self.server.url(path));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
+        send_ok(&self.http, &self.server, method, path, body).await
     }
 
     async fn get(&self, path: &str) -> Value {

@@ -6,20 +6,9 @@
 
 mod common;
 
-use common::{LocalMesos, Server, all_events, client, wait_until};
+use common::{LocalMesos, Server, all_events, client, real_master, wait_until};
 use serde_json::Value;
 use std::time::Duration;
-
-const UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
-
-fn master() -> String {
-    if let Ok(url) = std::env::var("STRIDE_MESOS_MASTER") {
-        return url;
-    }
-    let status = std::process::Command::new(UP).status().expect("run up.sh");
-    assert!(status.success(), "real-mesos/up.sh failed");
-    "http://127.0.0.1:5050".to_owned()
-}
 
 /// Active frameworks called `name` on the master: (id, active).
 async fn frameworks_named(http: &reqwest::Client, master: &str, name: &str) -> Vec<(String, bool)> {
@@ -59,7 +48,7 @@ async fn subscribed_framework(http: &reqwest::Client, server: &Server) -> Option
 
 #[tokio::test]
 async fn a_restarted_stride_resubscribes_as_the_same_framework_on_real_mesos() {
-    let master = tokio::task::spawn_blocking(master).await.unwrap();
+    let master = tokio::task::spawn_blocking(real_master).await.unwrap();
     resubscribes_as_the_same_framework(&master).await;
 }
 

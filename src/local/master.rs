@@ -106,6 +106,23 @@ pub(crate) struct Framework {
 }
 
 impl Framework {
+    fn new(id: &FrameworkId, info: FrameworkInfo) -> Self {
+        Self {
+            id: id.clone(),
+            info,
+            connection: None,
+            disconnected_at: None,
+            next_heartbeat: Instant::now(),
+            registered_time: now_seconds(),
+            unregistered_time: 0.0,
+            suppressed: false,
+            filters: Vec::new(),
+            tasks: HashMap::new(),
+            completed_tasks: VecDeque::new(),
+            removed: false,
+        }
+    }
+
     pub(crate) fn is_connected(&self) -> bool {
         self.connection.is_some()
     }
@@ -180,35 +197,23 @@ impl MasterState {
     /// disconnected and without a failover timeout, until its scheduler
     /// subscribes with its id (as a Mesos master keeps recovered frameworks).
     pub(crate) fn recovered_framework(&mut self, id: &FrameworkId) {
+        let info = FrameworkInfo {
+            user: String::new(),
+            name: String::new(),
+            id: Some(id.clone()),
+            failover_timeout: None,
+            checkpoint: Some(true),
+            role: None,
+            roles: Vec::new(),
+            hostname: None,
+            principal: None,
+            webui_url: None,
+            capabilities: Vec::new(),
+            labels: None,
+        };
         self.frameworks
             .entry(id.clone())
-            .or_insert_with(|| Framework {
-                id: id.clone(),
-                info: FrameworkInfo {
-                    user: String::new(),
-                    name: String::new(),
-                    id: Some(id.clone()),
-                    failover_timeout: None,
-                    checkpoint: Some(true),
-                    role: None,
-                    roles: Vec::new(),
-                    hostname: None,
-                    principal: None,
-                    webui_url: None,
-                    capabilities: Vec::new(),
-                    labels: None,
-                },
-                connection: None,
-                disconnected_at: None,
-                next_heartbeat: Instant::now(),
-                registered_time: now_seconds(),
-                unregistered_time: 0.0,
-                suppressed: false,
-                filters: Vec::new(),
-                tasks: HashMap::new(),
-                completed_tasks: VecDeque::new(),
-                removed: false,
-            });
+            .or_insert_with(|| Framework::new(id, info));
     }
 }
 
@@ -322,20 +327,7 @@ impl Master {
         let framework = state
             .frameworks
             .entry(id.clone())
-            .or_insert_with(|| Framework {
-                id: id.clone(),
-                info: info.clone(),
-                connection: None,
-                disconnected_at: None,
-                next_heartbeat: now,
-                registered_time: now_seconds(),
-                unregistered_time: 0.0,
-                suppressed: false,
-                filters: Vec::new(),
-                tasks: HashMap::new(),
-                completed_tasks: VecDeque::new(),
-                removed: false,
-            });
+            .or_insert_with(|| Framework::new(&id, info.clone()));
         if let Some(old) = framework.connection.take() {
             tracing::info!(framework_id = %id, "framework failed over to a new subscription");
             let error = Event::Error(ErrorEvent {

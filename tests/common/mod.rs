@@ -11,6 +11,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stride");
+const REAL_MESOS_UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
+
+/// The real Mesos 1.11 master: `STRIDE_MESOS_MASTER`, or the one
+/// `../shared/real-mesos/up.sh` starts (idempotent) on 127.0.0.1:5050.
+pub fn real_master() -> String {
+    if let Ok(url) = std::env::var("STRIDE_MESOS_MASTER") {
+        return url;
+    }
+    let status = Command::new(REAL_MESOS_UP).status().expect("run up.sh");
+    assert!(status.success(), "real-mesos/up.sh failed");
+    "http://127.0.0.1:5050".to_owned()
+}
 
 pub struct Server {
     pub child: Child,
@@ -174,6 +186,25 @@ pub fn app(id: &str) -> serde_json::Value {
 pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     let response = http.get(url).send().await.expect("GET");
     response.json().await.expect("a JSON answer")
+}
+
+/// A request to `server` that must succeed; its JSON answer (null if none).
+pub async fn send_ok(
+    http: &reqwest::Client,
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut request = http.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert!(status.is_success(), "{path}: {status} {body}");
+    body
 }
 
 /// Every event in the log, through the API.
