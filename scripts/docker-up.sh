@@ -38,6 +38,12 @@ if [ -z "$socket" ]; then
         sleep 1
     fi
     rm -f "$socket" "$home/dockerd.pid"
+    # A dockerd that died without cleaning up leaves mounts (its network
+    # namespace) and state under its exec root; a new one trips over them.
+    grep -o " $home/exec[^ ]*" /proc/mounts | sort -r | while read -r mount; do
+        umount -l "$mount" 2>/dev/null || true
+    done
+    rm -rf "$home/exec"
     setsid dockerd \
         --data-root "$home/data" --exec-root "$home/exec" --pidfile "$home/dockerd.pid" \
         -H "unix://$socket" --iptables=false --ip6tables=false \
