@@ -18,6 +18,10 @@ fi
 ../shared/real-mesos/up.sh
 export STRIDE_MESOS_MASTER="${STRIDE_MESOS_MASTER:-http://127.0.0.1:5050}"
 
+# The `marathon` client from PyPI in a venv, for tests/marathon_client.rs and
+# tests/marathon_docs.rs (idempotent).
+scripts/marathon-client-up.sh >/dev/null
+
 # A Docker engine (the machine's, or a private dockerd) and the locally
 # built test image, for tests/docker_local.rs (idempotent).
 export STRIDE_DOCKER_SOCKET="$(scripts/docker-up.sh | tail -n 1)"

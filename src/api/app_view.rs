@@ -109,7 +109,9 @@ pub(super) struct AppView<'a> {
     tasks: Option<Vec<tasks::TaskView<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_task_failure: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Marathon 1.4-1.6's name, which the marathon client reads; 1.7+
+    /// writes `tasksStats`, which that client refuses.
+    #[serde(rename = "taskStats", skip_serializing_if = "Option::is_none")]
     tasks_stats: Option<Value>,
 }
 
@@ -197,7 +199,7 @@ pub(super) fn readiness_results(
     results
 }
 
-/// Marathon's `tasksStats` (TaskStatsByVersion.scala): counts and life
+/// Marathon's `taskStats` (TaskStatsByVersion.scala): counts and life
 /// times of the app's tasks, overall and by how they relate to its latest
 /// scaling and configuration. A group with no tasks is left out.
 fn task_stats(app: &App, state: &ProjectionState, now: u64) -> Value {

@@ -278,7 +278,11 @@ pub async fn update_many(
         updates,
         force: params.flag("force")?,
     };
-    deployable::submit(&shared, actor, &headers, command).await
+    // 200 even when apps were created, as Marathon's `updateMultiple`
+    // answers: its 201 is for `PUT /v2/apps/{id}` alone.
+    let mut response = deployable::submit(&shared, actor, &headers, command).await?;
+    *response.status_mut() = StatusCode::OK;
+    Ok(response)
 }
 
 pub async fn put_many(

@@ -178,7 +178,12 @@ mod tests {
         let tcp = target(HealthCheckProtocol::Tcp, port, false);
         let client = client(false).expect("client");
         assert_eq!(probe(&client, &tcp).await, Outcome::Healthy);
-        drop(listener);
+        // Bound but not listening: connections are refused, and no other
+        // test can take the port meanwhile (as one could after a drop).
+        let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+        closed.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+        let port = u32::from(closed.local_addr().expect("addr").port());
+        let tcp = target(HealthCheckProtocol::Tcp, port, false);
         let Outcome::Unhealthy(cause) = probe(&client, &tcp).await else {
             panic!("a closed port is unhealthy");
         };

@@ -5,28 +5,13 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
-const UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/docker-up.sh");
 /// Built locally by `docker-up.sh`; no registry has it.
 pub const IMAGE: &str = "stride-test/busybox:local";
 
 /// The engine's socket path, starting an engine once per test binary.
 pub fn socket() -> &'static str {
     static SOCKET: OnceLock<String> = OnceLock::new();
-    SOCKET.get_or_init(|| {
-        let output = Command::new(UP).output().expect("run docker-up.sh");
-        assert!(
-            output.status.success(),
-            "docker-up.sh failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        stdout
-            .lines()
-            .last()
-            .expect("a socket path")
-            .trim()
-            .to_owned()
-    })
+    SOCKET.get_or_init(|| super::set_up("docker-up.sh"))
 }
 
 /// `docker -H unix://SOCKET ARGS...`; its stdout, or a panic with stderr.

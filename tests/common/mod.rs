@@ -171,6 +171,26 @@ pub fn run_stride(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs one of `scripts/` that sets up a real part (idempotently) and
+/// prints where it is as its last line; that line, or a panic with stderr.
+pub fn set_up(script: &str) -> String {
+    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(&path).output().expect(script);
+    assert!(
+        output.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout.lines().last().expect(script).trim().to_owned()
+}
+
+/// The python of the venv holding the `marathon` client from PyPI.
+pub fn marathon_python() -> &'static str {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| set_up("marathon-client-up.sh"))
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -79,6 +79,27 @@ pub struct HealthCheck {
     pub ip_protocol: IpProtocol,
 }
 
+impl HealthCheck {
+    /// The fields Marathon keeps for this check's protocol, as it writes a
+    /// check (HealthCheckConversion.scala, `create`): HTTP and HTTPS checks
+    /// always have `ignoreHttp1xx`, only HTTP checks a `path`, only
+    /// COMMAND checks a command and no port.
+    pub fn keep_only_its_fields(&mut self) {
+        use HealthCheckProtocol::{Command, Http, Https, MesosHttp, MesosHttps};
+        let http = matches!(self.protocol, Http | Https);
+        self.ignore_http1xx = http.then(|| self.ignore_http1xx.unwrap_or(false));
+        if !matches!(self.protocol, Http | Https | MesosHttp | MesosHttps) {
+            self.path = None;
+        }
+        if self.protocol == Command {
+            self.port = None;
+            self.port_index = None;
+        } else {
+            self.command = None;
+        }
+    }
+}
+
 /// Which IP version a health check uses (Marathon's `ipProtocol`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IpProtocol {

@@ -223,6 +223,7 @@ impl AppDefinition {
             if has_ports && check.protocol.checks_a_port() && check.port.is_none() {
                 check.port_index.get_or_insert(0);
             }
+            check.keep_only_its_fields();
         }
         self
     }
