@@ -37,6 +37,7 @@ pub struct ConnectionConfig {
     /// Websocket and SSE subscribers at most; `None`: half the connections.
     pub max_streams: Option<usize>,
     pub header_timeout: Duration,
+    pub send_timeout: Duration,
     /// After SIGTERM, how long requests in flight and closing streams get.
     pub shutdown_timeout: Duration,
 }
@@ -215,6 +216,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let limits = ConnectionLimits {
         max_connections,
         header_timeout: config.connections.header_timeout,
+        send_timeout: config.connections.send_timeout,
     };
     let open = connections::accept_until(listener, router, limits, shutdown_signal()).await;
     // Accepting has stopped. Streams never end by themselves: tell them to,

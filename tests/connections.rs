@@ -267,3 +267,44 @@ async fn stream_subscribers_have_their_own_limit() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_an_event_stream_gives_its_place_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--max-streams", "1", "--http-send-timeout", "2s"],
+    );
+    stream_client::write_apps_padded(&server, "big", 1_000, 8, 4_096).await;
+    // Replays the whole log to a socket with a tiny window, never read.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket
+        .connect(addr(&server).parse().unwrap())
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /v2/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nLast-Event-ID: 0\r\n\r\n",
+        addr(&server)
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    stalled.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let http = client();
+    let sse = || {
+        http.get(server.url("/v2/events"))
+            .header("accept", "text/event-stream")
+            .send()
+    };
+    // Its place is taken while it streams ...
+    assert_eq!(sse().await.unwrap().status(), 503);
+    // ... and given back once the kernel gives up on it.
+    wait_until(
+        "the stalled stream's place",
+        Duration::from_secs(60),
+        || async { sse().await.unwrap().status() == 200 },
+    )
+    .await;
+    drop(stalled);
+}

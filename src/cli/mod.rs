@@ -121,6 +121,11 @@ struct ServeArgs {
     /// slow-header connections alike).
     #[arg(long, env = "STRIDE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
     http_header_timeout: Duration,
+    /// A client that takes none of what is sent to it for this long (it
+    /// stopped reading an event stream or a response) is disconnected
+    /// (default: --stream-idle-timeout).
+    #[arg(long, env = "STRIDE_HTTP_SEND_TIMEOUT", value_parser = duration)]
+    http_send_timeout: Option<Duration>,
     /// On SIGTERM, how long requests in flight and closing streams get
     /// before the server exits anyway.
     #[arg(long, env = "STRIDE_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
@@ -174,6 +179,7 @@ pub fn run() -> anyhow::Result<()> {
                     max_connections: args.max_connections.map(saturating_usize),
                     max_streams: args.max_streams.map(saturating_usize),
                     header_timeout: args.http_header_timeout,
+                    send_timeout: args.http_send_timeout.unwrap_or(args.stream_idle_timeout),
                     shutdown_timeout: args.shutdown_timeout,
                 },
                 mesos: MesosConfig {

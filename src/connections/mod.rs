@@ -4,8 +4,10 @@
 //! descriptors and those already open keep being served); a complete
 //! request head within `header_timeout` of a connection being accepted or
 //! answered (hyper's header-read timer, which closes idle keep-alive
-//! connections and slow-header ones alike); and a graceful stop: stop
-//! accepting, let requests in flight finish.
+//! connections and slow-header ones alike); a client that takes no data
+//! for `send_timeout` dropped (so a stalled event stream or response
+//! gives its place back); and a graceful stop: stop accepting, let
+//! requests in flight finish.
 //!
 //! HTTP/1.1 only, through hyper's own HTTP/1 server: Marathon's clients
 //! all speak it, an HTTP/2 connection without streams has no idle timeout
@@ -35,6 +37,9 @@ pub struct ConnectionLimits {
     /// A request head must be complete this long after the connection was
     /// accepted or its previous response sent.
     pub header_timeout: Duration,
+    /// A client that takes none of what is sent to it for this long is
+    /// disconnected (`tcp::send_timeout`).
+    pub send_timeout: Duration,
 }
 
 /// How often a refusal or an accept failure is logged at most.
@@ -88,6 +93,7 @@ pub async fn accept_until(
             continue;
         };
         crate::tcp::no_delay(&mut stream);
+        crate::tcp::send_timeout(&stream, limits.send_timeout);
         let service = tower::ServiceExt::map_request(
             router.clone(),
             move |mut request: axum::http::Request<_>| {

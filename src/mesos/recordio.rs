@@ -262,6 +262,50 @@ mod tests {
             prop_assert_eq!(decoder.finish(), Ok(()));
         }
 
+        /// Fuzzing: any bytes, or a valid stream with bytes flipped,
+        /// inserted or removed, in any chunking. Decoding never panics,
+        /// never yields a record over the limit, and stops at the first
+        /// error.
+        #[test]
+        fn any_bytes_decode_to_records_or_an_error(
+            records in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..64), 0..6),
+            garbage in prop::collection::vec(any::<u8>(), 0..96),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 0..6),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let mut stream: Vec<u8> = records.iter().flat_map(|r| encode_record(r)).collect();
+            stream.extend_from_slice(&garbage);
+            for (at, byte, how) in edits {
+                let at = at.index(stream.len() + 1);
+                match how {
+                    0 if at < stream.len() => stream[at] ^= byte | 1,
+                    1 => stream.insert(at, byte),
+                    _ if at < stream.len() => { stream.remove(at); }
+                    _ => {}
+                }
+            }
+            let mut cut_points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+            cut_points.push(stream.len());
+            cut_points.sort_unstable();
+            let max = 256;
+            let mut decoder = RecordIoDecoder::new(max);
+            let mut start = 0;
+            'feed: for end in cut_points {
+                decoder.push(&stream[start..end]);
+                start = end;
+                loop {
+                    match decoder.next_record() {
+                        Ok(Some(record)) => prop_assert!(!record.is_empty() && record.len() <= max),
+                        Ok(None) => break,
+                        Err(error) => {
+                            prop_assert!(!error.to_string().is_empty());
+                            break 'feed;
+                        }
+                    }
+                }
+            }
+        }
+
         #[test]
         fn a_stream_cut_short_is_reported_as_truncated(
             records in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..100), 1..5),

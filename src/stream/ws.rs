@@ -33,8 +33,11 @@ pub const CLOSE_BEYOND_HEAD: u16 = 4416;
 pub const CLOSE_IDLE: u16 = 4408;
 /// Events written per flush at most; bounds the time between ping checks.
 const BATCH: usize = 256;
-/// How long a closing connection waits for its close frame to go out.
+/// How long a close frame of ours may take to go out.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long the answer to a client's close may take: a client still
+/// reading what was buffered before it gets it; one that stopped is let go.
+const CLOSE_REPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A parsed `/v1/stream` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,7 +241,7 @@ async fn end(sink: &mut Sink, ending: Ending, config: &StreamConfig) {
         Ending::Client(ClientGone::Closed) => {
             // The reply tungstenite queued goes out with the next flush;
             // the flush then reports the connection closed.
-            let _ = timeout(CLOSE_WAIT.min(config.idle_timeout), sink.flush()).await;
+            let _ = timeout(CLOSE_REPLY_WAIT.min(config.idle_timeout), sink.flush()).await;
         }
         Ending::Client(ClientGone::Refused(code, reason)) => {
             close(sink, code, reason, config).await;
