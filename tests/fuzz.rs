@@ -30,8 +30,10 @@ impl Target {
         format!("{}{path}", self.base)
     }
 
+    /// Escaped as a browser would: the websocket client refuses raw `"`.
     fn stream_url(&self, query: &str) -> String {
-        format!("{}/v1/stream?{query}", self.base.replacen("http", "ws", 1))
+        let url = format!("{}/v1/stream?{query}", self.base.replacen("http", "ws", 1));
+        reqwest::Url::parse(&url).map_or(url, String::from)
     }
 }
 
@@ -44,11 +46,12 @@ fn fuzz<S: Strategy>(
 {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _context = runtime.enter();
     let target = Target {
         base: server.url.clone(),
         http: client(),
     };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut runner = TestRunner::new(Config {
         failure_persistence: None,
         ..Config::default()
