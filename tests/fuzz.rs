@@ -357,7 +357,7 @@ fn client_message() -> impl Strategy<Value = Message> {
         4 => sidecar,
         2 => json_value().prop_map(|v| Message::text(v.to_string())),
         1 => "\\PC{0,64}".prop_map(Message::text),
-        1 => prop::collection::vec(any::<u8>(), 0..64).prop_map(|b| Message::binary(b)),
+        1 => prop::collection::vec(any::<u8>(), 0..64).prop_map(Message::binary),
         1 => prop::collection::vec(any::<u8>(), 0..125).prop_map(|b| Message::Ping(b.into())),
     ]
 }

@@ -23,6 +23,7 @@ use counted::Counted;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -94,24 +95,35 @@ pub async fn accept_until(
         };
         crate::tcp::no_delay(&mut stream);
         crate::tcp::send_timeout(&stream, limits.send_timeout);
-        let service = tower::ServiceExt::map_request(
-            router.clone(),
-            move |mut request: axum::http::Request<_>| {
+        open.serve(&http, router.clone(), Counted::new(stream, slot), peer);
+    }
+    open
+}
+
+/// The connections being served.
+pub struct Open {
+    closing: CancellationToken,
+    connections: TaskTracker,
+}
+
+impl Open {
+    /// Serves HTTP on one accepted connection until it ends or, once
+    /// draining, its request in flight is answered.
+    fn serve(&self, http: &http1::Builder, router: Router, stream: Counted, peer: SocketAddr) {
+        let service =
+            tower::ServiceExt::map_request(router, move |mut request: axum::http::Request<_>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
-            },
-        );
-        let io = TokioIo::new(Counted::new(stream, slot));
+            });
         let connection = http
-            .serve_connection(io, TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
-        let closing = open.closing.clone();
-        open.connections.spawn(async move {
+        let closing = self.closing.clone();
+        self.connections.spawn(async move {
             let mut connection = std::pin::pin!(connection);
             let served = tokio::select! {
                 served = connection.as_mut() => served,
                 () = closing.cancelled() => {
-                    // Finish the request in flight, then close.
                     connection.as_mut().graceful_shutdown();
                     connection.await
                 }
@@ -121,16 +133,7 @@ pub async fn accept_until(
             }
         });
     }
-    open
-}
 
-/// The connections of a server that has stopped accepting.
-pub struct Open {
-    closing: CancellationToken,
-    connections: TaskTracker,
-}
-
-impl Open {
     /// Lets each connection finish its request in flight and closes it;
     /// resolves once all are closed. Upgraded connections (websockets) are
     /// their handlers' to close.
