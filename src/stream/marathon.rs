@@ -183,9 +183,10 @@ pub fn marathon_events(
                        "slaveId": task.and_then(|t| t.agent)}),
             ));
         }
+        // Marathon names the master by its host name alone.
         Event::FrameworkSubscribed(e) => out.push((
             "scheduler_registered_event",
-            json!({"frameworkId": e.framework, "master": e.master}),
+            json!({"frameworkId": e.framework, "master": host_name(&e.master)}),
         )),
         Event::CallbackSubscribed(e) => out.push((
             "subscribe_event",
@@ -270,6 +271,14 @@ fn started(
             json!({"plan": plan(id, &deployment, format), "currentStep": step_json(first)}),
         ));
     }
+}
+
+/// The host of a master's URL (MarathonScheduler.scala: `getHostname`).
+fn host_name(master: &str) -> String {
+    reqwest::Url::parse(master)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_else(|| master.to_owned())
 }
 
 /// The caller's IP without the port, as Marathon reports it.
