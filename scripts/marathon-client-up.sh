@@ -18,12 +18,14 @@ PY
 }
 
 if ! has_client; then
-    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    rm -rf "$venv"
+    # Debian's python3 makes venvs only with python3-venv (ensurepip).
+    if ! python3 -m venv "$venv" >&2; then
+        rm -rf "$venv"
         apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+        python3 -m venv "$venv" >&2
     fi
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
     "$python" -m pip install --quiet --disable-pip-version-check "marathon==$version" >&2
     has_client
 fi
