@@ -9,6 +9,7 @@ command -v strace >/dev/null || missing+=(strace)     # tests/durability_strace.
 command -v python3 >/dev/null || missing+=(python3)   # tasks run `python3 -m http.server`
 # tests/lb_haproxy.rs; Debian installs it in /usr/sbin, not on every PATH.
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v promtool >/dev/null || missing+=(prometheus)  # tests/metrics.rs: promtool and a real Prometheus
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}"
@@ -21,6 +22,10 @@ export STRIDE_MESOS_MASTER="${STRIDE_MESOS_MASTER:-http://127.0.0.1:5050}"
 # The `marathon` client from PyPI in a venv, for tests/marathon_client.rs and
 # tests/marathon_docs.rs (idempotent).
 scripts/marathon-client-up.sh >/dev/null
+
+# schemathesis, openapi-spec-validator and prometheus-client from PyPI in a
+# venv, for tests/metrics.rs (idempotent).
+export STRIDE_API_TOOLS_PYTHON="$(scripts/api-tools-up.sh | tail -n 1)"
 
 # A Docker engine (the machine's, or a private dockerd) and the locally
 # built test image, for tests/docker_local.rs (idempotent).

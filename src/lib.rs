@@ -17,6 +17,7 @@ pub mod health;
 pub mod lb;
 pub mod local;
 pub mod mesos;
+pub mod metrics;
 pub mod projection;
 pub mod reconciler;
 pub mod server;

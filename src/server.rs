@@ -6,6 +6,7 @@ use crate::connections::{self, ConnectionLimits, descriptors};
 use crate::health::{HealthMonitor, HealthResults, Readiness, ReadinessMonitor};
 use crate::local::{LocalCluster, LocalClusterConfig};
 use crate::mesos::{Scheduler, SchedulerConfig, SchedulerHandle};
+use crate::metrics::{MesosState, Metrics};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
 use crate::store::{EventLog, StoreError};
@@ -26,6 +27,8 @@ pub struct ServeConfig {
     pub stream: crate::stream::StreamConfig,
     pub callbacks: crate::callbacks::CallbackConfig,
     pub connections: ConnectionConfig,
+    /// Record and serve `/metrics` (off: `--no-metrics`).
+    pub metrics: bool,
 }
 
 /// What clients may hold open, and how long stopping may take.
@@ -127,6 +130,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     .expect("the store-opening task does not panic")?;
     tracing::info!(seq = %state.seq, apps = state.apps.len(), tasks = state.tasks.len(), "state rebuilt");
     let projection = Arc::new(Projection::new(state.clone()));
+    let metrics = match config.metrics {
+        true => Metrics::on(),
+        false => Metrics::off(),
+    };
     let committer = Committer::start(
         log.clone(),
         state,
@@ -135,6 +142,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         Settings {
             service_ports: config.service_ports,
         },
+        &metrics,
     )
     .map_err(ServeError::Committer)?;
     // No master configured: an embedded cluster on loopback, reached over
@@ -153,7 +161,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let readiness = Readiness::default();
     let health = HealthResults::default();
     let mut handle = None;
-    if !mesos.disabled {
+    if mesos.disabled {
+        metrics.mesos(MesosState::Disabled);
+    } else {
         handle = Some(follow_mesos(
             &mesos,
             state_framework(&projection),
@@ -164,10 +174,16 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 sidecars: sidecars.clone(),
                 readiness: readiness.clone(),
                 drain_timeout: mesos.drain_timeout,
+                metrics: metrics.clone(),
             },
         )?);
-        let monitor = HealthMonitor::new(projection.clone(), committer.clone(), health.clone())
-            .map_err(ServeError::Health)?;
+        let monitor = HealthMonitor::new(
+            projection.clone(),
+            committer.clone(),
+            health.clone(),
+            metrics.clone(),
+        )
+        .map_err(ServeError::Health)?;
         tokio::spawn(monitor.run());
         let readiness = ReadinessMonitor::new(projection.clone(), readiness.clone())
             .map_err(ServeError::Health)?;
@@ -208,6 +224,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         rendered: Default::default(),
         readiness,
         sidecars,
+        metrics,
     };
     tracing::info!(addr = %bound, "serving");
     // Tests and scripts wait for this line to learn the port.

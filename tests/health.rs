@@ -17,6 +17,7 @@ use stride::event::{
 };
 use stride::health::{HealthMonitor, HealthResults};
 use stride::mesos::condition::Condition;
+use stride::metrics::Metrics;
 use stride::projection::Projection;
 use stride::store::EventLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,11 +61,24 @@ impl Stack {
         let state = stride::projection::load(&log, None).expect("loads");
         let projection = Arc::new(Projection::new(state.clone()));
         let settings = Settings::default();
-        let committer = Committer::start(log.clone(), state, projection.clone(), 1_000, settings)
-            .expect("committer");
+        let metrics = Metrics::on();
+        let committer = Committer::start(
+            log.clone(),
+            state,
+            projection.clone(),
+            1_000,
+            settings,
+            &metrics,
+        )
+        .expect("committer");
         let results = HealthResults::default();
-        let monitor = HealthMonitor::new(projection.clone(), committer.clone(), results.clone())
-            .expect("monitor");
+        let monitor = HealthMonitor::new(
+            projection.clone(),
+            committer.clone(),
+            results.clone(),
+            metrics.clone(),
+        )
+        .expect("monitor");
         tokio::spawn(monitor.run());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -95,6 +109,7 @@ impl Stack {
                 mesos_user: "nobody".into(),
             },
             mesos: None,
+            metrics,
         };
         let app = stride::api::router(shared).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 #[derive(Debug, PartialEq, Eq)]
-enum AppRoute {
+pub(super) enum AppRoute {
     App(AppId),
     Tasks(AppId),
     Task(AppId, TaskId),
@@ -33,7 +33,19 @@ impl AppRoute {
         }
     }
 
-    fn parse(rest: &str) -> AppRoute {
+    /// The route template of this resource, as `/metrics` labels it.
+    pub(super) fn template(&self) -> &'static str {
+        match self {
+            AppRoute::App(_) => "/v2/apps/{id}",
+            AppRoute::Tasks(_) => "/v2/apps/{id}/tasks",
+            AppRoute::Task(..) => "/v2/apps/{id}/tasks/{taskId}",
+            AppRoute::Versions(_) => "/v2/apps/{id}/versions",
+            AppRoute::Version(..) => "/v2/apps/{id}/versions/{version}",
+            AppRoute::Restart(_) => "/v2/apps/{id}/restart",
+        }
+    }
+
+    pub(super) fn parse(rest: &str) -> AppRoute {
         let rest = rest.trim_end_matches('/');
         let leaf = |s: &str| !s.is_empty() && !s.contains('/');
         if let Some((app, task)) = rest.rsplit_once("/tasks/").filter(|(_, t)| leaf(t)) {

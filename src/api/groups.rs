@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 /// What a path under `/v2/groups/` names (GroupsResource's matchers).
 #[derive(Debug, PartialEq, Eq)]
-enum GroupRoute {
+pub(super) enum GroupRoute {
     Group(AppId),
     Apps(AppId),
     Versions(AppId),
@@ -30,7 +30,17 @@ enum GroupRoute {
 }
 
 impl GroupRoute {
-    fn parse(rest: &str) -> GroupRoute {
+    /// The route template of this resource, as `/metrics` labels it.
+    pub(super) fn template(&self) -> &'static str {
+        match self {
+            GroupRoute::Group(_) => "/v2/groups/{id}",
+            GroupRoute::Apps(_) => "/v2/groups/{id}/apps",
+            GroupRoute::Versions(_) => "/v2/groups/{id}/versions",
+            GroupRoute::Version(..) => "/v2/groups/{id}/versions/{version}",
+        }
+    }
+
+    pub(super) fn parse(rest: &str) -> GroupRoute {
         let rest = rest.trim_matches('/');
         let id = |raw: &str| AppId::resolve(raw, &AppId::root());
         if rest == "apps" {

@@ -15,6 +15,7 @@ mod groups;
 mod info;
 mod label_selector;
 mod log;
+mod metrics;
 mod pods;
 mod queue;
 mod rendered;
@@ -55,11 +56,14 @@ pub struct Shared {
     pub readiness: crate::health::Readiness,
     /// The Mesos subscription, when Stride drives Mesos.
     pub mesos: Option<crate::mesos::SchedulerHandle>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub fn router(shared: Shared) -> Router {
+    let recorded = shared.metrics.clone();
     let routes = Router::new()
         .route("/ping", get(info::ping))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::ws::handler))
@@ -116,7 +120,14 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/info", get(info::stride))
         .route("/v2/leader", get(info::leader).delete(info::abdicate))
         .with_state(shared);
-    with_error_shape(routes)
+    let tracking = crate::metrics::Tracking {
+        metrics: recorded,
+        refine: metrics::refine,
+    };
+    with_error_shape(routes).layer(axum::middleware::from_fn_with_state(
+        tracking,
+        crate::metrics::track,
+    ))
 }
 
 /// Unknown routes answer 404, a handler that panics answers 500 (logged)

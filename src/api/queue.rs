@@ -37,7 +37,10 @@ const FUNNEL: [(&str, Option<RejectReason>); 10] = [
 ];
 
 /// What waits, with each app's entry.
-fn waiting<'a>(shared: &Shared, state: &'a ProjectionState) -> Vec<(QueueEntry, &'a App)> {
+pub(super) fn waiting<'a>(
+    shared: &Shared,
+    state: &'a ProjectionState,
+) -> Vec<(QueueEntry, &'a App)> {
     state
         .apps
         .values()

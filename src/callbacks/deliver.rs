@@ -48,6 +48,8 @@ impl Delivery {
                 subscribed_at,
                 cursor,
                 failures: 0,
+                delivered: 0,
+                failed_attempts: 0,
                 last_error: None,
                 last_error_at: None,
             },
@@ -137,7 +139,10 @@ impl Delivery {
                 .await;
             let error = match sent {
                 Ok(response) if response.status().is_success() => {
-                    self.registry.update(url, |s| s.failures = 0);
+                    self.registry.update(url, |s| {
+                        s.failures = 0;
+                        s.delivered += 1;
+                    });
                     return;
                 }
                 Ok(response) => format!("HTTP {}", response.status()),
@@ -146,6 +151,7 @@ impl Delivery {
             tracing::debug!(url, seq = %envelope.seq, error, "callback failed; retrying");
             self.registry.update(url, |s| {
                 s.failures = s.failures.saturating_add(1);
+                s.failed_attempts += 1;
                 s.last_error = Some(format!("seq {}: {error}", envelope.seq));
                 s.last_error_at = Some(now_rfc3339());
             });

@@ -53,6 +53,10 @@ pub struct Status {
     pub cursor: Seq,
     /// Failed attempts since the last success.
     pub failures: u32,
+    /// Events delivered (POSTs answered 2xx) since this server started.
+    pub delivered: u64,
+    /// Failed attempts since this server started.
+    pub failed_attempts: u64,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
 }

@@ -140,6 +140,9 @@ struct ServeArgs {
     /// Host ports the embedded cluster offers, BEGIN-END (default 31000-32000).
     #[arg(long, env = "STRIDE_LOCAL_PORTS")]
     local_ports: Option<crate::local::PortRange>,
+    /// Record no metrics and serve no `/metrics` (it answers 404).
+    #[arg(long, env = "STRIDE_NO_METRICS")]
+    no_metrics: bool,
 }
 
 fn saturating_usize(n: u64) -> usize {
@@ -194,6 +197,7 @@ pub fn run() -> anyhow::Result<()> {
                     docker_socket: args.docker_socket,
                     local_ports: args.local_ports,
                 },
+                metrics: !args.no_metrics,
             };
             let served = runtime.block_on(server::serve(config));
             // Tasks still blocked (a log read for a client that is gone)

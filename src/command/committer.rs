@@ -10,6 +10,7 @@
 
 use super::{Command, Outcome, Rejection, Settings, decide};
 use crate::event::{Actor, Envelope, Seq};
+use crate::metrics::{Ack, Metrics};
 use crate::projection::{Projection, State, snapshot};
 use crate::store::{CommandRecord, EventLog, StoreError};
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ struct Submission {
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::Sender<Submission>,
+    metrics: Metrics,
 }
 
 impl Committer {
@@ -55,6 +57,7 @@ impl Committer {
         projection: Arc<Projection>,
         snapshot_every: u64,
         settings: Settings,
+        metrics: &Metrics,
     ) -> Result<Committer, StoreError> {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let (batches_tx, batches_rx) = sync_mpsc::sync_channel(MAX_UNSYNCED_BATCHES);
@@ -72,13 +75,18 @@ impl Committer {
             .name("stride-decide".into())
             .spawn(move || decider.run(rx, batches_tx))
             .map_err(|source| thread_error(log.path(), "cannot start the decide thread", source))?;
-        let snapshots = Snapshotter::start(log.clone(), projection.clone(), snapshot_every)?;
+        let snapshots =
+            Snapshotter::start(log.clone(), projection.clone(), snapshot_every, metrics)?;
         let path = log.path().to_owned();
+        let synced = metrics.clone();
         std::thread::Builder::new()
             .name("stride-sync".into())
-            .spawn(move || sync_loop(&log, &projection, &snapshots, batches_rx))
+            .spawn(move || sync_loop(&log, &projection, &snapshots, &synced, batches_rx))
             .map_err(|source| thread_error(&path, "cannot start the sync thread", source))?;
-        Ok(Committer { tx })
+        Ok(Committer {
+            tx,
+            metrics: metrics.clone(),
+        })
     }
 
     /// Decides, appends and syncs `command`; returns once its events are
@@ -90,6 +98,7 @@ impl Committer {
         idempotency_key: Option<String>,
         command: Command,
     ) -> Result<Outcome, SubmitError> {
+        let started = self.metrics.start();
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
             actor,
@@ -97,11 +106,18 @@ impl Committer {
             command,
             reply,
         };
-        self.tx
-            .send(submission)
-            .await
-            .map_err(|_| SubmitError::Stopped)?;
-        answer.await.map_err(|_| SubmitError::Stopped)?
+        let answered = match self.tx.send(submission).await {
+            Ok(()) => answer.await.unwrap_or(Err(SubmitError::Stopped)),
+            Err(_) => Err(SubmitError::Stopped),
+        };
+        let ack = match &answered {
+            Ok(outcome) if outcome.replayed => Ack::Replayed,
+            Ok(_) => Ack::Committed,
+            Err(SubmitError::Rejected(_)) => Ack::Rejected,
+            Err(_) => Ack::Failed,
+        };
+        self.metrics.acknowledged(started, ack);
+        answered
     }
 }
 
@@ -230,13 +246,20 @@ fn sync_loop(
     log: &EventLog,
     projection: &Projection,
     snapshots: &Snapshotter,
+    metrics: &Metrics,
     rx: sync_mpsc::Receiver<Batch>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
+        let started = metrics.start();
         log.sync()
             .unwrap_or_else(|e| fail_stop("syncing the log", &e));
+        if metrics.is_on() {
+            let commands = batches.iter().map(|b| b.replies.len()).sum();
+            let events = batches.iter().map(|b| b.envelopes.len()).sum();
+            metrics.synced(started, commands, events);
+        }
         for batch in batches {
             projection.apply(&batch.envelopes);
             for reply in batch.replies {
@@ -303,9 +326,14 @@ impl Snapshotter {
         log: Arc<EventLog>,
         projection: Arc<Projection>,
         every: u64,
+        metrics: &Metrics,
     ) -> Result<Snapshotter, StoreError> {
         let (tx, rx) = sync_mpsc::sync_channel::<()>(1);
         let last = log.snapshot_seqs()?.last().map_or(0, |s| s.0);
+        if last > 0 {
+            record_snapshot(&log, Seq(last), metrics);
+        }
+        let metrics = metrics.clone();
         let path = log.path().to_owned();
         // Its own copy of the state, folded from the log: encoding a large
         // state takes long, and doing it under the projection's lock would
@@ -321,8 +349,11 @@ impl Snapshotter {
                     let result = catch_up(&log, &mut state, projection.head())
                         .and_then(|()| Ok(snapshot::encode(&state)?))
                         .and_then(|bytes| log.put_snapshot(state.seq, &bytes));
-                    if let Err(error) = result {
-                        tracing::warn!(error = %error, "snapshot failed; the next one will retry");
+                    match result {
+                        Ok(()) => record_snapshot(&log, state.seq, &metrics),
+                        Err(error) => {
+                            tracing::warn!(error = %error, "snapshot failed; the next one will retry");
+                        }
                     }
                     spacing_seen.store(spacing(every, &state), Ordering::Relaxed);
                 }
@@ -340,6 +371,15 @@ impl Snapshotter {
         if head.0 >= due && self.tx.try_send(()).is_ok() {
             self.last.store(head.0, Ordering::Relaxed);
         }
+    }
+}
+
+/// Tells the metrics a snapshot holds the state at `seq`, and how old
+/// that state is (when its last event was recorded).
+fn record_snapshot(log: &EventLog, seq: Seq, metrics: &Metrics) {
+    if metrics.is_on() {
+        let recorded_at = log.get(seq).ok().flatten().map_or(0, |e| e.recorded_at);
+        metrics.snapshot_taken(seq.0, recorded_at);
     }
 }
 

@@ -5,11 +5,12 @@
 use super::HealthError;
 use super::probe::{self, Target};
 use super::results::{HealthResults, Update};
-use super::rules::{Policy, Recorded, Verdict, target_port};
+use super::rules::{Outcome, Policy, Recorded, Verdict, target_port};
 use crate::command::{Command, Committer, SubmitError};
 use crate::event::app::{AppDefinition, HealthCheck, HealthCheckProtocol};
 use crate::event::{Actor, TaskId};
 use crate::mesos::condition::Condition;
+use crate::metrics::Metrics;
 use crate::projection::{Projection, State, Task};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ struct Shared {
     committer: Committer,
     results: HealthResults,
     client: reqwest::Client,
+    metrics: Metrics,
 }
 
 /// One check of one task, as a probe loop runs it.
@@ -58,6 +60,7 @@ impl HealthMonitor {
         projection: Arc<Projection>,
         committer: Committer,
         results: HealthResults,
+        metrics: Metrics,
     ) -> Result<HealthMonitor, HealthError> {
         let client = probe::client(false).map_err(HealthError::Client)?;
         Ok(HealthMonitor {
@@ -66,6 +69,7 @@ impl HealthMonitor {
                 committer,
                 results,
                 client,
+                metrics,
             }),
         })
     }
@@ -199,6 +203,15 @@ async fn probe_loop(shared: Arc<Shared>, probe: Probe, target: Target, stop: Can
                 probe::probe(&shared.client, &target).await
             } => outcome,
         };
+        match &outcome {
+            Outcome::Healthy => shared
+                .metrics
+                .health_probed(protocol_name(target.protocol), true),
+            Outcome::Unhealthy(_) => shared
+                .metrics
+                .health_probed(protocol_name(target.protocol), false),
+            Outcome::Ignored => {}
+        }
         let update = shared.results.record(
             &probe.task,
             probe.index,
@@ -215,6 +228,19 @@ async fn probe_loop(shared: Arc<Shared>, probe: Probe, target: Target, stop: Can
                 return;
             }
         }
+    }
+}
+
+/// The protocol as the definition names it, for metrics.
+fn protocol_name(protocol: HealthCheckProtocol) -> &'static str {
+    match protocol {
+        HealthCheckProtocol::Http => "HTTP",
+        HealthCheckProtocol::Https => "HTTPS",
+        HealthCheckProtocol::Tcp => "TCP",
+        HealthCheckProtocol::Command => "COMMAND",
+        HealthCheckProtocol::MesosHttp => "MESOS_HTTP",
+        HealthCheckProtocol::MesosHttps => "MESOS_HTTPS",
+        HealthCheckProtocol::MesosTcp => "MESOS_TCP",
     }
 }
 

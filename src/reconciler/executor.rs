@@ -4,7 +4,7 @@
 //! and REVIVEs them when something does.
 
 use super::Links;
-use super::plan::{self, Agents, Drain, Plan, PlanInput};
+use super::plan::{self, Agents, Drain, Plan, PlanInput, RejectReason};
 use super::queue::Queue;
 use super::task_info::task_info;
 use crate::command::{Command, Committer, SubmitError};
@@ -14,6 +14,7 @@ use crate::mesos::SchedulerHandle;
 use crate::mesos::types::{
     AgentId, Filters, Offer, OfferId, Operation, ReconcileTask, TaskId as MesosTaskId, TaskInfo,
 };
+use crate::metrics::Metrics;
 use crate::projection::Projection;
 use crate::stream::Sidecars;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -44,6 +45,7 @@ pub struct Executor {
     sidecars: Sidecars,
     readiness: Readiness,
     drain_timeout: Duration,
+    metrics: Metrics,
     /// When the last plan said it would change by itself.
     pub wake_at: Option<u64>,
 }
@@ -60,6 +62,7 @@ impl Executor {
             sidecars,
             readiness,
             drain_timeout,
+            metrics,
         } = links;
         Executor {
             mesos,
@@ -74,11 +77,13 @@ impl Executor {
             sidecars,
             readiness,
             drain_timeout,
+            metrics,
             wake_at: None,
         }
     }
 
     pub fn offered(&mut self, offers: Vec<Offer>) {
+        self.metrics.offers_received(offers.len());
         for offer in &offers {
             self.agents.learn(offer);
         }
@@ -102,6 +107,7 @@ impl Executor {
         let offers = std::mem::take(&mut self.offers);
         let (plan, infos) = {
             let state = self.projection.read();
+            let started = self.metrics.start();
             let plan = plan::plan(&PlanInput {
                 state: &state,
                 offers: &offers,
@@ -113,6 +119,7 @@ impl Executor {
                     timeout: u64::try_from(self.drain_timeout.as_micros()).unwrap_or(u64::MAX),
                 },
             });
+            self.metrics.planned(started);
             let infos: HashMap<TaskId, TaskInfo> = plan
                 .launches
                 .iter()
@@ -173,8 +180,15 @@ impl Executor {
         } else {
             REFUSE_WHEN_IDLE
         };
+        for (reason, count) in &plan.unused_because {
+            self.metrics
+                .offers_declined(decline_reason(*reason), *count as usize);
+        }
         for (offer, tasks) in by_offer {
             if tasks.is_empty() {
+                // Every launch planned on it was dropped by `decide`: the
+                // state changed since the plan.
+                self.metrics.offers_declined("superseded", 1);
                 declines.push(offer.clone());
                 continue;
             }
@@ -188,10 +202,16 @@ impl Executor {
                 .accept(vec![offer.clone()], operations, filters)
                 .await
             {
-                Ok(()) => tracing::info!(%offer, count, "launched"),
+                Ok(()) => {
+                    self.metrics.launches(true, count);
+                    tracing::info!(%offer, count, "launched");
+                }
                 // Mesos answers a failed launch with TASK_DROPPED or LOST
                 // updates, or reconciliation finds it never happened.
-                Err(error) => tracing::warn!(%offer, %error, "ACCEPT failed"),
+                Err(error) => {
+                    self.metrics.launches(false, count);
+                    tracing::warn!(%offer, %error, "ACCEPT failed");
+                }
             }
         }
         if !declines.is_empty() {
@@ -221,6 +241,7 @@ impl Executor {
             let agent = kill.agent.as_ref().map(|a| AgentId::new(a.as_str()));
             let task = MesosTaskId::new(kill.task.as_str());
             tracing::info!(task = %kill.task, reason = %kill.reason, "killing");
+            self.metrics.kill_sent();
             if let Err(error) = self.mesos.kill(task, agent, grace).await {
                 tracing::warn!(task = %kill.task, %error, "KILL failed");
             }
@@ -269,6 +290,19 @@ impl Executor {
             Ok(()) => self.suppressed = Some(!wants_offers),
             Err(error) => tracing::warn!(%error, wants_offers, "SUPPRESS/REVIVE failed"),
         }
+    }
+}
+
+/// A declined offer's reason as a metric label.
+fn decline_reason(reason: Option<RejectReason>) -> &'static str {
+    match reason {
+        None => "unneeded",
+        Some(RejectReason::UnfulfilledConstraint) => "unfulfilled_constraint",
+        Some(RejectReason::InsufficientCpus) => "insufficient_cpus",
+        Some(RejectReason::InsufficientMemory) => "insufficient_memory",
+        Some(RejectReason::InsufficientDisk) => "insufficient_disk",
+        Some(RejectReason::InsufficientGpus) => "insufficient_gpus",
+        Some(RejectReason::InsufficientPorts) => "insufficient_ports",
     }
 }
 

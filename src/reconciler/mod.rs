@@ -23,6 +23,7 @@ use crate::command::{Command, Committer, SubmitError};
 use crate::event::{Actor, FrameworkId};
 use crate::health::Readiness;
 use crate::mesos::{SchedulerEvent, SchedulerHandle};
+use crate::metrics::{MesosState, Metrics};
 use crate::projection::Projection;
 use crate::stream::Sidecars;
 use executor::Executor;
@@ -42,6 +43,7 @@ pub struct Links {
     pub readiness: Readiness,
     /// How long a drained task waits for the sidecars before its kill.
     pub drain_timeout: Duration,
+    pub metrics: Metrics,
 }
 
 /// The safety net: plan at least this often even if nothing seems to change.
@@ -55,6 +57,7 @@ pub struct Reconciler {
     executor: Executor,
     sidecars: Sidecars,
     readiness: Readiness,
+    metrics: Metrics,
     subscribed: bool,
 }
 
@@ -67,6 +70,7 @@ impl Reconciler {
     ) -> Self {
         let sidecars = links.sidecars.clone();
         let readiness = links.readiness.clone();
+        let metrics = links.metrics.clone();
         let executor = Executor::new(mesos.clone(), committer.clone(), projection.clone(), links);
         Reconciler {
             mesos,
@@ -76,6 +80,7 @@ impl Reconciler {
             executor,
             sidecars,
             readiness,
+            metrics,
             subscribed: false,
         }
     }
@@ -156,6 +161,7 @@ impl Reconciler {
                 };
                 self.committer.submit(Actor::Mesos, None, command).await?;
                 tracing::info!(framework = %framework_id, %master, "subscribed");
+                self.metrics.mesos(MesosState::Subscribed);
                 self.subscribed = true;
                 self.executor.resubscribed();
                 self.reconciliation.start(&self.projection.read());
@@ -190,10 +196,12 @@ impl Reconciler {
             SchedulerEvent::Message(_) | SchedulerEvent::OperationStatus(_) => {}
             SchedulerEvent::Error(message) => {
                 tracing::error!(%message, "Mesos ended the subscription");
+                self.metrics.mesos(MesosState::Failed);
                 self.subscribed = false;
             }
             SchedulerEvent::Disconnected { reason } => {
                 tracing::warn!(%reason, "disconnected from Mesos; resubscribing");
+                self.metrics.mesos(MesosState::Disconnected);
                 self.subscribed = false;
             }
         }

@@ -9,9 +9,9 @@ use crate::event::json::envelope_json;
 use crate::event::{Envelope, Seq};
 use crate::projection::Projection;
 use axum::extract::ws::Utf8Bytes;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,8 @@ pub struct Hub {
     rendered: RwLock<Rendered>,
     paced: watch::Sender<Seq>,
     subscribers: AtomicUsize,
+    /// How far each subscriber has been sent, by subscription number.
+    positions: Mutex<Positions>,
     /// A place per websocket or SSE subscriber.
     places: Arc<Semaphore>,
     max_subscribers: usize,
@@ -49,16 +51,43 @@ struct Rendered {
     texts: VecDeque<Utf8Bytes>,
 }
 
+/// Which endpoint a subscriber follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `/v1/stream`.
+    Websocket,
+    /// `/v2/events`.
+    Sse,
+}
+
+#[derive(Default)]
+struct Positions {
+    next: u64,
+    sent: BTreeMap<u64, (Protocol, Arc<AtomicU64>)>,
+}
+
 /// A connected subscriber's place, held while it lives.
 pub struct Subscribed {
     hub: Arc<Hub>,
+    number: u64,
+    /// The last seq it has been sent (or passed over).
+    sent: Arc<AtomicU64>,
     _place: OwnedSemaphorePermit,
     _open: TaskTrackerToken,
+}
+
+impl Subscribed {
+    /// The subscriber has been sent everything up to `seq`: what its lag
+    /// is measured from. A plain store, no lock: it runs per write.
+    pub fn sent(&self, seq: Seq) {
+        self.sent.store(seq.0, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Subscribed {
     fn drop(&mut self) {
         self.hub.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.hub.lock_positions().sent.remove(&self.number);
     }
 }
 
@@ -82,6 +111,7 @@ impl Hub {
             }),
             paced: watch::channel(head).0,
             subscribers: AtomicUsize::new(0),
+            positions: Mutex::default(),
             places: Arc::new(Semaphore::new(max_subscribers)),
             max_subscribers,
             stopping: CancellationToken::new(),
@@ -100,18 +130,41 @@ impl Hub {
     }
 
     /// A place for one more subscriber, if any is left.
-    pub fn subscribe(self: &Arc<Hub>) -> Result<Subscribed, Full> {
+    pub fn subscribe(self: &Arc<Hub>, protocol: Protocol) -> Result<Subscribed, Full> {
         let place = self
             .places
             .clone()
             .try_acquire_owned()
             .map_err(|_| Full(self.max_subscribers))?;
         self.subscribers.fetch_add(1, Ordering::Relaxed);
+        let sent = Arc::new(AtomicU64::new(0));
+        let number = {
+            let mut positions = self.lock_positions();
+            positions.next += 1;
+            let number = positions.next;
+            positions.sent.insert(number, (protocol, sent.clone()));
+            number
+        };
         Ok(Subscribed {
             hub: self.clone(),
+            number,
+            sent,
             _place: place,
             _open: self.open.token(),
         })
+    }
+
+    /// Each connected subscriber's protocol and the last seq it was sent.
+    pub fn positions(&self) -> Vec<(Protocol, Seq)> {
+        self.lock_positions()
+            .sent
+            .values()
+            .map(|(protocol, sent)| (*protocol, Seq(sent.load(Ordering::Relaxed))))
+            .collect()
+    }
+
+    fn lock_positions(&self) -> std::sync::MutexGuard<'_, Positions> {
+        self.positions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Resolves once the server is stopping.
@@ -233,8 +286,14 @@ mod tests {
     async fn the_paced_head_follows_and_recent_events_come_rendered() {
         let projection = Arc::new(Projection::new(State::default()));
         let hub = Hub::start(config(), projection.clone(), 500);
-        let _subscribers: Vec<_> = (0..500).map(|_| hub.subscribe().unwrap()).collect();
-        assert!(hub.subscribe().is_err(), "500 is the most");
+        let subscribers: Vec<_> = (0..500)
+            .map(|_| hub.subscribe(Protocol::Websocket).unwrap())
+            .collect();
+        assert!(hub.subscribe(Protocol::Sse).is_err(), "500 is the most");
+        subscribers[7].sent(Seq(3));
+        let positions = hub.positions();
+        assert_eq!(positions.len(), 500);
+        assert_eq!(positions[7], (Protocol::Websocket, Seq(3)));
         assert_eq!(hub.pace(), Duration::from_millis(5));
         let mut paced = hub.paced_head();
         for seq in 1..=30 {
@@ -256,5 +315,7 @@ mod tests {
         let cached = hub.render_all(&[envelope(7)]).remove(0);
         assert!(cached.as_str().contains("\"seq\":7"));
         assert_ne!(cached.as_str(), render(&envelope(7)).as_str());
+        drop(subscribers);
+        assert!(hub.positions().is_empty(), "a gone subscriber is forgotten");
     }
 }

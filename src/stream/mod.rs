@@ -18,7 +18,7 @@ pub mod ws;
 
 pub use feed::{Feed, FeedError, Item, Start};
 pub use filter::{AppMatch, Filter, FilterError, parse_kind};
-pub use hub::Hub;
+pub use hub::{Hub, Protocol};
 pub use sidecars::Sidecars;
 
 use std::time::Duration;

@@ -9,6 +9,7 @@
 //! `event_stream_attached` greeting has no id, so it never moves a
 //! client's resume point.
 
+use super::Protocol;
 use super::feed::{Feed, FeedError, Item, Start};
 use super::marathon::{PlanFormat, marathon_events, stream_attached};
 use crate::api::{ApiError, Caller, Shared};
@@ -88,8 +89,9 @@ pub async fn handler(
     // Counted among the subscribers the hub paces for, while it streams.
     let subscribed = shared
         .stream
-        .subscribe()
+        .subscribe(Protocol::Sse)
         .map_err(|full| ApiError::Busy(full.to_string()))?;
+    subscribed.sent(feed.position());
     let stopping = shared.stream.stopping();
     let wanted = move |kind: &str| types.is_empty() || types.contains(kind);
     let remote = match &actor {
@@ -115,6 +117,8 @@ pub async fn handler(
                         (feed, wanted, subscribed, ready),
                     ));
                 }
+                // Everything examined so far has been handed to the body.
+                subscribed.sent(feed.position());
                 match feed.next().await {
                     Ok(Item::Event(envelope)) => {
                         let rendered = marathon_events(&envelope, &*projection, format);

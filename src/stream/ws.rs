@@ -9,7 +9,7 @@
 //! that stops reading is cut off after `idle_timeout`.
 
 use super::feed::{Feed, FeedError, Item, Start};
-use super::hub::Subscribed;
+use super::hub::{Protocol, Subscribed};
 use super::sidecars::{ClientMessage, Registration};
 use super::{Filter, Hub, Sidecars, StreamConfig};
 use crate::api::{ApiError, Shared};
@@ -95,7 +95,7 @@ pub async fn handler(
     let query = StreamQuery::parse(&pairs)?;
     let subscribed = shared
         .stream
-        .subscribe()
+        .subscribe(Protocol::Websocket)
         .map_err(|full| ApiError::Busy(full.to_string()))?;
     Ok(upgrade
         // Clients say little; the default (128 KiB, zeroed before every
@@ -141,7 +141,7 @@ enum Write {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, _subscribed: Subscribed) {
+async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, subscribed: Subscribed) {
     let config = shared.stream.config;
     let (mut sink, source) = socket.split();
     let opened = Feed::open(
@@ -167,6 +167,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, _subscribe
             return;
         }
     };
+    subscribed.sent(feed.position());
     let started = Instant::now();
     let last_pong = Arc::new(AtomicU64::new(0));
     let (gone_tx, mut gone_rx) = oneshot::channel();
@@ -228,6 +229,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, _subscribe
         if !written {
             break Ending::Broken;
         }
+        subscribed.sent(feed.position());
     };
     end(&mut sink, ending, &config).await;
     reader.abort();

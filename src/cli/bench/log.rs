@@ -52,7 +52,9 @@ pub fn run(args: LogBench) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     for &writers in &args.writers {
         let store = args.dir.join(format!("appends-{writers}"));
-        let (rate, p50, p99) = runtime.block_on(appends(&store, writers, args.seconds))?;
+        let metrics = crate::metrics::Metrics::on();
+        let (rate, p50, p99) =
+            runtime.block_on(appends(&store, writers, args.seconds, &metrics))?;
         println!(
             "| durable appends, {writers} writers | {rate:.0} | {p50:.3} ms | {p99:.3} ms | {:.2} |",
             rate / base_rate
@@ -110,7 +112,14 @@ fn append_ceiling(store: &Path) -> anyhow::Result<f64> {
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-async fn appends(store: &Path, writers: usize, seconds: u64) -> anyhow::Result<(f64, f64, f64)> {
+/// Durable appends by `writers` concurrent writers for `seconds`:
+/// (events/s, p50 ack ms, p99 ack ms).
+pub(super) async fn appends(
+    store: &Path,
+    writers: usize,
+    seconds: u64,
+    metrics: &crate::metrics::Metrics,
+) -> anyhow::Result<(f64, f64, f64)> {
     let log = Arc::new(EventLog::open(store)?);
     let projection = Arc::new(Projection::new(State::default()));
     let committer = Committer::start(
@@ -119,6 +128,7 @@ async fn appends(store: &Path, writers: usize, seconds: u64) -> anyhow::Result<(
         projection.clone(),
         1_000_000,
         Settings::default(),
+        metrics,
     )?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..writers as u64)

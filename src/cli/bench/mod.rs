@@ -4,6 +4,7 @@
 mod api;
 mod lb;
 mod log;
+mod metrics;
 mod plan;
 mod serve;
 mod stream;
@@ -24,6 +25,8 @@ pub enum BenchCommand {
     /// `GET /v2/apps?embed=apps.tasks` latency and the server's memory on a
     /// store of that size.
     Api(api::ApiBench),
+    /// What metrics cost on the write path: on against off, same run.
+    Metrics(metrics::MetricsBench),
     /// How soon a task change reaches traffic through HAProxy: the
     /// sidecar against a poll-and-reload baseline.
     Lb(lb::LbBench),
@@ -38,6 +41,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Stream(args) => stream::run(args),
         BenchCommand::Plan(args) => plan::run(args),
         BenchCommand::Api(args) => api::run(args),
+        BenchCommand::Metrics(args) => metrics::run(args),
         BenchCommand::Lb(args) => lb::run(args),
         BenchCommand::LbTask => lb::serve_task_id(),
     }

@@ -14,6 +14,11 @@ pub struct ServeChild {
 
 impl ServeChild {
     pub fn start(data_dir: &Path) -> anyhow::Result<ServeChild> {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// With `extra` flags for `stride serve`.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> anyhow::Result<ServeChild> {
         let exe = std::env::current_exe().context("cannot find the stride binary")?;
         let mut child = Command::new(exe)
             .args([
@@ -24,6 +29,7 @@ impl ServeChild {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .env("STRIDE_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()

@@ -58,6 +58,9 @@ pub struct Plan {
     pub finished: Vec<(DeploymentId, u32)>,
     /// Offers no launch uses.
     pub declines: Vec<OfferId>,
+    /// Why the declined offers went unused: the first reason (in funnel
+    /// order) any waiting app had to pass one over; `None`: no app looked.
+    pub unused_because: BTreeMap<Option<RejectReason>, u32>,
     /// Launches Mesos has said nothing about for a while: ask it.
     pub stale: Vec<(TaskId, Option<AgentId>)>,
     /// Apps short of instances, and why.
@@ -171,7 +174,10 @@ pub fn plan(input: &PlanInput) -> Plan {
             plan.finished.push((*id, done));
         }
     }
-    plan.declines = pool.unused();
+    for (offer, reason) in pool.unused() {
+        plan.declines.push(offer);
+        *plan.unused_because.entry(reason).or_insert(0) += 1;
+    }
     plan
 }
 

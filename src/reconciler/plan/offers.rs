@@ -53,6 +53,8 @@ struct Space<'a> {
     scalars: BTreeMap<&'a str, Vec<Slot<'a>>>,
     ports: Vec<PortSlot<'a>>,
     used: bool,
+    /// The first reason (in funnel order) any app had to pass it over.
+    rejected: Option<RejectReason>,
 }
 
 struct Slot<'a> {
@@ -111,17 +113,22 @@ impl<'a> OfferPool<'a> {
         for space in &mut self.spaces {
             match space.take(definition, &needs, rules, placed, agents) {
                 Ok(placement) => return Ok(placement),
-                Err(reason) => *rejections.entry(reason).or_insert(0) += 1,
+                Err(reason) => {
+                    *rejections.entry(reason).or_insert(0) += 1;
+                    space.rejected = Some(space.rejected.map_or(reason, |r| r.min(reason)));
+                }
             }
         }
         Err(rejections)
     }
 
-    pub fn unused(&self) -> Vec<OfferId> {
+    /// Offers no launch uses, and why: the first reason in the funnel
+    /// any app had to pass one over, `None` if no app looked at it.
+    pub fn unused(&self) -> Vec<(OfferId, Option<RejectReason>)> {
         self.spaces
             .iter()
             .filter(|s| !s.used)
-            .map(|s| s.offer.id.clone())
+            .map(|s| (s.offer.id.clone(), s.rejected))
             .collect()
     }
 }
@@ -154,6 +161,7 @@ impl<'a> Space<'a> {
             scalars,
             ports,
             used: false,
+            rejected: None,
         }
     }
 

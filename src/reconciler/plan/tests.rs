@@ -255,6 +255,9 @@ fn waits_with_the_reason_each_offer_gave() {
         assert_eq!(waiting.count, 1);
         assert_eq!(waiting.rejections.keys().next().copied(), reason, "{body}");
         assert_eq!(plan.declines.len(), offers.len(), "unused offers go back");
+        let because: Vec<_> = plan.unused_because.clone().into_iter().collect();
+        let expected: Vec<_> = reason.map(|r| (Some(r), 1)).into_iter().collect();
+        assert_eq!(because, expected, "{body}");
         assert!(plan.wants_offers());
     }
 }
@@ -361,6 +364,18 @@ fn constraints_count_tasks_already_running() {
     let plan = world.plan(&offers);
     assert_eq!(launched_on(&plan), ["o3"]);
     assert_eq!(plan.declines, [OfferId::new("o2")]);
+    let because: Vec<_> = plan.unused_because.into_iter().collect();
+    assert_eq!(because, [(Some(RejectReason::UnfulfilledConstraint), 1)]);
+}
+
+#[test]
+fn offers_nothing_waits_for_go_back_with_no_reason() {
+    let mut world = World::new();
+    world.create(app("/idle", 0));
+    let plan = world.plan(&[offer("o1", "a1", 4.0, 1024.0, (31000, 31010))]);
+    assert_eq!(plan.declines, [OfferId::new("o1")]);
+    let because: Vec<_> = plan.unused_because.into_iter().collect();
+    assert_eq!(because, [(None, 1)]);
 }
 
 #[test]
