@@ -1,9 +1,10 @@
 //! `GET /v1/audit`: filtered, paged history from the index trees.
 
 use super::{ApiError, Shared};
+use crate::audit::diff::{Change, diff};
 use crate::audit::{self, AuditQuery, Bound, Cursor, MAX_LIMIT, Order};
-use crate::event::Seq;
 use crate::event::json::envelope_json;
+use crate::event::{Envelope, Event, Seq};
 use crate::stream::{AppMatch, parse_kind};
 use axum::Json;
 use axum::extract::{Query, State};
@@ -30,12 +31,29 @@ pub async fn audit(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let events: Vec<Value> = page.events.iter().map(envelope_json).collect();
+    let events: Vec<Value> = page.events.iter().map(audited).collect();
     Ok(Json(json!({
         "events": events,
         "next": page.next.map(|c| c.encode()),
         "head": head,
     })))
+}
+
+/// The envelope, and for a change of an app's definition the fields that
+/// changed (`changes`: path, before, after).
+fn audited(envelope: &Envelope) -> Value {
+    let mut value = envelope_json(envelope);
+    let changes = match &envelope.event {
+        Event::AppUpdated(e) => diff(&json!(e.previous), &json!(e.definition)),
+        Event::AppScaled(e) => vec![Change {
+            path: "/instances".into(),
+            before: Some(json!(e.previous)),
+            after: Some(json!(e.instances)),
+        }],
+        _ => return value,
+    };
+    value["changes"] = json!(changes);
+    value
 }
 
 fn parse(pairs: &[(String, String)]) -> Result<AuditQuery, ApiError> {

@@ -47,7 +47,9 @@ pub fn refine(matched: &str, path: &str) -> Option<&'static str> {
     if let Some(rest) = under("/v2/groups/") {
         return Some(GroupRoute::parse(rest).template());
     }
-    None
+    under("/v1/apps/")
+        .filter(|rest| rest.trim_end_matches('/').ends_with("/diff"))
+        .map(|_| "/v1/apps/{id}/diff")
 }
 
 fn observe(shared: &Shared) -> Observed {
@@ -177,6 +179,12 @@ mod tests {
                 "/v2/groups/prod/apps",
                 Some("/v2/groups/{id}/apps"),
             ),
+            (
+                "/v1/apps/{*rest}",
+                "/v1/apps/a/b/diff",
+                Some("/v1/apps/{id}/diff"),
+            ),
+            ("/v1/apps/{*rest}", "/v1/apps/a/b", None),
             ("/v2/apps", "/v2/apps", None),
             ("/v2/queue/{*rest}", "/v2/queue/a/delay", None),
         ];

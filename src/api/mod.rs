@@ -9,6 +9,7 @@ mod audit;
 mod definitions;
 mod deployable;
 mod deployments;
+mod diff;
 mod error;
 mod extract;
 mod groups;
@@ -68,6 +69,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::ws::handler))
         .route("/v1/audit", get(audit::audit))
+        .route("/v1/apps/{*rest}", get(diff::app_diff))
         .route("/v1/sidecars", get(stream::sidecars::list))
         .route("/v1/subscriptions", get(subscriptions::deliveries))
         .route("/v2/events", get(stream::sse::handler))

@@ -7,6 +7,7 @@
 //! checks the other filters by point lookups, so the log itself is only read
 //! for the events returned.
 
+pub mod diff;
 mod plan;
 
 use crate::event::{Envelope, Kind, Seq};

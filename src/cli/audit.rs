@@ -32,7 +32,12 @@ pub struct AuditArgs {
     /// Newest first.
     #[arg(long)]
     desc: bool,
-    /// Print JSON lines instead of a table.
+    /// Under each change of a definition, the fields that changed, before
+    /// and after (`instances: 3 -> 5`).
+    #[arg(long)]
+    diff: bool,
+    /// Print JSON lines instead of a table (with `changes` on definition
+    /// changes).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -111,6 +116,11 @@ async fn print_pages(args: AuditArgs, base: Vec<(&'static str, String)>) -> anyh
                 writeln!(out, "{event}")?;
             } else {
                 writeln!(out, "{}", table::row(event))?;
+                if args.diff {
+                    for line in table::change_lines(event) {
+                        writeln!(out, "{line}")?;
+                    }
+                }
             }
             printed += 1;
         }

@@ -92,6 +92,32 @@ fn changed_fields(before: &Value, after: &Value) -> String {
     }
 }
 
+/// A definition change's `changes` (from `/v1/audit`), one indented line
+/// each: `instances: 3 -> 5`, `env/A: "1" -> (none)`.
+pub fn change_lines(event: &Value) -> Vec<String> {
+    let shown = |value: &Value| match value {
+        Value::Null => "(none)".to_owned(),
+        other => other.to_string(),
+    };
+    event["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|change| {
+            let path = change["path"].as_str().unwrap_or("?");
+            format!(
+                "{:>12}{}: {} -> {}",
+                "",
+                path.strip_prefix('/')
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or(path),
+                shown(&change["before"]),
+                shown(&change["after"])
+            )
+        })
+        .collect()
+}
+
 /// `key=value` for the event's own scalar fields.
 fn scalars(fields: &Map<String, Value>) -> String {
     let mut out = String::new();
@@ -123,6 +149,26 @@ mod tests {
         let before = json!({"cmd": "a", "mem": 1, "gone": true});
         let after = json!({"cmd": "b", "mem": 1});
         assert_eq!(changed_fields(&before, &after), "changed: cmd, gone");
+    }
+
+    #[test]
+    fn changes_read_as_before_and_after() {
+        let event = json!({"changes": [
+            {"path": "/instances", "before": 3, "after": 5},
+            {"path": "/env/A", "before": "1"},
+            {"path": "/cmd", "before": "a", "after": "b"}]});
+        let lines: Vec<String> = change_lines(&event)
+            .iter()
+            .map(|l| l.trim().to_owned())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "instances: 3 -> 5",
+                r#"env/A: "1" -> (none)"#,
+                r#"cmd: "a" -> "b""#
+            ]
+        );
     }
 
     #[test]
