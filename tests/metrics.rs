@@ -259,7 +259,14 @@ async fn a_real_prometheus_scrapes_every_group_moving_under_load() {
         .await
         .expect("applied");
     let scale = json!({"instances": 1});
-    send_ok(&http, &server, Method::PUT, "/v2/apps/web", Some(scale)).await;
+    send_ok(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/apps/web?force=true",
+        Some(scale),
+    )
+    .await;
     for i in 0..12 {
         let app = json!({"id": format!("/batch/a{i}"), "cmd": "sleep 1", "instances": 0});
         send_ok(&http, &server, Method::POST, "/v2/apps", Some(app)).await;
