@@ -8,10 +8,10 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use stride::event::app::{AppDefinition, AppSpec};
+use stride::event::condition::Condition;
 use stride::event::{
     Actor, AppCreated, Envelope, Event, Seq, TaskLaunchRequested, TaskStatusRecorded,
 };
-use stride::mesos::condition::Condition;
 use stride::store::EventLog;
 
 async fn call(

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use stride::audit::{self, AuditQuery, Bound, Order};
+use stride::event::condition::Condition;
 use stride::event::{
     Actor, AppId, AppScaled, CallbackSubscribed, Envelope, Event, Seq, TaskExpunged, TaskId,
     TaskKillRequested, TaskStatusRecorded,
 };
-use stride::mesos::condition::Condition;
 use stride::store::EventLog;
 use stride::stream::AppMatch;
 

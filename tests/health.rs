@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use stride::api::{ServerInfo, Shared};
 use stride::command::{Command, Committer, PortRange, Settings, TaskStatus};
 use stride::event::app::{AppDefinition, AppSpec};
+use stride::event::condition::Condition;
 use stride::event::{
     Actor, AppCreated, Envelope, Event, Seq, TaskId, TaskLaunchRequested, TaskStatusRecorded,
 };
 use stride::health::{HealthMonitor, HealthResults};
-use stride::mesos::condition::Condition;
 use stride::metrics::Metrics;
 use stride::projection::Projection;
 use stride::store::EventLog;

@@ -19,6 +19,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use stride::event::app::AppSpec;
+use stride::event::condition::Condition;
 use stride::event::*;
 use stride::lb::apply::Applier;
 use stride::lb::config::{Backends, RenderOptions, render};
@@ -26,7 +27,6 @@ use stride::lb::install::ConfigFile;
 use stride::lb::model::Selection;
 use stride::lb::status::{Status, StatusHandle};
 use stride::lb::supervisor::{Haproxy, Launch};
-use stride::mesos::condition::Condition;
 use stride::projection::State;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use stride::mesos::condition::Condition;
+use stride::event::condition::Condition;
 use stride::projection::State;
 use tempfile::TempDir;
 

@@ -4,7 +4,7 @@
 use super::app_routes::AppRoute;
 use super::groups::GroupRoute;
 use super::{ApiError, Shared, queue};
-use crate::mesos::condition::Condition;
+use crate::event::condition::Condition;
 use crate::metrics::{CallbackObserved, Format, Observed, StreamObserved};
 use crate::reconciler::now_micros;
 use crate::stream::Protocol;

@@ -12,8 +12,8 @@ pub use ports::{PortRange, PortRangeError};
 pub use validate::error_pointer;
 
 use crate::event::app::AppDefinition;
+use crate::event::condition::Condition;
 use crate::event::{AgentId, AppId, DeploymentId, Envelope, FrameworkId, TaskId};
-use crate::mesos::condition::Condition;
 use serde::Serialize;
 use uuid::Uuid;
 

@@ -6,6 +6,7 @@
 //! untagged or flattened enums, no `skip_serializing_if`, no `serde_json::Value`.
 
 pub mod app;
+pub mod condition;
 mod envelope;
 pub mod ids;
 pub mod json;
@@ -13,8 +14,8 @@ pub mod json;
 pub use envelope::{Actor, Envelope, Seq};
 pub use ids::{AgentId, AppId, DeploymentId, FrameworkId, TaskId};
 
-use crate::mesos::condition::Condition;
 use app::AppSpec;
+use condition::Condition;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 use super::probe;
 use crate::event::TaskId;
 use crate::event::app::{AppDefinition, ReadinessProtocol};
-use crate::mesos::condition::Condition;
+use crate::event::condition::Condition;
 use crate::projection::{Projection, State};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -8,8 +8,8 @@
 //! shared HTTP frontend), `HAPROXY_N_MODE` (`http` or `tcp`; `http` when a
 //! vhost is set, else `tcp`) and `HAPROXY_N_BALANCE` (HAProxy's `balance`).
 
+use crate::event::condition::Condition;
 use crate::event::{AppId, TaskId};
-use crate::mesos::condition::Condition;
 use crate::projection::{App, State, Task};
 use std::collections::BTreeMap;
 

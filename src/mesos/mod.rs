@@ -11,7 +11,6 @@
 mod backoff;
 mod calls;
 pub mod client;
-pub mod condition;
 pub mod config;
 mod endpoint;
 pub mod recordio;

@@ -18,10 +18,10 @@ pub use load::{LoadError, load};
 pub use shared::Projection;
 
 use crate::event::app::AppSpec;
+use crate::event::condition::Condition;
 use crate::event::{
     AgentId, AppId, DeploymentId, Envelope, Event, FrameworkId, Seq, TaskId, TaskStatusRecorded,
 };
-use crate::mesos::condition::Condition;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -1,8 +1,8 @@
 //! A Mesos status update, as the command that records it.
 
 use crate::command::TaskStatus;
+use crate::event::condition::condition_of;
 use crate::event::{AgentId, TaskId};
-use crate::mesos::condition::condition_of;
 use crate::mesos::types;
 
 pub fn from_mesos(update: &types::TaskStatus) -> TaskStatus {

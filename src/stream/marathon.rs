@@ -11,11 +11,11 @@
 //! clients see.
 
 use crate::event::app::AppSpec;
+use crate::event::condition::Condition;
 use crate::event::json::timestamp;
 use crate::event::{
     AppId, DeploymentId, DeploymentStep, Envelope, Event, TaskId, UNHEALTHY_KILL_REASON,
 };
-use crate::mesos::condition::Condition;
 use crate::projection::{Deployment, Projection, Task};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::Url;
-use stride::mesos::condition::condition_of;
+use stride::event::condition::condition_of;
 use stride::mesos::types::{
     CommandInfo, DurationInfo, Environment, EnvironmentVariable, FrameworkId, KillPolicy, Offer,
     Resource, TaskId, TaskInfo, TaskState, TaskStatus, ValueRange,

@@ -4,8 +4,8 @@
 
 use super::percentiles;
 use crate::command::{Command, Committer, Settings, TaskStatus};
+use crate::event::condition::Condition;
 use crate::event::{Actor, Envelope, Event, Seq, TaskId, TaskStatusRecorded};
-use crate::mesos::condition::Condition;
 use crate::projection::{self, Projection, State, snapshot};
 use crate::store::EventLog;
 use anyhow::{Context, bail};

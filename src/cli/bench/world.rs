@@ -3,11 +3,11 @@
 //! that would have built it.
 
 use crate::event::app::{AppDefinition, AppSpec};
+use crate::event::condition::Condition;
 use crate::event::{
     Actor, AgentId, AppCreated, AppId, Envelope, Event, Seq, TaskId, TaskLaunchRequested,
     TaskStatusRecorded,
 };
-use crate::mesos::condition::Condition;
 use crate::mesos::types::{
     AgentId as MesosAgentId, FrameworkId, Offer, OfferId, Resource, ValueRange,
 };

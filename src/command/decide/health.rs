@@ -56,11 +56,11 @@ fn live<'a>(state: &'a State, task_id: &TaskId) -> Option<(&'a Task, &'a crate::
 mod tests {
     use super::super::decide;
     use crate::command::{Command, Settings};
+    use crate::event::condition::Condition;
     use crate::event::{
         Actor, AppCreated, AppId, Envelope, Event, Seq, TaskId, TaskLaunchRequested,
         TaskStatusRecorded,
     };
-    use crate::mesos::condition::Condition;
     use crate::projection::State;
     use uuid::Uuid;
 

@@ -268,7 +268,7 @@ pub struct Port {
 }
 
 string_enum!(
-    /// `TaskState`. See `condition::condition_of` for what each means to Stride.
+    /// `TaskState`. Stride maps each to a condition of its own (`event::condition`).
     TaskState {
         Staging = "TASK_STAGING",
         Starting = "TASK_STARTING",

@@ -4,7 +4,7 @@
 use super::constraints::Placed;
 use crate::event::TaskId;
 use crate::event::app::KillSelection;
-use crate::mesos::condition::Condition;
+use crate::event::condition::Condition;
 use crate::projection::{App, Task};
 use std::collections::HashSet;
 

@@ -13,8 +13,8 @@ pub use offers::RejectReason;
 
 use crate::command::{KillIntent, LaunchIntent, PlanIntents};
 use crate::event::app::UnreachableStrategy;
+use crate::event::condition::Condition;
 use crate::event::{AgentId, AppId, DeploymentAction, DeploymentId, Seq, TaskId};
-use crate::mesos::condition::Condition;
 use crate::mesos::types::{Offer, OfferId, Resource};
 use crate::projection::{App, Deployment, State, Task};
 use constraints::Rules;

@@ -4,8 +4,8 @@
 use super::{Agents, Drain, Plan, PlanInput, RejectReason, plan};
 use crate::command::{Command, Settings, TaskStatus, decide};
 use crate::event::app::AppDefinition;
+use crate::event::condition::Condition;
 use crate::event::{Actor, AgentId, AppId, Envelope, Event, Seq, TaskId};
-use crate::mesos::condition::Condition;
 use crate::mesos::types::{
     AgentId as MesosAgentId, Attribute, FrameworkId, Offer, OfferId, Resource, ValueRange,
     ValueText, ValueType,
