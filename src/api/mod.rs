@@ -20,6 +20,7 @@ mod metrics;
 mod pods;
 mod queue;
 mod rendered;
+mod stream;
 mod subscriptions;
 mod tasks;
 
@@ -32,7 +33,6 @@ pub use rendered::Rendered;
 use crate::command::Committer;
 use crate::projection::Projection;
 use crate::store::EventLog;
-use crate::stream;
 use axum::Router;
 use axum::routing::{any, delete, get, post};
 use std::sync::Arc;
@@ -43,11 +43,11 @@ pub struct Shared {
     pub log: Arc<EventLog>,
     pub projection: Arc<Projection>,
     pub committer: Committer,
-    pub stream: Arc<stream::Hub>,
+    pub stream: Arc<crate::stream::Hub>,
     pub callbacks: crate::callbacks::Registry,
     /// Raw results of Stride-run health checks.
     pub health: crate::health::HealthResults,
-    pub sidecars: stream::Sidecars,
+    pub sidecars: crate::stream::Sidecars,
     pub server: ServerInfo,
     /// What waits to launch and why, kept by the reconciler.
     pub queue: Arc<crate::reconciler::Queue>,
@@ -60,6 +60,18 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
 }
 
+impl Shared {
+    /// What a websocket or SSE subscription reads.
+    pub fn stream_sources(&self) -> crate::stream::Sources {
+        crate::stream::Sources {
+            log: self.log.clone(),
+            projection: self.projection.clone(),
+            hub: self.stream.clone(),
+            sidecars: self.sidecars.clone(),
+        }
+    }
+}
+
 pub fn router(shared: Shared) -> Router {
     let recorded = shared.metrics.clone();
     let routes = Router::new()
@@ -67,12 +79,12 @@ pub fn router(shared: Shared) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
-        .route("/v1/stream", get(stream::ws::handler))
+        .route("/v1/stream", get(stream::websocket))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/apps/{*rest}", get(diff::app_diff))
-        .route("/v1/sidecars", get(stream::sidecars::list))
+        .route("/v1/sidecars", get(stream::sidecars))
         .route("/v1/subscriptions", get(subscriptions::deliveries))
-        .route("/v2/events", get(stream::sse::handler))
+        .route("/v2/events", get(stream::marathon_events))
         .route(
             "/v2/eventSubscriptions",
             get(subscriptions::list)

@@ -1,7 +1,8 @@
 //! Following the log: every durable event, in seq order, exactly once.
 //!
 //! `Feed` is the gapless cursor (log replay joined to the live broadcast);
-//! `ws` serves it as `GET /v1/stream`, `sse` as Marathon's `/v2/events`.
+//! `ws` serves it as a websocket session, `sse` as Marathon's event
+//! stream; the API's `api/stream.rs` routes requests to them.
 //! `Sidecars` tracks the load balancer sidecars among the subscribers and
 //! how far each has applied the log.
 //! The message schema is documented in `docs/stream.md`.
@@ -18,10 +19,23 @@ pub mod ws;
 
 pub use feed::{Feed, FeedError, Item, Start};
 pub use filter::{AppMatch, Filter, FilterError, parse_kind};
-pub use hub::{Hub, Protocol};
+pub use hub::{Hub, Protocol, Subscribed};
 pub use sidecars::Sidecars;
 
+use crate::projection::Projection;
+use crate::store::EventLog;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// What a subscription reads: the log for history, the projection for the
+/// live edge, the hub that paces it, and the sidecars it may register.
+#[derive(Clone)]
+pub struct Sources {
+    pub log: Arc<EventLog>,
+    pub projection: Arc<Projection>,
+    pub hub: Arc<Hub>,
+    pub sidecars: Sidecars,
+}
 
 /// Timings of websocket subscribers; `stride serve` flags set them.
 #[derive(Debug, Clone, Copy)]

@@ -9,13 +9,9 @@
 //! Kept in memory only: after a restart Stride learns it again as sidecars
 //! reconnect, and a disconnected sidecar is not waited for.
 
-use crate::api::Shared;
 use crate::event::Seq;
 use crate::event::json::timestamp;
-use axum::Json;
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
@@ -132,11 +128,6 @@ impl Drop for Registration {
         self.sidecars.lock().connected.remove(&self.id);
         self.sidecars.moved.notify_one();
     }
-}
-
-/// `GET /v1/sidecars`.
-pub async fn list(State(shared): State<Shared>) -> Json<Value> {
-    Json(json!({"sidecars": shared.sidecars.all()}))
 }
 
 #[cfg(test)]

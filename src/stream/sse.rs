@@ -1,5 +1,5 @@
-//! `GET /v2/events`: Marathon's Server-Sent Events endpoint, on the same
-//! gapless feed as `/v1/stream`.
+//! Marathon's Server-Sent Events (`GET /v2/events`, see `api/stream.rs`),
+//! on the same gapless feed as `/v1/stream`.
 //!
 //! Unlike Marathon, every event carries an `id:` line, so a client
 //! reconnecting with `Last-Event-ID` resumes after it with no gap and no
@@ -9,13 +9,11 @@
 //! `event_stream_attached` greeting has no id, so it never moves a
 //! client's resume point.
 
-use super::Protocol;
-use super::feed::{Feed, FeedError, Item, Start};
+use super::Sources;
+use super::feed::{Feed, FeedError, Item};
+use super::hub::Subscribed;
 use super::marathon::{PlanFormat, marathon_events, stream_attached};
-use crate::api::{ApiError, Caller, Shared};
-use crate::event::{Actor, Seq};
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use crate::event::Seq;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
@@ -26,85 +24,37 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Comment lines on a quiet stream, so proxies and clients see it alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub async fn handler(
-    State(shared): State<Shared>,
-    Caller(actor): Caller,
-    Query(pairs): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let accepts = headers
-        .get_all("accept")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/event-stream"));
-    if !accepts {
-        return Err(ApiError::NotAcceptable(
-            "/v2/events serves Server-Sent Events: send 'Accept: text/event-stream'".into(),
-        ));
-    }
-    // Marathon ignores parameters it does not know, so this does too.
-    let format = match pairs.iter().find(|(key, _)| key == "plan-format") {
-        Some((_, value)) if value == "light" => PlanFormat::Light,
-        _ => PlanFormat::Full,
-    };
-    let types: BTreeSet<String> = pairs
-        .into_iter()
-        .filter(|(key, _)| key == "event_type")
-        .map(|(_, value)| value)
-        .collect();
-    let (start, mut skip) = match headers.get("last-event-id") {
-        None => (Start::Now, None),
-        Some(value) => {
-            let last = value
-                .to_str()
-                .ok()
-                .and_then(parse_event_id)
-                .ok_or_else(|| {
-                    ApiError::BadRequest("Last-Event-ID must be an id this server sent".into())
-                })?;
-            match last {
-                (seq, None) => {
-                    // u64::MAX has no successor; it is as far beyond the
-                    // head as any.
-                    let after = seq.checked_next().ok_or_else(|| {
-                        ApiError::BadRequest(format!(
-                            "Last-Event-ID: {seq} is beyond the head of the log ({})",
-                            shared.projection.head()
-                        ))
-                    })?;
-                    (Start::At(after), None)
-                }
-                (seq, Some(seen)) => (Start::At(seq), Some((seq, seen + 1))),
-            }
-        }
-    };
-    let feed = Feed::open(
-        shared.log.clone(),
-        shared.projection.clone(),
-        start,
-        Default::default(),
-    )
-    .map_err(|error| ApiError::BadRequest(format!("Last-Event-ID: {error}")))?
-    .following(shared.stream.paced_head());
-    // Counted among the subscribers the hub paces for, while it streams.
-    let subscribed = shared
-        .stream
-        .subscribe(Protocol::Sse)
-        .map_err(|full| ApiError::Busy(full.to_string()))?;
+/// What a `/v2/events` client asked for, besides where to start.
+pub struct Wanted {
+    pub format: PlanFormat,
+    /// Marathon event types; empty means all.
+    pub types: BTreeSet<String>,
+    /// Events of a seq the client has partly seen: that seq and how many
+    /// of its Marathon events to skip (from a `42.1` Last-Event-ID).
+    pub skip: Option<(Seq, usize)>,
+    /// The client's address, for the greeting.
+    pub remote: String,
+}
+
+/// Serves `feed` as Marathon's event stream, counted among the hub's
+/// subscribers while it lasts.
+pub fn respond(sources: &Sources, feed: Feed, subscribed: Subscribed, asked: Wanted) -> Response {
+    let Wanted {
+        format,
+        types,
+        mut skip,
+        remote,
+    } = asked;
     subscribed.sent(feed.position());
-    let stopping = shared.stream.stopping();
+    let stopping = sources.hub.stopping();
     let wanted = move |kind: &str| types.is_empty() || types.contains(kind);
-    let remote = match &actor {
-        Actor::Api { remote, .. } => remote.clone(),
-        _ => String::new(),
-    };
     let greeting = wanted("event_stream_attached").then(|| {
         let body = stream_attached(&remote, now_micros());
         Ok(SseEvent::default()
             .event("event_stream_attached")
             .data(body.to_string()))
     });
-    let projection = shared.projection.clone();
+    let projection = sources.projection.clone();
     let state = (feed, wanted, subscribed, VecDeque::new());
     let events = stream::unfold(state, move |(mut feed, wanted, subscribed, mut ready)| {
         let projection = projection.clone();
@@ -157,13 +107,13 @@ pub async fn handler(
     });
     // Ends when the server stops, so a client never holds up its shutdown.
     let body = stream::iter(greeting).chain(events).take_until(stopping);
-    Ok(Sse::new(body)
+    Sse::new(body)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response())
+        .into_response()
 }
 
 /// `42` (all of seq 42) or `42.1` (seq 42's first two events).
-fn parse_event_id(id: &str) -> Option<(Seq, Option<usize>)> {
+pub fn parse_event_id(id: &str) -> Option<(Seq, Option<usize>)> {
     let id = id.trim();
     match id.split_once('.') {
         None => Some((Seq(id.parse().ok()?), None)),

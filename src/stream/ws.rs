@@ -1,4 +1,4 @@
-//! `GET /v1/stream`: the log over a websocket, one JSON text message per
+//! `GET /v1/stream` (see `api/stream.rs`): the log over a websocket, one JSON text message per
 //! event (see `docs/stream.md`).
 //!
 //! Each connection runs two tasks: a reader that watches the client (pongs,
@@ -9,13 +9,11 @@
 //! that stops reading is cut off after `idle_timeout`.
 
 use super::feed::{Feed, FeedError, Item, Start};
-use super::hub::{Protocol, Subscribed};
+use super::hub::Subscribed;
 use super::sidecars::{ClientMessage, Registration};
-use super::{Filter, Hub, Sidecars, StreamConfig};
-use crate::api::{ApiError, Shared};
+use super::{Filter, Hub, Sidecars, Sources, StreamConfig};
 use crate::event::{Envelope, Seq};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
 use axum::response::Response;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -46,11 +44,16 @@ pub struct StreamQuery {
     pub filter: Filter,
 }
 
+/// A query `/v1/stream` cannot serve; the API answers it with a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadQuery(String);
+
 impl StreamQuery {
     /// `from` (a seq or `now`, default `now`), repeatable `type`, `app`,
     /// `task`. Anything else is an error, so a typo never widens a stream.
-    pub fn parse(pairs: &[(String, String)]) -> Result<StreamQuery, ApiError> {
-        let bad = |message: String| ApiError::BadRequest(message);
+    pub fn parse(pairs: &[(String, String)]) -> Result<StreamQuery, BadQuery> {
+        let bad = BadQuery;
         let mut start = None;
         let mut filter = Filter::default();
         let mut seen = std::collections::BTreeSet::new();
@@ -77,33 +80,30 @@ impl StreamQuery {
     }
 }
 
-fn parse_from(raw: &str) -> Result<Start, ApiError> {
+fn parse_from(raw: &str) -> Result<Start, BadQuery> {
     if raw == "now" {
         return Ok(Start::Now);
     }
     raw.parse::<u64>()
         .map(|seq| Start::At(Seq(seq)))
-        .map_err(|_| ApiError::BadRequest(format!("from must be a seq or 'now', not '{raw}'")))
+        .map_err(|_| BadQuery(format!("from must be a seq or 'now', not '{raw}'")))
 }
 
-/// Validates the query before upgrading, so a bad one is a plain HTTP 400.
-pub async fn handler(
-    State(shared): State<Shared>,
-    Query(pairs): Query<Vec<(String, String)>>,
+/// Upgrades to a websocket serving `query`, counted among the hub's
+/// subscribers while it lasts.
+pub fn accept(
     upgrade: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let query = StreamQuery::parse(&pairs)?;
-    let subscribed = shared
-        .stream
-        .subscribe(Protocol::Websocket)
-        .map_err(|full| ApiError::Busy(full.to_string()))?;
-    Ok(upgrade
+    sources: Sources,
+    query: StreamQuery,
+    subscribed: Subscribed,
+) -> Response {
+    upgrade
         // Clients say little; the default (128 KiB, zeroed before every
         // read) costs a thousand subscribers more than their messages.
         .read_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, shared, query, subscribed)))
+        .on_upgrade(move |socket| serve(socket, sources, query, subscribed))
 }
 
 /// Why the reader stopped.
@@ -141,19 +141,19 @@ enum Write {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, subscribed: Subscribed) {
-    let config = shared.stream.config;
+async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscribed: Subscribed) {
+    let config = sources.hub.config;
     let (mut sink, source) = socket.split();
     let opened = Feed::open(
-        shared.log.clone(),
-        shared.projection.clone(),
+        sources.log.clone(),
+        sources.projection.clone(),
         query.start,
         query.filter,
     );
     let mut feed = match opened {
-        Ok(feed) => feed.following(shared.stream.paced_head()),
+        Ok(feed) => feed.following(sources.hub.paced_head()),
         Err(error) => {
-            let head = shared.projection.head();
+            let head = sources.projection.head();
             let message = json!({"type": "error", "error": "from_beyond_head",
                                  "message": error.to_string(), "head": head});
             let _ = send(&mut sink, text(&message), &config).await;
@@ -175,14 +175,14 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, subscribed
         source,
         started,
         last_pong.clone(),
-        shared.sidecars.clone(),
+        sources.sidecars.clone(),
         gone_tx,
     ));
     let mut ping = interval_at(started + config.ping_interval, config.ping_interval);
     let mut progress = interval_at(started + config.progress_interval, config.progress_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut stopping = std::pin::pin!(shared.stream.stopping());
+    let mut stopping = std::pin::pin!(sources.hub.stopping());
     let ending = 'serve: loop {
         let step = tokio::select! {
             biased;
@@ -206,7 +206,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, subscribed
             // Also sent on catching up, so a filtered subscriber (and
             // `stride events` without --follow) learns it at once.
             Step::Progress | Step::Feed(Ok(Item::CaughtUp(_))) => {
-                Write::One(progress_message(&feed, &shared))
+                Write::One(progress_message(&feed, &sources))
             }
             Step::Feed(Ok(Item::Event(envelope))) => Write::Batch(envelope),
             Step::Feed(Err(FeedError::Closed)) => break Ending::Stopping,
@@ -222,7 +222,7 @@ async fn serve(socket: WebSocket, shared: Shared, query: StreamQuery, subscribed
             written = async {
                 match write {
                     Write::One(message) => send(&mut sink, message, &config).await,
-                    Write::Batch(first) => send_batch(&mut sink, &mut feed, &shared.stream, first).await,
+                    Write::Batch(first) => send_batch(&mut sink, &mut feed, &sources.hub, first).await,
                 }
             } => written,
         };
@@ -260,8 +260,8 @@ async fn end(sink: &mut Sink, ending: Ending, config: &StreamConfig) {
     }
 }
 
-fn progress_message(feed: &Feed, shared: &Shared) -> Message {
-    text(&json!({"type": "progress", "seq": feed.position(), "head": shared.projection.head()}))
+fn progress_message(feed: &Feed, sources: &Sources) -> Message {
+    text(&json!({"type": "progress", "seq": feed.position(), "head": sources.projection.head()}))
 }
 
 fn text(value: &serde_json::Value) -> Message {
