@@ -9,6 +9,7 @@ use crate::mesos::{Scheduler, SchedulerConfig, SchedulerHandle};
 use crate::metrics::{MesosState, Metrics};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
+use crate::runtime::shutdown_signal;
 use crate::store::{EventLog, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -310,22 +311,4 @@ fn follow_mesos(
     let reconciler = Reconciler::new(handle.clone(), committer.clone(), projection.clone(), links);
     tokio::spawn(reconciler.run(events));
     Ok(handle)
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -171,22 +171,16 @@ fn socket_path(path: PathBuf, flag: &str) -> anyhow::Result<PathBuf> {
 
 /// `--haproxy`, else `haproxy` on PATH, else Debian's /usr/sbin/haproxy
 /// (not on every user's PATH). A dry run needs none.
-pub(crate) fn haproxy_binary(given: Option<PathBuf>, dry_run: bool) -> anyhow::Result<PathBuf> {
+fn haproxy_binary(given: Option<PathBuf>, dry_run: bool) -> anyhow::Result<PathBuf> {
     if let Some(path) = given {
         if !path.is_file() {
             bail!("--haproxy {}: no such file", path.display());
         }
         return Ok(path);
     }
-    let paths = std::env::var_os("PATH").unwrap_or_default();
-    let debian = PathBuf::from("/usr/sbin/haproxy");
-    let found = std::env::split_paths(&paths)
-        .map(|dir| dir.join("haproxy"))
-        .chain([debian.clone()])
-        .find(|path| path.is_file());
-    match found {
+    match lb::installed_haproxy() {
         Some(found) => Ok(found),
-        None if dry_run => Ok(debian),
+        None if dry_run => Ok(PathBuf::from(lb::DEBIAN_HAPROXY)),
         None => {
             bail!("haproxy is not on PATH nor at /usr/sbin/haproxy; install it or pass --haproxy")
         }

@@ -224,7 +224,7 @@ async fn local_mesos(config: crate::local::LocalClusterConfig) -> anyhow::Result
         .context("cannot start the local cluster")?;
     // Tests and scripts wait for this line to learn the port.
     println!("stride local-mesos: listening on {}", cluster.url());
-    server::shutdown_signal().await;
+    crate::runtime::shutdown_signal().await;
     cluster.shutdown().await;
     Ok(())
 }

@@ -93,8 +93,8 @@ pub async fn accept_until(
             }
             continue;
         };
-        crate::tcp::no_delay(&mut stream);
-        crate::tcp::send_timeout(&stream, limits.send_timeout);
+        crate::runtime::tcp::no_delay(&mut stream);
+        crate::runtime::tcp::send_timeout(&stream, limits.send_timeout);
         open.serve(&http, router.clone(), Counted::new(stream, slot), peer);
     }
     open

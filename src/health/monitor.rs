@@ -12,6 +12,7 @@ use crate::event::condition::Condition;
 use crate::event::{Actor, TaskId};
 use crate::metrics::Metrics;
 use crate::projection::{Projection, State, Task};
+use crate::runtime::probe::client;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -62,7 +63,7 @@ impl HealthMonitor {
         results: HealthResults,
         metrics: Metrics,
     ) -> Result<HealthMonitor, HealthError> {
-        let client = probe::client(false).map_err(HealthError::Client)?;
+        let client = client(false).map_err(HealthError::Client)?;
         Ok(HealthMonitor {
             shared: Arc::new(Shared {
                 projection,

@@ -3,11 +3,11 @@
 //! answered one of `httpStatusCodesForReady`. Results are memory only, like
 //! health results; a task that was ready stays ready, as in Marathon.
 
-use super::probe;
 use crate::event::TaskId;
 use crate::event::app::{AppDefinition, ReadinessProtocol};
 use crate::event::condition::Condition;
 use crate::projection::{Projection, State};
+use crate::runtime::probe;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn followed_types_are_event_types() {
         for name in FOLLOWED {
-            assert!(crate::stream::parse_kind(name).is_ok(), "{name}");
+            assert!(crate::event::Kind::from_name(name).is_some(), "{name}");
         }
     }
 

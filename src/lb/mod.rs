@@ -20,7 +20,7 @@ mod slots;
 pub mod status;
 pub mod supervisor;
 
-use crate::tcp::no_delay;
+use crate::runtime::tcp::no_delay;
 use apply::Applier;
 use axum::serve::ListenerExt;
 use config::{Backends, RenderOptions, render};
@@ -33,6 +33,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use supervisor::{Haproxy, Launch, SupervisorError};
 use tokio::sync::watch;
+
+/// Where Debian installs HAProxy; `/usr/sbin` is not on every PATH.
+pub const DEBIAN_HAPROXY: &str = "/usr/sbin/haproxy";
+
+/// The installed HAProxy: the first on PATH, else Debian's.
+pub fn installed_haproxy() -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join("haproxy"))
+        .chain([PathBuf::from(DEBIAN_HAPROXY)])
+        .find(|path| path.is_file())
+}
 
 /// Everything `stride lb haproxy` is told.
 #[derive(Debug, Clone)]
@@ -128,7 +140,7 @@ pub async fn run(options: Options) -> Result<(), LbError> {
     );
     tokio::select! {
         () = options.follower.run(applier, generation_seen, status) => {}
-        () = crate::server::shutdown_signal() => {}
+        () = crate::runtime::shutdown_signal() => {}
     }
     tracing::info!(master_pid, "Stopping; HAProxy keeps serving.");
     Ok(())

@@ -46,7 +46,7 @@ mod sandbox;
 mod state;
 mod tasks;
 
-use crate::tcp::no_delay;
+use crate::runtime::tcp::no_delay;
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -249,7 +249,8 @@ impl Rig {
             ],
             "stride: listening on ",
         )?;
-        let haproxy = crate::cli::lb::haproxy_binary(None, false)?;
+        let haproxy = crate::lb::installed_haproxy()
+            .context("haproxy is not on PATH nor at /usr/sbin/haproxy; install it")?;
         let config = dir.join("lb/haproxy.cfg");
         let (sidecar, status) = procs::start(
             &logs,

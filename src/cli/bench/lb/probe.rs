@@ -34,7 +34,11 @@ pub fn serve_task_id() -> anyhow::Result<()> {
     )
     .into_bytes()
     .into();
-    crate::cli::remote::block_on(async move {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         loop {
             let (socket, _) = listener.accept().await?;
