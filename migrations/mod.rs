@@ -12,7 +12,10 @@
 //! Event payloads are all still at their first version: no steps yet.
 //! Store format 2 changed only the index trees' entries, which it reads in
 //! their format-1 shape as they are (see `src/store/postings.rs`), so it
-//! needs no step either; `fixtures/store-v1` and `store-v2` are opened by
+//! needs no step either. Nor does store format 3: its record checksums wrap
+//! the payload (record format 1, unchecked, still decodes), and its command
+//! records and snapshot markers read their older shapes as they are.
+//! `fixtures/store-v1`, `store-v2` and `store-v3` are opened by
 //! `tests/format.rs`.
 
 /// One upcast: payload bytes of `kind` at version `from` to version `from + 1`.

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v strace >/dev/null || missing+=(strace)     # tests/durability_strace.rs
 command -v python3 >/dev/null || missing+=(python3)   # tasks run `python3 -m http.server`
+command -v prlimit >/dev/null || missing+=(util-linux) # tests/descriptors.rs
 # tests/lb_haproxy.rs; Debian installs it in /usr/sbin, not on every PATH.
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v promtool >/dev/null || missing+=(prometheus)  # tests/metrics.rs: promtool and a real Prometheus

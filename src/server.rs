@@ -72,6 +72,8 @@ pub enum ServeError {
         #[source]
         source: StoreError,
     },
+    #[error("refusing to serve the store at {path}: {refusal}")]
+    Damaged { path: PathBuf, refusal: String },
     #[error(
         "cannot rebuild state from the store at {path}; `stride store verify` reports the damage"
     )]
@@ -116,19 +118,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         "connection limits"
     );
     let path = config.data_dir.clone();
-    let (log, state) = tokio::task::spawn_blocking(move || {
-        let log = EventLog::open(&path).map_err(|source| ServeError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let state = projection::load(&log, None).map_err(|source| ServeError::Load {
-            path: path.clone(),
-            source,
-        })?;
-        Ok::<_, ServeError>((Arc::new(log), state))
-    })
-    .await
-    .expect("the store-opening task does not panic")?;
+    let (log, state) = tokio::task::spawn_blocking(move || open_checked(&path))
+        .await
+        .expect("the store-opening task does not panic")?;
     tracing::info!(seq = %state.seq, apps = state.apps.len(), tasks = state.tasks.len(), "state rebuilt");
     let projection = Arc::new(Projection::new(state.clone()));
     let metrics = match config.metrics {
@@ -228,6 +220,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         metrics,
     };
     tracing::info!(addr = %bound, "serving");
+    let advertised = advertise(&config.data_dir, bound);
     // Tests and scripts wait for this line to learn the port.
     println!("stride: listening on http://{bound}");
     let router = api::router(shared);
@@ -253,10 +246,77 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             "connections still open at the shutdown timeout; closing them"
         );
     }
+    if let Some(path) = advertised {
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(cluster) = local {
         cluster.shutdown().await;
     }
     Ok(())
+}
+
+/// Opens the store and rebuilds the state, while a second thread checks
+/// the whole store (`store/integrity.rs`): a damaged store is refused, never
+/// served, whatever the state's load made of it.
+fn open_checked(path: &std::path::Path) -> Result<(Arc<EventLog>, projection::State), ServeError> {
+    let log = EventLog::open(path).map_err(|source| ServeError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (report, state) = std::thread::scope(|scope| {
+        let check = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            let report = log.check();
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "store checked"
+            );
+            report
+        });
+        let state = projection::load(&log, None);
+        (check.join(), state)
+    });
+    let report = report
+        .expect("the store check does not panic")
+        .map_err(|source| ServeError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    for cache in &report.caches {
+        tracing::warn!("{cache}");
+    }
+    if !report.problems.is_empty() {
+        return Err(ServeError::Damaged {
+            path: path.to_owned(),
+            refusal: report.refusal(path),
+        });
+    }
+    let state = state.map_err(|source| ServeError::Load {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((Arc::new(log), state))
+}
+
+/// Names this server's URL in the data directory, so `stride store backup`
+/// can ask it for a live backup (`store/backup.rs`).
+fn advertise(data_dir: &std::path::Path, bound: SocketAddr) -> Option<PathBuf> {
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], bound.port()))
+        }
+        ip if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port()))
+        }
+        _ => bound,
+    };
+    match crate::store::backup::advertise(data_dir, &format!("http://{host}")) {
+        Ok(path) => Some(path),
+        Err(error) => {
+            tracing::warn!(%error, "cannot name this server in the data directory; live backups will not find it");
+            None
+        }
+    }
 }
 
 async fn start_local(config: &ServeConfig) -> Result<LocalCluster, ServeError> {

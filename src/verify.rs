@@ -1,66 +1,83 @@
-//! `stride store verify`: every record decodes, seqs are dense from 1, the
-//! index trees hold exactly the entries the events imply, and every
-//! snapshot equals a replay to its seq.
+//! `stride store verify`: the check `serve` makes on open (every
+//! acknowledged seq present, every record intact, every tree readable, see
+//! `store/integrity.rs`), then deeper: every record decodes, the index
+//! trees hold exactly the entries the events imply, and every snapshot
+//! equals a replay to its seq.
 
 use crate::codec;
 use crate::event::Seq;
 use crate::projection::{State, snapshot};
-use crate::store::{EventLog, Index, IndexKeys, StoreError};
+use crate::store::{EventLog, Index, IndexKeys, Problem, Report, StoreError};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Default)]
-pub struct Report {
-    pub records: u64,
-    pub head: Seq,
+#[derive(Debug)]
+pub struct Verified {
+    pub report: Report,
     pub snapshots_checked: usize,
-    pub problems: Vec<String>,
 }
 
-impl Report {
+impl Verified {
+    /// Nothing damaged, not even a cache.
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+        self.report.problems.is_empty() && self.report.caches.is_empty()
     }
 }
 
-pub fn verify(log: &EventLog) -> Result<Report, StoreError> {
-    let mut report = Report {
-        head: log.head()?,
-        ..Report::default()
+pub fn verify(log: &EventLog) -> Result<Verified, StoreError> {
+    let mut verified = Verified {
+        report: log.check()?,
+        snapshots_checked: 0,
     };
-    let snapshot_seqs = log.snapshot_seqs()?;
+    let already_damaged = |report: &Report, seq: Seq| {
+        report.problems.iter().any(|p| {
+            matches!(p, Problem::Damaged { first, last, .. } if (*first..=*last).contains(&seq))
+        })
+    };
+    let snapshot_seqs = log.snapshot_seqs().unwrap_or_else(|error| {
+        verified.report.caches.push(format!(
+            "the snapshots cannot be listed ({error}); a cache: serve replays the log, `stride store repair` rebuilds the store"
+        ));
+        Vec::new()
+    });
     let mut expected_index: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut state = State::default();
-    let mut replay_ok = true;
-    let mut expected = Seq(1);
-    let progress = crate::projection::progress_bar(report.head.0);
+    let mut replay_ok = verified.report.problems.is_empty();
+    let progress = crate::projection::progress_bar(verified.report.head.0);
     for item in log.raw_from(Seq(0)) {
-        let (seq, bytes) = item?;
-        report.records += 1;
-        if seq != expected {
-            report
-                .problems
-                .push(format!("gap: expected seq {expected}, found {seq}"));
-            replay_ok = false;
-        }
-        expected = seq.next();
+        // integrity.rs has reported what cannot be read.
+        let (seq, bytes) = match item {
+            Ok(entry) => entry,
+            // sled's iterator repeats its error: nothing more can be read.
+            Err(StoreError::Sled(_)) => break,
+            Err(_) => {
+                replay_ok = false;
+                continue;
+            }
+        };
         match codec::decode(seq, &bytes) {
             Ok(envelope) => {
                 check_indexes(
                     log,
                     IndexKeys::of(&envelope),
                     seq,
-                    &mut report,
+                    &mut verified.report,
                     &mut expected_index,
                 )?;
                 state.apply(&envelope);
             }
             Err(error) => {
-                report.problems.push(format!("{error}"));
+                if !already_damaged(&verified.report, seq) {
+                    verified.report.problems.push(Problem::Damaged {
+                        first: seq,
+                        last: seq,
+                        error: error.to_string(),
+                    });
+                }
                 replay_ok = false;
             }
         }
         if replay_ok && snapshot_seqs.contains(&seq) {
-            check_snapshot(log, seq, &state, &mut report)?;
+            check_snapshot(log, seq, &state, &mut verified)?;
         }
         if seq.0 % 65_536 == 0 {
             progress.set_position(seq.0);
@@ -71,14 +88,17 @@ pub fn verify(log: &EventLog) -> Result<Report, StoreError> {
         let wanted = expected_index.get(index.name()).copied().unwrap_or(0);
         match log.indexed_count(index) {
             Ok(found) if found == wanted => {}
-            Ok(found) => report.problems.push(format!(
+            Ok(found) => verified.report.problems.push(Problem::Index(format!(
                 "index {} files {found} events; the events imply {wanted}",
                 index.name()
-            )),
-            Err(error) => report.problems.push(error.to_string()),
+            ))),
+            Err(error) => verified
+                .report
+                .problems
+                .push(Problem::Index(error.to_string())),
         }
     }
-    Ok(report)
+    Ok(verified)
 }
 
 fn check_indexes(
@@ -97,12 +117,13 @@ fn check_indexes(
         *counts.entry(index.name()).or_default() += 1;
         match found {
             Ok(true) => {}
-            Ok(false) => report.problems.push(format!(
+            Ok(false) => report.problems.push(Problem::Index(format!(
                 "record {seq}: missing from the {} index",
                 index.name()
-            )),
-            Err(StoreError::Sled(error)) => return Err(error.into()),
-            Err(error) => report.problems.push(format!("record {seq}: {error}")),
+            ))),
+            Err(error) => report
+                .problems
+                .push(Problem::Index(format!("record {seq}: {error}"))),
         }
     }
     Ok(())
@@ -112,20 +133,21 @@ fn check_snapshot(
     log: &EventLog,
     seq: Seq,
     replayed: &State,
-    report: &mut Report,
+    verified: &mut Verified,
 ) -> Result<(), StoreError> {
-    report.snapshots_checked += 1;
-    match log.snapshot(seq)?.map(|bytes| snapshot::decode(&bytes)) {
-        Some(Ok(stored)) if &stored == replayed => {}
-        Some(Ok(_)) => report.problems.push(format!(
-            "snapshot at seq {seq} differs from a replay to {seq}"
-        )),
+    verified.snapshots_checked += 1;
+    let damage = match log.snapshot(seq).map(|b| b.map(|b| snapshot::decode(&b))) {
+        Ok(Some(Ok(stored))) if &stored == replayed => return Ok(()),
+        Ok(Some(Ok(_))) => format!("snapshot at seq {seq} differs from a replay to {seq}"),
         // Another state version is a cache miss, not damage.
-        Some(Err(snapshot::SnapshotDecodeError::OtherVersion { .. })) => {}
-        Some(Err(error)) => report
-            .problems
-            .push(format!("snapshot at seq {seq} does not decode: {error}")),
-        None => {}
-    }
+        Ok(Some(Err(snapshot::SnapshotDecodeError::OtherVersion { .. }))) | Ok(None) => {
+            return Ok(());
+        }
+        Ok(Some(Err(error))) => format!("snapshot at seq {seq} does not decode: {error}"),
+        Err(error) => error.to_string(),
+    };
+    verified.report.caches.push(format!(
+        "{damage} (a cache: serve drops it and replays the log)"
+    ));
     Ok(())
 }

@@ -216,7 +216,7 @@ proptest! {
         }
         let head = events.last().unwrap().seq;
         let report = stride::verify::verify(&log).unwrap();
-        prop_assert!(report.is_ok(), "{:?}", report.problems);
+        prop_assert!(report.is_ok(), "{:?}", report.report);
         for spec in &queries {
             let query = build_query(spec, &events);
             let mut want: Vec<Seq> = events.iter().filter(|e| matches(&query, e)).map(|e| e.seq).collect();

@@ -1,9 +1,9 @@
 //! Answers to commands that start a deployment: `{deploymentId, version}`
 //! and a `Marathon-Deployment-Id` header.
 
-use super::extract::idempotency_key;
+use super::idempotency::idempotency_key;
 use super::{ApiError, Shared};
-use crate::command::{Command, Outcome};
+use crate::command::{Command, Outcome, Rejection};
 use crate::event::json::timestamp;
 use crate::event::{Actor, Event};
 use axum::Json;
@@ -49,14 +49,20 @@ pub async fn commit(
 pub fn deployment_of(outcome: &Outcome) -> Option<(String, String)> {
     outcome.events.iter().find_map(|e| match &e.event {
         Event::DeploymentPlanned(d) => Some((d.deployment.to_string(), timestamp(e.recorded_at))),
+        // Recorded before plans; a retry of such a command replays it.
+        Event::DeploymentStarted(d) => Some((d.deployment.to_string(), timestamp(e.recorded_at))),
         _ => None,
     })
 }
 
-/// The deployment a deployable command started.
+/// The deployment a deployable command started. A retried command that
+/// started none was another request, whose Idempotency-Key was recorded
+/// before requests were digested (store format 2).
 pub fn started(outcome: &Outcome) -> Result<(String, String), ApiError> {
-    deployment_of(outcome)
-        .ok_or_else(|| ApiError::internal("a deployable command started no deployment"))
+    deployment_of(outcome).ok_or_else(|| match outcome.replayed {
+        true => ApiError::Rejected(Rejection::reused_key()),
+        false => ApiError::internal("a deployable command started no deployment"),
+    })
 }
 
 pub fn with_deployment(status: StatusCode, deployment: &str, body: Value) -> Response {

@@ -49,6 +49,7 @@ impl From<SubmitError> for ApiError {
         match error {
             SubmitError::Rejected(rejection) => ApiError::Rejected(rejection),
             SubmitError::Stopped => ApiError::Unavailable,
+            SubmitError::Unreadable(message) => ApiError::Busy(message),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Request parts every write needs: the JSON body with field paths in its
-//! errors, the actor, and the idempotency key.
+//! errors, and the actor (the idempotency key: `idempotency.rs`).
 
 use super::ApiError;
 use crate::command::error_pointer;
@@ -115,22 +115,4 @@ fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
     let text = String::from_utf8(decoded).ok()?;
     let user = text.split(':').next()?;
     (!user.is_empty()).then(|| user.to_owned())
-}
-
-/// The `Idempotency-Key` header: a retry with the same key appends nothing.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(value) => {
-            let key = value.to_str().map_err(|_| {
-                ApiError::BadRequest("header Idempotency-Key must be visible ASCII".into())
-            })?;
-            if key.is_empty() || key.len() > 255 {
-                return Err(ApiError::BadRequest(
-                    "header Idempotency-Key must be 1 to 255 characters".into(),
-                ));
-            }
-            Ok(Some(key.to_owned()))
-        }
-    }
 }

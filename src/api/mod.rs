@@ -6,6 +6,7 @@ mod app_routes;
 mod app_view;
 mod apps;
 mod audit;
+mod backup;
 mod definitions;
 mod deployable;
 mod deployments;
@@ -13,6 +14,7 @@ mod diff;
 mod error;
 mod extract;
 mod groups;
+mod idempotency;
 mod info;
 mod label_selector;
 mod log;
@@ -133,7 +135,9 @@ pub fn router(shared: Shared) -> Router {
         .route("/v2/info", get(info::info))
         .route("/v1/info", get(info::stride))
         .route("/v2/leader", get(info::leader).delete(info::abdicate))
-        .with_state(shared);
+        .route("/v1/backup", get(backup::backup))
+        .with_state(shared)
+        .layer(axum::middleware::from_fn(idempotency::digest));
     let tracking = crate::metrics::Tracking {
         metrics: recorded,
         refine: metrics::refine,

@@ -1,7 +1,8 @@
 //! `/v2/eventSubscriptions`: Marathon's HTTP callback subscriptions, made
 //! reliable (see `callbacks/`).
 
-use super::extract::{Caller, idempotency_key};
+use super::extract::Caller;
+use super::idempotency::idempotency_key;
 use super::{ApiError, Shared};
 use crate::callbacks::SEQ_HEADER;
 use crate::command::Command;

@@ -6,18 +6,23 @@
 //! makes everything written so far durable with one flush + fdatasync, then
 //! applies the batches to the projection, publishes them, and replies. While
 //! one batch is being synced the next is being decided, so concurrent
-//! writers share fsyncs and throughput grows with concurrency.
+//! writers share fsyncs and throughput grows with concurrency. Once no batch
+//! has come for `SEAL_AFTER`, the sync thread seals the watermark (see
+//! `store/watermark.rs`).
+//!
+//! Only a failed append or sync stops the process: a read that fails (say,
+//! for want of descriptors) fails the one command that needed it.
 
 use super::{Command, Outcome, Rejection, Settings, decide};
 use crate::event::{Actor, Envelope, Seq};
 use crate::metrics::{Ack, Metrics};
 use crate::projection::{Projection, State, snapshot};
-use crate::store::{CommandRecord, EventLog, StoreError};
+use crate::store::{CommandRecord, EventLog, RequestDigest, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as sync_mpsc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -25,6 +30,9 @@ use uuid::Uuid;
 const MAX_BATCH: usize = 4096;
 /// Batches written but not yet synced; the decide thread waits beyond this.
 const MAX_UNSYNCED_BATCHES: usize = 4;
+/// Idle this long, the sync thread records in the watermark that the last
+/// batch was acknowledged.
+const SEAL_AFTER: Duration = Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -32,11 +40,21 @@ pub enum SubmitError {
     Rejected(Rejection),
     #[error("the committer has stopped")]
     Stopped,
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// An `Idempotency-Key` and the digest of the request that carried it: a
+/// retry must be the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    pub request: RequestDigest,
 }
 
 struct Submission {
     actor: Actor,
-    idempotency_key: Option<String>,
+    idempotency: Option<Idempotency>,
     command: Command,
     reply: oneshot::Sender<Result<Outcome, SubmitError>>,
 }
@@ -90,19 +108,20 @@ impl Committer {
     }
 
     /// Decides, appends and syncs `command`; returns once its events are
-    /// durable and applied. A retry with the same `idempotency_key` appends
-    /// nothing and returns the first attempt's events.
+    /// durable and applied. A retry of the same request with the same
+    /// idempotency key appends nothing and returns the first attempt's
+    /// events; another request with that key is rejected.
     pub async fn submit(
         &self,
         actor: Actor,
-        idempotency_key: Option<String>,
+        idempotency: Option<Idempotency>,
         command: Command,
     ) -> Result<Outcome, SubmitError> {
         let started = self.metrics.start();
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
             actor,
-            idempotency_key,
+            idempotency,
             command,
             reply,
         };
@@ -176,20 +195,33 @@ impl Decider {
         let mut records: Vec<(String, CommandRecord)> = Vec::new();
         let mut in_batch: HashMap<String, CommandRecord> = HashMap::new();
         for sub in submissions {
-            if let Some(key) = &sub.idempotency_key {
-                let earlier = match in_batch.get(key) {
-                    Some(record) => Some(*record),
-                    None => self
-                        .log
-                        .idempotency_record(key)
-                        .unwrap_or_else(|e| fail_stop("reading an idempotency record", &e)),
+            if let Some(idempotency) = &sub.idempotency {
+                let earlier = match in_batch.get(&idempotency.key) {
+                    Some(record) => Ok(Some(*record)),
+                    None => self.log.idempotency_record(&idempotency.key),
                 };
-                if let Some(record) = earlier {
-                    replies.push(Reply::Replayed {
-                        record,
-                        tx: sub.reply,
-                    });
-                    continue;
+                match earlier {
+                    Ok(Some(record))
+                        if record.request.is_some_and(|r| r != idempotency.request) =>
+                    {
+                        let reused = Rejection::reused_key();
+                        let _ = sub.reply.send(Err(SubmitError::Rejected(reused)));
+                        continue;
+                    }
+                    Ok(Some(record)) => {
+                        replies.push(Reply::Replayed {
+                            record,
+                            tx: sub.reply,
+                        });
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        let _ = sub
+                            .reply
+                            .send(Err(unreadable("an idempotency record", &error)));
+                        continue;
+                    }
                 }
             }
             let command_id = Uuid::now_v7();
@@ -218,11 +250,12 @@ impl Decider {
                 self.state.apply(&envelope);
                 envelopes.push(Arc::new(envelope));
             }
-            if let Some(key) = sub.idempotency_key {
+            if let Some(Idempotency { key, request }) = sub.idempotency {
                 let record = CommandRecord {
                     command_id,
                     first,
                     last: self.state.seq,
+                    request: Some(request),
                 };
                 in_batch.insert(key.clone(), record);
                 records.push((key, record));
@@ -242,6 +275,11 @@ impl Decider {
     }
 }
 
+fn unreadable(what: &str, error: &StoreError) -> SubmitError {
+    tracing::error!(%error, "cannot read {what}");
+    SubmitError::Unreadable(format!("cannot read {what} ({error}); retry"))
+}
+
 fn sync_loop(
     log: &EventLog,
     projection: &Projection,
@@ -249,7 +287,20 @@ fn sync_loop(
     metrics: &Metrics,
     rx: sync_mpsc::Receiver<Batch>,
 ) {
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(SEAL_AFTER) {
+            Ok(batch) => batch,
+            Err(sync_mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(error) = log.seal() {
+                    tracing::warn!(%error, "cannot seal the watermark");
+                }
+                match rx.recv() {
+                    Ok(batch) => batch,
+                    Err(_) => return,
+                }
+            }
+            Err(sync_mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
         let started = metrics.start();
@@ -286,18 +337,17 @@ fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
         }
         Reply::Replayed { record, tx } => {
             let events = (record.first.0..=record.last.0)
-                .filter_map(|seq| {
-                    log.get(Seq(seq))
-                        .unwrap_or_else(|e| fail_stop("reading a replayed command", &e))
+                .filter_map(|seq| log.get(Seq(seq)).transpose())
+                .map(|event| event.map(Arc::new))
+                .collect::<Result<Vec<_>, _>>();
+            let outcome = events
+                .map(|events| Outcome {
+                    command_id: record.command_id,
+                    events,
+                    replayed: true,
                 })
-                .map(Arc::new)
-                .collect();
-            let outcome = Outcome {
-                command_id: record.command_id,
-                events,
-                replayed: true,
-            };
-            let _ = tx.send(Ok(outcome));
+                .map_err(|error| unreadable("the events of a retried command", &error));
+            let _ = tx.send(outcome);
         }
     }
 }
@@ -329,7 +379,10 @@ impl Snapshotter {
         metrics: &Metrics,
     ) -> Result<Snapshotter, StoreError> {
         let (tx, rx) = sync_mpsc::sync_channel::<()>(1);
-        let last = log.snapshot_seqs()?.last().map_or(0, |s| s.0);
+        // Snapshots are a cache: an unreadable list only means taking one.
+        let last = log
+            .snapshot_seqs()
+            .map_or(0, |seqs| seqs.last().map_or(0, |s| s.0));
         if last > 0 {
             record_snapshot(&log, Seq(last), metrics);
         }

@@ -6,7 +6,7 @@ mod decide;
 mod ports;
 mod validate;
 
-pub use committer::{Committer, SubmitError};
+pub use committer::{Committer, Idempotency, SubmitError};
 pub use decide::decide;
 pub use ports::{PortRange, PortRangeError};
 pub use validate::error_pointer;
@@ -266,6 +266,21 @@ impl Rejection {
             path,
             errors: vec![error],
         }])
+    }
+
+    /// An `Idempotency-Key` reused for another request. Marathon has no such
+    /// rule; Stride answers as for an invalid field, naming the header.
+    pub fn reused_key() -> Rejection {
+        Rejection {
+            kind: RejectionKind::Invalid,
+            message: "Idempotency-Key was already used for a different request \
+                      (another method, path or body); use a new key"
+                .into(),
+            details: vec![FieldError {
+                path: "Idempotency-Key".into(),
+                errors: vec!["already used for a different request".into()],
+            }],
+        }
     }
 
     pub fn invalid(details: Vec<FieldError>) -> Rejection {

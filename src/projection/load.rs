@@ -84,18 +84,28 @@ fn decode_chunks(log: &EventLog, start: Seq, target: Seq, out: &SyncSender<Chunk
 }
 
 fn newest_snapshot(log: &EventLog, at: Seq) -> Result<State, StoreError> {
-    for seq in log.snapshot_seqs()?.into_iter().rev().filter(|s| *s <= at) {
+    let seqs = log.snapshot_seqs().unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot list the snapshots; replaying the log instead");
+        Vec::new()
+    });
+    for seq in seqs.into_iter().rev().filter(|s| *s <= at) {
         let decoded = log
             .snapshot(seq)
             .map(|bytes| bytes.map(|b| snapshot::decode(&b)));
-        match decoded {
+        let damage = match decoded {
             Ok(Some(Ok(state))) if state.seq == seq => return Ok(state),
-            Ok(Some(Ok(_))) => tracing::warn!(%seq, "snapshot seq mismatch; ignoring it"),
-            Ok(Some(Err(error))) => {
-                tracing::info!(%seq, %error, "snapshot not usable; replaying instead")
+            Ok(Some(Ok(_))) => "its state is of another seq".to_owned(),
+            // Another build's state: a cache miss, not damage.
+            Ok(Some(Err(snapshot::SnapshotDecodeError::OtherVersion { .. }))) | Ok(None) => {
+                continue;
             }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%seq, %error, "snapshot unreadable; replaying instead"),
+            Ok(Some(Err(error))) => error.to_string(),
+            Err(error) => error.to_string(),
+        };
+        // A cache: drop it (when the store may be written) and replay.
+        tracing::warn!(%seq, %damage, "snapshot damaged; dropping it and replaying the log instead");
+        if let Err(error) = log.drop_snapshot(seq) {
+            tracing::warn!(%seq, %error, "cannot drop the damaged snapshot");
         }
     }
     Ok(State::default())

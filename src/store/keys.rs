@@ -71,3 +71,11 @@ impl IndexKeys {
         .filter_map(|(index, prefix)| Some((index, prefix?)))
     }
 }
+
+/// The seq of the last event, or `Seq(0)` for an empty log.
+pub fn head(events: &sled::Tree) -> Result<Seq, super::StoreError> {
+    Ok(match events.last()? {
+        Some((key, _)) => seq_of(&key),
+        None => Seq(0),
+    })
+}

@@ -38,7 +38,7 @@ impl Index {
 impl EventLog {
     pub fn get(&self, seq: Seq) -> Result<Option<Envelope>, StoreError> {
         match self.events.get(seq_key(seq))? {
-            Some(bytes) => Ok(Some(codec::decode(seq, &bytes)?)),
+            Some(value) => Ok(Some(codec::decode(seq, &self.assemble(seq, value)?)?)),
             None => Ok(None),
         }
     }
@@ -56,14 +56,15 @@ impl EventLog {
         })
     }
 
-    /// Records as stored, for verification and export.
+    /// Records as stored (parts assembled), for verification and backups.
     pub fn raw_from(
         &self,
         from: Seq,
     ) -> impl Iterator<Item = Result<(Seq, sled::IVec), StoreError>> + '_ {
         self.events.range(seq_key(from)..).map(|item| {
             let (key, value) = item?;
-            Ok((seq_of(&key), value))
+            let seq = seq_of(&key);
+            Ok((seq, self.assemble(seq, value)?))
         })
     }
 
