@@ -19,6 +19,7 @@ pub mod local;
 pub mod mesos;
 pub mod metrics;
 pub mod projection;
+pub mod protocol;
 pub mod reconciler;
 pub mod runtime;
 pub mod server;

@@ -12,7 +12,6 @@ mod common;
 
 use common::lb::{HaproxyGuard, Sidecar};
 use common::{BIN, LocalMesos, Server, all_events, client, spawn_until_listening, wait_until};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -21,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use stride::event::condition::Condition;
-use stride::projection::State;
+use stride::protocol::StateDocument;
+use stride::protocol::state::StateView;
 use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -88,13 +88,9 @@ impl Cluster {
         body
     }
 
-    async fn state(&self) -> State {
-        #[derive(Deserialize)]
-        struct Answer {
-            state: State,
-        }
+    async fn state(&self) -> StateView {
         let answer = self.http.get(self.server.url("/v1/state")).send().await;
-        answer.unwrap().json::<Answer>().await.unwrap().state
+        answer.unwrap().json::<StateDocument>().await.unwrap().state
     }
 
     /// The app's live tasks by id, with their host port.

@@ -1,14 +1,16 @@
-//! `/v1/state` and `/v1/events`: the projection and the log as JSON.
+//! `/v1/state` and `/v1/events`: the state (`protocol::StateDocument`) and
+//! the log as JSON.
 
 use super::{ApiError, Shared};
 use crate::event::Seq;
 use crate::event::json::envelope_json;
 use crate::projection::{self, LoadError};
+use crate::protocol::StateDocument;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 const MAX_PAGE: usize = 10_000;
@@ -18,20 +20,17 @@ pub struct StateQuery {
     at: Option<u64>,
 }
 
-/// The projection with the seq it reflects; `?at=N` rebuilds it as of seq N
-/// from the nearest snapshot.
+/// The state document with the seq it reflects; `?at=N` rebuilds it as of
+/// seq N from the nearest snapshot.
 pub async fn state(
     State(shared): State<Shared>,
     Query(query): Query<StateQuery>,
 ) -> Result<Response, ApiError> {
     let Some(at) = query.at else {
-        // Straight to bytes: the whole projection can be tens of megabytes.
-        let state = shared.projection.read();
-        let body = serde_json::to_vec(&StateBody {
-            seq: state.seq,
-            state: &state,
-        })
-        .map_err(ApiError::internal)?;
+        // Copied under the lock, written outside it.
+        let document = StateDocument::of(&shared.projection.read());
+        // Straight to bytes: the whole state can be tens of megabytes.
+        let body = serde_json::to_vec(&document).map_err(ApiError::internal)?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     };
     let log = shared.log.clone();
@@ -39,18 +38,12 @@ pub async fn state(
         .await
         .map_err(ApiError::internal)?;
     match rebuilt {
-        Ok(state) => Ok(Json(json!({"seq": state.seq, "state": state})).into_response()),
+        Ok(state) => Ok(Json(StateDocument::of(&state)).into_response()),
         Err(LoadError::BeyondHead { at, head }) => Err(ApiError::BadRequest(format!(
             "at={at} is beyond the head of the log ({head})"
         ))),
         Err(error) => Err(ApiError::internal(error)),
     }
-}
-
-#[derive(Serialize)]
-struct StateBody<'a> {
-    seq: Seq,
-    state: &'a projection::State,
 }
 
 #[derive(Deserialize)]

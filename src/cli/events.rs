@@ -7,6 +7,8 @@
 
 use super::remote::Remote;
 use super::table;
+use crate::protocol::ServerMessage;
+use crate::protocol::stream::MessageError;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use reqwest::Url;
@@ -104,24 +106,26 @@ async fn follow(args: EventsArgs) -> anyhow::Result<()> {
                 }
                 Err(error) => return Err(error).context("the stream failed"),
             };
-            let value: Value = serde_json::from_str(&text).context("a stream message")?;
-            match value["type"].as_str() {
-                Some("progress") => {
-                    from = (value["seq"].as_u64().unwrap_or(0) + 1).to_string();
+            // Events as JSON, so every event type prints, a newer server's too.
+            match ServerMessage::<Value>::parse(&text) {
+                Ok(ServerMessage::Progress { seq, .. }) => {
+                    from = (seq.0 + 1).to_string();
                     if !args.follow {
                         return Ok(());
                     }
                 }
-                Some("error") => bail!("{}", value["message"].as_str().unwrap_or("stream error")),
-                _ => {
-                    from = (value["seq"].as_u64().unwrap_or(0) + 1).to_string();
+                Ok(ServerMessage::Error(error)) => bail!("{}", error.message),
+                Ok(ServerMessage::Event(event)) => {
+                    from = (event["seq"].as_u64().unwrap_or(0) + 1).to_string();
                     if args.json {
                         writeln!(out, "{text}")?;
                     } else {
-                        writeln!(out, "{}", table::row(&value))?;
+                        writeln!(out, "{}", table::row(&event))?;
                     }
                     out.flush()?;
                 }
+                Err(MessageError::Unknown(_)) => {}
+                Err(error) => return Err(error).context("the server sent a bad message"),
             }
         }
         if !args.follow {

@@ -1,6 +1,7 @@
-//! Following Stride: the projection from `GET /v1/state`, then `/v1/stream`
-//! from the seq after it, folded into a local copy by the projection's own
-//! `apply`, so the sidecar reads the state exactly as Stride does.
+//! Following Stride: the state document from `GET /v1/state`, then
+//! `/v1/stream` from the seq after it (both typed in `protocol`), folded
+//! into a local copy by the projection's own `apply`, so the sidecar reads
+//! the state exactly as Stride does.
 //!
 //! A dropped connection is retried with capped exponential backoff and
 //! resumes right after the last seq held (events received but not yet
@@ -8,17 +9,17 @@
 //! twice; meanwhile HAProxy keeps serving what it has. Only when the stream
 //! cannot resume (Stride's log is now behind it, or an event does not
 //! decode) is the whole state read again. After each apply the sidecar
-//! tells Stride `{"type":"applied","seq":N}`.
+//! tells Stride how far it has applied (`ClientMessage::Applied`).
 
 use super::apply::Applier;
 use super::status::StatusHandle;
-use crate::event::json::envelope_from_json;
 use crate::event::{Envelope, Seq};
 use crate::projection::State;
+use crate::protocol::stream::MessageError;
+use crate::protocol::{ClientMessage, ServerMessage, StateDocument};
 use futures::{SinkExt, StreamExt};
 use reqwest::Url;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -55,6 +56,12 @@ pub enum FollowError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("GET {url}")]
+    Version {
+        url: Url,
+        #[source]
+        source: crate::protocol::state::UnknownVersion,
+    },
     #[error("cannot open {url}")]
     Connect {
         url: Url,
@@ -76,14 +83,9 @@ pub struct Follower {
     pub max_backoff: Duration,
 }
 
-#[derive(Deserialize)]
-struct StateAnswer {
-    state: State,
-}
-
 /// What a stream message means to the sidecar.
 enum Incoming {
-    Event(Box<Envelope>),
+    Event(Arc<Envelope>),
     Progress(Seq),
     /// Cannot go on from here: read the whole state again.
     Resync(String),
@@ -110,7 +112,8 @@ struct Work {
 }
 
 impl Follower {
-    /// The projection, as Stride serves it now.
+    /// The state as Stride serves it now (`protocol::state`), ready to
+    /// fold the stream into.
     pub async fn fetch_state(&self, client: &reqwest::Client) -> Result<State, FollowError> {
         let url = self
             .stride
@@ -121,13 +124,15 @@ impl Follower {
             source,
         };
         let answer = client.get(url.clone()).send().await.map_err(fetch)?;
-        let answer: StateAnswer = answer
+        let document: StateDocument = answer
             .error_for_status()
             .map_err(fetch)?
             .json()
             .await
             .map_err(fetch)?;
-        Ok(answer.state)
+        document
+            .into_state()
+            .map_err(|source| FollowError::Version { url, source })
     }
 
     /// Follows Stride forever, keeping HAProxy in line. `generation` moves
@@ -262,8 +267,11 @@ impl Follower {
         generation: &mut watch::Receiver<u64>,
         status: &StatusHandle,
     ) -> Ended {
-        let hello = json!({"type": "hello", "name": self.name, "drain_confirmation": true});
-        if ws.send(Message::text(hello.to_string())).await.is_err() {
+        let hello = ClientMessage::Hello {
+            name: self.name.clone(),
+            drain_confirmation: true,
+        };
+        if ws.send(Message::text(hello.to_text())).await.is_err() {
             return Ended::Lost;
         }
         let mut reported = None;
@@ -271,8 +279,8 @@ impl Follower {
             if reported != Some(work.applied) {
                 let seq = work.applied;
                 status.update(|s| s.applied_seq = seq.0);
-                let applied = json!({"type": "applied", "seq": seq});
-                if ws.send(Message::text(applied.to_string())).await.is_err() {
+                let applied = ClientMessage::Applied { seq };
+                if ws.send(Message::text(applied.to_text())).await.is_err() {
                     return Ended::Lost;
                 }
                 reported = Some(seq);
@@ -361,25 +369,14 @@ async fn until(due: Option<Instant>) {
 }
 
 fn decode(text: &str) -> Incoming {
-    let value: Value = match serde_json::from_str(text) {
-        Ok(value) => value,
-        Err(error) => return Incoming::Resync(format!("a stream message is not JSON: {error}")),
-    };
-    match value["type"].as_str() {
-        Some("progress") => match value["seq"].as_u64() {
-            Some(seq) => Incoming::Progress(Seq(seq)),
-            None => Incoming::Ignored,
-        },
+    match ServerMessage::parse(text) {
+        Ok(ServerMessage::Event(envelope)) => Incoming::Event(envelope),
+        Ok(ServerMessage::Progress { seq, .. }) => Incoming::Progress(seq),
         // `from_beyond_head`: Stride's log is behind what we hold (restored
         // from an older copy); its state is the truth now.
-        Some("error") => Incoming::Resync(format!("Stride: {}", value["message"])),
-        _ => match envelope_from_json(&value) {
-            Ok(envelope) => Incoming::Event(Box::new(envelope)),
-            Err(error) => Incoming::Resync(format!(
-                "an event does not decode: {}",
-                super::chain(&error)
-            )),
-        },
+        Ok(ServerMessage::Error(error)) => Incoming::Resync(format!("Stride: {}", error.message)),
+        Err(MessageError::Unknown(_)) => Incoming::Ignored,
+        Err(error) => Incoming::Resync(super::chain(&error)),
     }
 }
 
@@ -407,6 +404,11 @@ mod tests {
         assert!(matches!(
             decode(r#"{"type":"AppDeleted","seq":1}"#),
             Incoming::Resync(_)
+        ));
+        // A control message of a newer server.
+        assert!(matches!(
+            decode(r#"{"type":"heartbeat"}"#),
+            Incoming::Ignored
         ));
         let event = r#"{"seq":3,"id":"01a21501-1165-72a4-9f7b-66ace6d81255","at":"2026-11-25T23:18:41.253718Z",
             "actor":{"kind":"reconciler"},"commandId":"01a21501-1165-72a4-9f7b-66ab9524ca4a",

@@ -120,6 +120,27 @@ pub struct Task {
 }
 
 impl State {
+    /// Just these apps and tasks as of `seq`, indexed: what a follower
+    /// builds from `/v1/state` (`protocol::state`) to fold the stream into.
+    pub fn of_apps_and_tasks(
+        seq: Seq,
+        apps: impl IntoIterator<Item = (AppId, App)>,
+        tasks: impl IntoIterator<Item = (TaskId, Task)>,
+    ) -> State {
+        let mut state = State {
+            seq,
+            ..State::default()
+        };
+        for (id, app) in apps {
+            state.index_service_ports(&id, &app.definition, true);
+            state.apps.insert(id, app);
+        }
+        for (id, task) in tasks {
+            state.insert_task(id, task);
+        }
+        state
+    }
+
     pub fn apply(&mut self, envelope: &Envelope) {
         let at = envelope.recorded_at;
         match &envelope.event {

@@ -5,9 +5,9 @@
 //! subscribers; and the signal that the server is stopping.
 
 use super::StreamConfig;
-use crate::event::json::envelope_json;
 use crate::event::{Envelope, Seq};
 use crate::projection::Projection;
+use crate::protocol::stream::event_text;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -188,7 +188,7 @@ impl Hub {
         self.paced.subscribe()
     }
 
-    /// The envelopes' JSON texts (`envelope_json`), each rendered once for
+    /// The envelopes' stream messages (`event_text`), each rendered once for
     /// all subscribers when recent; one look at the rendered ones for all.
     pub fn render_all<E: std::ops::Deref<Target = Envelope>>(
         &self,
@@ -246,7 +246,7 @@ impl Hub {
 }
 
 fn render(envelope: &Envelope) -> Utf8Bytes {
-    Utf8Bytes::from(envelope_json(envelope).to_string())
+    Utf8Bytes::from(event_text(envelope))
 }
 
 /// Follows the projection's head, renders what is new and passes the head

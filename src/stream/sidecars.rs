@@ -1,9 +1,8 @@
 //! Load balancer sidecars following `/v1/stream`, and how far each has
 //! applied the log.
 //!
-//! A sidecar sends `{"type":"hello","name":..,"drain_confirmation":true}`
-//! once, then `{"type":"applied","seq":N}` whenever its proxy has taken
-//! every change up to N. A drained task is killed only once
+//! A sidecar says `hello` once, then `applied` whenever its proxy has taken
+//! every change up to a seq (`protocol::ClientMessage`). A drained task is killed only once
 //! `confirmed_upto()` reaches its drain event, so no confirming proxy still
 //! routes new traffic to it.
 //! Kept in memory only: after a restart Stride learns it again as sidecars
@@ -11,24 +10,10 @@
 
 use crate::event::Seq;
 use crate::event::json::timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
-
-/// What a stream client may send; anything else is ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientMessage {
-    Hello {
-        name: String,
-        #[serde(default)]
-        drain_confirmation: bool,
-    },
-    Applied {
-        seq: Seq,
-    },
-}
 
 /// One connected sidecar, as `GET /v1/sidecars` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -166,31 +151,5 @@ mod tests {
             .map(|s| (s.name, s.applied_seq))
             .collect();
         assert_eq!(names, [("lb-a".into(), Seq(12)), ("lb-b".into(), Seq(1))]);
-    }
-
-    #[test]
-    fn client_messages_parse_and_others_do_not() {
-        let hello: ClientMessage =
-            serde_json::from_str(r#"{"type":"hello","name":"lb","drain_confirmation":true}"#)
-                .unwrap();
-        assert_eq!(
-            hello,
-            ClientMessage::Hello {
-                name: "lb".into(),
-                drain_confirmation: true
-            }
-        );
-        let applied: ClientMessage = serde_json::from_str(r#"{"type":"applied","seq":7}"#).unwrap();
-        assert_eq!(applied, ClientMessage::Applied { seq: Seq(7) });
-        for other in [
-            r#"{"type":"applied","seq":-1}"#,
-            r#"{"type":"bye"}"#,
-            "hello",
-        ] {
-            assert!(
-                serde_json::from_str::<ClientMessage>(other).is_err(),
-                "{other}"
-            );
-        }
     }
 }

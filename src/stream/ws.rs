@@ -10,14 +10,14 @@
 
 use super::feed::{Feed, FeedError, Item, Start};
 use super::hub::Subscribed;
-use super::sidecars::{ClientMessage, Registration};
+use super::sidecars::Registration;
 use super::{Filter, Hub, Sidecars, Sources, StreamConfig};
 use crate::event::{Envelope, Seq};
+use crate::protocol::{ClientMessage, ErrorCode, ServerMessage, StreamError};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{FutureExt, SinkExt, StreamExt};
-use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
@@ -153,9 +153,11 @@ async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscrib
     let mut feed = match opened {
         Ok(feed) => feed.following(sources.hub.paced_head()),
         Err(error) => {
-            let head = sources.projection.head();
-            let message = json!({"type": "error", "error": "from_beyond_head",
-                                 "message": error.to_string(), "head": head});
+            let message = ServerMessage::Error(StreamError {
+                error: ErrorCode::FromBeyondHead,
+                message: error.to_string(),
+                head: Some(sources.projection.head()),
+            });
             let _ = send(&mut sink, text(&message), &config).await;
             close(
                 &mut sink,
@@ -251,8 +253,11 @@ async fn end(sink: &mut Sink, ending: Ending, config: &StreamConfig) {
         Ending::Silent => close(sink, CLOSE_IDLE, "no pong within the idle timeout", config).await,
         Ending::Failed(error) => {
             tracing::error!(error = %error, "stream feed failed");
-            let message =
-                json!({"type": "error", "error": "internal", "message": error.to_string()});
+            let message = ServerMessage::Error(StreamError {
+                error: ErrorCode::Internal,
+                message: error.to_string(),
+                head: None,
+            });
             let _ = timeout(CLOSE_WAIT, sink.send(text(&message))).await;
             close(sink, close_code::ERROR, "reading the log failed", config).await;
         }
@@ -261,11 +266,14 @@ async fn end(sink: &mut Sink, ending: Ending, config: &StreamConfig) {
 }
 
 fn progress_message(feed: &Feed, sources: &Sources) -> Message {
-    text(&json!({"type": "progress", "seq": feed.position(), "head": sources.projection.head()}))
+    text(&ServerMessage::Progress {
+        seq: feed.position(),
+        head: sources.projection.head(),
+    })
 }
 
-fn text(value: &serde_json::Value) -> Message {
-    Message::Text(Utf8Bytes::from(value.to_string()))
+fn text(message: &ServerMessage) -> Message {
+    Message::Text(Utf8Bytes::from(message.to_text()))
 }
 
 /// Sends one message; false when the client is gone or has not taken it
