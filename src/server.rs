@@ -9,7 +9,7 @@ use crate::mesos::{Scheduler, SchedulerConfig, SchedulerHandle};
 use crate::metrics::{MesosState, Metrics};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
-use crate::runtime::shutdown_signal;
+use crate::runtime::{Clock, shutdown_signal};
 use crate::store::{EventLog, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -168,6 +168,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 readiness: readiness.clone(),
                 drain_timeout: mesos.drain_timeout,
                 metrics: metrics.clone(),
+                clock: Clock::system(),
             },
         )?);
         let monitor = HealthMonitor::new(
@@ -175,6 +176,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             committer.clone(),
             health.clone(),
             metrics.clone(),
+            Clock::system(),
         )
         .map_err(ServeError::Health)?;
         tokio::spawn(monitor.run());

@@ -19,6 +19,7 @@ use stride::event::{
 use stride::health::{HealthMonitor, HealthResults};
 use stride::metrics::Metrics;
 use stride::projection::Projection;
+use stride::runtime::Clock;
 use stride::store::EventLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -38,6 +39,11 @@ struct Stack {
 
 impl Stack {
     async fn start(events: Vec<Event>) -> Stack {
+        Stack::start_timed(events, Clock::system()).await
+    }
+
+    /// With the health monitor measuring time by `clock`.
+    async fn start_timed(events: Vec<Event>, clock: Clock) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = Arc::new(EventLog::open(dir.path()).expect("store opens"));
         let seeded = events.len() as u64;
@@ -77,6 +83,7 @@ impl Stack {
             committer.clone(),
             results.clone(),
             metrics.clone(),
+            clock,
         )
         .expect("monitor");
         tokio::spawn(monitor.run());
@@ -377,21 +384,45 @@ async fn the_api_shows_results_and_counts() {
 }
 
 /// Failures within the grace period leave no result: the task stays
-/// neither healthy nor unhealthy, and nothing is logged.
-#[tokio::test]
-async fn failures_in_the_grace_period_say_nothing() {
+/// neither healthy nor unhealthy, and nothing is logged; the first failure
+/// after it counts. Five minutes of grace pass at once: tokio's time is
+/// paused and the monitor's clock follows it.
+#[tokio::test(start_paused = true)]
+async fn failures_count_only_once_the_grace_period_is_over() {
     let down = closed_port().await;
-    let check = json!([{"protocol": "TCP", "intervalSeconds": 1, "delaySeconds": 0,
-        "gracePeriodSeconds": 300, "maxConsecutiveFailures": 1}]);
+    let check = json!([{"protocol": "TCP", "intervalSeconds": 10, "delaySeconds": 0,
+        "timeoutSeconds": 1, "gracePeriodSeconds": 300, "maxConsecutiveFailures": 1}]);
     let mut events = vec![app("/web", check)];
     events.extend(running("/web", "web.1", down, None));
-    let stack = Stack::start(events).await;
-    // Three probes' worth of time.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert_eq!(stack.healthy("web.1"), None);
-    assert!(stack.results.of(&TaskId::from("web.1")).is_empty());
-    assert!(stack.new_events().is_empty());
+    let started = now_micros();
+    let clock = Clock::following_tokio(started);
+    let stack = Stack::start_timed(events, clock).await;
+    let task = TaskId::from("web.1");
+    let grace_until = started + 300_000_000;
+    tokio::time::sleep(Duration::from_secs(100)).await;
     let apps = stack.get("/v2/apps").await;
     assert_eq!(apps["apps"][0]["tasksHealthy"], 0);
     assert_eq!(apps["apps"][0]["tasksUnhealthy"], 0);
+    // Virtual time runs ahead while a commit syncs: a hang detector in
+    // real time.
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while !stack.projection.read().tasks[&task].kill_requested {
+        if clock.now_micros() < grace_until {
+            assert_eq!(stack.healthy("web.1"), None);
+            assert!(stack.results.of(&task).is_empty());
+            assert!(stack.new_events().is_empty());
+        }
+        assert!(std::time::Instant::now() < give_up, "no kill after grace");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let counted = stack.results.of(&task)[&0].last_failure.expect("a failure");
+    assert!(counted >= grace_until, "a failure counted in grace");
+    let logged = stack.new_events();
+    assert!(
+        matches!(
+            logged.as_slice(),
+            [Event::HealthChanged(down), Event::TaskKillRequested(_)] if !down.healthy
+        ),
+        "{logged:?}"
+    );
 }

@@ -11,7 +11,7 @@ use crate::command::{AppUpdate, Command};
 use crate::event::json::timestamp;
 use crate::event::{Actor, AppId};
 use crate::projection::{App, State as ProjectionState};
-use crate::reconciler::now_micros;
+use crate::runtime::clock::now_micros;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};

@@ -6,7 +6,7 @@ use super::groups::GroupRoute;
 use super::{ApiError, Shared, queue};
 use crate::event::condition::Condition;
 use crate::metrics::{CallbackObserved, Format, Observed, StreamObserved};
-use crate::reconciler::now_micros;
+use crate::runtime::clock::now_micros;
 use crate::stream::Protocol;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};

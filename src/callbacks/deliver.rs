@@ -4,6 +4,8 @@
 use super::{CallbackConfig, Registry, Status, now_rfc3339, own_address};
 use crate::event::{Envelope, Seq};
 use crate::projection::Projection;
+use crate::runtime::Backoff;
+use crate::runtime::error::chain;
 use crate::store::EventLog;
 use crate::stream::marathon::{PlanFormat, marathon_events};
 use crate::stream::{Feed, FeedError, Filter, Item, Start};
@@ -127,7 +129,7 @@ impl Delivery {
         body: &serde_json::Value,
         pace: &mut Interval,
     ) {
-        let mut backoff = FIRST_BACKOFF.min(self.config.max_backoff);
+        let mut backoff = Backoff::new(FIRST_BACKOFF, self.config.max_backoff);
         loop {
             pace.tick().await;
             let sent = self
@@ -146,7 +148,7 @@ impl Delivery {
                     return;
                 }
                 Ok(response) => format!("HTTP {}", response.status()),
-                Err(error) => error_chain(&error),
+                Err(error) => chain(&error),
             };
             tracing::debug!(url, seq = %envelope.seq, error, "callback failed; retrying");
             self.registry.update(url, |s| {
@@ -155,20 +157,7 @@ impl Delivery {
                 s.last_error = Some(format!("seq {}: {error}", envelope.seq));
                 s.last_error_at = Some(now_rfc3339());
             });
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(self.config.max_backoff);
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
-}
-
-/// reqwest's top-level message hides the cause (refused, timed out).
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -163,8 +163,5 @@ async fn supervise(
 }
 
 fn now_rfc3339() -> String {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    timestamp(micros)
+    timestamp(crate::runtime::clock::now_micros())
 }

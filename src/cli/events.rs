@@ -9,6 +9,7 @@ use super::remote::Remote;
 use super::table;
 use crate::protocol::ServerMessage;
 use crate::protocol::stream::MessageError;
+use crate::runtime::Backoff;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use reqwest::Url;
@@ -54,7 +55,7 @@ async fn follow(args: EventsArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", table::header())?;
     }
     let mut from = args.from.clone();
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
     loop {
         let url = stream_url(&args, &from)?;
         let (mut ws, _) =
@@ -70,15 +71,14 @@ async fn follow(args: EventsArgs) -> anyhow::Result<()> {
                 }
                 Err(error) if args.follow && from != args.from => {
                     eprintln!("stride: reconnecting after {error}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
                 Err(error) => {
                     return Err(error).with_context(|| format!("cannot connect to {url}"));
                 }
             };
-        backoff = Duration::from_millis(250);
+        backoff.reset();
         while let Some(message) = ws.next().await {
             let text = match message {
                 Ok(Message::Text(text)) => text,
@@ -131,7 +131,7 @@ async fn follow(args: EventsArgs) -> anyhow::Result<()> {
         if !args.follow {
             bail!("the stream ended before catching up");
         }
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

@@ -17,12 +17,13 @@ use super::{Command, Outcome, Rejection, Settings, decide};
 use crate::event::{Actor, Envelope, Seq};
 use crate::metrics::{Ack, Metrics};
 use crate::projection::{Projection, State, snapshot};
+use crate::runtime::clock::now_micros;
 use crate::store::{CommandRecord, EventLog, RequestDigest, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as sync_mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -448,22 +449,10 @@ fn catch_up(log: &EventLog, state: &mut State, head: Seq) -> Result<(), StoreErr
     Ok(())
 }
 
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
 /// Durability can no longer be promised: stop rather than acknowledge
 /// writes that may not survive. A restart replays the log from disk.
 fn fail_stop(what: &str, error: &StoreError) -> ! {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let message = crate::runtime::error::chain(error);
     tracing::error!(error = %message, "{what} failed; stopping to keep acknowledged writes honest");
     eprintln!("stride: fatal: {what} failed: {message}");
     std::process::exit(74);

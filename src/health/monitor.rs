@@ -12,10 +12,11 @@ use crate::event::condition::Condition;
 use crate::event::{Actor, TaskId};
 use crate::metrics::Metrics;
 use crate::projection::{Projection, State, Task};
+use crate::runtime::Clock;
 use crate::runtime::probe::client;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -38,6 +39,8 @@ struct Shared {
     results: HealthResults,
     client: reqwest::Client,
     metrics: Metrics,
+    /// What grace periods and first probes are measured by.
+    clock: Clock,
 }
 
 /// One check of one task, as a probe loop runs it.
@@ -62,6 +65,7 @@ impl HealthMonitor {
         committer: Committer,
         results: HealthResults,
         metrics: Metrics,
+        clock: Clock,
     ) -> Result<HealthMonitor, HealthError> {
         let client = client(false).map_err(HealthError::Client)?;
         Ok(HealthMonitor {
@@ -71,6 +75,7 @@ impl HealthMonitor {
                 results,
                 client,
                 metrics,
+                clock,
             }),
         })
     }
@@ -81,7 +86,10 @@ impl HealthMonitor {
         let mut head = self.shared.projection.watch_head();
         let mut loops: HashMap<(TaskId, usize), DropGuard> = HashMap::new();
         loop {
-            let (running, probes) = plan(&self.shared.projection.read(), now_micros());
+            let (running, probes) = plan(
+                &self.shared.projection.read(),
+                self.shared.clock.now_micros(),
+            );
             self.shared.results.retain(|task| running.contains(task));
             let wanted: HashSet<(TaskId, usize)> =
                 probes.iter().map(|p| (p.task.clone(), p.index)).collect();
@@ -193,8 +201,8 @@ fn path_of(check: &HealthCheck) -> String {
 /// Probes every `interval` from `first_at` until stopped or the task is
 /// killed for failing.
 async fn probe_loop(shared: Arc<Shared>, probe: Probe, target: Target, stop: CancellationToken) {
-    let wait = Duration::from_micros(probe.first_at.saturating_sub(now_micros()));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + wait, probe.interval);
+    let first = shared.clock.instant_at(probe.first_at);
+    let mut ticks = tokio::time::interval_at(first, probe.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let outcome = tokio::select! {
@@ -217,7 +225,7 @@ async fn probe_loop(shared: Arc<Shared>, probe: Probe, target: Target, stop: Can
             &probe.task,
             probe.index,
             outcome,
-            now_micros(),
+            shared.clock.now_micros(),
             &probe.policy,
             probe.checks,
         );
@@ -288,12 +296,6 @@ impl Shared {
             .await?;
         Ok(Next::Stop)
     }
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::status::{AppNote, StatusHandle, Took};
 use super::supervisor::Haproxy;
 use crate::event::AppId;
 use crate::projection::State;
+use crate::runtime::error::chain;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -352,7 +353,7 @@ impl Applier {
             status.servers = servers;
             status.rejected = rejected;
             status.skipped = skipped;
-            status.last_error = error.map(|e| super::chain(e));
+            status.last_error = error.map(|e| chain(e));
         });
     }
 }

@@ -3,7 +3,8 @@
 //! into a local copy by the projection's own `apply`, so the sidecar reads
 //! the state exactly as Stride does.
 //!
-//! A dropped connection is retried with capped exponential backoff and
+//! A dropped connection is retried with capped, jittered exponential
+//! backoff (`runtime::Backoff`) and
 //! resumes right after the last seq held (events received but not yet
 //! applied are in the local copy already), so nothing is missed or folded
 //! twice; meanwhile HAProxy keeps serving what it has. Only when the stream
@@ -17,6 +18,8 @@ use crate::event::{Envelope, Seq};
 use crate::projection::State;
 use crate::protocol::stream::MessageError;
 use crate::protocol::{ClientMessage, ServerMessage, StateDocument};
+use crate::runtime::Backoff;
+use crate::runtime::error::chain;
 use futures::{SinkExt, StreamExt};
 use reqwest::Url;
 use std::sync::Arc;
@@ -106,7 +109,7 @@ struct Work {
     /// When the pending changes are due to be applied; `None` when HAProxy
     /// has everything.
     due: Option<Instant>,
-    retry: Duration,
+    retry: Backoff,
     /// HAProxy serves everything up to here.
     applied: Seq,
 }
@@ -150,10 +153,10 @@ impl Follower {
         let mut work = Work {
             state: None,
             due: None,
-            retry: FIRST_BACKOFF,
+            retry: Backoff::new(FIRST_BACKOFF, self.max_backoff),
             applied: Seq(0),
         };
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new(FIRST_BACKOFF, self.max_backoff);
         loop {
             let ws = loop {
                 if work.state.is_none() {
@@ -168,7 +171,7 @@ impl Follower {
                             work.due = Some(Instant::now());
                         }
                         Err(error) => {
-                            tracing::warn!(error = %super::chain(&error), "Cannot read Stride's state; HAProxy keeps serving.")
+                            tracing::warn!(error = %chain(&error), "Cannot read Stride's state; HAProxy keeps serving.")
                         }
                     }
                 }
@@ -176,16 +179,15 @@ impl Follower {
                     match self.connect(state.seq.next()).await {
                         Ok(ws) => break ws,
                         Err(error) => {
-                            tracing::warn!(error = %super::chain(&error), "Cannot follow Stride; HAProxy keeps serving.")
+                            tracing::warn!(error = %chain(&error), "Cannot follow Stride; HAProxy keeps serving.")
                         }
                     }
                 }
-                let until = Instant::now() + backoff;
-                backoff = (backoff * 2).min(self.max_backoff);
+                let until = Instant::now() + backoff.next_delay();
                 self.idle(until, &mut work, &mut applier, &mut generation, &status)
                     .await;
             };
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
             status.update(|s| s.connected = true);
             let ended = self
                 .stream(ws, &mut work, &mut applier, &mut generation, &status)
@@ -347,14 +349,14 @@ impl Follower {
         match applier.apply(state).await {
             Ok(()) => {
                 work.due = None;
-                work.retry = FIRST_BACKOFF;
+                work.retry.reset();
                 work.applied = state.seq;
                 status.update(|s| s.applied_seq = state.seq.0);
             }
             Err(error) => {
-                tracing::error!(error = %super::chain(&error), retry_in = ?work.retry, "Cannot apply the state to HAProxy.");
-                work.due = Some(Instant::now() + work.retry);
-                work.retry = (work.retry * 2).min(self.max_backoff);
+                let retry_in = work.retry.next_delay();
+                tracing::error!(error = %chain(&error), ?retry_in, "Cannot apply the state to HAProxy.");
+                work.due = Some(Instant::now() + retry_in);
             }
         }
     }
@@ -376,7 +378,7 @@ fn decode(text: &str) -> Incoming {
         // from an older copy); its state is the truth now.
         Ok(ServerMessage::Error(error)) => Incoming::Resync(format!("Stride: {}", error.message)),
         Err(MessageError::Unknown(_)) => Incoming::Ignored,
-        Err(error) => Incoming::Resync(super::chain(&error)),
+        Err(error) => Incoming::Resync(chain(&error)),
     }
 }
 

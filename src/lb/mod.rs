@@ -20,6 +20,7 @@ mod slots;
 pub mod status;
 pub mod supervisor;
 
+use crate::runtime::error::chain;
 use crate::runtime::tcp::no_delay;
 use apply::Applier;
 use axum::serve::ListenerExt;
@@ -182,16 +183,4 @@ pub async fn dry_run(options: &Options) -> Result<String, LbError> {
         .await
         .map_err(LbError::Stride)?;
     Ok(apply::render_state(&state, &options.selection, &options.render).await)
-}
-
-/// An error with its causes, for logs: `a: b: c`.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

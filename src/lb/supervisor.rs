@@ -9,6 +9,8 @@
 //! traffic.
 
 use super::master::{MasterCli, MasterError, Processes};
+use crate::runtime::Backoff;
+use crate::runtime::error::chain;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -146,7 +148,7 @@ impl Haproxy {
     ) {
         let mut known_master = alive.borrow().as_ref().map(|p| p.master_pid);
         let mut misses = 0;
-        let mut restart_delay = Duration::from_millis(250);
+        let mut restart_delay = Backoff::new(Duration::from_millis(250), MAX_RESTART_DELAY);
         loop {
             sleep(WATCH_INTERVAL).await;
             self.reap().await;
@@ -164,13 +166,12 @@ impl Haproxy {
                         Launch::Attach => None,
                         Launch::Spawn { .. } => match self.ensure_running().await {
                             Ok(processes) => {
-                                restart_delay = Duration::from_millis(250);
+                                restart_delay.reset();
                                 Some(processes)
                             }
                             Err(error) => {
-                                tracing::error!(error = %super::chain(&error), "Cannot restart HAProxy; trying again.");
-                                sleep(restart_delay).await;
-                                restart_delay = (restart_delay * 2).min(MAX_RESTART_DELAY);
+                                tracing::error!(error = %chain(&error), "Cannot restart HAProxy; trying again.");
+                                sleep(restart_delay.next_delay()).await;
                                 None
                             }
                         },

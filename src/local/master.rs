@@ -164,9 +164,7 @@ pub(crate) fn encode(event: &Event) -> Bytes {
 }
 
 pub(crate) fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+    crate::runtime::clock::now_micros() as f64 / 1e6
 }
 
 /// A live SUBSCRIBE response: its stream id and the encoded events.

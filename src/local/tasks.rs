@@ -21,6 +21,7 @@ use super::health::HealthCheckRun;
 use super::master::{Framework, Master, MasterState, now_seconds};
 use super::process::{self, LaunchSpec, Program, TaskReport};
 use super::sandbox::{Sandbox, task_environment};
+use crate::runtime::Backoff;
 
 /// A Mesos agent backs off status update retries up to this.
 const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);
@@ -47,7 +48,7 @@ pub(crate) struct Task {
     pub(super) kill: Option<oneshot::Sender<Duration>>,
     /// Reliable updates not yet acknowledged; only the front is in flight.
     pending: VecDeque<TaskStatus>,
-    next_retry: Option<(Instant, Duration)>,
+    next_retry: Option<(Instant, Backoff)>,
     /// The health check, until the task runs and its checker starts.
     health_check: Option<HealthCheckRun>,
     /// Stops the health checker; cancelled when the task ends.
@@ -157,7 +158,13 @@ pub(crate) fn update_event(status: TaskStatus) -> Event {
 }
 
 impl Framework {
+    /// Sends the task's oldest unacknowledged update, to be resent from
+    /// `retry` on, backing off, until acknowledged.
     fn forward_head(&mut self, task_id: &TaskId, retry: Duration) {
+        self.forward(task_id, Backoff::new(retry, MAX_UPDATE_RETRY));
+    }
+
+    fn forward(&mut self, task_id: &TaskId, mut backoff: Backoff) {
         let Some(task) = self.tasks.get_mut(task_id) else {
             return;
         };
@@ -166,7 +173,7 @@ impl Framework {
             return;
         };
         let event = update_event(head.clone());
-        task.next_retry = Some((Instant::now() + retry, retry));
+        task.next_retry = Some((Instant::now() + backoff.next_delay(), backoff));
         self.send(&event);
     }
 
@@ -178,17 +185,17 @@ impl Framework {
     }
 
     pub(crate) fn resend_due_updates(&mut self, now: Instant) {
-        let due: Vec<(TaskId, Duration)> = self
+        let due: Vec<(TaskId, Backoff)> = self
             .tasks
             .iter()
-            .filter_map(|(id, task)| match task.next_retry {
-                Some((at, backoff)) if at <= now => Some((id.clone(), backoff)),
+            .filter_map(|(id, task)| match &task.next_retry {
+                Some((at, backoff)) if *at <= now => Some((id.clone(), backoff.clone())),
                 _ => None,
             })
             .collect();
         for (task_id, backoff) in due {
             tracing::debug!(%task_id, "resending unacknowledged status update");
-            self.forward_head(&task_id, (backoff * 2).min(MAX_UPDATE_RETRY));
+            self.forward(&task_id, backoff);
         }
     }
 }

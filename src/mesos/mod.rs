@@ -8,7 +8,6 @@
 //! (only when `status.needs_acknowledgement()`). The driver resubscribes on
 //! its own after `Disconnected`; `Error` is final.
 
-mod backoff;
 mod calls;
 pub mod client;
 pub mod config;

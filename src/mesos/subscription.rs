@@ -10,12 +10,12 @@ use reqwest::{Response, StatusCode, Url};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace, warn};
 
-use super::backoff::Backoff;
 use super::client::{STREAM_ID_HEADER, SchedulerEvent, Session, Shared};
 use super::config::SchedulerConfig;
 use super::endpoint::{resolve_leader, scheduler_endpoint};
 use super::recordio::{RecordIoDecoder, RecordIoError};
 use super::types::{Call, CallKind, Event, FrameworkId, Subscribe};
+use crate::runtime::Backoff;
 
 /// Mesos's rule: a connection silent for this many heartbeat intervals is
 /// dead.
@@ -99,7 +99,7 @@ impl Driver {
         let endpoints = config.masters.iter().map(scheduler_endpoint).collect();
         Ok(Self {
             framework_id: config.framework_id.clone(),
-            backoff: Backoff::new(config.backoff),
+            backoff: Backoff::new(config.backoff.initial, config.backoff.max),
             config,
             shared,
             events,

@@ -16,10 +16,11 @@ use crate::mesos::types::{
 };
 use crate::metrics::Metrics;
 use crate::projection::Projection;
+use crate::runtime::Clock;
 use crate::stream::Sidecars;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Unused offers come back this soon while something waits for room...
@@ -46,6 +47,7 @@ pub struct Executor {
     readiness: Readiness,
     drain_timeout: Duration,
     metrics: Metrics,
+    clock: Clock,
     /// When the last plan said it would change by itself.
     pub wake_at: Option<u64>,
 }
@@ -63,6 +65,7 @@ impl Executor {
             readiness,
             drain_timeout,
             metrics,
+            clock,
         } = links;
         Executor {
             mesos,
@@ -78,6 +81,7 @@ impl Executor {
             readiness,
             drain_timeout,
             metrics,
+            clock,
             wake_at: None,
         }
     }
@@ -112,7 +116,7 @@ impl Executor {
                 state: &state,
                 offers: &offers,
                 agents: &self.agents,
-                now: now_micros(),
+                now: self.clock.now_micros(),
                 passed_readiness: &self.readiness.ready_tasks(),
                 drain: Drain {
                     confirmed_upto: self.sidecars.confirmed_upto(),
@@ -304,10 +308,4 @@ fn decline_reason(reason: Option<RejectReason>) -> &'static str {
         Some(RejectReason::InsufficientGpus) => "insufficient_gpus",
         Some(RejectReason::InsufficientPorts) => "insufficient_ports",
     }
-}
-
-pub fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

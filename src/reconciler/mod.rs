@@ -15,7 +15,6 @@ mod reconciliation;
 mod status;
 mod task_info;
 
-pub use executor::now_micros;
 pub use plan::RejectReason;
 pub use queue::{Entry as QueueEntry, Queue};
 
@@ -25,6 +24,7 @@ use crate::health::Readiness;
 use crate::mesos::{SchedulerEvent, SchedulerHandle};
 use crate::metrics::{MesosState, Metrics};
 use crate::projection::Projection;
+use crate::runtime::Clock;
 use crate::stream::Sidecars;
 use executor::Executor;
 use reconciliation::Reconciliation;
@@ -44,6 +44,8 @@ pub struct Links {
     /// How long a drained task waits for the sidecars before its kill.
     pub drain_timeout: Duration,
     pub metrics: Metrics,
+    /// What plans and timers measure time by.
+    pub clock: Clock,
 }
 
 /// The safety net: plan at least this often even if nothing seems to change.
@@ -58,6 +60,7 @@ pub struct Reconciler {
     sidecars: Sidecars,
     readiness: Readiness,
     metrics: Metrics,
+    clock: Clock,
     subscribed: bool,
 }
 
@@ -71,6 +74,7 @@ impl Reconciler {
         let sidecars = links.sidecars.clone();
         let readiness = links.readiness.clone();
         let metrics = links.metrics.clone();
+        let clock = links.clock;
         let executor = Executor::new(mesos.clone(), committer.clone(), projection.clone(), links);
         Reconciler {
             mesos,
@@ -81,6 +85,7 @@ impl Reconciler {
             sidecars,
             readiness,
             metrics,
+            clock,
             subscribed: false,
         }
     }
@@ -144,8 +149,7 @@ impl Reconciler {
         let Some(at) = self.executor.wake_at else {
             return tick;
         };
-        let wait = Duration::from_micros(at.saturating_sub(now_micros()));
-        tick.min(Instant::now() + wait)
+        tick.min(self.clock.instant_at(at))
     }
 
     async fn handle(&mut self, event: SchedulerEvent) -> Result<(), SubmitError> {

@@ -2,9 +2,9 @@
 //! writes it, `GET /v2/queue` reads it. Memory only: it is derived from
 //! the state and the offers of the moment, never a fact worth storing.
 
-use super::executor::now_micros;
 use super::plan::{Plan, RejectReason};
 use crate::event::AppId;
+use crate::runtime::clock::now_micros;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,6 +7,7 @@ use crate::event::TaskId;
 use crate::mesos::SchedulerHandle;
 use crate::mesos::types::{AgentId, ReconcileTask, TaskId as MesosTaskId};
 use crate::projection::State;
+use crate::runtime::Backoff;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -14,14 +15,24 @@ use tokio::time::Instant;
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
 pub struct Reconciliation {
     /// Tasks that have not answered since the round started.
     pending: BTreeMap<TaskId, Option<AgentId>>,
     /// When to ask next; `None` when no round is running.
     next: Option<Instant>,
-    retry: Duration,
+    retry: Backoff,
     implicit_sent: bool,
+}
+
+impl Default for Reconciliation {
+    fn default() -> Self {
+        Reconciliation {
+            pending: BTreeMap::new(),
+            next: None,
+            retry: Backoff::new(FIRST_RETRY, MAX_RETRY),
+            implicit_sent: false,
+        }
+    }
 }
 
 impl Reconciliation {
@@ -39,7 +50,7 @@ impl Reconciliation {
             })
             .collect();
         self.next = Some(Instant::now());
-        self.retry = FIRST_RETRY;
+        self.retry.reset();
         self.implicit_sent = false;
     }
 
@@ -81,7 +92,6 @@ impl Reconciliation {
             }
             Err(error) => tracing::warn!(%error, "RECONCILE failed; will retry"),
         }
-        self.next = Some(Instant::now() + self.retry);
-        self.retry = (self.retry * 2).min(MAX_RETRY);
+        self.next = Some(Instant::now() + self.retry.next_delay());
     }
 }

@@ -1,9 +1,15 @@
 //! What every Stride process runs on, whichever part it is: TCP options
-//! for accepted connections, network probes, and the shutdown signal. It
-//! knows nothing of Stride's domain.
+//! for accepted connections, network probes, the shutdown signal, the one
+//! retry backoff, the one clock and error chains. It knows nothing of
+//! Stride's domain.
 
+pub mod backoff;
+pub mod clock;
+pub mod error;
 pub mod probe;
 mod signal;
 pub mod tcp;
 
+pub use backoff::Backoff;
+pub use clock::Clock;
 pub use signal::shutdown_signal;

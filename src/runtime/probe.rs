@@ -2,7 +2,7 @@
 //! by a timeout. Shared by the health monitor (Marathon's rules) and the
 //! local cluster's executor (Mesos's rules); the callers judge the answer.
 
-use std::error::Error;
+use super::error::chain;
 use std::time::Duration;
 
 /// A client for health checks: certificates are not verified, because
@@ -30,7 +30,7 @@ pub async fn http_status(
     match client.get(url).timeout(timeout).send().await {
         Ok(response) => Ok(response.status().as_u16()),
         Err(error) if error.is_timeout() => Err(format!("GET {url} timed out after {timeout:?}")),
-        Err(error) => Err(format!("GET {url} failed: {}", causes(&error))),
+        Err(error) => Err(format!("GET {url} failed: {}", chain(&error))),
     }
 }
 
@@ -44,17 +44,4 @@ pub async fn tcp_connect(host: &str, port: u32, timeout: Duration) -> Result<(),
             "connecting to {host}:{port} timed out after {timeout:?}"
         )),
     }
-}
-
-/// An error and its sources on one line: reqwest's own message alone says
-/// little ("error sending request").
-fn causes(error: &dyn Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

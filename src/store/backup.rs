@@ -118,7 +118,7 @@ impl EventLog {
             .write_all(MAGIC)
             .and_then(|()| writer.out.write_all(&VERSION.to_be_bytes()))
             .map_err(io("cannot write the backup"))?;
-        let taken_at = chrono::Utc::now().timestamp_micros().max(0) as u64;
+        let taken_at = crate::runtime::clock::now_micros();
         writer.frame(
             b'H',
             &[

@@ -14,12 +14,13 @@ use super::feed::{Feed, FeedError, Item};
 use super::hub::Subscribed;
 use super::marathon::{PlanFormat, marathon_events, stream_attached};
 use crate::event::Seq;
+use crate::runtime::clock::now_micros;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Comment lines on a quiet stream, so proxies and clients see it alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -119,10 +120,4 @@ pub fn parse_event_id(id: &str) -> Option<(Seq, Option<usize>)> {
         None => Some((Seq(id.parse().ok()?), None)),
         Some((seq, seen)) => Some((Seq(seq.parse().ok()?), Some(seen.parse().ok()?))),
     }
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }

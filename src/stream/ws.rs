@@ -367,7 +367,7 @@ fn sidecar_message(text: &str, sidecars: &Sidecars, sidecar: &mut Option<Registr
             drain_confirmation,
         }) => {
             tracing::info!(%name, drain_confirmation, "sidecar connected");
-            let now = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or_default();
+            let now = crate::runtime::clock::now_micros();
             *sidecar = Some(sidecars.register(name, drain_confirmation, now));
         }
         Ok(ClientMessage::Applied { seq }) => {

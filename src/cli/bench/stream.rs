@@ -15,7 +15,7 @@ use memchr::memmem::Finder;
 use std::sync::Arc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -324,10 +324,8 @@ fn latency(text: &str) -> Option<u64> {
     let start = AT.find(text.as_bytes())? + 6;
     let at = text[start..].split('"').next()?;
     let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    Some((now - at.timestamp_micros()).max(0) as u64)
+    let at = u64::try_from(at.timestamp_micros()).unwrap_or(0);
+    Some(crate::runtime::clock::now_micros().saturating_sub(at))
 }
 
 fn bucket(micros: u64) -> usize {

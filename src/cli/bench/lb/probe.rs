@@ -8,15 +8,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Unix µs, the unit of an event's `recorded_at`.
-pub fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
+pub use crate::runtime::clock::now_micros;
 
 /// `stride bench lb-task`: what each task runs. Serves `$MESOS_TASK_ID` on
 /// 127.0.0.1:`$PORT0`, keep-alive, in microseconds: a Python server would
