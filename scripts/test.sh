@@ -25,7 +25,7 @@ export STRIDE_MESOS_MASTER="${STRIDE_MESOS_MASTER:-http://127.0.0.1:5050}"
 scripts/marathon-client-up.sh >/dev/null
 
 # schemathesis, openapi-spec-validator and prometheus-client from PyPI in a
-# venv, for tests/metrics.rs (idempotent).
+# venv, for tests/metrics.rs and tests/openapi.rs (idempotent).
 export STRIDE_API_TOOLS_PYTHON="$(scripts/api-tools-up.sh | tail -n 1)"
 
 # A Docker engine (the machine's, or a private dockerd) and the locally

@@ -291,3 +291,85 @@ async fn bad_json_unknown_ids_conflicts_and_wrong_methods() {
     assert_eq!(not_an_object.status(), 422);
     assert_eq!(all_events(&http, &server).await.len(), 2);
 }
+
+/// What schemathesis found (tests/openapi.rs): a 405 lists the methods of
+/// the resource the path names, not of the wildcard route behind it; group
+/// sub-resources refuse methods they do not take instead of creating or
+/// deleting a group named `versions`; pods answer 501 only where
+/// Marathon's PodsResource has a method; GroupUpdate's scalars are typed.
+#[tokio::test]
+async fn methods_a_resource_does_not_take_are_405_with_its_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    for (method, path, allow) in [
+        ("OPTIONS", "/v2/apps/web/restart", "POST"),
+        ("OPTIONS", "/v2/apps/web/tasks", "GET, DELETE"),
+        ("TRACE", "/v2/apps/web/versions", "GET"),
+        (
+            "OPTIONS",
+            "/v2/groups/prod",
+            "GET, POST, PUT, PATCH, DELETE",
+        ),
+        ("POST", "/v2/groups/prod/versions", "GET"),
+        ("POST", "/v2/groups/prod/apps", "GET"),
+        ("DELETE", "/v2/groups/prod/versions", "GET"),
+        (
+            "PATCH",
+            "/v2/groups/prod/versions/2020-01-01T00:00:00Z",
+            "GET, PUT",
+        ),
+        ("TRACE", "/v2/pods", ""),
+        ("PATCH", "/v2/pods/web", ""),
+    ] {
+        let response = send(&http, &server, method, path).await;
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let allowed = response.headers()["allow"].to_str().unwrap().to_owned();
+        if !allow.is_empty() {
+            assert_eq!(allowed, allow, "{method} {path}");
+        }
+        let error: Value = response.json().await.unwrap();
+        assert!(error["message"].is_string(), "{method} {path}");
+    }
+    for (method, path) in [
+        ("HEAD", "/v2/pods"),
+        ("POST", "/v2/pods"),
+        ("PUT", "/v2/pods/web"),
+    ] {
+        let response = send(&http, &server, method, path).await;
+        assert_eq!(response.status(), 501, "{method} {path}");
+    }
+    for (body, path) in [
+        (json!({"id": "/g", "scaleBy": {}}), "/scaleBy"),
+        (json!({"id": 7}), "/id"),
+        (
+            json!({"id": "/g", "groups": [{"id": "h", "version": 3}]}),
+            "/groups/0/version",
+        ),
+    ] {
+        let response = http
+            .post(server.url("/v2/groups"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["details"][0]["path"], path, "{error}");
+    }
+    assert!(all_events(&http, &server).await.is_empty());
+}
+
+async fn send(
+    http: &reqwest::Client,
+    server: &Server,
+    method: &str,
+    path: &str,
+) -> reqwest::Response {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    http.request(method, server.url(path))
+        .json(&json!({"id": "/x"}))
+        .send()
+        .await
+        .unwrap()
+}

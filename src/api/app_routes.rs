@@ -148,6 +148,12 @@ pub async fn post(
     }
 }
 
+/// A method no resource here takes (OPTIONS, TRACE): 405 with what this
+/// resource takes, not every method of the wildcard route.
+pub async fn other_method(Path(rest): Path<String>) -> ApiError {
+    ApiError::MethodNotAllowed(AppRoute::parse(&rest).allowed())
+}
+
 #[cfg(test)]
 mod tests {
     use super::AppRoute;

@@ -34,6 +34,22 @@ impl Shared {
 
 /// `GET /v2/apps`, filtered by `id` and `cmd` (substrings, any case, as
 /// Marathon matches them) and a `label` selector.
+#[utoipa::path(
+    get,
+    path = "/v2/apps",
+    tag = "apps",
+    summary = "Apps, filtered",
+    params(
+        ("id" = Option<String>, Query, description = "A part of the id, any case"),
+        ("cmd" = Option<String>, Query),
+        ("label" = Option<String>, Query, description = "A label selector"),
+        crate::api::openapi::EmbedQuery,
+    ),
+    responses(
+        (status = 200, description = "The apps", body = crate::api::openapi::AppList),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
 pub async fn list(
     State(shared): State<Shared>,
     params: Params,
@@ -94,6 +110,17 @@ pub(super) fn json_bytes(body: Bytes) -> Response {
 }
 
 /// `POST /v2/apps`: 201 with the app as stored (service ports assigned).
+#[utoipa::path(
+    post,
+    path = "/v2/apps",
+    tag = "apps",
+    summary = "Create an app",
+    request_body = crate::api::openapi::AppDoc,
+    responses(
+        (status = 201, description = "The app as stored", body = crate::api::openapi::AppDoc),
+        crate::api::openapi::WriteErrors,
+    )
+)]
 pub async fn create(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -123,6 +150,20 @@ pub async fn create(
     Ok(response)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/apps/{id}",
+    tag = "apps",
+    summary = "One app",
+    params(
+        crate::api::openapi::AppPath,
+        crate::api::openapi::EmbedQuery,
+    ),
+    responses(
+        (status = 200, description = "The app", body = crate::api::openapi::AppAnswer),
+        crate::api::openapi::AppReadErrors,
+    )
+)]
 pub(super) fn show(shared: &Shared, id: &AppId, params: &Params) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     let app = found(&state, id)?;
@@ -132,6 +173,19 @@ pub(super) fn show(shared: &Shared, id: &AppId, params: &Params) -> Result<Respo
 }
 
 /// `GET /v2/apps/{id}/versions`: newest first, as Marathon lists them.
+#[utoipa::path(
+    get,
+    path = "/v2/apps/{id}/versions",
+    tag = "apps",
+    summary = "An app's versions, newest first",
+    params(
+        crate::api::openapi::AppPath,
+    ),
+    responses(
+        (status = 200, description = "Versions", body = crate::api::openapi::VersionList),
+        crate::api::openapi::AppReadErrors,
+    )
+)]
 pub(super) fn versions(shared: &Shared, id: &AppId) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     let app = found(&state, id)?;
@@ -144,6 +198,20 @@ pub(super) fn versions(shared: &Shared, id: &AppId) -> Result<Response, ApiError
     Ok(Json(json!({ "versions": versions })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/apps/{id}/versions/{version}",
+    tag = "apps",
+    summary = "An app as it was at a version",
+    params(
+        crate::api::openapi::AppPath,
+        crate::api::openapi::VersionPath,
+    ),
+    responses(
+        (status = 200, description = "The definition", body = crate::api::openapi::AppDoc),
+        crate::api::openapi::AppReadErrors,
+    )
+)]
 pub(super) fn version(shared: &Shared, id: &AppId, wanted: &str) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     let app = found(&state, id)?;
@@ -170,6 +238,24 @@ struct AppList<'a> {
 /// (`partialUpdate=true`: the fields given change, the rest stay; a
 /// missing app is created from them), a whole replacement with
 /// `partialUpdate=false`; a body of only `version` reverts to that version.
+#[utoipa::path(
+    put,
+    path = "/v2/apps/{id}",
+    tag = "apps",
+    summary = "Update (or create) an app; only instances scales, only version reverts",
+    params(
+        crate::api::openapi::AppPath,
+        crate::api::openapi::Force,
+        ("partialUpdate" = Option<bool>, Query),
+    ),
+    request_body = crate::api::openapi::AppDoc,
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        (status = 201, description = "The app was created", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::AppChangeErrors,
+        (status = 422, response = crate::api::openapi::Invalid),
+    )
+)]
 pub(super) async fn replace(
     shared: &Shared,
     actor: Actor,
@@ -219,6 +305,22 @@ pub(super) async fn replace(
 }
 
 /// `PATCH /v2/apps/{id}`: a partial update of an existing app.
+#[utoipa::path(
+    patch,
+    path = "/v2/apps/{id}",
+    tag = "apps",
+    summary = "Partially update an app",
+    params(
+        crate::api::openapi::AppPath,
+        crate::api::openapi::Force,
+    ),
+    request_body = crate::api::openapi::AppDoc,
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::AppChangeErrors,
+        (status = 422, response = crate::api::openapi::Invalid),
+    )
+)]
 pub(super) async fn patch(
     shared: &Shared,
     actor: Actor,
@@ -285,6 +387,23 @@ pub async fn update_many(
     Ok(response)
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/apps",
+    tag = "apps",
+    summary = "Update (or create) several apps in one deployment",
+    params(
+        crate::api::openapi::Force,
+        ("partialUpdate" = Option<bool>, Query),
+    ),
+    request_body = Vec<crate::api::openapi::AppDoc>,
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        (status = 201, description = "Apps were created", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::WriteErrors,
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
 pub async fn put_many(
     shared: State<Shared>,
     caller: Caller,
@@ -296,6 +415,21 @@ pub async fn put_many(
     update_many(shared, caller, params, headers, body, Some(partial)).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v2/apps",
+    tag = "apps",
+    summary = "Partially update several apps in one deployment",
+    params(
+        crate::api::openapi::Force,
+    ),
+    request_body = Vec<crate::api::openapi::AppDoc>,
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::WriteErrors,
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
 pub async fn patch_many(
     shared: State<Shared>,
     caller: Caller,
@@ -307,6 +441,20 @@ pub async fn patch_many(
 }
 
 /// `DELETE /v2/apps/{id}`: `force` defaults to true here, as in Marathon.
+#[utoipa::path(
+    delete,
+    path = "/v2/apps/{id}",
+    tag = "apps",
+    summary = "Delete an app",
+    params(
+        crate::api::openapi::AppPath,
+        crate::api::openapi::Force,
+    ),
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::AppChangeErrors,
+    )
+)]
 pub(super) async fn delete(
     shared: &Shared,
     actor: Actor,
@@ -321,6 +469,20 @@ pub(super) async fn delete(
     deployable::submit(shared, actor, headers, command).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/apps/{id}/restart",
+    tag = "apps",
+    summary = "Replace every task of an app",
+    params(
+        crate::api::openapi::AppPath,
+        crate::api::openapi::Force,
+    ),
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::AppChangeErrors,
+    )
+)]
 pub(super) async fn restart(
     shared: &Shared,
     actor: Actor,

@@ -13,6 +13,27 @@ use serde_json::{Value, json};
 /// `app`, `task`, `actor`, repeatable `type`, `since`/`until` (RFC 3339 or
 /// a seq, inclusive), `limit` (1..=1000, default 100), `order` (`asc` or
 /// `desc`) and `cursor` (the previous page's `next`).
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "stride",
+    summary = "Who changed what, when: filtered, paged history; definition changes carry their changes",
+    params(
+        ("app" = Option<String>, Query, description = "An app id, or a prefix ending in /"),
+        ("task" = Option<String>, Query),
+        ("actor" = Option<String>, Query, description = "api:<user>, reconciler or mesos"),
+        ("type" = Option<Vec<String>>, Query, description = "Event types, e.g. AppUpdated"),
+        ("since" = Option<String>, Query, description = "A seq or an RFC 3339 time, inclusive"),
+        ("until" = Option<String>, Query, description = "A seq or an RFC 3339 time, inclusive"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+        ("order" = Option<String>, Query, description = "asc or desc"),
+        ("cursor" = Option<String>, Query, description = "The previous page's next"),
+    ),
+    responses(
+        (status = 200, description = "A page of matching events", body = crate::api::openapi::EventPage),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
 pub async fn audit(
     State(shared): State<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,

@@ -14,6 +14,17 @@ use tokio::sync::mpsc;
 
 type Chunk = Result<Bytes, std::io::Error>;
 
+#[utoipa::path(
+    get,
+    path = "/v1/backup",
+    tag = "stride",
+    summary = "A consistent backup of the log, streamed (stride store backup)",
+    responses(
+        (status = 200, description = "The backup, up to the head named in Stride-Backup-Head",
+         body = Vec<u8>, content_type = "application/octet-stream",
+         headers(("Stride-Backup-Head" = u64, description = "The last seq in the backup"))),
+    )
+)]
 pub async fn backup(State(shared): State<Shared>) -> Response {
     let head = shared.projection.head();
     let (tx, rx) = mpsc::channel::<Chunk>(16);

@@ -18,6 +18,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// `GET /v2/deployments`: a bare array, as Marathon answers.
+#[utoipa::path(
+    get,
+    path = "/v2/deployments",
+    tag = "deployments",
+    summary = "Running deployments",
+    responses(
+        (status = 200, description = "Deployments", body = Vec<crate::api::openapi::DeploymentDoc>),
+    )
+)]
 pub async fn list(State(shared): State<Shared>) -> Json<Value> {
     let state = shared.projection.read();
     let deployments: Vec<Value> = state
@@ -30,6 +39,24 @@ pub async fn list(State(shared): State<Shared>) -> Json<Value> {
 
 /// `DELETE /v2/deployments/{id}`: with `force=true` the deployment just
 /// stops (202); otherwise a rollback deployment starts (200).
+#[utoipa::path(
+    delete,
+    path = "/v2/deployments/{id}",
+    tag = "deployments",
+    summary = "Roll a deployment back, or stop it (force)",
+    params(
+        ("id" = String, Path, description = "The deployment id"),
+        crate::api::openapi::Force,
+    ),
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        (status = 202, description = "Stopped (force=true)"),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 409, response = crate::api::openapi::Conflict),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn cancel(
     State(shared): State<Shared>,
     Caller(actor): Caller,

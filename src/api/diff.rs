@@ -22,6 +22,22 @@ pub struct VersionDiff {
     pub changes: Vec<Change>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apps/{id}/diff",
+    tag = "stride",
+    summary = "What changed in an app's definition between two versions",
+    params(
+        crate::api::openapi::AppPath,
+        ("from" = Option<String>, Query, description = "A version (default: the one before to)"),
+        ("to" = Option<String>, Query, description = "A version (default: the current one)"),
+    ),
+    responses(
+        (status = 200, description = "The changed fields", body = crate::api::openapi::VersionDiffDoc),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
 pub async fn app_diff(
     State(shared): State<Shared>,
     Path(rest): Path<String>,

@@ -30,6 +30,25 @@ pub(super) enum GroupRoute {
 }
 
 impl GroupRoute {
+    /// Methods this resource answers, for a 405's `Allow`.
+    fn allowed(&self) -> &'static str {
+        match self {
+            GroupRoute::Group(_) => "GET, POST, PUT, PATCH, DELETE",
+            GroupRoute::Apps(_) | GroupRoute::Versions(_) => "GET",
+            GroupRoute::Version(..) => "GET, PUT",
+        }
+    }
+
+    /// The group a path names, when the method takes only groups: POST,
+    /// PATCH and DELETE on `/apps` or `/versions` are 405, as GET reads
+    /// those paths as resources of the group before them.
+    fn group_only(rest: &str) -> Result<AppId, ApiError> {
+        match GroupRoute::parse(rest) {
+            GroupRoute::Group(id) => Ok(id),
+            other => Err(ApiError::MethodNotAllowed(other.allowed())),
+        }
+    }
+
     /// The route template of this resource, as `/metrics` labels it.
     pub(super) fn template(&self) -> &'static str {
         match self {
@@ -68,7 +87,7 @@ impl GroupRoute {
 /// Which parts of a `GroupInfo` to include; Marathon includes apps, pods
 /// and groups when `embed` names none of them.
 #[derive(Debug, Clone, Copy)]
-struct GroupEmbed {
+pub(super) struct GroupEmbed {
     apps: bool,
     groups: bool,
     app: Embed,
@@ -97,6 +116,19 @@ impl GroupEmbed {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/groups",
+    tag = "groups",
+    summary = "The root group",
+    params(
+        crate::api::openapi::EmbedQuery,
+    ),
+    responses(
+        (status = 200, description = "The group tree", body = crate::api::openapi::GroupDoc),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
 pub async fn get_root(shared: State<Shared>, params: Params) -> Result<Response, ApiError> {
     get(shared, Path(String::new()), params).await
 }
@@ -108,48 +140,122 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let embed = GroupEmbed::from_params(&params);
     match GroupRoute::parse(&rest) {
-        GroupRoute::Group(id) => {
-            let state = shared.projection.read();
-            if !state.has_group(&id) {
-                return Err(unknown(&id));
-            }
-            Ok(Json(group_json(&state, &id, embed, shared.sources(&state))).into_response())
-        }
-        GroupRoute::Apps(id) => {
-            let state = shared.projection.read();
-            if !state.has_group(&id) {
-                return Ok(Json(json!([])).into_response());
-            }
-            let sources = shared.sources(&state);
-            let apps: Vec<Value> = state
-                .apps_under(&id)
-                .filter_map(|app| state.apps.get(app))
-                .map(|app| AppView::json(app, embed.app, sources))
-                .collect();
-            Ok(Json(Value::Array(apps)).into_response())
-        }
-        GroupRoute::Versions(id) => {
-            let state = shared.projection.read();
-            if !state.has_group(&id) {
-                return Err(unknown(&id));
-            }
-            let versions: Vec<String> = state
-                .group_versions(&id)
-                .iter()
-                .rev()
-                .map(|(at, _)| timestamp(*at))
-                .collect();
-            Ok(Json(json!(versions)).into_response())
-        }
-        GroupRoute::Version(id, version) => {
-            let old = state_at(&shared, &id, &version).await?;
-            let embed = GroupEmbed {
-                app: Embed::default(),
-                ..embed
-            };
-            Ok(Json(group_json(&old, &id, embed, shared.sources(&old))).into_response())
-        }
+        GroupRoute::Group(id) => group(&shared, &id, embed),
+        GroupRoute::Apps(id) => apps(&shared, &id, embed),
+        GroupRoute::Versions(id) => versions(&shared, &id),
+        GroupRoute::Version(id, version) => version_of(&shared, &id, &version, embed).await,
     }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v2/groups/{id}",
+    tag = "groups",
+    summary = "A group",
+    params(
+        crate::api::openapi::GroupPath,
+        crate::api::openapi::EmbedQuery,
+    ),
+    responses(
+        (status = 200, description = "The group", body = crate::api::openapi::GroupDoc),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
+pub(super) fn group(shared: &Shared, id: &AppId, embed: GroupEmbed) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    if !state.has_group(id) {
+        return Err(unknown(id));
+    }
+    Ok(Json(group_json(&state, id, embed, shared.sources(&state))).into_response())
+}
+
+/// `GET /v2/groups/{id}/apps`: every app under the group, at any depth.
+#[utoipa::path(
+    get,
+    path = "/v2/groups/{id}/apps",
+    tag = "groups",
+    summary = "The apps under a group",
+    params(
+        crate::api::openapi::GroupPath,
+        crate::api::openapi::EmbedQuery,
+    ),
+    responses(
+        (status = 200, description = "The apps", body = Vec<crate::api::openapi::AppDoc>),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
+pub(super) fn apps(shared: &Shared, id: &AppId, embed: GroupEmbed) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    if !state.has_group(id) {
+        return Ok(Json(json!([])).into_response());
+    }
+    let sources = shared.sources(&state);
+    let apps: Vec<Value> = state
+        .apps_under(id)
+        .filter_map(|app| state.apps.get(app))
+        .map(|app| AppView::json(app, embed.app, sources))
+        .collect();
+    Ok(Json(Value::Array(apps)).into_response())
+}
+
+/// `GET /v2/groups/{id}/versions`: newest first.
+#[utoipa::path(
+    get,
+    path = "/v2/groups/{id}/versions",
+    tag = "groups",
+    summary = "A group's versions, newest first",
+    params(
+        crate::api::openapi::GroupPath,
+    ),
+    responses(
+        (status = 200, description = "Versions", body = Vec<String>),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
+pub(super) fn versions(shared: &Shared, id: &AppId) -> Result<Response, ApiError> {
+    let state = shared.projection.read();
+    if !state.has_group(id) {
+        return Err(unknown(id));
+    }
+    let versions: Vec<String> = state
+        .group_versions(id)
+        .iter()
+        .rev()
+        .map(|(at, _)| timestamp(*at))
+        .collect();
+    Ok(Json(json!(versions)).into_response())
+}
+
+/// `GET /v2/groups/{id}/versions/{version}`: the group as it was.
+#[utoipa::path(
+    get,
+    path = "/v2/groups/{id}/versions/{version}",
+    tag = "groups",
+    summary = "A group as it was at a version",
+    params(
+        crate::api::openapi::GroupPath,
+        crate::api::openapi::VersionPath,
+    ),
+    responses(
+        (status = 200, description = "The group", body = crate::api::openapi::GroupDoc),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
+pub(super) async fn version_of(
+    shared: &Shared,
+    id: &AppId,
+    version: &str,
+    embed: GroupEmbed,
+) -> Result<Response, ApiError> {
+    let old = state_at(shared, id, version).await?;
+    let embed = GroupEmbed {
+        app: Embed::default(),
+        ..embed
+    };
+    Ok(Json(group_json(&old, id, embed, shared.sources(&old))).into_response())
 }
 
 /// The tree as it was at a version of `group`, rebuilt from the log.
@@ -223,6 +329,20 @@ fn unknown(id: &AppId) -> ApiError {
     ApiError::NotFound(format!("Group '{id}' does not exist"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/groups",
+    tag = "groups",
+    summary = "Create a group",
+    params(
+        crate::api::openapi::Force,
+    ),
+    request_body = crate::api::openapi::GroupUpdateDoc,
+    responses(
+        (status = 201, description = "The deployment", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::WriteErrors,
+    )
+)]
 pub async fn create_root(
     shared: State<Shared>,
     caller: Caller,
@@ -235,6 +355,21 @@ pub async fn create_root(
 
 /// `POST /v2/groups[/{id}]`: a new group (its id in the body, relative to
 /// the path); 201 with the deployment.
+#[utoipa::path(
+    post,
+    path = "/v2/groups/{id}",
+    tag = "groups",
+    summary = "Create a group under this one",
+    params(
+        crate::api::openapi::GroupPath,
+        crate::api::openapi::Force,
+    ),
+    request_body = crate::api::openapi::GroupUpdateDoc,
+    responses(
+        (status = 201, description = "The deployment", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::WriteErrors,
+    )
+)]
 pub async fn create(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -243,7 +378,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let base = AppId::resolve(&rest, &AppId::root());
+    let base = GroupRoute::group_only(&rest)?;
     let fields: Map<String, Value> = json_body(&body)?;
     let group = group_update(fields, &base)?;
     let id = group.id.clone();
@@ -259,6 +394,22 @@ pub async fn create(
     Ok(response)
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/groups",
+    tag = "groups",
+    summary = "Update the root group (dryRun: the plan)",
+    params(
+        crate::api::openapi::Force,
+        ("dryRun" = Option<bool>, Query),
+    ),
+    request_body = crate::api::openapi::GroupUpdateDoc,
+    responses(
+        (status = 200, description = "The deployment started, or with dryRun the plan", body = crate::api::openapi::GroupUpdateAnswer),
+        crate::api::openapi::WriteErrors,
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
 pub async fn update_root(
     shared: State<Shared>,
     caller: Caller,
@@ -274,6 +425,24 @@ pub async fn update_root(
 /// it (and creates it if missing). `dryRun=true` answers the plan's steps
 /// and changes nothing. Also `PUT /v2/groups/{id}/versions/{V}` (no body)
 /// rolls back, as the marathon client's `rollback_group` asks.
+#[utoipa::path(
+    put,
+    path = "/v2/groups/{id}",
+    tag = "groups",
+    summary = "Update (or create) a group; version alone rolls back, scaleBy alone scales",
+    params(
+        crate::api::openapi::GroupPath,
+        crate::api::openapi::Force,
+        ("dryRun" = Option<bool>, Query),
+    ),
+    request_body = crate::api::openapi::GroupUpdateDoc,
+    responses(
+        (status = 200, description = "The deployment started, or with dryRun the plan", body = crate::api::openapi::GroupUpdateAnswer),
+        (status = 201, description = "Created", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::AppChangeErrors,
+        (status = 422, response = crate::api::openapi::Invalid),
+    )
+)]
 pub async fn update(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -327,8 +496,8 @@ pub async fn update(
                 }
             }
         }
-        GroupRoute::Apps(_) | GroupRoute::Versions(_) => {
-            return Err(ApiError::MethodNotAllowed("GET"));
+        other @ (GroupRoute::Apps(_) | GroupRoute::Versions(_)) => {
+            return Err(ApiError::MethodNotAllowed(other.allowed()));
         }
     };
     if params.flag("dryRun")? {
@@ -341,7 +510,23 @@ pub async fn update(
 }
 
 /// The group as it was at `version`, put back.
-async fn rollback(
+#[utoipa::path(
+    put,
+    path = "/v2/groups/{id}/versions/{version}",
+    tag = "groups",
+    summary = "Roll a group back to a version",
+    params(
+        crate::api::openapi::GroupPath,
+        crate::api::openapi::VersionPath,
+        crate::api::openapi::Force,
+    ),
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        crate::api::openapi::WriteErrors,
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
+pub(super) async fn rollback(
     shared: &Shared,
     id: &AppId,
     version: &str,
@@ -394,12 +579,28 @@ fn dry_run(shared: &Shared, command: &Command) -> Result<Response, ApiError> {
 
 /// `PATCH /v2/groups/{id}`: Marathon 1.9's role enforcement, which Stride
 /// does not have: `enforceRole: false` (what every group is) is accepted.
+#[utoipa::path(
+    patch,
+    path = "/v2/groups/{id}",
+    tag = "groups",
+    summary = "Role enforcement (enforceRole: false only)",
+    params(
+        crate::api::openapi::GroupPath,
+    ),
+    request_body = Object,
+    responses(
+        (status = 200, description = "Accepted"),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 422, response = crate::api::openapi::Invalid),
+    )
+)]
 pub async fn patch(
     State(shared): State<Shared>,
     Path(rest): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let id = AppId::resolve(&rest, &AppId::root());
+    let id = GroupRoute::group_only(&rest)?;
     let fields: Map<String, Value> = json_body(&body)?;
     if fields.get("enforceRole") == Some(&Value::Bool(true)) {
         return Err(definitions::invalid(vec![(
@@ -413,6 +614,21 @@ pub async fn patch(
     Ok(StatusCode::OK.into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/groups",
+    tag = "groups",
+    summary = "Delete everything",
+    params(
+        crate::api::openapi::Force,
+    ),
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 409, response = crate::api::openapi::Conflict),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn delete_root(
     shared: State<Shared>,
     caller: Caller,
@@ -423,6 +639,23 @@ pub async fn delete_root(
 }
 
 /// `DELETE /v2/groups[/{id}]`: the group and all under it (the root: all).
+#[utoipa::path(
+    delete,
+    path = "/v2/groups/{id}",
+    tag = "groups",
+    summary = "Delete a group and all under it",
+    params(
+        crate::api::openapi::GroupPath,
+        crate::api::openapi::Force,
+    ),
+    responses(
+        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 409, response = crate::api::openapi::Conflict),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn delete(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -431,15 +664,32 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let command = Command::DeleteGroup {
-        group: AppId::resolve(&rest, &AppId::root()),
+        group: GroupRoute::group_only(&rest)?,
         force: params.flag("force")?,
     };
     deployable::submit(&shared, actor, &headers, command).await
 }
 
+/// A method no resource under `/v2/groups/` takes (OPTIONS, TRACE): 405
+/// with what this resource takes.
+pub async fn other_method(Path(rest): Path<String>) -> ApiError {
+    ApiError::MethodNotAllowed(GroupRoute::parse(&rest).allowed())
+}
+
 /// A `GroupUpdate` body, ids resolved: the group's against `base`, its
 /// apps', groups' and dependencies' against the group.
 fn group_update(mut fields: Map<String, Value>, base: &AppId) -> Result<GroupUpdate, ApiError> {
+    // GroupUpdate's scalar fields, typed as Marathon's RAML types them.
+    let typed = |field: &str, fits: fn(&Value) -> bool, expected: &str| match fields.get(field) {
+        Some(value) if !value.is_null() && !fits(value) => Err(definitions::invalid(vec![(
+            format!("/{field}"),
+            format!("expected {expected}"),
+        )])),
+        _ => Ok(()),
+    };
+    typed("id", Value::is_string, "a string")?;
+    typed("version", Value::is_string, "a string")?;
+    typed("scaleBy", Value::is_number, "a number")?;
     let id = match fields.get("id") {
         Some(Value::String(raw)) => AppId::resolve(raw, base),
         _ => base.clone(),

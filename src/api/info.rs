@@ -28,6 +28,15 @@ pub struct ServerInfo {
 /// Marathon's `MarathonInfo` (InfoResource.scala). Every key Marathon
 /// writes is here; settings Stride has no counterpart for are `null`, as
 /// Marathon writes an unset option.
+#[utoipa::path(
+    get,
+    path = "/v2/info",
+    tag = "server",
+    summary = "Marathon's MarathonInfo",
+    responses(
+        (status = 200, description = "Who serves, and how", body = crate::api::openapi::Info),
+    )
+)]
 pub async fn info(State(shared): State<Shared>) -> Json<Value> {
     let framework = shared.projection.read().framework.clone();
     let server = &shared.server;
@@ -119,6 +128,15 @@ fn marathon_config(server: &ServerInfo, leader: &str) -> Value {
 
 /// `GET /v1/info`: what Stride is, which `/v2/info` cannot say without
 /// confusing Marathon clients.
+#[utoipa::path(
+    get,
+    path = "/v1/info",
+    tag = "server",
+    summary = "What Stride is",
+    responses(
+        (status = 200, description = "Name and versions", body = crate::api::openapi::Info),
+    )
+)]
 pub async fn stride(State(shared): State<Shared>) -> Json<Value> {
     Json(json!({
         "name": "stride",
@@ -128,6 +146,15 @@ pub async fn stride(State(shared): State<Shared>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/leader",
+    tag = "server",
+    summary = "The leader",
+    responses(
+        (status = 200, description = "The leading server", body = crate::api::openapi::Leader),
+    )
+)]
 pub async fn leader(State(shared): State<Shared>) -> Json<Value> {
     Json(json!({ "leader": shared.server.address.to_string() }))
 }
@@ -135,6 +162,15 @@ pub async fn leader(State(shared): State<Shared>) -> Json<Value> {
 /// `DELETE /v2/leader`. A lone Stride is re-elected at once, so abdicating
 /// does what a new leader does: it subscribes to Mesos again and
 /// reconciles every task.
+#[utoipa::path(
+    delete,
+    path = "/v2/leader",
+    tag = "server",
+    summary = "Abdicate: resubscribe to Mesos and reconcile",
+    responses(
+        (status = 200, description = "Leadership abdicated", body = crate::api::openapi::ErrorBody),
+    )
+)]
 pub async fn abdicate(State(shared): State<Shared>) -> Json<Value> {
     if let Some(mesos) = &shared.mesos {
         mesos.reconnect();
@@ -142,6 +178,15 @@ pub async fn abdicate(State(shared): State<Shared>) -> Json<Value> {
     Json(json!({ "message": "Leadership abdicated" }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ping",
+    tag = "server",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "pong", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn ping() -> &'static str {
     "pong"
 }

@@ -22,6 +22,19 @@ pub struct StateQuery {
 
 /// The state document with the seq it reflects; `?at=N` rebuilds it as of
 /// seq N from the nearest snapshot.
+#[utoipa::path(
+    get,
+    path = "/v1/state",
+    tag = "stride",
+    summary = "The state document and the seq it reflects",
+    params(
+        ("at" = Option<u64>, Query, description = "Rebuild the state as of this seq"),
+    ),
+    responses(
+        (status = 200, description = "The state", body = crate::api::openapi::StateAnswer),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
 pub async fn state(
     State(shared): State<Shared>,
     Query(query): Query<StateQuery>,
@@ -54,6 +67,20 @@ pub struct EventsQuery {
 
 /// A page of the log: events with seq >= `from` (default 1), at most `limit`
 /// (default 1,000, at most 10,000), and where the next page starts.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "stride",
+    summary = "A page of the log",
+    params(
+        ("from" = Option<u64>, Query, description = "The first seq (default 1)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "At most this many (default 1000)"),
+    ),
+    responses(
+        (status = 200, description = "Events from `from` on", body = crate::api::openapi::EventPage),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
 pub async fn events(
     State(shared): State<Shared>,
     Query(query): Query<EventsQuery>,

@@ -12,6 +12,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "server",
+    summary = "Prometheus metrics (docs/metrics.md)",
+    responses(
+        (status = 200, description = "OpenMetrics when Accept asks for it, else the text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 404, response = crate::api::openapi::NotFound),
+    )
+)]
 pub async fn metrics(
     State(shared): State<Shared>,
     headers: HeaderMap,

@@ -19,6 +19,7 @@ mod info;
 mod label_selector;
 mod log;
 mod metrics;
+pub mod openapi;
 mod pods;
 mod queue;
 mod rendered;
@@ -36,7 +37,7 @@ use crate::command::Committer;
 use crate::projection::Projection;
 use crate::store::EventLog;
 use axum::Router;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{delete, get, post};
 use std::sync::Arc;
 
 /// What every handler can reach.
@@ -79,6 +80,7 @@ pub fn router(shared: Shared) -> Router {
     let routes = Router::new()
         .route("/ping", get(info::ping))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::spec))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
         .route("/v1/stream", get(stream::websocket))
@@ -106,7 +108,8 @@ pub fn router(shared: Shared) -> Router {
                 .put(app_routes::put)
                 .patch(app_routes::patch)
                 .delete(app_routes::delete)
-                .post(app_routes::post),
+                .post(app_routes::post)
+                .fallback(app_routes::other_method),
         )
         .route(
             "/v2/groups",
@@ -121,10 +124,14 @@ pub fn router(shared: Shared) -> Router {
                 .post(groups::create)
                 .put(groups::update)
                 .patch(groups::patch)
-                .delete(groups::delete),
+                .delete(groups::delete)
+                .fallback(groups::other_method),
         )
-        .route("/v2/pods", any(pods::pods))
-        .route("/v2/pods/{*rest}", any(pods::pods))
+        .route("/v2/pods", get(pods::pods).post(pods::pods))
+        .route(
+            "/v2/pods/{*rest}",
+            get(pods::pod).put(pods::pod).delete(pods::pod),
+        )
         .route("/v2/tasks", get(tasks::list))
         .route("/v2/tasks/delete", post(tasks::kill_by_id))
         .route("/v2/deployments", get(deployments::list))

@@ -6,6 +6,18 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// `/v2/pods`: pods need Mesos task groups, which Stride does not drive.
+/// Every method PodsResource takes answers 501 (so `HEAD /v2/pods`, which
+/// clients ask to learn whether pods are supported, says no); the others
+/// 405.
+#[utoipa::path(
+    method(get, post),
+    path = "/v2/pods",
+    tag = "server",
+    summary = "Pods: not supported (every method answers 501)",
+    responses(
+        (status = 501, description = "Pods are not supported: they need Mesos task groups", body = crate::api::openapi::ErrorBody),
+    )
+)]
 pub async fn pods() -> Response {
     (
         StatusCode::NOT_IMPLEMENTED,
@@ -14,4 +26,18 @@ pub async fn pods() -> Response {
         })),
     )
         .into_response()
+}
+
+#[utoipa::path(
+    method(get, put, delete),
+    path = "/v2/pods/{id}",
+    tag = "server",
+    summary = "Pods: not supported (every method answers 501)",
+    params(("id" = String, Path, description = "The pod id")),
+    responses(
+        (status = 501, description = "Pods are not supported: they need Mesos task groups", body = crate::api::openapi::ErrorBody),
+    )
+)]
+pub async fn pod() -> Response {
+    pods().await
 }

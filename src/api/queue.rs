@@ -59,6 +59,19 @@ pub(super) fn waiting<'a>(
 
 /// `GET /v2/queue` (`embed=lastUnusedOffers` adds the offers last declined:
 /// Stride keeps counts per reason, not the offers, so that list is empty).
+#[utoipa::path(
+    get,
+    path = "/v2/queue",
+    tag = "deployments",
+    summary = "What waits to launch (Marathon's QueueItem)",
+    params(
+        ("embed" = Option<String>, Query, description = "lastUnusedOffers"),
+    ),
+    responses(
+        (status = 200, description = "The queue", body = crate::api::openapi::QueueAnswer),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
 pub async fn list(State(shared): State<Shared>, params: Params) -> Json<Value> {
     let with_offers = params.all("embed").any(|e| e == "lastUnusedOffers");
     let state = shared.projection.read();
@@ -77,6 +90,15 @@ pub async fn list(State(shared): State<Shared>, params: Params) -> Json<Value> {
 }
 
 /// `GET /v1/queue`: Stride's view, with why each app waits in words.
+#[utoipa::path(
+    get,
+    path = "/v1/queue",
+    tag = "deployments",
+    summary = "What waits to launch, and why in words",
+    responses(
+        (status = 200, description = "The queue", body = crate::api::openapi::QueueAnswer),
+    )
+)]
 pub async fn explained(State(shared): State<Shared>) -> Json<Value> {
     let state = shared.projection.read();
     let now = now_micros();
@@ -149,6 +171,21 @@ fn funnel(entry: &QueueEntry) -> Vec<Value> {
 }
 
 /// `DELETE /v2/queue/{id}/delay`: 204 once the reset is durable.
+#[utoipa::path(
+    delete,
+    path = "/v2/queue/{id}/delay",
+    tag = "deployments",
+    summary = "Reset an app's launch backoff",
+    params(
+        crate::api::openapi::AppPath,
+    ),
+    responses(
+        (status = 204, description = "Reset"),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn reset_delay(
     State(shared): State<Shared>,
     Caller(actor): Caller,

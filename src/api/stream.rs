@@ -18,6 +18,23 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// `GET /v1/stream`: validates the query before upgrading.
+#[utoipa::path(
+    get,
+    path = "/v1/stream",
+    tag = "events",
+    summary = "The log over a websocket, gapless from any seq (docs/stream.md)",
+    params(
+        ("from" = Option<String>, Query, description = "A seq or now"),
+        ("type" = Option<Vec<String>>, Query),
+        ("app" = Option<String>, Query),
+        ("task" = Option<String>, Query),
+    ),
+    responses(
+        (status = 101, description = "Switching to the websocket protocol"),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn websocket(
     State(shared): State<Shared>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -37,6 +54,22 @@ pub async fn websocket(
 }
 
 /// `GET /v2/events`.
+#[utoipa::path(
+    get,
+    path = "/v2/events",
+    tag = "events",
+    summary = "Marathon's Server-Sent Events",
+    params(
+        ("event_type" = Option<Vec<String>>, Query),
+        ("plan-format" = Option<String>, Query, description = "light or full"),
+    ),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 406, response = crate::api::openapi::BadRequest),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn marathon_events(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -117,6 +150,15 @@ pub async fn marathon_events(
 }
 
 /// `GET /v1/sidecars`.
+#[utoipa::path(
+    get,
+    path = "/v1/sidecars",
+    tag = "stride",
+    summary = "Connected load-balancer sidecars and the seq each applied",
+    responses(
+        (status = 200, description = "Sidecars", body = crate::api::openapi::SidecarList),
+    )
+)]
 pub async fn sidecars(State(shared): State<Shared>) -> Json<Value> {
     Json(json!({"sidecars": shared.sidecars.all()}))
 }

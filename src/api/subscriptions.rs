@@ -22,16 +22,49 @@ pub struct CallbackQuery {
 }
 
 /// Marathon's `callbackUrls`.
+#[utoipa::path(
+    get,
+    path = "/v2/eventSubscriptions",
+    tag = "events",
+    summary = "Callback URLs",
+    responses(
+        (status = 200, description = "Subscribed URLs", body = crate::api::openapi::CallbackUrls),
+    )
+)]
 pub async fn list(State(shared): State<Shared>) -> Json<Value> {
     let urls: Vec<String> = shared.projection.read().callbacks.keys().cloned().collect();
     Json(json!({ "callbackUrls": urls }))
 }
 
 /// `GET /v1/subscriptions`: each delivery's cursor and last error.
+#[utoipa::path(
+    get,
+    path = "/v1/subscriptions",
+    tag = "events",
+    summary = "Each callback delivery's cursor and errors",
+    responses(
+        (status = 200, description = "Deliveries", body = crate::api::openapi::Deliveries),
+    )
+)]
 pub async fn deliveries(State(shared): State<Shared>) -> Json<Value> {
     Json(json!({ "subscriptions": shared.callbacks.statuses() }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/eventSubscriptions",
+    tag = "events",
+    summary = "Subscribe a callback URL",
+    params(
+        crate::api::openapi::Callback,
+    ),
+    responses(
+        (status = 200, description = "The subscribe_event", body = crate::api::openapi::SubscriptionEvent),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 422, response = crate::api::openapi::Invalid),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn subscribe(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -48,6 +81,22 @@ pub async fn subscribe(
     Ok(answer(&shared, &outcome, "subscribe_event", &callback_url))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/eventSubscriptions",
+    tag = "events",
+    summary = "Unsubscribe a callback URL",
+    params(
+        crate::api::openapi::Callback,
+    ),
+    responses(
+        (status = 200, description = "The unsubscribe_event", body = crate::api::openapi::SubscriptionEvent),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 422, response = crate::api::openapi::Invalid),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn unsubscribe(
     State(shared): State<Shared>,
     Caller(actor): Caller,

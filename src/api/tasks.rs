@@ -56,6 +56,19 @@ impl Counts {
 
 /// `GET /v2/tasks`: every app's tasks as JSON (optionally only those in one
 /// `status`, e.g. `running`), or the `text/plain` endpoint list.
+#[utoipa::path(
+    get,
+    path = "/v2/tasks",
+    tag = "tasks",
+    summary = "Every task (JSON, or text/plain endpoints)",
+    params(
+        ("status" = Option<String>, Query, description = "running or staging"),
+    ),
+    responses(
+        (status = 200, description = "The tasks", body = crate::api::openapi::TaskList),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
 pub async fn list(
     State(shared): State<Shared>,
     params: Params,
@@ -101,6 +114,20 @@ struct TaskIds {
 /// deployment (answered with it); otherwise the answer lists the tasks
 /// being killed. `wipe` is accepted: Stride has no resident tasks, so a
 /// killed task is always forgotten.
+#[utoipa::path(
+    post,
+    path = "/v2/tasks/delete",
+    tag = "tasks",
+    summary = "Kill tasks by id",
+    params(
+        crate::api::openapi::Kill,
+    ),
+    request_body = crate::api::openapi::TaskIds,
+    responses(
+        (status = 200, description = "The tasks killed, or the deployment when scaling", body = crate::api::openapi::KillAnswer),
+        crate::api::openapi::WriteErrors,
+    )
+)]
 pub async fn kill_by_id(
     State(shared): State<Shared>,
     Caller(actor): Caller,
@@ -130,6 +157,19 @@ fn scale_not_wipe(params: &Params) -> Result<bool, ApiError> {
 }
 
 /// `GET /v2/apps/{id}/tasks`.
+#[utoipa::path(
+    get,
+    path = "/v2/apps/{id}/tasks",
+    tag = "tasks",
+    summary = "An app's tasks (JSON, or text/plain endpoints)",
+    params(
+        crate::api::openapi::AppPath,
+    ),
+    responses(
+        (status = 200, description = "The tasks", body = crate::api::openapi::TaskList),
+        crate::api::openapi::AppReadErrors,
+    )
+)]
 pub(super) fn of_app(
     shared: &Shared,
     id: &AppId,
@@ -151,6 +191,21 @@ pub(super) fn of_app(
 
 /// `DELETE /v2/apps/{id}/tasks/{taskId}`: `{task}` when only killing;
 /// with `scale=true` the app shrinks, which is a deployment.
+#[utoipa::path(
+    delete,
+    path = "/v2/apps/{id}/tasks/{taskId}",
+    tag = "tasks",
+    summary = "Kill one task",
+    params(
+        crate::api::openapi::AppPath,
+        ("taskId" = String, Path),
+        crate::api::openapi::Kill,
+    ),
+    responses(
+        (status = 200, description = "The task killed, or the deployment when scaling", body = crate::api::openapi::KillOneAnswer),
+        crate::api::openapi::AppChangeErrors,
+    )
+)]
 pub(super) async fn kill_one(
     shared: &Shared,
     actor: Actor,
@@ -181,6 +236,21 @@ pub(super) async fn kill_one(
 /// `DELETE /v2/apps/{id}/tasks?host=&scale=`: kills every live task of the
 /// app, or those on `host`. Answers with the deployment when the app
 /// shrank, else with the tasks being killed.
+#[utoipa::path(
+    delete,
+    path = "/v2/apps/{id}/tasks",
+    tag = "tasks",
+    summary = "Kill an app's tasks (all, or on host)",
+    params(
+        crate::api::openapi::AppPath,
+        ("host" = Option<String>, Query),
+        crate::api::openapi::Kill,
+    ),
+    responses(
+        (status = 200, description = "The tasks killed, or the deployment when scaling", body = crate::api::openapi::KillAnswer),
+        crate::api::openapi::AppChangeErrors,
+    )
+)]
 pub(super) async fn kill_many(
     shared: &Shared,
     actor: Actor,
