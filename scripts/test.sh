@@ -28,6 +28,10 @@ scripts/marathon-client-up.sh >/dev/null
 # venv, for tests/metrics.rs and tests/openapi.rs (idempotent).
 export STRIDE_API_TOOLS_PYTHON="$(scripts/api-tools-up.sh | tail -n 1)"
 
+# Debian's chromium and Playwright for Python in a venv, for tests/ui.rs
+# (idempotent).
+scripts/ui-test-up.sh >/dev/null
+
 # A Docker engine (the machine's, or a private dockerd) and the locally
 # built test image, for tests/docker_local.rs (idempotent).
 export STRIDE_DOCKER_SOCKET="$(scripts/docker-up.sh | tail -n 1)"

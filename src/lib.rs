@@ -25,4 +25,5 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod stream;
+pub mod ui;
 pub mod verify;

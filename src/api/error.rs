@@ -28,6 +28,9 @@ pub enum ApiError {
     /// A limit is reached; the client may try again later (503).
     #[error("{0}")]
     Busy(String),
+    /// Something Stride asked on the caller's behalf (Mesos) failed (502).
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,6 +89,7 @@ impl IntoResponse for ApiError {
             ApiError::Busy(message) => {
                 (StatusCode::SERVICE_UNAVAILABLE, json!({"message": message}))
             }
+            ApiError::BadGateway(message) => (StatusCode::BAD_GATEWAY, json!({"message": message})),
             ApiError::Internal(message) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"message": message}),

@@ -25,6 +25,7 @@ mod queue;
 mod rendered;
 mod stream;
 mod subscriptions;
+mod task_files;
 mod tasks;
 
 pub use error::ApiError;
@@ -132,6 +133,7 @@ pub fn router(shared: Shared) -> Router {
             "/v2/pods/{*rest}",
             get(pods::pod).put(pods::pod).delete(pods::pod),
         )
+        .route("/v1/tasks/{id}/files/{name}", get(task_files::read))
         .route("/v2/tasks", get(tasks::list))
         .route("/v2/tasks/delete", post(tasks::kill_by_id))
         .route("/v2/deployments", get(deployments::list))
@@ -144,7 +146,8 @@ pub fn router(shared: Shared) -> Router {
         .route("/v2/leader", get(info::leader).delete(info::abdicate))
         .route("/v1/backup", get(backup::backup))
         .with_state(shared)
-        .layer(axum::middleware::from_fn(idempotency::digest));
+        .layer(axum::middleware::from_fn(idempotency::digest))
+        .merge(crate::ui::router());
     let tracking = crate::metrics::Tracking {
         metrics: recorded,
         refine: metrics::refine,

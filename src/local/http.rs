@@ -28,8 +28,10 @@ pub(crate) fn router(master: Arc<Master>) -> Router {
         .route("/state", get(state))
         .route("/master/state.json", get(state))
         .route("/master/frameworks", get(frameworks))
+        .route("/master/slaves", get(slaves))
         .route("/master/teardown", post(operator_teardown))
         .route("/teardown", post(operator_teardown))
+        .route("/files/read", get(super::files::read))
         .route("/health", get(health))
         .route("/master/health", get(health))
         .with_state(master)
@@ -45,6 +47,17 @@ async fn frameworks(State(master): State<Arc<Master>>) -> Response {
         "frameworks": state["frameworks"],
         "completed_frameworks": state["completed_frameworks"],
         "unregistered_frameworks": [],
+    }))
+    .into_response()
+}
+
+/// The agents, as `/master/slaves` lists them (the sandbox reader finds an
+/// agent's address there).
+async fn slaves(State(master): State<Arc<Master>>) -> Response {
+    let state = master.state_json();
+    axum::Json(serde_json::json!({
+        "slaves": state["slaves"],
+        "recovered_slaves": [],
     }))
     .into_response()
 }

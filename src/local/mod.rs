@@ -35,6 +35,7 @@ mod agent_ids;
 mod bench;
 mod config;
 mod docker;
+mod files;
 mod health;
 mod http;
 mod master;

@@ -43,6 +43,31 @@ impl Sandbox {
     }
 }
 
+/// The newest run of an executor on any agent under `work_dir`: what a
+/// Mesos agent's virtual path `/frameworks/<f>/executors/<e>/runs/latest`
+/// points to. Executor ids are unique within a framework, so the agent
+/// need not be known.
+pub(crate) fn latest_run(work_dir: &Path, framework: &str, executor: &str) -> Option<PathBuf> {
+    let agents = std::fs::read_dir(work_dir.join("slaves")).ok()?;
+    agents
+        .filter_map(Result::ok)
+        .filter_map(|agent| {
+            let runs = agent
+                .path()
+                .join("frameworks")
+                .join(path_safe(framework))
+                .join("executors")
+                .join(path_safe(executor))
+                .join("runs");
+            std::fs::read_dir(runs).ok()
+        })
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|run| Some((run.metadata().ok()?.modified().ok()?, run.path())))
+        .max()
+        .map(|(_, path)| path)
+}
+
 /// Task ids may hold `/` or `..`; a sandbox path must stay inside the work
 /// dir whatever the framework sends.
 fn path_safe(id: &str) -> String {

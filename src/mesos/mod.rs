@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 mod endpoint;
 pub mod recordio;
+pub mod sandbox;
 mod subscription;
 pub mod types;
 

@@ -66,6 +66,10 @@ impl StreamQuery {
                 "type" => filter.add_type(value).map_err(|e| bad(e.to_string()))?,
                 "app" => filter.set_app(value).map_err(|e| bad(e.to_string()))?,
                 "task" => filter.set_task(value).map_err(|e| bad(e.to_string()))?,
+                // A bearer token as RFC 6750 2.3 sends it, for browsers (the
+                // web UI), which cannot set headers on a websocket; for the
+                // authentication layer, not the stream.
+                "access_token" => {}
                 other => {
                     return Err(bad(format!(
                         "unknown query parameter '{other}'; expected from, type, app or task"

@@ -1,0 +1,441 @@
+"""The web UI in a real browser: Debian's chromium driven by Playwright for
+Python, against the real `stride serve` (embedded local cluster, tasks as
+real processes). Run by tests/ui.rs:
+
+    browser.py STRIDE_BIN [--bench]
+
+Walks what a person does: load the app list, deploy an app from the UI,
+watch it reach its instances live, scale it, kill a task from outside
+(SIGKILL of its process) and see it replaced, roll back, read the audit
+diff and a version diff, read a task's stdout, hold a deployment that
+cannot finish and read why in words, cancel it, follow the event feed,
+then restart the server under the page and see it resume without a gap.
+Every view is screenshotted into $STRIDE_UI_SCREENSHOTS (default
+target/ui-screenshots; `docs/ui` refreshes the committed ones).
+
+With --bench it measures instead (BENCHMARKS.md): page load against the
+raw API calls it makes, and commit-to-screen against a bare websocket.
+"""
+
+import base64
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from playwright.sync_api import sync_playwright, expect
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHOTS = os.environ.get("STRIDE_UI_SCREENSHOTS", os.path.join(ROOT, "target", "ui-screenshots"))
+TASK_PORTS = "25100-25199"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stride:
+    """`stride serve` on a fixed port, so it can come back where the page
+    looks for it."""
+
+    def __init__(self, binary, data_dir, port):
+        self.binary, self.data_dir, self.port = binary, data_dir, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.child = None
+
+    def start(self):
+        self.child = subprocess.Popen(
+            [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
+             "--local-ports", TASK_PORTS, "--drain-timeout", "1s"],
+            stdout=subprocess.PIPE, env={**os.environ, "STRIDE_LOG": "warn"}, text=True)
+        for line in self.child.stdout:
+            if line.startswith("stride: listening on "):
+                threading.Thread(target=lambda: [None for _ in self.child.stdout], daemon=True).start()
+                return
+        raise RuntimeError("stride exited before listening")
+
+    def stop(self):
+        if self.child and self.child.poll() is None:
+            self.child.send_signal(signal.SIGTERM)
+            self.child.wait(timeout=30)
+
+    def call(self, method, path, body=None, user=None):
+        request = urllib.request.Request(self.url + path, method=method,
+                                         data=None if body is None else json.dumps(body).encode())
+        request.add_header("Content-Type", "application/json")
+        if user:
+            request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:pw".encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                text = answer.read()
+                return json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            raise AssertionError(f"{method} {path}: {error.code} {error.read()!r}") from error
+
+
+def wait_for(what, check, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def shot(page, name):
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def task_pid(task_id):
+    """The process the embedded cluster runs for a task (its environment
+    names the task)."""
+    needle = f"MESOS_TASK_ID={task_id}".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def confirm(page):
+    expect(page.locator("#confirm")).to_be_visible()
+    page.click("#confirm-ok")
+
+
+def act(page, scope, button):
+    """Clicks `button`, confirms, and waits until the page shows the
+    deployment that started (a new one) as finished."""
+    trackers = page.locator(f"{scope} .tracker[data-deployment]")
+    before = trackers.last.get_attribute("data-deployment") if trackers.count() else None
+    page.click(button)
+    confirm(page)
+    wait_for("the new deployment's tracker",
+             lambda: trackers.count() and trackers.last.get_attribute("data-deployment") != before)
+    expect(trackers.last).to_have_attribute("data-state", "DeploymentFinished")
+
+
+def running(page, app):
+    return page.locator(f'tr[data-app="{app}"] [data-field="running"]')
+
+
+def ui_matches_server(page, stride):
+    """The page's fold of the stream equals the server's projection at the
+    same seq: every app's definition and every task's condition and health."""
+    def compare():
+        state = stride.call("GET", "/v1/state")
+        seen = page.evaluate("""() => { const m = window.strideStore.model; return {seq: m.seq,
+            apps: Object.fromEntries(Object.entries(m.apps).map(([id, a]) => [id, [a.definition.instances, a.version, a.versions.length]])),
+            tasks: Object.fromEntries(Object.entries(m.tasks).map(([id, t]) => [id, [t.condition, t.healthy, t.app_version, t.started_at]]))}; }""")
+        if seen["seq"] != state["seq"]:
+            return None
+        apps = {id: [a["definition"]["instances"], a["version"], len(a["versions"])] for id, a in state["state"]["apps"].items()}
+        tasks = {id: [t["condition"], t["healthy"], t["app_version"], t["started_at"]] for id, t in state["state"]["tasks"].items()}
+        return (seen["apps"], seen["tasks"]) == (apps, tasks) or ("differs", seen, apps, tasks)
+    result = wait_for("the page to reach the server's seq", compare)
+    assert result is True, f"the page's model differs from /v1/state: {result}"
+
+
+def launch(p):
+    return p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+
+
+def walk(binary):
+    data_dir = tempfile.mkdtemp(prefix="stride-ui-")
+    stride = Stride(binary, data_dir, free_port())
+    stride.start()
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            try:
+                scenario(page, stride)
+            except BaseException:
+                shot(page, "failure")
+                print("state at the failure:", json.dumps(stride.call("GET", "/v1/state")["state"]["tasks"], indent=1))
+                raise
+            assert not errors, f"errors in the page: {errors}"
+            browser.close()
+    finally:
+        stride.stop()
+
+
+def scenario(page, stride):
+    seeded = {"id": "/seed/sleeper", "cmd": "sleep 1000", "instances": 1, "cpus": 0.05, "mem": 16,
+              "labels": {"team": "infra"}}
+    stride.call("POST", "/v2/apps", seeded)
+
+    # The app list, live; filters by id prefix and by label.
+    page.goto(stride.url + "/ui/")
+    expect(running(page, "/seed/sleeper")).to_have_text("1 / 1")
+    page.evaluate("window.sameDocument = true")
+    page.fill("#filter-id", "/nothing/")
+    expect(page.locator("tr[data-app]")).to_have_count(0)
+    page.fill("#filter-id", "/seed/")
+    page.fill("#filter-label", "team=web")
+    expect(page.locator("tr[data-app]")).to_have_count(0)
+    page.fill("#filter-label", "team=infra")
+    expect(page.locator("tr[data-app]")).to_have_count(1)
+    page.fill("#filter-id", "")
+    page.fill("#filter-label", "")
+
+    # Deploy an app from the UI and watch it reach its instances.
+    web = {
+        "id": "/web",
+        "cmd": 'echo "hello from $MESOS_TASK_ID"; exec python3 -m http.server $PORT0',
+        "instances": 2, "cpus": 0.05, "mem": 32,
+        "portDefinitions": [{"port": 0}],
+        "labels": {"team": "web"},
+        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "intervalSeconds": 1,
+                          "gracePeriodSeconds": 10, "timeoutSeconds": 1}],
+    }
+    page.click("#new-app-open")
+    page.fill("#new-app-json", json.dumps(web, indent=2))
+    act(page, "#new-app", "#new-app-submit")
+    expect(running(page, "/web")).to_have_text("2 / 2")
+    expect(page.locator('tr[data-app="/web"] [data-field="healthy"]')).to_have_text("2")
+    page.click("#new-app >> text=Close")
+    shot(page, "apps")
+
+    # The app: scale it, with a confirmation, and follow its deployment.
+    page.click('a[href="#/apps/web"]')
+    expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(2)
+    page.fill("#scale-input", "3")
+    page.click("#scale")
+    shot(page, "confirm")
+    page.click("#confirm-cancel")
+    act(page, "#app-actions", "#scale")
+    expect(page.locator('#app-figures [data-field="running"]')).to_have_text("3")
+    expect(page.locator('#app-figures [data-field="healthy"]')).to_have_text("3")
+
+    # Kill a task from outside: SIGKILL its process; the page shows the
+    # failure and the replacement.
+    victim = page.locator("#tasks tr[data-condition=Running]").first.get_attribute("data-task")
+    pid = wait_for("the task's process", lambda: task_pid(victim))
+    os.kill(pid, signal.SIGKILL)
+    expect(page.locator("#last-failure")).to_contain_text(victim)
+    expect(page.locator(f'#tasks tr[data-task="{victim}"][data-condition=Running]')).to_have_count(0)
+    expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(3)
+    expect(page.locator('#app-figures [data-field="healthy"]')).to_have_text("3")
+    shot(page, "app")
+
+    # Roll back to the first version (2 instances).
+    first = stride.call("GET", "/v2/apps/web/versions")["versions"][-1]
+    page.select_option("#rollback-version", first)
+    act(page, "#app-actions", "#rollback")
+    expect(page.locator('#app-figures [data-field="running"]')).to_have_text("2")
+    expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(2)
+
+    # Restart: every task replaced.
+    before = set(page.locator("#tasks tr[data-condition=Running]").evaluate_all("rows => rows.map(r => r.dataset.task)"))
+    act(page, "#app-actions", "#restart")
+    expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(2)
+    after = set(page.locator("#tasks tr[data-condition=Running]").evaluate_all("rows => rows.map(r => r.dataset.task)"))
+    assert not before & after, (before, after)
+
+    # A change from outside, by a named user: the audit says who and what.
+    stride.call("PATCH", "/v2/apps/web", {"env": {"GREETING": "hi"}}, user="alice")
+    audit = page.locator('#audit li[data-type="AppUpdated"]').first
+    expect(audit).to_contain_text("alice")
+    if server_has(stride, "/v1/apps/web/diff"):
+        expect(audit.locator("table.diff")).to_contain_text("/env")
+        expect(audit.locator("table.diff")).to_contain_text("hi")
+        scaled = page.locator('#audit li[data-type="AppScaled"]').first
+        expect(scaled.locator("table.diff")).to_contain_text("/instances")
+        # A diff between any two versions: the first against the newest.
+        page.locator(f'input[name="diff-from"][value="{first}"]').check()
+        page.click("#compare")
+        expect(page.locator("#version-diff")).to_contain_text("/env")
+    page.locator("#audit").scroll_into_view_if_needed()
+    shot(page, "audit")
+
+    # A task's stdout, from its sandbox.
+    task = page.locator("#tasks tr[data-condition=Running]").first.get_attribute("data-task")
+    page.click(f'tr[data-task="{task}"] >> text=stdout')
+    expect(page.locator("#log")).to_contain_text(f"hello from {task}")
+    shot(page, "stdout")
+    page.click("text=stderr")
+    expect(page.locator("#log")).to_contain_text("GET / HTTP")
+
+    # A deployment that cannot finish: why it waits, in words; then cancel it.
+    page.goto(stride.url + "/ui/#/apps/web")
+    page.evaluate("window.sameDocument = true")
+    stride.call("PUT", "/v2/apps/web", {"instances": 2, "cpus": 1000})
+    expect(page.locator("#queue-reason")).to_contain_text("cpus", ignore_case=True)
+    page.click('header a[href="#/deployments"]')
+    row = page.locator("#deployments tr[data-deployment]")
+    expect(row).to_have_count(1)
+    shot(page, "deployments")
+    row.locator("text=roll back").click()
+    confirm(page)
+    expect(page.locator("#deployments tr[data-deployment]")).to_have_count(0)
+    expect(page.locator("#deployments-ended li").first).to_contain_text("/web")
+
+    # Delete, from the app's page.
+    page.evaluate("location.hash = '#/apps/web'")
+    page.click("#delete")
+    confirm(page)
+    expect(page.locator('tr[data-app="/web"]')).to_have_count(0)
+
+    # The live feed, filtered.
+    page.click('header a[href="#/events"]')
+    page.select_option("#events-type", "AppScaled")
+    expect(page.locator("#events tr[data-type]").first).to_have_attribute("data-type", "AppScaled")
+    types = set(page.locator("#events tr[data-type]").evaluate_all("rows => rows.map(r => r.dataset.type)"))
+    assert types == {"AppScaled"}, types
+    page.select_option("#events-type", "")
+    page.fill("#events-app", "/seed/")
+    apps = set(page.locator("#events tr[data-type] a").evaluate_all("links => links.map(a => a.textContent)"))
+    assert apps == {"/seed/sleeper"}, apps
+    page.fill("#events-app", "")
+    shot(page, "events")
+
+    # The server goes away and comes back: the page says so, then resumes
+    # from where it was, without a gap.
+    page.click('header a[href="#/apps"]')
+    stride.stop()
+    expect(page.locator("#unreachable")).to_be_visible()
+    expect(page.locator("#connection")).to_have_attribute("data-status", "down")
+    shot(page, "unreachable")
+    stride.start()
+    expect(page.locator("#connection")).to_have_attribute("data-status", "live")
+    stride.call("PUT", "/v2/apps/seed/sleeper", {"instances": 2})
+    expect(running(page, "/seed/sleeper")).to_have_text("2 / 2")
+    assert page.evaluate("window.sameDocument") is True, "the page reloaded"
+    ui_matches_server(page, stride)
+
+    # The server's figures (from /metrics, where the server has it).
+    figures = page.locator("#server-figures")
+    expect(figures).to_be_visible()
+    if server_has(stride, "/metrics"):
+        expect(page.locator("#chart-lag path.line")).to_have_count(1)
+        expect(page.locator("#chart-ack path.line.s1")).to_have_count(1)
+
+    # A token is sent as a bearer token on every call and on the stream.
+    sent, sockets = [], []
+    page.on("request", lambda r: sent.append((r.url, r.headers.get("authorization"))))
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.click("#token-toggle")
+    page.fill("#token", "s3cret")
+    page.click("form.token button")
+    expect(page.locator("#connection")).to_have_attribute("data-status", "live")
+    state_calls = [auth for url, auth in sent if url.endswith("/v1/state")]
+    assert state_calls and all(a == "Bearer s3cret" for a in state_calls), sent
+    wait_for("the stream to carry the token",
+             lambda: any("/v1/stream?" in url and "access_token=s3cret" in url for url in sockets))
+    page.evaluate("localStorage.removeItem('stride.token')")
+    print("ui walk: ok")
+
+
+def server_has(stride, path):
+    """Whether this build serves `path` (diffs and metrics come with issue 17)."""
+    try:
+        urllib.request.urlopen(stride.url + path, timeout=10).read()
+        return True
+    except urllib.error.HTTPError as error:
+        return error.code != 404 or b"no resource" not in error.read()
+
+
+def bench(binary, rounds=20, changes=50):
+    """Page load and commit-to-screen, each beside its baseline in the same
+    run: the raw API calls the page makes, and a bare websocket on the same
+    stream in the same page."""
+    data_dir = tempfile.mkdtemp(prefix="stride-ui-bench-")
+    stride = Stride(binary, data_dir, free_port())
+    stride.start()
+    try:
+        for i in range(50):
+            stride.call("POST", "/v2/apps", {"id": f"/bench/app{i}", "cmd": "sleep 1000", "instances": 1,
+                                             "cpus": 0.01, "mem": 8})
+        wait_for("50 apps running", lambda: len(stride.call("GET", "/v2/tasks?status=running")["tasks"]) >= 50)
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            loads, raws = [], []
+            for _ in range(rounds):
+                page.goto(stride.url + "/ui/")
+                expect(page.locator('tr[data-app="/bench/app49"] [data-field="running"]')).to_have_text("1 / 1")
+                loads.append(page.evaluate("performance.now()"))
+                raws.append(page.evaluate("""async () => { const t = performance.now();
+                    await Promise.all([fetch('/v1/state').then(r => r.json()), fetch('/v1/info').then(r => r.json())]);
+                    return performance.now() - t; }"""))
+            page.goto(stride.url + "/ui/")
+            expect(page.locator("#connection")).to_have_attribute("data-status", "live")
+            page.evaluate("""() => { window.rawDelays = []; const ws = new WebSocket(`ws://${location.host}/v1/stream?type=AppScaled`);
+                ws.onmessage = (m) => { const e = JSON.parse(m.data); if (e.type === 'AppScaled') window.rawDelays.push(Date.now() - Date.parse(e.at)); };
+                window.rawOpen = new Promise((r) => { ws.onopen = r; }); }""")
+            page.evaluate("window.rawOpen")
+            shown = []
+            for i in range(changes):
+                target = 2 + i % 2
+                cell = 'tr[data-app="/bench/app0"] [data-field="running"]'
+                page.evaluate("""([cell, target]) => { window.seenAt = null; const node = document.querySelector(cell).parentNode;
+                    const observer = new MutationObserver(() => { const text = node.querySelector('[data-field="running"]')?.textContent || '';
+                      if (text.endsWith(`/ ${target}`) && window.seenAt === null) { window.seenAt = Date.now(); observer.disconnect(); } });
+                    observer.observe(node, {subtree: true, characterData: true, childList: true}); }""", [cell, target])
+                answer = stride.call("PUT", "/v2/apps/bench/app0", {"instances": target})
+                seen = wait_for("the change on screen", lambda: page.evaluate("window.seenAt"))
+                events = stride.call("GET", f"/v1/audit?app=/bench/app0&type=AppScaled&order=desc&limit=1")["events"]
+                committed = events[0]["at"]
+                shown.append(seen - iso_ms(committed))
+                assert answer["deploymentId"]
+                time.sleep(0.05)
+            raw = page.evaluate("window.rawDelays")
+            browser.close()
+    finally:
+        stride.stop()
+    report = {
+        "page_load_ms": summary(loads),
+        "raw_state_and_info_ms": summary(raws),
+        "commit_to_screen_ms": summary(shown),
+        "commit_to_bare_websocket_ms": summary(raw),
+    }
+    print(json.dumps(report, indent=2))
+    print("ui bench: ok")
+
+
+def iso_ms(at):
+    from datetime import datetime
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def summary(values):
+    ordered = sorted(values)
+    return {"n": len(ordered), "p50": round(statistics.median(ordered), 1),
+            "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 1), "max": round(ordered[-1], 1)}
+
+
+if __name__ == "__main__":
+    if "--bench" in sys.argv[2:]:
+        bench(sys.argv[1])
+    else:
+        walk(sys.argv[1])
