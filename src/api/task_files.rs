@@ -11,13 +11,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-/// What one answer may carry, and what it carries unless asked.
-const MAX_LENGTH: u64 = 1 << 20;
-const DEFAULT_LENGTH: u64 = 64 << 10;
+/// What one answer may carry (what an agent reads at once), and what it
+/// carries unless asked.
+const MAX_LENGTH: u64 = sandbox::MAX_READ;
+const DEFAULT_LENGTH: u64 = sandbox::MAX_READ;
 const FILES: [&str; 2] = ["stdout", "stderr"];
 
-/// `offset` (default: the last `length` bytes) and `length` (default 64
-/// KiB, at most 1 MiB). Answers `{task, file, offset, size, data}`.
+/// `offset` (default: the last `length` bytes) and `length` (default and
+/// at most 64 KiB). Answers `{task, file, offset, next, size, data}`:
+/// the bytes `offset..next` as text, and the file's size.
 pub async fn read(
     State(shared): State<Shared>,
     Path((task, name)): Path<(String, String)>,
@@ -49,7 +51,7 @@ pub async fn read(
                 ApiError::NotFound(error.to_string())
             }
             SandboxError::NotSubscribed => ApiError::Busy(error.to_string()),
-            SandboxError::Mesos { .. } | SandboxError::Http { .. } => {
+            SandboxError::Mesos { .. } | SandboxError::Http { .. } | SandboxError::Body { .. } => {
                 ApiError::BadGateway(error.to_string())
             }
         })?;
@@ -57,6 +59,7 @@ pub async fn read(
         "task": task,
         "file": name,
         "offset": chunk.offset,
+        "next": chunk.next,
         "size": chunk.size,
         "data": chunk.data,
     })))

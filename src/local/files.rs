@@ -1,11 +1,13 @@
 //! The agent's `GET /files/read`, as a Mesos 1.11 agent answers it, for
 //! the virtual paths it attaches to each executor's newest run
 //! (`/frameworks/<f>/executors/<e>/runs/latest/<file>`): `offset=-1` gives
-//! the size, otherwise up to `length` bytes from `offset` (an empty read
-//! past the end); a missing file is a 404, a directory or a bad number a 400.
+//! the size, otherwise up to `length` bytes (at most 16 pages) from
+//! `offset` (an empty read past the end); a missing file is a 404, a
+//! directory or a bad number a 400 (apache/mesos `src/files/files.cpp`).
 
 use super::master::Master;
 use super::sandbox::latest_run;
+use crate::mesos::sandbox::MAX_READ;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -16,9 +18,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The most one read returns, whatever `length` asks.
-const MAX_READ: u64 = 16 << 20;
-
 pub(crate) async fn read(
     State(master): State<Arc<Master>>,
     Query(query): Query<HashMap<String, String>>,
@@ -26,15 +25,20 @@ pub(crate) async fn read(
     let Some(path) = query.get("path").cloned() else {
         return bad_request("Expecting 'path=value' in query.");
     };
-    let offset = match query.get("offset").map(|o| o.parse::<i64>()) {
-        Some(Ok(offset)) if offset >= -1 => offset,
-        Some(_) => return bad_request("Failed to parse offset: not a number >= -1"),
-        None => return bad_request("Expecting 'offset=value' in query."),
+    let offset = match number(&query, "offset") {
+        Ok(None) => -1,
+        Ok(Some(offset)) if offset >= -1 => offset,
+        Ok(Some(offset)) => return bad_request(&format!("Negative offset provided: {offset}.")),
+        Err(response) => return response,
     };
-    let length = match query.get("length").map(|l| l.parse::<u64>()) {
-        None => MAX_READ,
-        Some(Ok(length)) => length.min(MAX_READ),
-        Some(Err(_)) => return bad_request("Failed to parse length: not a number"),
+    // `-1`, as absent: to the end of the file.
+    let length = match number(&query, "length") {
+        Ok(None | Some(-1)) => MAX_READ,
+        Ok(Some(length)) => match u64::try_from(length) {
+            Ok(length) => length.min(MAX_READ),
+            Err(_) => return bad_request(&format!("Negative length provided: {length}.")),
+        },
+        Err(response) => return response,
     };
     let work_dir = master.settings.work_dir.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -102,6 +106,19 @@ fn read_range(file: &Path, offset: i64, length: u64) -> Result<(String, u64), Fa
             .map_err(Failure::Io)?;
     }
     Ok((String::from_utf8_lossy(&bytes).into_owned(), offset))
+}
+
+fn number(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Response> {
+    query
+        .get(name)
+        .map(|value| {
+            value.parse::<i64>().map_err(|_| {
+                bad_request(&format!(
+                    "Failed to parse {name}: Failed to convert '{value}' to number."
+                ))
+            })
+        })
+        .transpose()
 }
 
 fn bad_request(message: &str) -> Response {

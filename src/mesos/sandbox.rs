@@ -8,6 +8,10 @@ use super::SchedulerHandle;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
+/// The most an agent's `/files/read` answers at once: 16 pages
+/// (apache/mesos `src/files/files.cpp`), whatever `length` asks.
+pub const MAX_READ: u64 = 16 * 4096;
+
 /// Where a file is: the task's agent, framework and executor, and its name
 /// in the sandbox (`stdout`, `stderr`).
 #[derive(Debug, Clone)]
@@ -18,17 +22,22 @@ pub struct SandboxFile<'a> {
     pub name: &'a str,
 }
 
-/// Which bytes: from `offset`, or the last `length` bytes when `None`.
+/// Which bytes: from `offset`, or the last `length` bytes when `None`;
+/// `length` is at most `MAX_READ`.
 #[derive(Debug, Clone, Copy)]
 pub struct ByteRange {
     pub offset: Option<u64>,
     pub length: u64,
 }
 
-/// Bytes `offset..offset + data.len()` of a file `size` bytes long.
+/// Bytes `offset..next` of a file `size` bytes long (when it was read),
+/// as text: bytes that are not UTF-8 (a character cut at either end of
+/// the range, or binary output) read as U+FFFD, so `next` and not the
+/// text's length says where the following read starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     pub offset: u64,
+    pub next: u64,
     pub size: u64,
     pub data: String,
 }
@@ -47,6 +56,8 @@ pub enum SandboxError {
         status: StatusCode,
         message: String,
     },
+    #[error("{url} answered what is not the JSON expected: {message}")]
+    Body { url: Url, message: String },
     #[error("{url}: {source}")]
     Http {
         url: Url,
@@ -92,19 +103,21 @@ pub async fn read(
     let offset = range
         .offset
         .unwrap_or_else(|| size.saturating_sub(range.length));
-    let chunk = match offset >= size || range.length == 0 {
-        true => String::new(),
-        false => {
+    // Within the size just read and the agent's cap, so it answers exactly
+    // `length` bytes (an output file only grows).
+    let length = range.length.min(MAX_READ).min(size.saturating_sub(offset));
+    let data = match length {
+        0 => String::new(),
+        _ => {
             let start = i64::try_from(offset).unwrap_or(i64::MAX);
-            files_read(mesos, &agent, &path, start, range.length)
-                .await?
-                .data
+            files_read(mesos, &agent, &path, start, length).await?.data
         }
     };
     Ok(Chunk {
         offset,
+        next: offset + length,
         size,
-        data: chunk,
+        data,
     })
 }
 
@@ -141,18 +154,34 @@ async fn files_read(
         .append_pair("path", path)
         .append_pair("offset", &offset.to_string())
         .append_pair("length", &length.to_string());
-    match get_json(mesos, url).await {
+    let body = match get(mesos, url.clone()).await {
         Err(SandboxError::Mesos { status, .. }) if status == StatusCode::NOT_FOUND => {
-            Err(SandboxError::NoFile(path.to_owned()))
+            return Err(SandboxError::NoFile(path.to_owned()));
         }
-        other => other,
-    }
+        other => other?,
+    };
+    // The agent writes the file's bytes into its JSON string unescaped
+    // (stout's `JSON::StringWriter`), so the body is UTF-8 only when the
+    // chunk is.
+    serde_json::from_str(&String::from_utf8_lossy(&body)).map_err(|error| SandboxError::Body {
+        url,
+        message: error.to_string(),
+    })
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(
     mesos: &SchedulerHandle,
     url: Url,
 ) -> Result<T, SandboxError> {
+    let body = get(mesos, url.clone()).await?;
+    serde_json::from_slice(&body).map_err(|error| SandboxError::Body {
+        url,
+        message: error.to_string(),
+    })
+}
+
+/// The body of a 2xx answer.
+async fn get(mesos: &SchedulerHandle, url: Url) -> Result<bytes::Bytes, SandboxError> {
     let http = |source| SandboxError::Http {
         url: url.clone(),
         source,
@@ -167,5 +196,5 @@ async fn get_json<T: serde::de::DeserializeOwned>(
             message: message.trim().to_owned(),
         });
     }
-    response.json().await.map_err(http)
+    response.bytes().await.map_err(http)
 }

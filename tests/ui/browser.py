@@ -104,9 +104,19 @@ def wait_for(what, check, timeout=60):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def shot(page, name):
+PHASE = {"at": time.monotonic()}
+
+
+def phase(name):
+    """Prints how long the walk's previous phase took."""
+    now = time.monotonic()
+    print(f"{now - PHASE['at']:6.1f}s {name}", flush=True)
+    PHASE["at"] = now
+
+
+def shot(page, name, full_page=True):
     os.makedirs(SHOTS, exist_ok=True)
-    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full_page)
 
 
 def task_pid(task_id):
@@ -196,6 +206,7 @@ def scenario(page, stride):
     # The app list, live; filters by id prefix and by label.
     page.goto(stride.url + "/ui/")
     expect(running(page, "/seed/sleeper")).to_have_text("1 / 1")
+    phase("(page loaded)")
     page.evaluate("window.sameDocument = true")
     page.fill("#filter-id", "/nothing/")
     expect(page.locator("tr[data-app]")).to_have_count(0)
@@ -214,21 +225,24 @@ def scenario(page, stride):
         "instances": 2, "cpus": 0.05, "mem": 32,
         "portDefinitions": [{"port": 0}],
         "labels": {"team": "web"},
-        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "intervalSeconds": 1,
+        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "intervalSeconds": 1, "delaySeconds": 0,
                           "gracePeriodSeconds": 10, "timeoutSeconds": 1}],
     }
     page.click("#new-app-open")
     page.fill("#new-app-json", json.dumps(web, indent=2))
     act(page, "#new-app", "#new-app-submit")
+    phase("(deployment finished)")
     expect(running(page, "/web")).to_have_text("2 / 2")
     expect(page.locator('tr[data-app="/web"] [data-field="healthy"]')).to_have_text("2")
     page.click("#new-app >> text=Close")
     shot(page, "apps")
+    phase("deployed from the UI")
 
     # The app: scale it, with a confirmation, and follow its deployment.
     page.click('a[href="#/apps/web"]')
     expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(2)
     page.fill("#scale-input", "3")
+    phase("(app page)")
     page.click("#scale")
     shot(page, "confirm")
     page.click("#confirm-cancel")
@@ -236,6 +250,7 @@ def scenario(page, stride):
     expect(page.locator('#app-figures [data-field="running"]')).to_have_text("3")
     expect(page.locator('#app-figures [data-field="healthy"]')).to_have_text("3")
 
+    phase("(scaled)")
     # Kill a task from outside: SIGKILL its process; the page shows the
     # failure and the replacement.
     victim = page.locator("#tasks tr[data-condition=Running]").first.get_attribute("data-task")
@@ -246,6 +261,7 @@ def scenario(page, stride):
     expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(3)
     expect(page.locator('#app-figures [data-field="healthy"]')).to_have_text("3")
     shot(page, "app")
+    phase("killed from outside, replaced")
 
     # Roll back to the first version (2 instances).
     first = stride.call("GET", "/v2/apps/web/versions")["versions"][-1]
@@ -254,34 +270,38 @@ def scenario(page, stride):
     expect(page.locator('#app-figures [data-field="running"]')).to_have_text("2")
     expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(2)
 
+    phase("(rolled back)")
+
     # Restart: every task replaced.
     before = set(page.locator("#tasks tr[data-condition=Running]").evaluate_all("rows => rows.map(r => r.dataset.task)"))
     act(page, "#app-actions", "#restart")
     expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(2)
     after = set(page.locator("#tasks tr[data-condition=Running]").evaluate_all("rows => rows.map(r => r.dataset.task)"))
     assert not before & after, (before, after)
+    phase("rolled back, restarted")
 
     # A change from outside, by a named user: the audit says who and what.
     stride.call("PATCH", "/v2/apps/web", {"env": {"GREETING": "hi"}}, user="alice")
     audit = page.locator('#audit li[data-type="AppUpdated"]').first
     expect(audit).to_contain_text("alice")
-    if server_has(stride, "/v1/apps/web/diff"):
-        expect(audit.locator("table.diff")).to_contain_text("/env")
-        expect(audit.locator("table.diff")).to_contain_text("hi")
-        scaled = page.locator('#audit li[data-type="AppScaled"]').first
-        expect(scaled.locator("table.diff")).to_contain_text("/instances")
-        # A diff between any two versions: the first against the newest.
-        page.locator(f'input[name="diff-from"][value="{first}"]').check()
-        page.click("#compare")
-        expect(page.locator("#version-diff")).to_contain_text("/env")
+    expect(audit.locator("table.diff")).to_contain_text("/env")
+    expect(audit.locator("table.diff")).to_contain_text("hi")
+    scaled = page.locator('#audit li[data-type="AppScaled"]').first
+    expect(scaled.locator("table.diff")).to_contain_text("/instances")
+    # A diff between any two versions: the first against the newest.
+    page.locator(f'input[name="diff-from"][value="{first}"]').check()
+    page.click("#compare")
+    expect(page.locator("#version-diff")).to_contain_text("/env")
     page.locator("#audit").scroll_into_view_if_needed()
     shot(page, "audit")
+    phase("audit")
 
     # A task's stdout, from its sandbox.
     task = page.locator("#tasks tr[data-condition=Running]").first.get_attribute("data-task")
     page.click(f'tr[data-task="{task}"] >> text=stdout')
     expect(page.locator("#log")).to_contain_text(f"hello from {task}")
     shot(page, "stdout")
+    phase("stdout")
     page.click("text=stderr")
     expect(page.locator("#log")).to_contain_text("GET / HTTP")
 
@@ -290,6 +310,7 @@ def scenario(page, stride):
     page.evaluate("window.sameDocument = true")
     stride.call("PUT", "/v2/apps/web", {"instances": 2, "cpus": 1000})
     expect(page.locator("#queue-reason")).to_contain_text("cpus", ignore_case=True)
+    phase("(queue reason)")
     page.click('header a[href="#/deployments"]')
     row = page.locator("#deployments tr[data-deployment]")
     expect(row).to_have_count(1)
@@ -298,12 +319,14 @@ def scenario(page, stride):
     confirm(page)
     expect(page.locator("#deployments tr[data-deployment]")).to_have_count(0)
     expect(page.locator("#deployments-ended li").first).to_contain_text("/web")
+    phase("(cancelled)")
 
     # Delete, from the app's page.
     page.evaluate("location.hash = '#/apps/web'")
     page.click("#delete")
     confirm(page)
     expect(page.locator('tr[data-app="/web"]')).to_have_count(0)
+    phase("held deployment, deleted")
 
     # The live feed, filtered.
     page.click('header a[href="#/events"]')
@@ -316,52 +339,48 @@ def scenario(page, stride):
     apps = set(page.locator("#events tr[data-type] a").evaluate_all("links => links.map(a => a.textContent)"))
     assert apps == {"/seed/sleeper"}, apps
     page.fill("#events-app", "")
-    shot(page, "events")
+    shot(page, "events", full_page=False)
+    phase("events")
 
     # The server goes away and comes back: the page says so, then resumes
-    # from where it was, without a gap.
+    # from where it was (no new load of the state), without a gap, and
+    # sees what changed while it was away.
     page.click('header a[href="#/apps"]')
+    loaded = page.evaluate("window.strideStore.loaded.seq")
     stride.stop()
     expect(page.locator("#unreachable")).to_be_visible()
     expect(page.locator("#connection")).to_have_attribute("data-status", "down")
     shot(page, "unreachable")
     stride.start()
-    expect(page.locator("#connection")).to_have_attribute("data-status", "live")
     stride.call("PUT", "/v2/apps/seed/sleeper", {"instances": 2})
+    expect(page.locator("#connection")).to_have_attribute("data-status", "live")
     expect(running(page, "/seed/sleeper")).to_have_text("2 / 2")
     assert page.evaluate("window.sameDocument") is True, "the page reloaded"
     ui_matches_server(page, stride)
+    resumed = page.evaluate("[window.strideStore.loaded.seq, window.strideStore.resyncs]")
+    assert resumed == [loaded, 0], f"loaded at {loaded}, then {resumed}: the page did not resume"
+    phase("server restart")
 
     # The server's figures (from /metrics, where the server has it).
     figures = page.locator("#server-figures")
     expect(figures).to_be_visible()
-    if server_has(stride, "/metrics"):
-        expect(page.locator("#chart-lag path.line")).to_have_count(1)
-        expect(page.locator("#chart-ack path.line.s1")).to_have_count(1)
+    expect(page.locator("#chart-lag path.line")).to_have_count(1)
+    expect(page.locator("#chart-ack path.line.s1")).to_have_count(1)
 
     # A token is sent as a bearer token on every call and on the stream.
-    sent, sockets = [], []
+    sent = []
     page.on("request", lambda r: sent.append((r.url, r.headers.get("authorization"))))
-    page.on("websocket", lambda ws: sockets.append(ws.url))
     page.click("#token-toggle")
     page.fill("#token", "s3cret")
-    page.click("form.token button")
+    with page.expect_websocket(lambda ws: "/v1/stream?" in ws.url) as stream:
+        page.click("form.token button")
+    assert "access_token=s3cret" in stream.value.url, stream.value.url
     expect(page.locator("#connection")).to_have_attribute("data-status", "live")
     state_calls = [auth for url, auth in sent if url.endswith("/v1/state")]
     assert state_calls and all(a == "Bearer s3cret" for a in state_calls), sent
-    wait_for("the stream to carry the token",
-             lambda: any("/v1/stream?" in url and "access_token=s3cret" in url for url in sockets))
     page.evaluate("localStorage.removeItem('stride.token')")
+    phase("token")
     print("ui walk: ok")
-
-
-def server_has(stride, path):
-    """Whether this build serves `path` (diffs and metrics come with issue 17)."""
-    try:
-        urllib.request.urlopen(stride.url + path, timeout=10).read()
-        return True
-    except urllib.error.HTTPError as error:
-        return error.code != 404 or b"no resource" not in error.read()
 
 
 def bench(binary, rounds=20, changes=50):

@@ -5,7 +5,7 @@ import { html, useState } from './vendor/htm-preact.js';
 import { api, appPath } from './api.js';
 import { store } from './live.js';
 import { rfc3339 } from './fold.js';
-import { when } from './format.js';
+import { when, shortId } from './format.js';
 
 export function Confirm({ title, children, confirmLabel, danger, onConfirm, onCancel }) {
   return html`<div class="modal-backdrop">
@@ -40,7 +40,7 @@ export function DeploymentTracker({ id, what }) {
     status = 'started';
   }
   return html`<div class=${`tracker ${cls}`} data-deployment=${id} data-state=${ended ? ended.type : 'running'}>
-    ${what}: deployment <code>${id.slice(0, 8)}</code> ${status}
+    ${what}: deployment <code title=${id}>${shortId(id)}</code> ${status}
   </div>`;
 }
 

@@ -6,7 +6,7 @@ import { html, useEffect, useState } from './vendor/htm-preact.js';
 import { useStore, onEvent } from './live.js';
 import { api, appPath } from './api.js';
 import { apply, counts, tasksOf, rfc3339, isTerminal } from './fold.js';
-import { when, ago } from './format.js';
+import { when, ago, shortId } from './format.js';
 import { AppActions, KillTask } from './actions.js';
 import { deploymentOf, status } from './apps.js';
 import { Chart } from './chart.js';
@@ -182,7 +182,7 @@ export function AppDetail({ id }) {
         ${c.staged} staged · version <code>${rfc3339(app.version)}</code>
       </span>
     </div>
-    ${d && html`<div class="tracker">Deployment <code>${d.id.slice(0, 8)}</code>: step ${d.currentStep} of ${d.totalSteps}</div>`}
+    ${d && html`<div class="tracker">Deployment <code title=${d.id}>${shortId(d.id)}</code>: step ${d.currentStep} of ${d.totalSteps}</div>`}
     <${AppActions} id=${id} app=${app} />
     <${InstancesChart} id=${id} checked=${checked} />
     <h2>Tasks</h2>

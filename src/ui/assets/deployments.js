@@ -5,12 +5,12 @@ import { html } from './vendor/htm-preact.js';
 import { api } from './api.js';
 import { useStore } from './live.js';
 import { useAction } from './actions.js';
-import { whenAt } from './format.js';
+import { whenAt, shortId } from './format.js';
 
 function Deployment({ d }) {
   const [ask, view] = useAction();
   const cancel = (force) => ask({
-    what: `${force ? 'stop' : 'roll back'} deployment ${d.id.slice(0, 8)}`,
+    what: `${force ? 'stop' : 'roll back'} deployment ${shortId(d.id)}`,
     title: force ? 'Stop this deployment where it is?' : 'Roll this deployment back?',
     body: html`<p>${force ? 'Nothing is undone; the apps stay as they are now.' : 'A new deployment returns the apps to where they were before it.'}</p>`,
     confirmLabel: force ? 'Stop' : 'Roll back',
@@ -18,7 +18,7 @@ function Deployment({ d }) {
     call: () => api('DELETE', `/v2/deployments/${d.id}${force ? '?force=true' : ''}`),
   });
   return html`<tr data-deployment=${d.id}>
-    <td><code>${d.id.slice(0, 8)}</code></td>
+    <td><code title=${d.id}>${shortId(d.id)}</code></td>
     <td>${d.affectedApps.map((a) => html`<a href=${`#/apps${a}`}>${a}</a> `)}</td>
     <td>step ${d.currentStep} of ${d.totalSteps}
       <ol class="steps">${d.steps.map((s, i) => html`<li class=${i + 1 < d.currentStep ? 'done' : i + 1 === d.currentStep ? 'current' : ''}>${s.actions.map((a) => `${a.action} ${a.app}`).join(', ')}</li>`)}</ol></td>
@@ -36,6 +36,6 @@ export function Deployments() {
       <tbody>${deployments.map((d) => html`<${Deployment} d=${d} key=${d.id} />`)}</tbody></table>
     ${deployments.length === 0 && html`<p class="muted">None in progress.</p>`}
     <h2>Ended since this page loaded</h2>
-    <ul id="deployments-ended">${ended.map((e) => html`<li>${whenAt(e.at)} <code>${e.deployment.slice(0, 8)}</code> ${e.app}: ${e.type === 'DeploymentFinished' ? 'finished' : `failed: ${e.reason}`}</li>`)}</ul>
+    <ul id="deployments-ended">${ended.map((e) => html`<li>${whenAt(e.at)} <code title=${e.deployment}>${shortId(e.deployment)}</code> ${e.app}: ${e.type === 'DeploymentFinished' ? 'finished' : `failed: ${e.reason}`}</li>`)}</ul>
   </section>`;
 }

@@ -46,7 +46,7 @@ export function EventFeed() {
     <table class="events" id="events">
       <thead><tr><th>Seq</th><th>When</th><th>Type</th><th>Who</th><th>What</th></tr></thead>
       <tbody>${shown.map((e) => html`<tr key=${e.seq} data-seq=${e.seq} data-type=${e.type}>
-        <td class="num">${e.seq}</td><td>${whenAt(e.at)}</td><td>${e.type}</td><td>${actor(e.actor)}</td>
+        <td class="num">${e.seq}</td><td class="when">${whenAt(e.at)}</td><td>${e.type}</td><td>${actor(e.actor)}</td>
         <td>${e.app ? html`<a href=${`#/apps${e.app}`}>${e.app}</a> ` : ''}${summary(e)}</td>
       </tr>`)}</tbody>
     </table>

@@ -29,6 +29,10 @@ export function actor(a) {
   return a.kind;
 }
 
+/** Deployment ids are UUIDv7: their first digits are a timestamp that
+ * changes once a minute, their last ones random. */
+export const shortId = (id) => `…${id.slice(-8)}`;
+
 const short = (id) => (id && id.length > 24 ? `${id.slice(0, 22)}…` : id);
 
 /** One line saying what an event recorded. */
@@ -38,11 +42,11 @@ export function summary(e) {
     case 'AppUpdated': return `updated ${e.app}`;
     case 'AppScaled': return `scaled ${e.app} ${e.previous} → ${e.instances}`;
     case 'AppDeleted': return `deleted ${e.app}`;
-    case 'DeploymentStarted': return `deployment ${e.deployment.slice(0, 8)} started: ${e.kind} ${e.app}`;
-    case 'DeploymentPlanned': return `deployment ${e.deployment.slice(0, 8)} planned: ${e.kind} ${e.app} (${e.steps.length} steps)`;
-    case 'DeploymentStepFinished': return `deployment ${e.deployment.slice(0, 8)}: step ${e.step + 1} done`;
-    case 'DeploymentFinished': return `deployment ${e.deployment.slice(0, 8)} finished`;
-    case 'DeploymentFailed': return `deployment ${e.deployment.slice(0, 8)} failed: ${e.reason}`;
+    case 'DeploymentStarted': return `deployment ${shortId(e.deployment)} started: ${e.kind} ${e.app}`;
+    case 'DeploymentPlanned': return `deployment ${shortId(e.deployment)} planned: ${e.kind} ${e.app} (${e.steps.length} steps)`;
+    case 'DeploymentStepFinished': return `deployment ${shortId(e.deployment)}: step ${e.step + 1} done`;
+    case 'DeploymentFinished': return `deployment ${shortId(e.deployment)} finished`;
+    case 'DeploymentFailed': return `deployment ${shortId(e.deployment)} failed: ${e.reason}`;
     case 'TaskLaunchRequested': return `launch ${short(e.task)} on ${e.host}:${e.ports.join(',')}`;
     case 'TaskStatusRecorded': return `${short(e.task)} ${e.mesos_state}${e.message ? `: ${e.message}` : ''}`;
     case 'TaskKillRequested': return `kill ${short(e.task)}: ${e.reason}`;

@@ -28,9 +28,13 @@ export const store = {
   socket: null,
   resumeFrom: 1,
   loaded: null,
+  /** Times the page found a gap in the stream and loaded the state again
+   * (docs/stream.md promises none). */
+  resyncs: 0,
 };
 
 let notifyQueued = false;
+let retryTimer = null;
 
 /** Re-renders subscribers once per frame however many events arrive. */
 export function notify() {
@@ -107,6 +111,13 @@ function receive(message) {
     setConnection({ error: message.message });
     return;
   }
+  if (message.seq < store.resumeFrom) return;
+  if (message.seq > store.resumeFrom) {
+    console.error(`stream gap: expected seq ${store.resumeFrom}, got ${message.seq}; loading the state again`);
+    store.resyncs += 1;
+    restart();
+    return;
+  }
   const now = Date.now();
   const app = apply(store.model, message);
   store.resumeFrom = message.seq + 1;
@@ -137,7 +148,9 @@ function connect() {
     setConnection({ status: 'live', since: Date.now(), attempt: 0, error: null, retryAt: null });
     refreshDeployments();
   };
-  socket.onmessage = (frame) => receive(JSON.parse(frame.data));
+  socket.onmessage = (frame) => {
+    if (store.socket === socket) receive(JSON.parse(frame.data));
+  };
   socket.onclose = (close) => {
     if (store.socket !== socket) return;
     const reason = close.code === FROM_BEYOND_HEAD
@@ -150,7 +163,8 @@ function connect() {
 function retry(attempt, error, reload) {
   const delay = Math.min(500 * 2 ** attempt, 5000);
   setConnection({ status: 'down', attempt: attempt + 1, error, retryAt: Date.now() + delay, since: store.connection.status === 'down' ? store.connection.since : Date.now() });
-  setTimeout(() => start(reload), delay);
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(() => start(reload), delay);
 }
 
 /** Loads (or, after a reconnect, resumes) and follows the stream. */
@@ -168,6 +182,7 @@ export async function start(reload = false) {
 
 /** Follows again from scratch: after the token changes, say. */
 export function restart() {
+  clearTimeout(retryTimer);
   const old = store.socket;
   store.socket = null;
   if (old) old.close();

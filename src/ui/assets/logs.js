@@ -7,7 +7,6 @@ import { useStore } from './live.js';
 
 const POLL_MS = 1000;
 const KEEP_CHARS = 1 << 20;
-const bytes = (text) => new TextEncoder().encode(text).length;
 
 export function TaskLog({ task, file }) {
   const { model } = useStore();
@@ -18,17 +17,26 @@ export function TaskLog({ task, file }) {
   const pre = useRef(null);
   useEffect(() => {
     let stopped = false;
-    let offset = null;
+    let next = null;
     setText('');
     const read = async () => {
       try {
-        const query = offset === null ? '' : `?offset=${offset}`;
+        const query = next === null ? '' : `?offset=${next}`;
         const answer = await api('GET', `/v1/tasks/${encodeURIComponent(task)}/files/${file}${query}`);
         if (stopped) return;
-        offset = answer.offset + bytes(answer.data);
         setSize(answer.size);
-        if (answer.data) setText((old) => (old + answer.data).slice(-KEEP_CHARS));
         setError(null);
+        if (answer.size < answer.offset) {
+          // The file was truncated (rotated): start again from its tail.
+          next = null;
+          setText('');
+          return;
+        }
+        let data = answer.data;
+        // The tail starts mid-line (perhaps mid-character): show whole lines.
+        if (next === null && answer.offset > 0) data = data.slice(data.indexOf('\n') + 1);
+        next = answer.next;
+        if (data) setText((old) => (old + data).slice(-KEEP_CHARS));
       } catch (e) {
         if (!stopped) setError(e.message);
       }

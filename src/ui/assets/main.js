@@ -48,13 +48,6 @@ function Unreachable() {
   </div>`;
 }
 
-function Standby() {
-  const { info } = useStore();
-  if (!info || !info.leader || info.leader === location.host) return null;
-  return html`<div class="banner" id="standby">This server (${location.host}) is not the leader; the leader is
-    <a href=${`${location.protocol}//${info.leader}/ui/`}>${info.leader}</a>. Reads here follow its log; writes are forwarded or refused by the server.</div>`;
-}
-
 function TokenField() {
   const [value, setValue] = useState(token());
   const [open, setOpen] = useState(false);
@@ -95,7 +88,6 @@ function Page() {
       <${TokenField} />
     </header>
     <${Unreachable} />
-    <${Standby} />
     <main class=${store.connection.status === 'down' ? 'stale' : ''}>${view}</main>`;
 }
 
