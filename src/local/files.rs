@@ -29,7 +29,7 @@ pub(crate) async fn read(
         Ok(None) => -1,
         Ok(Some(offset)) if offset >= -1 => offset,
         Ok(Some(offset)) => return bad_request(&format!("Negative offset provided: {offset}.")),
-        Err(response) => return response,
+        Err(message) => return bad_request(&message),
     };
     // `-1`, as absent: to the end of the file.
     let length = match number(&query, "length") {
@@ -38,7 +38,7 @@ pub(crate) async fn read(
             Ok(length) => length.min(MAX_READ),
             Err(_) => return bad_request(&format!("Negative length provided: {length}.")),
         },
-        Err(response) => return response,
+        Err(message) => return bad_request(&message),
     };
     let work_dir = master.settings.work_dir.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -108,14 +108,13 @@ fn read_range(file: &Path, offset: i64, length: u64) -> Result<(String, u64), Fa
     Ok((String::from_utf8_lossy(&bytes).into_owned(), offset))
 }
 
-fn number(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Response> {
+/// A query number, or the agent's message for one that is not.
+fn number(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, String> {
     query
         .get(name)
         .map(|value| {
             value.parse::<i64>().map_err(|_| {
-                bad_request(&format!(
-                    "Failed to parse {name}: Failed to convert '{value}' to number."
-                ))
+                format!("Failed to parse {name}: Failed to convert '{value}' to number.")
             })
         })
         .transpose()
