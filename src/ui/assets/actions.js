@@ -3,7 +3,7 @@
 
 import { html, useState } from './vendor/htm-preact.js';
 import { api, appPath } from './api.js';
-import { store } from './live.js';
+import { store, track, untrack, useStore } from './live.js';
 import { rfc3339 } from './fold.js';
 import { when, shortId } from './format.js';
 
@@ -20,10 +20,10 @@ export function Confirm({ title, children, confirmLabel, danger, onConfirm, onCa
   </div>`;
 }
 
-/** Where a deployment is: from `/v2/deployments` while it runs, from its
- * last event once it ended. */
-export function DeploymentTracker({ id, what }) {
-  const ended = store.recent.find((e) => e.deployment === id && (e.type === 'DeploymentFinished' || e.type === 'DeploymentFailed'));
+/** Where a deployment this page started is: from `/v2/deployments` while
+ * it runs, from its last event once it ended. */
+function DeploymentTracker({ tracked }) {
+  const { id, what, ended } = tracked;
   const running = store.deployments.find((d) => d.id === id);
   let status;
   let cls = '';
@@ -41,13 +41,20 @@ export function DeploymentTracker({ id, what }) {
   }
   return html`<div class=${`tracker ${cls}`} data-deployment=${id} data-state=${ended ? ended.type : 'running'}>
     ${what}: deployment <code title=${id}>${shortId(id)}</code> ${status}
+    <button class="link dismiss" title="dismiss" onClick=${() => untrack(id)}>×</button>
   </div>`;
+}
+
+/** The deployments this page started, under the header on every view. */
+export function Trackers() {
+  const { tracked } = useStore();
+  if (tracked.length === 0) return null;
+  return html`<div id="trackers">${tracked.map((t) => html`<${DeploymentTracker} key=${t.id} tracked=${t} />`)}</div>`;
 }
 
 /** A button that confirms, calls, and then tracks the deployment it started. */
 export function useAction() {
   const [pending, setPending] = useState(null);
-  const [tracked, setTracked] = useState(null);
   const [error, setError] = useState(null);
   const ask = (action) => {
     setError(null);
@@ -56,12 +63,11 @@ export function useAction() {
   const run = async () => {
     const action = pending;
     setPending(null);
-    setTracked(null);
     try {
       const answer = await action.call();
       // Deployable calls answer {deploymentId}; creating answers the app with its deployments.
       const started = answer?.deploymentId || answer?.deployments?.[0]?.id;
-      if (started) setTracked({ id: started, what: action.what });
+      if (started) track(started, action.what);
       action.done?.(answer);
     } catch (e) {
       setError(`${action.what}: ${e.message}`);
@@ -70,8 +76,7 @@ export function useAction() {
   const view = html`
     ${pending && html`<${Confirm} title=${pending.title} confirmLabel=${pending.confirmLabel} danger=${pending.danger}
         onConfirm=${run} onCancel=${() => setPending(null)}>${pending.body}</${Confirm}>`}
-    ${error && html`<div class="error" role="alert" id="action-error">${error}</div>`}
-    ${tracked && html`<${DeploymentTracker} id=${tracked.id} what=${tracked.what} />`}`;
+    ${error && html`<div class="error" role="alert" id="action-error">${error}</div>`}`;
   return [ask, view];
 }
 
@@ -84,7 +89,7 @@ export function AppActions({ id, app }) {
   const scale = () => {
     const n = Number(instances);
     ask({
-      what: `scale to ${n}`,
+      what: `scale ${id} to ${n}`,
       title: `Scale ${id}?`,
       body: html`<p>From ${app.definition.instances} to <b>${n}</b> instances.</p>`,
       confirmLabel: 'Scale',
@@ -92,7 +97,7 @@ export function AppActions({ id, app }) {
     });
   };
   const restart = () => ask({
-    what: 'restart',
+    what: `restart ${id}`,
     title: `Restart ${id}?`,
     body: html`<p>Every task is replaced, within the app's upgrade strategy.</p>`,
     confirmLabel: 'Restart',
@@ -101,7 +106,7 @@ export function AppActions({ id, app }) {
   const rollback = () => {
     const version = target || (versions[0] && rfc3339(versions[0].version));
     ask({
-      what: `roll back to ${version}`,
+      what: `roll ${id} back to ${version}`,
       title: `Roll ${id} back?`,
       body: html`<p>To the definition of version <code>${version}</code>, as a new version.</p>`,
       confirmLabel: 'Roll back',
@@ -109,7 +114,7 @@ export function AppActions({ id, app }) {
     });
   };
   const destroy = () => ask({
-    what: 'delete',
+    what: `delete ${id}`,
     title: `Delete ${id}?`,
     body: html`<p>Its ${app.definition.instances} instances are killed and the app is removed. Its history stays in the log.</p>`,
     confirmLabel: 'Delete',

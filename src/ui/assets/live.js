@@ -28,6 +28,8 @@ export const store = {
   socket: null,
   resumeFrom: 1,
   loaded: null,
+  /** Deployments this page started: [{id, what, ended}], newest last. */
+  tracked: [],
   /** Times the page found a gap in the stream and loaded the state again
    * (docs/stream.md promises none). */
   resyncs: 0,
@@ -126,8 +128,34 @@ function receive(message) {
   store.delays.push({ t: now, ms: now - micros(message.at) / 1000 });
   if (store.delays.length > 600) store.delays.shift();
   if (app) sample(app, now);
-  if (message.type.startsWith('Deployment')) refreshDeployments();
+  if (message.type.startsWith('Deployment')) {
+    endTracked(message);
+    refreshDeployments();
+  }
   for (const hook of eventHooks) hook(message);
+  notify();
+}
+
+const TRACKED = 5;
+const ENDED = new Set(['DeploymentFinished', 'DeploymentFailed']);
+
+function endTracked(e) {
+  const tracked = store.tracked.find((t) => t.id === e.deployment);
+  if (tracked && ENDED.has(e.type)) tracked.ended = e;
+}
+
+/** Follows a deployment this page started until it ends, wherever the
+ * person goes meanwhile (a deleted app's page goes away at once). */
+export function track(id, what) {
+  if (store.tracked.some((t) => t.id === id)) return;
+  // A quick deployment may have ended before the call that started it answered.
+  const ended = store.recent.find((e) => e.deployment === id && ENDED.has(e.type)) || null;
+  store.tracked = [...store.tracked, { id, what, ended }].slice(-TRACKED);
+  notify();
+}
+
+export function untrack(id) {
+  store.tracked = store.tracked.filter((t) => t.id !== id);
   notify();
 }
 

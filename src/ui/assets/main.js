@@ -10,6 +10,7 @@ import { AppDetail } from './app.js';
 import { Deployments } from './deployments.js';
 import { EventFeed } from './events.js';
 import { TaskLog } from './logs.js';
+import { Trackers } from './actions.js';
 
 function useHash() {
   const [hash, setHash] = useState(location.hash);
@@ -88,6 +89,7 @@ function Page() {
       <${TokenField} />
     </header>
     <${Unreachable} />
+    <${Trackers} />
     <main class=${store.connection.status === 'down' ? 'stale' : ''}>${view}</main>`;
 }
 
