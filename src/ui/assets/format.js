@@ -43,7 +43,7 @@ export function summary(e) {
     case 'AppScaled': return `scaled ${e.app} ${e.previous} → ${e.instances}`;
     case 'AppDeleted': return `deleted ${e.app}`;
     case 'DeploymentStarted': return `deployment ${shortId(e.deployment)} started: ${e.kind} ${e.app}`;
-    case 'DeploymentPlanned': return `deployment ${shortId(e.deployment)} planned: ${e.kind} ${e.app} (${e.steps.length} steps)`;
+    case 'DeploymentPlanned': return `deployment ${shortId(e.deployment)} planned: ${e.kind} ${e.app} (${e.steps.length} step${e.steps.length === 1 ? '' : 's'})`;
     case 'DeploymentStepFinished': return `deployment ${shortId(e.deployment)}: step ${e.step + 1} done`;
     case 'DeploymentFinished': return `deployment ${shortId(e.deployment)} finished`;
     case 'DeploymentFailed': return `deployment ${shortId(e.deployment)} failed: ${e.reason}`;

@@ -139,18 +139,29 @@ function receive(message) {
 const TRACKED = 5;
 const ENDED = new Set(['DeploymentFinished', 'DeploymentFailed']);
 
-function endTracked(e) {
-  const tracked = store.tracked.find((t) => t.id === e.deployment);
-  if (tracked && ENDED.has(e.type)) tracked.ended = e;
+/** How long a tracked deployment stays shown once it ended. */
+const SHOW_ENDED_MS = 15000;
+
+function ended(tracked, e) {
+  tracked.ended = e;
+  setTimeout(() => untrack(tracked.id), SHOW_ENDED_MS);
 }
 
-/** Follows a deployment this page started until it ends, wherever the
- * person goes meanwhile (a deleted app's page goes away at once). */
+function endTracked(e) {
+  const tracked = store.tracked.find((t) => t.id === e.deployment);
+  if (tracked && !tracked.ended && ENDED.has(e.type)) ended(tracked, e);
+}
+
+/** Follows a deployment this page started until it ends (and a little
+ * longer), wherever the person goes meanwhile (a deleted app's page goes
+ * away at once). */
 export function track(id, what) {
   if (store.tracked.some((t) => t.id === id)) return;
   // A quick deployment may have ended before the call that started it answered.
-  const ended = store.recent.find((e) => e.deployment === id && ENDED.has(e.type)) || null;
-  store.tracked = [...store.tracked, { id, what, ended }].slice(-TRACKED);
+  const tracked = { id, what, ended: null };
+  const end = store.recent.find((e) => e.deployment === id && ENDED.has(e.type));
+  if (end) ended(tracked, end);
+  store.tracked = [...store.tracked, tracked].slice(-TRACKED);
   notify();
 }
 
