@@ -155,18 +155,17 @@ def running(page, app):
 
 
 def ui_matches_server(page, stride):
-    """The page's fold of the stream equals the server's projection at the
-    same seq: every app's definition and every task's condition and health."""
+    """The page's fold of the stream equals the server's `/v1/state`
+    document at the same seq: every app, every task, the framework."""
     def compare():
-        state = stride.call("GET", "/v1/state")
-        seen = page.evaluate("""() => { const m = window.strideStore.model; return {seq: m.seq,
-            apps: Object.fromEntries(Object.entries(m.apps).map(([id, a]) => [id, [a.definition.instances, a.version, a.versions.length]])),
-            tasks: Object.fromEntries(Object.entries(m.tasks).map(([id, t]) => [id, [t.condition, t.healthy, t.app_version, t.started_at]]))}; }""")
-        if seen["seq"] != state["seq"]:
+        document = stride.call("GET", "/v1/state")
+        seen = page.evaluate("JSON.parse(JSON.stringify(window.strideStore.model))")
+        if seen["seq"] != document["seq"]:
             return None
-        apps = {id: [a["definition"]["instances"], a["version"], len(a["versions"])] for id, a in state["state"]["apps"].items()}
-        tasks = {id: [t["condition"], t["healthy"], t["app_version"], t["started_at"]] for id, t in state["state"]["tasks"].items()}
-        return (seen["apps"], seen["tasks"]) == (apps, tasks) or ("differs", seen, apps, tasks)
+        state = document["state"]
+        theirs = {"apps": state["apps"], "tasks": state["tasks"], "framework": state["framework"]}
+        ours = {key: seen[key] for key in theirs}
+        return ours == theirs or ("differs", ours, theirs)
     result = wait_for("the page to reach the server's seq", compare)
     assert result is True, f"the page's model differs from /v1/state: {result}"
 
@@ -261,6 +260,7 @@ def scenario(page, stride):
     expect(page.locator("#tasks tr[data-condition=Running]")).to_have_count(3)
     expect(page.locator('#app-figures [data-field="healthy"]')).to_have_text("3")
     shot(page, "app")
+    ui_matches_server(page, stride)
     phase("killed from outside, replaced")
 
     # Roll back to the first version (2 instances).

@@ -80,10 +80,12 @@ export function useAction() {
   return [ask, view];
 }
 
-export function AppActions({ id, app }) {
+/** `versions`: newest first, `{version, definition}` (the definition may
+ * be unknown for old ones). */
+export function AppActions({ id, app, versions: all }) {
   const [ask, view] = useAction();
   const [instances, setInstances] = useState(String(app.definition.instances));
-  const versions = [...app.versions].reverse().slice(1);
+  const versions = all.filter((v) => v.version !== rfc3339(app.version));
   const [target, setTarget] = useState('');
   const path = appPath(id);
   const scale = () => {
@@ -104,7 +106,7 @@ export function AppActions({ id, app }) {
     call: () => api('POST', `${path}/restart`),
   });
   const rollback = () => {
-    const version = target || (versions[0] && rfc3339(versions[0].version));
+    const version = target || versions[0]?.version;
     ask({
       what: `roll ${id} back to ${version}`,
       title: `Roll ${id} back?`,
@@ -126,8 +128,8 @@ export function AppActions({ id, app }) {
     <label>Instances <input id="scale-input" type="number" min="0" value=${instances} onInput=${(e) => setInstances(e.target.value)} /></label>
     <button id="scale" onClick=${scale}>Scale</button>
     <button id="restart" onClick=${restart}>Restart</button>
-    <select id="rollback-version" value=${target || (versions[0] ? rfc3339(versions[0].version) : '')} onChange=${(e) => setTarget(e.target.value)} disabled=${versions.length === 0}>
-      ${versions.map((v) => html`<option value=${rfc3339(v.version)}>${rfc3339(v.version)} (${v.definition.instances} inst.)</option>`)}
+    <select id="rollback-version" value=${target || versions[0]?.version || ''} onChange=${(e) => setTarget(e.target.value)} disabled=${versions.length === 0}>
+      ${versions.map((v) => html`<option value=${v.version}>${v.version}${v.definition ? ` (${v.definition.instances} inst.)` : ''}</option>`)}
     </select>
     <button id="rollback" onClick=${rollback} disabled=${versions.length === 0}>Roll back</button>
     <button id="delete" class="danger" onClick=${destroy}>Delete</button>

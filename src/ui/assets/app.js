@@ -5,7 +5,7 @@
 import { html, useEffect, useState } from './vendor/htm-preact.js';
 import { useStore, onEvent } from './live.js';
 import { api, appPath } from './api.js';
-import { apply, counts, tasksOf, rfc3339, isTerminal } from './fold.js';
+import { apply, counts, model, tasksOf, rfc3339, isTerminal } from './fold.js';
 import { when, ago, shortId } from './format.js';
 import { AppActions, KillTask } from './actions.js';
 import { deploymentOf, status } from './apps.js';
@@ -34,10 +34,7 @@ async function history(id) {
   }
   events.reverse();
   let m = { seq: 0, apps: {}, tasks: {} };
-  if (!complete && events.length) {
-    const before = await api('GET', `/v1/state?at=${events[0].seq - 1}`);
-    m = { seq: before.seq, apps: before.state.apps, tasks: before.state.tasks };
-  }
+  if (!complete && events.length) m = model(await api('GET', `/v1/state?at=${events[0].seq - 1}`));
   const points = [];
   for (const e of events) {
     apply(m, e);
@@ -80,8 +77,8 @@ function Tasks({ id, app }) {
       <td>${task.ports.length ? task.ports.map((p) => html`<a class="endpoint" href=${`http://${task.host}:${p}/`} target="_blank" rel="noopener">${task.host}:${p}</a> `) : task.host}</td>
       <td><span class=${`badge ${task.condition === 'Running' ? 'ok' : isTerminal(task.condition) ? 'bad' : 'warn'}`}>${task.condition}</span>${task.draining ? ' draining' : ''}${task.message ? html`<div class="muted small">${task.message}</div>` : ''}</td>
       <td>${!checked ? '—' : task.healthy === true ? html`<span class="badge ok">healthy</span>` : task.healthy === false ? html`<span class="badge bad">unhealthy</span>` : 'unknown'}</td>
-      <td><code>${rfc3339(task.app_version)}</code>${task.app_version === app.config_version || task.app_version === app.version ? '' : html` <span class="badge warn">old</span>`}</td>
-      <td title=${when(task.started_at)}>${task.started_at ? ago(task.started_at) : '—'}</td>
+      <td><code>${rfc3339(task.appVersion)}</code>${task.appVersion === app.configVersion || task.appVersion === app.version ? '' : html` <span class="badge warn">old</span>`}</td>
+      <td title=${when(task.startedAt)}>${task.startedAt ? ago(task.startedAt) : '—'}</td>
       <td><a href=${`#/tasks/${encodeURIComponent(taskId)}/stdout`}>stdout</a> · <a href=${`#/tasks/${encodeURIComponent(taskId)}/stderr`}>stderr</a></td>
       <td>${!isTerminal(task.condition) && html`<${KillTask} id=${id} task=${taskId} />`}</td>
     </tr>`)}</tbody>
@@ -128,37 +125,67 @@ function Diagnosis({ id }) {
   </div>`;
 }
 
-/** The versions, newest first; pick two and see what changed between them. */
-function Versions({ id, app }) {
-  const versions = [...app.versions].reverse();
-  const [from, setFrom] = useState(versions[1] ? rfc3339(versions[1].version) : null);
-  const [to, setTo] = useState(rfc3339(versions[0].version));
-  const [diff, setDiff] = useState(null);
+/** Definitions shown for the newest versions (each is one request). */
+const DEFINED_VERSIONS = 20;
+
+/** The app's versions, newest first (`/v2/apps/{id}/versions`), the newest
+ * with their definitions; read again whenever the app changes version. */
+function useVersions(id, current) {
+  const [versions, setVersions] = useState([]);
   const [error, setError] = useState(null);
+  useEffect(() => {
+    let stopped = false;
+    (async () => {
+      try {
+        const { versions: stamps } = await api('GET', `${appPath(id)}/versions`);
+        const defined = await Promise.all(stamps.slice(0, DEFINED_VERSIONS)
+          .map((v) => api('GET', `${appPath(id)}/versions/${encodeURIComponent(v)}`).catch(() => null)));
+        if (stopped) return;
+        setVersions(stamps.map((version, i) => ({ version, definition: defined[i] || null })));
+        setError(null);
+      } catch (e) {
+        if (!stopped) setError(e.message);
+      }
+    })();
+    return () => {
+      stopped = true;
+    };
+  }, [id, current]);
+  return [versions, error];
+}
+
+/** The versions, newest first; pick two and see what changed between them. */
+function Versions({ id, app, versions, error }) {
+  const current = rfc3339(app.version);
+  const [from, setFrom] = useState(null);
+  const [to, setTo] = useState(null);
+  const [diff, setDiff] = useState(null);
+  const [failed, setFailed] = useState(null);
+  // Unless picked: the current version against the one before.
+  const chosenTo = to || versions[0]?.version;
+  const chosenFrom = from || versions[1]?.version;
   const compare = async () => {
-    setError(null);
+    setFailed(null);
     try {
-      const query = new URLSearchParams({ from, to });
+      const query = new URLSearchParams({ from: chosenFrom, to: chosenTo });
       setDiff(await api('GET', `/v1/apps${id}/diff?${query}`));
     } catch (e) {
       setDiff(null);
-      setError(e.message);
+      setFailed(e.message);
     }
   };
   return html`<div class="versions" id="versions">
+    ${error && html`<div class="error">versions: ${error}</div>`}
     <table><thead><tr><th>from</th><th>to</th><th>Version</th><th>Instances</th><th>Command / image</th></tr></thead>
-      <tbody>${versions.map((v) => {
-        const stamp = rfc3339(v.version);
-        return html`<tr key=${stamp}>
-          <td><input type="radio" name="diff-from" value=${stamp} checked=${from === stamp} onChange=${() => setFrom(stamp)} /></td>
-          <td><input type="radio" name="diff-to" value=${stamp} checked=${to === stamp} onChange=${() => setTo(stamp)} /></td>
-          <td><code>${stamp}</code>${v.version === app.version ? ' (current)' : ''}</td>
-          <td class="num">${v.definition.instances}</td>
-          <td><code>${v.definition.cmd || v.definition.container?.docker?.image || ''}</code></td>
-        </tr>`;
-      })}</tbody></table>
-    <button id="compare" onClick=${compare} disabled=${!from || !to}>Compare</button>
-    ${error && html`<div class="error">${error}</div>`}
+      <tbody>${versions.map(({ version, definition }) => html`<tr key=${version} data-version=${version}>
+          <td><input type="radio" name="diff-from" value=${version} checked=${chosenFrom === version} onChange=${() => setFrom(version)} /></td>
+          <td><input type="radio" name="diff-to" value=${version} checked=${chosenTo === version} onChange=${() => setTo(version)} /></td>
+          <td><code>${version}</code>${version === current ? ' (current)' : ''}</td>
+          <td class="num">${definition ? definition.instances : ''}</td>
+          <td><code>${definition ? definition.cmd || definition.container?.docker?.image || '' : ''}</code></td>
+        </tr>`)}</tbody></table>
+    <button id="compare" onClick=${compare} disabled=${!chosenFrom || !chosenTo}>Compare</button>
+    ${failed && html`<div class="error">${failed}</div>`}
     ${diff && html`<${Changes} changes=${diff.changes} id="version-diff" />`}
   </div>`;
 }
@@ -173,6 +200,7 @@ export function AppDetail({ id }) {
   const d = deploymentOf(deployments, id);
   const [word, cls] = status(app, c, d);
   const checked = (app.definition.healthChecks || []).length > 0;
+  const [versions, versionsError] = useVersions(id, app.version);
   return html`<section class="app" data-app=${id}>
     <div class="toolbar">
       <h1>${id} <span class=${`badge ${cls}`}>${word}</span></h1>
@@ -183,13 +211,13 @@ export function AppDetail({ id }) {
       </span>
     </div>
     ${d && html`<div class="tracker">Deployment <code title=${d.id}>${shortId(d.id)}</code>: step ${d.currentStep} of ${d.totalSteps}</div>`}
-    <${AppActions} id=${id} app=${app} />
+    <${AppActions} id=${id} app=${app} versions=${versions} />
     <${InstancesChart} id=${id} checked=${checked} />
     <h2>Tasks</h2>
     <${Tasks} id=${id} app=${app} />
     <${Diagnosis} id=${id} />
     <h2>Versions</h2>
-    <${Versions} id=${id} app=${app} key=${app.versions.length} />
+    <${Versions} id=${id} app=${app} versions=${versions} error=${versionsError} />
     <h2>Audit</h2>
     <${AppAudit} id=${id} />
   </section>`;

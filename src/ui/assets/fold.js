@@ -9,7 +9,7 @@ const STAGED = new Set(['Provisioned', 'Staging', 'Starting']);
 
 export const isTerminal = (condition) => TERMINAL.has(condition);
 
-/** An RFC 3339 time with microseconds as unix µs, as versions are kept. */
+/** An RFC 3339 time with microseconds as unix µs, as the document keeps times. */
 export function micros(at) {
   const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(at);
   if (!match) return Date.parse(at) * 1000;
@@ -23,33 +23,41 @@ export function rfc3339(us) {
   return `${new Date(millis).toISOString().slice(0, 23)}${String(us % 1000).padStart(3, '0')}Z`;
 }
 
-/** The model from `/v1/state`'s answer. */
-export function model(answer) {
-  const state = answer.state;
-  return { seq: answer.seq, apps: state.apps, tasks: state.tasks, framework: state.framework };
+/** The `/v1/state` document version this page reads (`protocol/state.rs`). */
+const STATE_VERSION = 1;
+
+/** The model from `/v1/state`'s document. */
+export function model(document) {
+  if (document.version !== STATE_VERSION) {
+    throw new Error(`/v1/state is document version ${document.version}; this page reads version ${STATE_VERSION}`);
+  }
+  const { apps, tasks, framework } = document.state;
+  return { seq: document.seq, apps, tasks, framework };
 }
 
 function newVersion(app, definition, at, configChange) {
   app.version = at;
-  if (configChange) app.config_version = at;
-  app.versions.push({ version: at, definition });
+  if (configChange) app.configVersion = at;
   app.definition = definition;
 }
 
-/** Applies one event envelope; answers the app it concerned, if any. */
+function task(fields) {
+  return {
+    app: null, appVersion: 0, agent: null, host: '', ports: [], condition: 'Provisioned', mesosState: null,
+    message: null, stagedAt: 0, startedAt: null, healthy: null, killRequested: false, unreachableSince: null,
+    draining: false, drainSeq: 0, drainAt: 0, ...fields,
+  };
+}
+
+/** Applies one event envelope (its fields as the stream names them) to
+ * the model (the document's names); answers the app it concerned, if any. */
 export function apply(m, e) {
   const at = micros(e.at);
   const app = m.apps[e.app];
-  const task = e.task === undefined ? undefined : m.tasks[e.task];
+  const known = e.task === undefined ? undefined : m.tasks[e.task];
   switch (e.type) {
     case 'AppCreated':
-      m.apps[e.app] = {
-        definition: e.definition,
-        version: at,
-        config_version: at,
-        versions: [{ version: at, definition: e.definition }],
-        last_failure: null,
-      };
+      m.apps[e.app] = { definition: e.definition, version: at, configVersion: at };
       break;
     case 'AppUpdated':
       if (app) newVersion(app, e.definition, at, true);
@@ -61,36 +69,24 @@ export function apply(m, e) {
       delete m.apps[e.app];
       break;
     case 'TaskLaunchRequested':
-      m.tasks[e.task] = {
-        app: e.app,
-        app_version: e.app_version,
-        agent: e.agent,
-        host: e.host,
-        ports: e.ports,
-        condition: 'Provisioned',
-        mesos_state: null,
-        message: null,
-        staged_at: at,
-        started_at: null,
-        healthy: null,
-        kill_requested: false,
-        draining: false,
-      };
+      m.tasks[e.task] = task({
+        app: e.app, appVersion: e.app_version, agent: e.agent, host: e.host, ports: e.ports, stagedAt: at,
+      });
       break;
     case 'TaskStatusRecorded':
       recordStatus(m, e, at);
       break;
     case 'TaskKillRequested':
-      if (task) task.kill_requested = true;
+      if (known) known.killRequested = true;
       break;
     case 'TaskDraining':
-      if (task) task.draining = true;
+      if (known) Object.assign(known, { draining: true, drainSeq: e.seq, drainAt: at });
       break;
     case 'TaskExpunged':
       delete m.tasks[e.task];
       break;
     case 'HealthChanged':
-      if (task) task.healthy = e.healthy;
+      if (known) known.healthy = e.healthy;
       break;
     case 'FrameworkSubscribed':
       m.framework = e.framework;
@@ -103,28 +99,29 @@ export function apply(m, e) {
 }
 
 function recordStatus(m, e, at) {
-  let task = m.tasks[e.task];
-  if (!task) {
+  let known = m.tasks[e.task];
+  if (!known) {
+    // The end of a task nobody knows is not kept; a task Mesos knows and
+    // Stride does not is, until the reconciler kills it.
     if (isTerminal(e.condition)) return;
-    task = m.tasks[e.task] = {
-      app: e.app, app_version: 0, agent: e.agent, host: '', ports: [], staged_at: at,
-      started_at: null, healthy: null, kill_requested: false, draining: false,
-    };
+    known = m.tasks[e.task] = task({ app: e.app ?? null, agent: e.agent ?? null, condition: e.condition, stagedAt: at });
   }
-  task.condition = e.condition;
-  task.mesos_state = e.mesos_state;
-  task.message = e.message;
-  if (e.agent) task.agent = e.agent;
-  if (e.healthy !== null && e.healthy !== undefined) task.healthy = e.healthy;
-  if (e.condition === 'Running' && !task.started_at) task.started_at = at;
-  if (isTerminal(e.condition) && !task.app) delete m.tasks[e.task];
+  const newlyTerminal = isTerminal(e.condition) && !isTerminal(known.condition);
+  known.condition = e.condition;
+  known.mesosState = e.mesos_state;
+  known.message = e.message ?? null;
+  if (e.agent) known.agent = e.agent;
+  if (e.healthy !== null && e.healthy !== undefined) known.healthy = e.healthy;
+  if (e.condition === 'Running' && known.startedAt === null) known.startedAt = at;
+  known.unreachableSince = e.condition === 'Unreachable' ? (known.unreachableSince ?? at) : null;
+  if (newlyTerminal && !known.app) delete m.tasks[e.task];
 }
 
 /** An app's tasks, newest first. */
 export function tasksOf(m, id) {
   return Object.entries(m.tasks)
     .filter(([, task]) => task.app === id)
-    .sort(([, a], [, b]) => b.staged_at - a.staged_at);
+    .sort(([, a], [, b]) => b.stagedAt - a.stagedAt);
 }
 
 /** Marathon's counts: staged, running, healthy, unhealthy (live tasks only). */
