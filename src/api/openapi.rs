@@ -27,7 +27,7 @@ pub async fn spec() -> Json<Document> {
 }
 
 /// Every error: a message, and for invalid input Marathon's `details`
-/// naming each bad field (400, 401, 403, 404, 405, 406, 409, 422, 503).
+/// naming each bad field (400, 401, 403, 404, 405, 406, 409, 422, 502, 503).
 #[derive(ToSchema)]
 pub struct ErrorBody {
     pub message: String,
@@ -399,6 +399,28 @@ pub struct VersionDiffDoc {
     pub changes: Vec<ChangeDoc>,
 }
 
+/// A task's sandbox file Stride serves.
+#[derive(ToSchema)]
+#[schema(as = TaskFileName)]
+#[allow(non_camel_case_types)] // the file names
+pub enum TaskFileName {
+    stdout,
+    stderr,
+}
+
+/// `GET /v1/tasks/{id}/files/{name}`: bytes `offset..next` of a file
+/// `size` bytes long, as text (bytes that are not UTF-8 read as U+FFFD).
+#[derive(ToSchema)]
+pub struct TaskFileChunk {
+    pub task: String,
+    pub file: String,
+    pub offset: u64,
+    /// Where the following read starts.
+    pub next: u64,
+    pub size: u64,
+    pub data: String,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -417,6 +439,7 @@ pub struct VersionDiffDoc {
         super::stream::websocket,
         super::audit::audit,
         super::diff::app_diff,
+        super::task_files::read,
         super::stream::sidecars,
         super::subscriptions::deliveries,
         super::queue::explained,
@@ -465,7 +488,7 @@ pub struct VersionDiffDoc {
         super::info::leader,
         super::info::abdicate,
     ),
-    components(schemas(PathIdDoc, ErrorBody), responses(
+    components(schemas(PathIdDoc, ErrorBody, TaskFileName), responses(
         BadRequest,
         Unauthorized,
         Forbidden,

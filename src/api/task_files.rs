@@ -20,6 +20,25 @@ const FILES: [&str; 2] = ["stdout", "stderr"];
 /// `offset` (default: the last `length` bytes) and `length` (default and
 /// at most 64 KiB). Answers `{task, file, offset, next, size, data}`:
 /// the bytes `offset..next` as text, and the file's size.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{id}/files/{name}",
+    tag = "stride",
+    summary = "A task's stdout or stderr, read from its sandbox",
+    params(
+        ("id" = String, Path, description = "A task id (a task replaced since is found through its app's last failure)"),
+        ("name" = crate::api::openapi::TaskFileName, Path, description = "Which file"),
+        ("offset" = Option<u64>, Query, description = "The first byte (default: the last `length` bytes)"),
+        ("length" = Option<u64>, Query, maximum = 65536, description = "How many bytes (default and at most 64 KiB)"),
+    ),
+    responses(
+        (status = 200, description = "The bytes offset..next as text", body = crate::api::openapi::TaskFileChunk),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 502, description = "The task's agent could not be asked", body = crate::api::openapi::ErrorBody),
+        (status = 503, response = crate::api::openapi::Unavailable),
+    )
+)]
 pub async fn read(
     State(shared): State<Shared>,
     Path((task, name)): Path<(String, String)>,
