@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("stride: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(stride::cli::exit_code(&error))
         }
     }
 }

@@ -2,9 +2,8 @@
 
 use super::remote::Remote;
 use super::table;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
-use serde_json::Value;
 use std::io::Write;
 
 #[derive(clap::Args)]
@@ -83,8 +82,7 @@ fn bound(flag: &str, value: &str) -> anyhow::Result<String> {
 }
 
 async fn print_pages(args: AuditArgs, base: Vec<(&'static str, String)>) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let url = args.remote.endpoint("/v1/audit")?;
+    let api = args.remote.api()?;
     let mut out = std::io::stdout().lock();
     if !args.json {
         writeln!(out, "{}", table::header())?;
@@ -92,25 +90,14 @@ async fn print_pages(args: AuditArgs, base: Vec<(&'static str, String)>) -> anyh
     let mut printed = 0;
     let mut cursor: Option<String> = None;
     while printed < args.limit {
-        let mut query = base.clone();
-        query.push(("limit", PAGE.min(args.limit - printed).to_string()));
+        let mut url = args.remote.endpoint("/v1/audit")?;
+        url.query_pairs_mut()
+            .extend_pairs(&base)
+            .append_pair("limit", &PAGE.min(args.limit - printed).to_string());
         if let Some(cursor) = &cursor {
-            query.push(("cursor", cursor.clone()));
+            url.query_pairs_mut().append_pair("cursor", cursor);
         }
-        let response = http
-            .get(url.clone())
-            .query(&query)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
-        let status = response.status();
-        let page: Value = response.json().await.context("the audit answer")?;
-        if !status.is_success() {
-            bail!(
-                "{status}: {}",
-                page["message"].as_str().unwrap_or("request failed")
-            );
-        }
+        let page = api.get(url).await?;
         for event in page["events"].as_array().into_iter().flatten() {
             if args.json {
                 writeln!(out, "{event}")?;

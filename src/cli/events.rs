@@ -5,18 +5,10 @@
 //! it keeps going and, if the connection drops, resumes from the last seq it
 //! saw, so nothing is printed twice or skipped.
 
+use super::follow::{Followed, Follower};
 use super::remote::Remote;
 use super::table;
-use crate::protocol::ServerMessage;
-use crate::protocol::stream::MessageError;
-use crate::runtime::Backoff;
-use anyhow::{Context, bail};
-use futures::StreamExt;
-use reqwest::Url;
-use serde_json::Value;
 use std::io::Write;
-use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 
 #[derive(clap::Args)]
 pub struct EventsArgs {
@@ -42,9 +34,6 @@ pub struct EventsArgs {
     remote: Remote,
 }
 
-/// Longest wait between reconnection attempts with `--follow`.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
 pub fn run(args: EventsArgs) -> anyhow::Result<()> {
     super::remote::block_on(follow(args))
 }
@@ -54,105 +43,21 @@ async fn follow(args: EventsArgs) -> anyhow::Result<()> {
     if !args.json {
         writeln!(out, "{}", table::header())?;
     }
-    let mut from = args.from.clone();
-    let mut backoff = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
+    let mut filters: Vec<(&'static str, String)> = args
+        .types
+        .iter()
+        .map(|kind| ("type", kind.clone()))
+        .collect();
+    filters.extend(args.app.clone().map(|app| ("app", app)));
+    filters.extend(args.task.clone().map(|task| ("task", task)));
+    let mut follower = Follower::new(&args.remote, args.from.clone(), filters, args.follow);
     loop {
-        let url = stream_url(&args, &from)?;
-        let (mut ws, _) =
-            match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await {
-                Ok(connected) => connected,
-                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                    let body = response.body().as_deref().unwrap_or_default();
-                    bail!(
-                        "{url}: {} {}",
-                        response.status(),
-                        String::from_utf8_lossy(body)
-                    );
-                }
-                Err(error) if args.follow && from != args.from => {
-                    eprintln!("stride: reconnecting after {error}");
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
-                }
-                Err(error) => {
-                    return Err(error).with_context(|| format!("cannot connect to {url}"));
-                }
-            };
-        backoff.reset();
-        while let Some(message) = ws.next().await {
-            let text = match message {
-                Ok(Message::Text(text)) => text,
-                Ok(Message::Close(frame)) => {
-                    // A stopping server (1001) or an idle cut (4408) is
-                    // worth a reconnect when following; the rest is not.
-                    let code = frame.as_ref().map(|f| u16::from(f.code));
-                    if args.follow && matches!(code, None | Some(1001) | Some(4408)) {
-                        eprintln!("stride: the server closed the stream; resuming from {from}");
-                        break;
-                    }
-                    if let Some(frame) = frame {
-                        bail!(
-                            "the server closed the stream: {} {}",
-                            frame.code,
-                            frame.reason
-                        );
-                    }
-                    break;
-                }
-                Ok(_) => continue,
-                Err(error) if args.follow => {
-                    eprintln!("stride: stream interrupted ({error}); resuming from {from}");
-                    break;
-                }
-                Err(error) => return Err(error).context("the stream failed"),
-            };
-            // Events as JSON, so every event type prints, a newer server's too.
-            match ServerMessage::<Value>::parse(&text) {
-                Ok(ServerMessage::Progress { seq, .. }) => {
-                    from = (seq.0 + 1).to_string();
-                    if !args.follow {
-                        return Ok(());
-                    }
-                }
-                Ok(ServerMessage::Error(error)) => bail!("{}", error.message),
-                Ok(ServerMessage::Event(event)) => {
-                    from = (event["seq"].as_u64().unwrap_or(0) + 1).to_string();
-                    if args.json {
-                        writeln!(out, "{text}")?;
-                    } else {
-                        writeln!(out, "{}", table::row(&event))?;
-                    }
-                    out.flush()?;
-                }
-                Err(MessageError::Unknown(_)) => {}
-                Err(error) => return Err(error).context("the server sent a bad message"),
-            }
+        match follower.next().await? {
+            Followed::CaughtUp if !args.follow => return Ok(()),
+            Followed::CaughtUp => {}
+            Followed::Event(_, text) if args.json => writeln!(out, "{text}")?,
+            Followed::Event(event, _) => writeln!(out, "{}", table::row(&event))?,
         }
-        if !args.follow {
-            bail!("the stream ended before catching up");
-        }
-        tokio::time::sleep(backoff.next_delay()).await;
+        out.flush()?;
     }
-}
-
-fn stream_url(args: &EventsArgs, from: &str) -> anyhow::Result<Url> {
-    let mut url = args.remote.endpoint("/v1/stream")?;
-    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
-    if url.set_scheme(scheme).is_err() {
-        bail!("--stride {}: not an http(s) URL", args.remote.url);
-    }
-    {
-        let mut query = url.query_pairs_mut();
-        query.append_pair("from", from);
-        for kind in &args.types {
-            query.append_pair("type", kind);
-        }
-        if let Some(app) = &args.app {
-            query.append_pair("app", app);
-        }
-        if let Some(task) = &args.task {
-            query.append_pair("task", task);
-        }
-    }
-    Ok(url)
 }

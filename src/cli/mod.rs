@@ -1,13 +1,18 @@
 //! The command line. This is the binary's edge: errors become `anyhow`
 //! reports naming the flag or file at fault.
 
+mod app;
 mod audit;
 mod bench;
 mod events;
+mod exit;
+mod follow;
 mod lb;
 mod remote;
 mod store;
 mod table;
+
+pub use exit::exit_code;
 
 use crate::callbacks::CallbackConfig;
 use crate::command::PortRange;
@@ -44,6 +49,16 @@ enum Commands {
     Events(events::EventsArgs),
     /// Who changed what, when: filtered history from a running server.
     Audit(audit::AuditArgs),
+    /// Apps on a running server: list, show, deploy, scale, restart, roll
+    /// back, delete, versions, diff, tasks, why.
+    #[command(subcommand, after_help = app::EXIT_CODES)]
+    App(app::AppCommand),
+    /// The deployments in progress.
+    #[command(after_help = app::EXIT_CODES)]
+    Deployments(app::DeploymentsArgs),
+    /// Every task of every app.
+    #[command(after_help = app::EXIT_CODES)]
+    Tasks(app::TasksArgs),
     /// Load balancer sidecars that follow Stride.
     #[command(subcommand)]
     Lb(lb::LbCommand),
@@ -214,6 +229,9 @@ pub fn run() -> anyhow::Result<()> {
         Commands::Bench(command) => bench::run(command),
         Commands::Events(args) => events::run(args),
         Commands::Audit(args) => audit::run(args),
+        Commands::App(command) => app::run(command),
+        Commands::Deployments(args) => app::deployments(args),
+        Commands::Tasks(args) => app::tasks(args),
         Commands::Lb(command) => lb::run(command),
     }
 }
