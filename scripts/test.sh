@@ -36,4 +36,4 @@ scripts/ui-test-up.sh >/dev/null
 # built test image, for tests/docker_local.rs (idempotent).
 export STRIDE_DOCKER_SOCKET="$(scripts/docker-up.sh | tail -n 1)"
 
-cargo test --all-targets
+cargo test --workspace --all-targets

@@ -16,14 +16,17 @@ pub mod event;
 pub mod health;
 pub mod lb;
 pub mod local;
-pub mod mesos;
 pub mod metrics;
 pub mod projection;
 pub mod protocol;
 pub mod reconciler;
-pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod stream;
 pub mod ui;
 pub mod verify;
+
+// The parts that are crates of their own, under the paths the rest of
+// this crate knows them by.
+pub use stride_mesos as mesos;
+pub use stride_runtime as runtime;

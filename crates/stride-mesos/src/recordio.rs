@@ -162,7 +162,8 @@ mod tests {
 
     #[test]
     fn decodes_the_captured_mesos_stream() {
-        let stream = include_bytes!("../../fixtures/mesos/subscribe-stream-first-records.recordio");
+        let stream =
+            include_bytes!("../../../fixtures/mesos/subscribe-stream-first-records.recordio");
         let mut decoder = RecordIoDecoder::default();
         decoder.push(stream);
         let records = decode_all(&mut decoder).expect("valid stream");

@@ -15,7 +15,7 @@ use super::config::SchedulerConfig;
 use super::endpoint::{resolve_leader, scheduler_endpoint};
 use super::recordio::{RecordIoDecoder, RecordIoError};
 use super::types::{Call, CallKind, Event, FrameworkId, Subscribe};
-use crate::runtime::Backoff;
+use stride_runtime::Backoff;
 
 /// Mesos's rule: a connection silent for this many heartbeat intervals is
 /// dead.
