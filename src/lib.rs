@@ -9,10 +9,8 @@ pub mod api;
 pub mod audit;
 pub mod callbacks;
 pub mod cli;
-pub mod codec;
 pub mod command;
 pub mod connections;
-pub mod event;
 pub mod health;
 pub mod lb;
 pub mod local;
@@ -21,12 +19,12 @@ pub mod projection;
 pub mod protocol;
 pub mod reconciler;
 pub mod server;
-pub mod store;
 pub mod stream;
 pub mod ui;
 pub mod verify;
 
 // The parts that are crates of their own, under the paths the rest of
 // this crate knows them by.
+pub use stride_log::{codec, event, store};
 pub use stride_mesos as mesos;
 pub use stride_runtime as runtime;

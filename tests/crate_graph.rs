@@ -10,8 +10,9 @@ use std::process::Command;
 /// Each Stride crate and the Stride crates it may depend on directly.
 const LAYERS: &[(&str, &[&str])] = &[
     ("stride-runtime", &[]),
+    ("stride-log", &[]),
     ("stride-mesos", &["stride-runtime"]),
-    ("stride", &["stride-mesos", "stride-runtime"]),
+    ("stride", &["stride-log", "stride-mesos", "stride-runtime"]),
 ];
 
 /// Each crate and the packages that must not be anywhere below it.
@@ -19,6 +20,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     // The wire client is for any Mesos scheduler, not a store.
     ("stride-mesos", &["sled", "bincode"]),
     ("stride-runtime", &["sled", "bincode"]),
+    // The log is read by the pure core and by sidecars: no async runtime.
+    ("stride-log", &["tokio"]),
 ];
 
 struct Graph {
@@ -152,4 +155,15 @@ fn leaf_crates_do_not_drag_in_what_they_must_not() {
             );
         }
     }
+}
+
+#[test]
+fn only_the_log_names_bincode() {
+    let graph = Graph::load();
+    let naming: BTreeSet<&String> = graph
+        .workspace
+        .iter()
+        .filter(|name| graph.direct(name).iter().any(|dep| dep == "bincode"))
+        .collect();
+    assert_eq!(naming, BTreeSet::from([&"stride-log".to_owned()]));
 }

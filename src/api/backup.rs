@@ -5,6 +5,7 @@
 //! backup's missing trailer then shows.
 
 use super::Shared;
+use crate::runtime::clock::now_micros;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -31,7 +32,7 @@ pub async fn backup(State(shared): State<Shared>) -> Response {
     let log = shared.log.clone();
     tokio::task::spawn_blocking(move || {
         let out = BufWriter::with_capacity(64 * 1024, Sender(tx.clone()));
-        if let Err(error) = log.backup(head, false, out) {
+        if let Err(error) = log.backup(head, now_micros(), false, out) {
             tracing::warn!(%error, "backup failed");
             let _ = tx.blocking_send(Err(std::io::Error::other(error.to_string())));
         }

@@ -8,13 +8,10 @@
 //! its index; only an app prefix that does not drive needs the decoded event.
 
 use super::{AuditQuery, Bound, Order};
-use crate::event::{Envelope, Kind, Seq};
-use crate::store::keys::{name_prefix, seq_key, seq_of};
-use crate::store::{EventLog, Index, StoreError};
+use crate::event::{Envelope, Seq};
+use crate::store::{EventLog, Index, Seqs, StoreError, kind_prefix, name_prefix};
 use crate::stream::AppMatch;
 use std::iter::Peekable;
-
-type Seqs<'a> = Box<dyn Iterator<Item = Result<Seq, StoreError>> + 'a>;
 
 /// The inclusive seq range the query covers, or `None` when it is empty.
 pub fn window(
@@ -50,10 +47,6 @@ pub fn window(
         None => {}
     }
     Ok((lo <= hi).then_some((lo, hi)))
-}
-
-fn kind_prefix(kind: Kind) -> Vec<u8> {
-    kind.number().to_be_bytes().to_vec()
 }
 
 /// The filters that do not drive the walk.
@@ -126,11 +119,13 @@ impl<'a> Walk<'a> {
         match &self.driver {
             Driver::Named(index, prefix) => self.indexed(*index, prefix),
             Driver::Kinds(prefixes) => self.merge(Index::Kind, prefixes.clone()),
-            Driver::AppPrefix(prefix) => match self.apps_under(prefix) {
+            Driver::AppPrefix(prefix) => match self.log.apps_under(prefix) {
                 Ok(names) => self.merge(Index::App, names.iter().map(|n| name_prefix(n)).collect()),
                 Err(error) => Box::new(std::iter::once(Err(error))),
             },
-            Driver::Log => self.all(),
+            Driver::Log => self
+                .log
+                .seqs_between((self.lo, self.hi), self.order == Order::Desc),
         }
     }
 
@@ -166,19 +161,6 @@ impl<'a> Walk<'a> {
             .indexed_seqs(index, prefix, (self.lo, self.hi), self.order == Order::Desc)
     }
 
-    /// Every seq in the window, from the log's own keys.
-    fn all(&self) -> Seqs<'a> {
-        let entries = self
-            .log
-            .events_tree()
-            .range(seq_key(self.lo)..=seq_key(self.hi))
-            .map(|item| Ok(seq_of(&item?.0)));
-        match self.order {
-            Order::Asc => Box::new(entries),
-            Order::Desc => Box::new(entries.rev()),
-        }
-    }
-
     fn merge(&self, index: Index, prefixes: Vec<Vec<u8>>) -> Seqs<'a> {
         let sources = prefixes
             .iter()
@@ -188,26 +170,6 @@ impl<'a> Walk<'a> {
             sources,
             order: self.order,
         })
-    }
-
-    /// The distinct app ids under `prefix`, hopping from one app's entries
-    /// to the next instead of reading them all.
-    fn apps_under(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let tree = self.log.index_tree(Index::App);
-        let mut names = Vec::new();
-        let mut from = prefix.as_bytes().to_vec();
-        while let Some((key, _)) = tree.range(from.clone()..).next().transpose()? {
-            if !key.starts_with(prefix.as_bytes()) || key.len() < 9 {
-                break;
-            }
-            let name = &key[..key.len() - 9];
-            names.push(String::from_utf8_lossy(name).into_owned());
-            // Names never contain 0x00, so "name\x01" sorts after all of
-            // this name's entries and before the next name.
-            from = name.to_vec();
-            from.push(1);
-        }
-        Ok(names)
     }
 }
 

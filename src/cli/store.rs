@@ -3,6 +3,7 @@
 
 use crate::event::Seq;
 use crate::event::json::envelope_json;
+use crate::runtime::clock::now_micros;
 use crate::store::backup::{self, Summary};
 use crate::store::{Acknowledged, EventLog, restore};
 use anyhow::{Context, bail};
@@ -225,7 +226,7 @@ fn backup_offline(data_dir: &Path, file: &File) -> anyhow::Result<Summary> {
         );
     }
     let head = log.head()?;
-    Ok(log.backup(head, false, BufWriter::new(file))?)
+    Ok(log.backup(head, now_micros(), false, BufWriter::new(file))?)
 }
 
 /// Streams `GET /v1/backup` from the server running on the store.
@@ -319,7 +320,7 @@ fn repair(data_dir: &Path, accept_loss: bool) -> anyhow::Result<()> {
     let copy = data_dir.join(format!(".repair-{}.backup", std::process::id()));
     let written = File::create(&copy)
         .map_err(anyhow::Error::from)
-        .and_then(|file| Ok(log.backup(keep, true, BufWriter::new(file))?));
+        .and_then(|file| Ok(log.backup(keep, now_micros(), true, BufWriter::new(file))?));
     drop(log);
     let rebuilt = written
         .and_then(|_| {

@@ -9,7 +9,7 @@
 //! decoding events. An empty value stands for the key's seq alone: store
 //! format 1 wrote only such entries, which therefore read as they are.
 
-use super::keys::{numbered_key, seq_of};
+use super::keys::{numbered_key, seq_key, seq_of};
 use super::{EventLog, Index, StoreError};
 use crate::event::Seq;
 
@@ -90,12 +90,48 @@ fn check_ascending_from(
     Ok(())
 }
 
-type Seqs<'a> = Box<dyn Iterator<Item = Result<Seq, StoreError>> + 'a>;
+/// Seqs in the order asked, each read or failed on its own.
+pub type Seqs<'a> = Box<dyn Iterator<Item = Result<Seq, StoreError>> + 'a>;
 
 impl EventLog {
+    /// Every seq in `lo..=hi`, from the log's own keys: for walks that no
+    /// index narrows.
+    pub fn seqs_between(&self, (lo, hi): (Seq, Seq), descending: bool) -> Seqs<'_> {
+        let entries = self
+            .events
+            .range(seq_key(lo)..=seq_key(hi))
+            .map(|item| Ok(seq_of(&item?.0)));
+        if descending {
+            Box::new(entries.rev())
+        } else {
+            Box::new(entries)
+        }
+    }
+
+    /// The distinct app ids the app index files under `prefix`, hopping
+    /// from one app's entries to the next instead of reading them all.
+    pub fn apps_under(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let tree = self.index_tree(Index::App);
+        let mut names = Vec::new();
+        let mut from = prefix.as_bytes().to_vec();
+        while let Some((key, _)) = tree.range(from.clone()..).next().transpose()? {
+            // A name, 0x00, then the entry's first seq.
+            if !key.starts_with(prefix.as_bytes()) || key.len() < 9 {
+                break;
+            }
+            let name = &key[..key.len() - 9];
+            names.push(String::from_utf8_lossy(name).into_owned());
+            // Names never contain 0x00, so "name\x01" sorts after all of
+            // this name's entries and before the next name.
+            from = name.to_vec();
+            from.push(1);
+        }
+        Ok(names)
+    }
+
     /// Seqs filed under `prefix` (a name and 0x00, or a kind number) in
     /// `lo..=hi`, ascending or descending.
-    pub(crate) fn indexed_seqs(
+    pub fn indexed_seqs(
         &self,
         index: Index,
         prefix: &[u8],
@@ -136,12 +172,7 @@ impl EventLog {
     }
 
     /// Whether `seq` is filed under `prefix` in `index`.
-    pub(crate) fn is_indexed(
-        &self,
-        index: Index,
-        prefix: &[u8],
-        seq: Seq,
-    ) -> Result<bool, StoreError> {
+    pub fn is_indexed(&self, index: Index, prefix: &[u8], seq: Seq) -> Result<bool, StoreError> {
         let Some((key, value)) = self.entry_at(index, prefix, seq)? else {
             return Ok(false);
         };
@@ -151,7 +182,7 @@ impl EventLog {
     }
 
     /// Whether the time index files `seq` at `recorded_at`.
-    pub(crate) fn is_timed(&self, recorded_at: u64, seq: Seq) -> Result<bool, StoreError> {
+    pub fn is_timed(&self, recorded_at: u64, seq: Seq) -> Result<bool, StoreError> {
         let entry = self
             .index_tree(Index::Time)
             .range(..=numbered_key(&recorded_at.to_be_bytes(), seq))
@@ -164,7 +195,7 @@ impl EventLog {
     }
 
     /// The first seq recorded at or after `micros`.
-    pub(crate) fn first_at_or_after(&self, micros: u64) -> Result<Option<Seq>, StoreError> {
+    pub fn first_at_or_after(&self, micros: u64) -> Result<Option<Seq>, StoreError> {
         let tree = self.index_tree(Index::Time);
         let at = numbered_key(&micros.to_be_bytes(), Seq(0));
         // An entry filed before `micros` may still hold later events.
@@ -184,7 +215,7 @@ impl EventLog {
     }
 
     /// The last seq recorded at or before `micros`.
-    pub(crate) fn last_at_or_before(&self, micros: u64) -> Result<Option<Seq>, StoreError> {
+    pub fn last_at_or_before(&self, micros: u64) -> Result<Option<Seq>, StoreError> {
         let last = self
             .index_tree(Index::Time)
             .range(..=numbered_key(&micros.to_be_bytes(), Seq(u64::MAX)))
@@ -201,7 +232,7 @@ impl EventLog {
     }
 
     /// How many seqs an index files, checking every entry decodes.
-    pub(crate) fn indexed_count(&self, index: Index) -> Result<u64, StoreError> {
+    pub fn indexed_count(&self, index: Index) -> Result<u64, StoreError> {
         let mut count = 0;
         for item in self.index_tree(index).iter() {
             let (key, value) = item?;

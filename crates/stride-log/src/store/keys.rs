@@ -1,7 +1,7 @@
 //! Key shapes of the log and its index trees.
 
 use super::Index;
-use crate::event::{Envelope, Seq};
+use crate::event::{Envelope, Kind, Seq};
 
 pub fn seq_key(seq: Seq) -> [u8; 8] {
     seq.0.to_be_bytes()
@@ -31,6 +31,11 @@ pub fn name_prefix(name: &str) -> Vec<u8> {
     key
 }
 
+/// Every entry of one kind in the kind index starts with this.
+pub fn kind_prefix(kind: Kind) -> Vec<u8> {
+    kind.number().to_be_bytes().to_vec()
+}
+
 pub fn numbered_key(number: &[u8], seq: Seq) -> Vec<u8> {
     let mut key = number.to_vec();
     key.extend_from_slice(&seq.0.to_be_bytes());
@@ -54,7 +59,7 @@ impl IndexKeys {
             app: envelope.event.app().map(|a| name_prefix(a.as_str())),
             task: envelope.event.task().map(|t| name_prefix(t.as_str())),
             actor: name_prefix(&envelope.actor.index_key()),
-            kind: envelope.event.kind().number().to_be_bytes().to_vec(),
+            kind: kind_prefix(envelope.event.kind()),
             recorded_at: envelope.recorded_at,
         }
     }

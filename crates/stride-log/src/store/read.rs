@@ -77,11 +77,6 @@ impl EventLog {
         self.events.is_empty()
     }
 
-    /// The log itself, keyed by seq, for walks that no index narrows.
-    pub(crate) fn events_tree(&self) -> &sled::Tree {
-        &self.events
-    }
-
     pub(crate) fn index_tree(&self, index: Index) -> &sled::Tree {
         match index {
             Index::App => &self.idx_app,

@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_expected_conf_is_what_sled_writes() {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-v1/conf");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/store-v1/conf");
         let written = std::fs::read(fixture).unwrap();
         assert_eq!(written, expected_conf());
         assert!(intact(&written));

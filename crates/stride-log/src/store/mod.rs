@@ -37,7 +37,8 @@ pub mod watermark;
 mod write;
 
 pub use integrity::{Acknowledged, Problem, Report};
-pub use keys::IndexKeys;
+pub use keys::{IndexKeys, kind_prefix, name_prefix};
+pub use postings::Seqs;
 pub use read::Index;
 pub use snapshot::SnapshotError;
 pub use write::{CommandRecord, RequestDigest};

@@ -106,9 +106,11 @@ impl EventLog {
     /// commands within them, and the callback cursors. Every record must be
     /// present and intact. `salvage` stops at the first unreadable
     /// idempotency record or cursor instead of failing (`store repair`).
+    /// `taken_at` (µs since the epoch) is the caller's clock.
     pub fn backup(
         &self,
         head: Seq,
+        taken_at: u64,
         salvage: bool,
         out: impl Write,
     ) -> Result<Summary, BackupError> {
@@ -118,7 +120,6 @@ impl EventLog {
             .write_all(MAGIC)
             .and_then(|()| writer.out.write_all(&VERSION.to_be_bytes()))
             .map_err(io("cannot write the backup"))?;
-        let taken_at = crate::runtime::clock::now_micros();
         writer.frame(
             b'H',
             &[

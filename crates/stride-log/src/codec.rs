@@ -32,7 +32,7 @@ use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-#[path = "../migrations/mod.rs"]
+#[path = "../../../migrations/mod.rs"]
 mod migrations;
 
 pub const RECORD_FORMAT: u8 = 2;

@@ -1,0 +1,9 @@
+//! Stride's event log: the `event`s (past-tense facts and their envelope),
+//! their on-disk encoding (`codec`, the only module that names bincode,
+//! with the numbered upcasting steps of the top-level `migrations/`), and
+//! the `store` on sled that appends, indexes, snapshots and makes them
+//! durable. It knows nothing of commands, the projection or Mesos.
+
+pub mod codec;
+pub mod event;
+pub mod store;
