@@ -1,8 +1,8 @@
 //! Upcasting steps for event payloads, applied in order on read; the log is
-//! never rewritten. Compiled into the crate by `src/codec.rs`.
+//! never rewritten. Compiled into `stride-log` by its `codec.rs`.
 //!
 //! To change an event payload's shape: bump its version in
-//! `src/event/kind.rs`, add `mNNNN_<what>.rs` here with a frozen copy of the
+//! `stride-log`'s `event/kind.rs`, add `mNNNN_<what>.rs` here with a frozen copy of the
 //! old struct and an `upcast(&[u8]) -> Result<Vec<u8>, UpcastError>` that
 //! decodes the old bytes and encodes the new payload, register it in
 //! `STEPS`, and commit a fixture store written by the previous build under
@@ -11,7 +11,7 @@
 //!
 //! Event payloads are all still at their first version: no steps yet.
 //! Store format 2 changed only the index trees' entries, which it reads in
-//! their format-1 shape as they are (see `src/store/postings.rs`), so it
+//! their format-1 shape as they are (see `stride-log`'s `store/postings.rs`), so it
 //! needs no step either. Nor does store format 3: its record checksums wrap
 //! the payload (record format 1, unchecked, still decodes), and its command
 //! records and snapshot markers read their older shapes as they are.

@@ -9,14 +9,14 @@ pub mod api;
 pub mod audit;
 pub mod callbacks;
 pub mod cli;
-pub mod command;
+pub mod committer;
 pub mod connections;
 pub mod health;
 pub mod lb;
 pub mod local;
 pub mod metrics;
-pub mod projection;
 pub mod protocol;
+pub mod published;
 pub mod reconciler;
 pub mod server;
 pub mod stream;
@@ -28,3 +28,16 @@ pub mod verify;
 pub use stride_log::{codec, event, store};
 pub use stride_mesos as mesos;
 pub use stride_runtime as runtime;
+
+/// The pure commands, with the committer that carries them out.
+pub mod command {
+    pub use crate::committer::{Committer, Idempotency, SubmitError};
+    pub use stride_core::command::*;
+}
+
+/// The pure projection, with its published, loaded copy.
+pub mod projection {
+    pub(crate) use crate::published::progress_bar;
+    pub use crate::published::{LoadError, Projection, load};
+    pub use stride_core::projection::*;
+}

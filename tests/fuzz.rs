@@ -3,7 +3,7 @@
 //! strings on every read route and the stream's, `Last-Event-ID`, and the
 //! stream's client messages. Whatever the input: no 5xx, every refusal a
 //! 4xx with a JSON `message`, and the server keeps answering. The RecordIO
-//! decoder's own fuzzing is in `src/mesos/recordio.rs`.
+//! decoder's own fuzzing is in `stride-mesos`'s `recordio.rs`.
 //!
 //! `PROPTEST_CASES` sets the cases per property (default 256).
 

@@ -1,6 +1,6 @@
 //! `Idempotency-Key`: a retry of the same request with the same key appends
 //! nothing and gets the first answer; the key on any other request is a 422
-//! naming the header (see `command/committer.rs`).
+//! naming the header (see `committer.rs`).
 //!
 //! The key is bound to its request by a SHA-256 of the method, the path
 //! with its query, and the body. The `digest` middleware computes it before

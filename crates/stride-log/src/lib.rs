@@ -6,4 +6,5 @@
 
 pub mod codec;
 pub mod event;
+#[cfg(feature = "store")]
 pub mod store;

@@ -16,7 +16,7 @@
 //! - idempotency records unreadable: a retried request could apply twice;
 //!   `repair --accept-loss` keeps the records that read;
 //! - a snapshot failing its checksum: a cache, dropped on load and the log
-//!   replayed (`projection/load.rs`); sled's `conf` and page-table snapshot
+//!   replayed (`stride`'s `published/load.rs`); sled's `conf` and page-table snapshot
 //!   likewise (`engine.rs`).
 
 use super::keys::seq_of;

@@ -16,7 +16,7 @@
 //! syncing: its own head}` and fdatasyncs it in parallel with sled's sync,
 //! so an ack still waits for one fsync. `durable` is therefore certain, and
 //! `syncing` was acknowledged only if that commit finished; the committer
-//! seals an idle log with `{head, head}` (see `command/committer.rs`). On
+//! seals an idle log with `{head, head}` (see the `stride` crate's `committer.rs`). On
 //! open, a log that ends before `durable` has lost acknowledged events.
 
 use super::StoreError;

@@ -6,16 +6,11 @@
 mod backoff;
 mod deployments;
 mod groups;
-mod load;
-mod shared;
 pub mod snapshot;
 
 pub use backoff::LaunchDelay;
 pub use deployments::{AppChange, Deployment, GroupChange, Pending};
 pub use groups::Group;
-pub(crate) use load::progress_bar;
-pub use load::{LoadError, load};
-pub use shared::Projection;
 
 use crate::event::app::AppSpec;
 use crate::event::condition::Condition;

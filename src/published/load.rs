@@ -1,7 +1,7 @@
 //! Rebuilding the projection at start: newest usable snapshot, then the tail.
 
-use super::{State, snapshot};
 use crate::event::{Envelope, Seq};
+use crate::projection::{State, snapshot};
 use crate::store::{EventLog, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::mpsc::SyncSender;

@@ -29,7 +29,7 @@ pub fn unsubscribe(state: &State, callback_url: &str) -> Result<Vec<Event>, Reje
 
 /// Only absolute http(s) URLs: delivery POSTs to them.
 fn check_callback_url(url: &str) -> Result<(), Rejection> {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
         _ => Err(Rejection::invalid(vec![FieldError {
             path: "/callbackUrl".into(),

@@ -1,8 +1,14 @@
 //! The projection as the rest of Stride reads it: the durable state behind a
-//! lock, the head seq as a watch, and the most recent applied events.
+//! lock, the head seq as a watch, and the most recent applied events; and
+//! how it is loaded at start (`load.rs`).
 
-use super::State;
+mod load;
+
+pub(crate) use load::progress_bar;
+pub use load::{LoadError, load};
+
 use crate::event::{Envelope, Seq};
+use crate::projection::State;
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use tokio::sync::watch;

@@ -13,7 +13,7 @@
 //! Only a failed append or sync stops the process: a read that fails (say,
 //! for want of descriptors) fails the one command that needed it.
 
-use super::{Command, Outcome, Rejection, Settings, decide};
+use crate::command::{Command, Outcome, Rejection, Settings, decide};
 use crate::event::{Actor, Envelope, Seq};
 use crate::metrics::{Ack, Metrics};
 use crate::projection::{Projection, State, snapshot};

@@ -1,12 +1,11 @@
-//! Commands: what callers ask for. One committer turns them into events
-//! (`decide`, pure), appends, syncs, applies and publishes them, then replies.
+//! Commands: what callers ask for, validated and decided (`decide`, pure)
+//! into the events they cause. The committer (in the `stride` crate)
+//! appends, syncs, applies and publishes them, then replies.
 
-mod committer;
 mod decide;
 mod ports;
 mod validate;
 
-pub use committer::{Committer, Idempotency, SubmitError};
 pub use decide::decide;
 pub use ports::{PortRange, PortRangeError};
 pub use validate::error_pointer;
