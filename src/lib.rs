@@ -13,7 +13,6 @@ pub mod committer;
 pub mod connections;
 pub mod health;
 pub mod lb;
-pub mod local;
 pub mod metrics;
 pub mod protocol;
 pub mod published;
@@ -25,6 +24,7 @@ pub mod verify;
 
 // The parts that are crates of their own, under the paths the rest of
 // this crate knows them by.
+pub use stride_local as local;
 pub use stride_log::{codec, event, store};
 pub use stride_mesos as mesos;
 pub use stride_runtime as runtime;

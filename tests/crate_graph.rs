@@ -29,6 +29,8 @@ const LAYERS: &[(&str, &[&str])] = &[
 const FORBIDDEN: &[(&str, &[&str])] = &[
     // The wire client is for any Mesos scheduler, not a store.
     ("stride-mesos", &["sled", "bincode"]),
+    // The embedded cluster is a Mesos stand-in, knowing nothing of Stride's log.
+    ("stride-local", &["sled", "bincode", "stride-log"]),
     ("stride-runtime", &["sled", "bincode"]),
     // The log is read by the pure core and by sidecars: no async runtime.
     ("stride-log", &["tokio"]),

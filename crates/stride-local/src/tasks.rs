@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::mesos::types::{
+use stride_mesos::types::{
     AgentId, Base64Bytes, ContainerId, ContainerStatus, Event, ExecutorId, FrameworkCapabilityType,
     FrameworkId, IpAddress, Kill, NetworkInfo, StatusSource, TaskId, TaskInfo, TaskState,
     TaskStatus, Update,
@@ -21,7 +21,7 @@ use super::health::HealthCheckRun;
 use super::master::{Framework, Master, MasterState, now_seconds};
 use super::process::{self, LaunchSpec, Program, TaskReport};
 use super::sandbox::{Sandbox, task_environment};
-use crate::runtime::Backoff;
+use stride_runtime::Backoff;
 
 /// A Mesos agent backs off status update retries up to this.
 const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-use crate::mesos::recordio::encode_record;
-use crate::mesos::types::{
+use stride_mesos::recordio::encode_record;
+use stride_mesos::types::{
     Address, ErrorEvent, Event, FrameworkCapabilityType, FrameworkId, FrameworkInfo,
     MasterCapability, MasterInfo, Subscribe, Subscribed, TaskId,
 };
@@ -164,7 +164,7 @@ pub(crate) fn encode(event: &Event) -> Bytes {
 }
 
 pub(crate) fn now_seconds() -> f64 {
-    crate::runtime::clock::now_micros() as f64 / 1e6
+    stride_runtime::clock::now_micros() as f64 / 1e6
 }
 
 /// A live SUBSCRIBE response: its stream id and the encoded events.

@@ -15,7 +15,7 @@ use std::path::Path;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 
 use super::parameters::apply_parameter;
-use crate::mesos::types::{ContainerType, DockerInfo, DockerNetwork, TaskInfo, VolumeMode};
+use stride_mesos::types::{ContainerType, DockerInfo, DockerNetwork, TaskInfo, VolumeMode};
 
 /// Where the sandbox appears inside the container (`--docker_mesos_sandbox`
 /// is not a flag here; this is the agent's default `--sandbox_directory`).
@@ -279,7 +279,7 @@ fn command(task: &TaskInfo, body: &mut ContainerCreateBody) -> Result<(), String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesos::types::{
+    use stride_mesos::types::{
         AgentId, CommandInfo, ContainerInfo, Environment, EnvironmentVariable, NetworkInfo,
         Parameter, PortMapping, Resource, TaskId, ValueRange, Volume,
     };

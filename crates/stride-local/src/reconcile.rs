@@ -3,7 +3,7 @@
 //! registered agent, TASK_UNKNOWN otherwise, TASK_LOST for frameworks that
 //! are not partition-aware).
 
-use crate::mesos::types::{
+use stride_mesos::types::{
     FrameworkCapabilityType, FrameworkId, Kill, ReconcileTask, TaskState, TaskStatus,
 };
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::mesos::types::{
+use stride_mesos::types::{
     Accept, Address, AllocationInfo, Decline, Event, Filters, FrameworkCapabilityType, FrameworkId,
     Offer, OfferId, Offers, OperationType, Rescind, TaskInfo, TaskState, Url,
 };

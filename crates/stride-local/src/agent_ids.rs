@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::mesos::types::AgentId;
+use stride_mesos::types::AgentId;
 
 const FILE: &str = "agent-ids";
 

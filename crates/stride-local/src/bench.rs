@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::Url;
 
-use crate::mesos::types::{
+use stride_mesos::types::{
     CommandInfo, ContainerInfo, ContainerType, DockerInfo, DockerNetwork, Operation, Resource,
     TaskId, TaskInfo, TaskState,
 };
-use crate::mesos::{Scheduler, SchedulerConfig, SchedulerEvent};
+use stride_mesos::{Scheduler, SchedulerConfig, SchedulerEvent};
 
 use super::{LocalCluster, LocalClusterConfig, LocalClusterError};
 

@@ -19,8 +19,8 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::mesos::types::{FrameworkId, HealthCheck, HealthCheckType, TaskId, TaskState};
-use crate::runtime::probe;
+use stride_mesos::types::{FrameworkId, HealthCheck, HealthCheckType, TaskId, TaskState};
+use stride_runtime::probe;
 
 use super::master::Master;
 use super::process::signal_group;

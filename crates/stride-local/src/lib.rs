@@ -22,8 +22,8 @@
 //! restart on the same work dir, command tasks do not.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), stride::local::LocalClusterError> {
-//! use stride::local::{LocalCluster, LocalClusterConfig};
+//! # async fn demo() -> Result<(), stride_local::LocalClusterError> {
+//! use stride_local::{LocalCluster, LocalClusterConfig};
 //! let cluster = LocalCluster::start(LocalClusterConfig::default()).await?;
 //! println!("scheduler API at {}", cluster.scheduler_url());
 //! cluster.shutdown().await;
@@ -47,12 +47,12 @@ mod sandbox;
 mod state;
 mod tasks;
 
-use crate::runtime::tcp::no_delay;
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use stride_runtime::tcp::no_delay;
 
 use nix::sys::signal::Signal;
 use tokio::task::JoinHandle;

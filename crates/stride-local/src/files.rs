@@ -7,7 +7,6 @@
 
 use super::master::Master;
 use super::sandbox::latest_run;
-use crate::mesos::sandbox::MAX_READ;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -17,6 +16,7 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use stride_mesos::sandbox::MAX_READ;
 
 pub(crate) async fn read(
     State(master): State<Arc<Master>>,

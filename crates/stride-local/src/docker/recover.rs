@@ -6,7 +6,7 @@
 
 use super::engine::{Engine, EngineError};
 use super::{Checkpoint, LABEL_AGENT, LABEL_CHECKPOINT};
-use crate::mesos::types::AgentId;
+use stride_mesos::types::AgentId;
 
 /// A container found at start.
 #[derive(Debug)]

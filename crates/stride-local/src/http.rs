@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use crate::mesos::types::{Call, CallKind};
+use stride_mesos::types::{Call, CallKind};
 
 use super::master::{CallRejection, Master};
 
@@ -70,7 +70,7 @@ async fn operator_teardown(
     let Some(id) = form.get("frameworkId") else {
         return bad_request("Missing 'frameworkId' query parameter in the request body");
     };
-    let framework_id = crate::mesos::types::FrameworkId::new(id.clone());
+    let framework_id = stride_mesos::types::FrameworkId::new(id.clone());
     if master.teardown(&framework_id) {
         StatusCode::OK.into_response()
     } else {

@@ -33,8 +33,8 @@ pub(crate) use recover::{Recovered, recover};
 
 use super::process::{KillRequest, TaskReport};
 use super::sandbox::Sandbox;
-use crate::mesos::types::{AgentId, FrameworkId, TaskInfo};
 use options::run_options;
+use stride_mesos::types::{AgentId, FrameworkId, TaskInfo};
 
 /// Labels every container started here carries.
 pub(crate) const LABEL_AGENT: &str = "stride.agent";

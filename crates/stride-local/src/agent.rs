@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::mesos::types::{
+use stride_mesos::types::{
     AgentId, AllocationInfo, Attribute, Resource, Scalar, ValueRange, ValueText, ValueType,
 };
 

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::mesos::types::{AgentId, FrameworkId, TaskInfo};
+use stride_mesos::types::{AgentId, FrameworkId, TaskInfo};
 
 /// Where a task runs and what identifies it, as the agent would lay it out:
 /// `<work>/slaves/<agent>/frameworks/<framework>/executors/<task>/runs/<container>`.
@@ -128,7 +128,7 @@ pub(crate) fn task_environment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesos::types::{CommandInfo, Environment, EnvironmentVariable, TaskId};
+    use stride_mesos::types::{CommandInfo, Environment, EnvironmentVariable, TaskId};
 
     fn task(variables: Vec<EnvironmentVariable>) -> TaskInfo {
         TaskInfo {
