@@ -12,9 +12,7 @@ pub mod cli;
 pub mod committer;
 pub mod connections;
 pub mod health;
-pub mod lb;
 pub mod metrics;
-pub mod protocol;
 pub mod published;
 pub mod reconciler;
 pub mod server;
@@ -24,9 +22,11 @@ pub mod verify;
 
 // The parts that are crates of their own, under the paths the rest of
 // this crate knows them by.
+pub use stride_lb as lb;
 pub use stride_local as local;
 pub use stride_log::{codec, event, store};
 pub use stride_mesos as mesos;
+pub use stride_protocol as protocol;
 pub use stride_runtime as runtime;
 
 /// The pure commands, with the committer that carries them out.

@@ -13,13 +13,27 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("stride-runtime", &[]),
     ("stride-log", &[]),
     ("stride-core", &["stride-log"]),
+    ("stride-protocol", &["stride-core", "stride-log"]),
     ("stride-mesos", &["stride-runtime"]),
+    ("stride-local", &["stride-mesos", "stride-runtime"]),
+    (
+        "stride-lb",
+        &[
+            "stride-core",
+            "stride-log",
+            "stride-protocol",
+            "stride-runtime",
+        ],
+    ),
     (
         "stride",
         &[
             "stride-core",
+            "stride-lb",
             "stride-log",
+            "stride-local",
             "stride-mesos",
+            "stride-protocol",
             "stride-runtime",
         ],
     ),
@@ -36,6 +50,9 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("stride-log", &["tokio"]),
     // The pure core: no async runtime, no storage engine.
     ("stride-core", &["tokio", "sled"]),
+    ("stride-protocol", &["tokio", "sled"]),
+    // The sidecar follows the stream; it never opens a store.
+    ("stride-lb", &["sled"]),
 ];
 
 fn cargo() -> Command {

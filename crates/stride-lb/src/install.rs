@@ -187,8 +187,8 @@ pub fn rejected_apps(output: &str, file: &Path, rendered: &Rendered) -> Vec<AppI
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lb::config::{Backend, RenderOptions, render};
-    use crate::lb::model::{BackendSpec, Mode};
+    use crate::config::{Backend, RenderOptions, render};
+    use crate::model::{BackendSpec, Mode};
 
     #[test]
     fn errors_lead_to_the_apps_they_are_about() {
@@ -203,7 +203,7 @@ mod tests {
                     vhosts: vec![],
                 };
                 (
-                    crate::lb::model::backend_name(&spec),
+                    crate::model::backend_name(&spec),
                     Backend {
                         spec,
                         slots: vec![None],

@@ -272,7 +272,7 @@ mod tests {
     /// Compares with `fixtures/lb/<name>.cfg`; `STRIDE_BLESS=1` rewrites it.
     fn golden(name: &str, text: &str) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/lb")
+            .join("../../fixtures/lb")
             .join(format!("{name}.cfg"));
         if std::env::var_os("STRIDE_BLESS").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();

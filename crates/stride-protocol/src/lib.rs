@@ -6,13 +6,16 @@
 //! by its path (`/v1/`), the state document by its `version` field. Within
 //! a version a message or document only gains fields, and readers ignore
 //! fields they do not know, so a server and its followers upgrade in any
-//! order. `fixtures/protocol/` holds what version 1 readers read; the tests
-//! in `tests.rs` fail on any change that would break them.
+//! order. `fixtures/protocol/` holds what version 1 readers read; the
+//! golden tests of `stride-lb` (`golden.rs`), the reader that must not
+//! break, fail on any change that would break them.
 
 pub mod state;
 pub mod stream;
-#[cfg(test)]
-mod tests;
 
 pub use state::{STATE_VERSION, StateDocument};
 pub use stream::{ClientMessage, ErrorCode, ServerMessage, StreamError};
+
+// The core's types, under the paths the protocol's modules name them by.
+use stride_core::projection;
+use stride_log::event;

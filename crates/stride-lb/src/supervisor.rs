@@ -9,12 +9,12 @@
 //! traffic.
 
 use super::master::{MasterCli, MasterError, Processes};
-use crate::runtime::Backoff;
-use crate::runtime::error::chain;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
+use stride_runtime::Backoff;
+use stride_runtime::error::chain;
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, watch};
 use tokio::time::{Instant, sleep};

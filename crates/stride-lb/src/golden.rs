@@ -3,16 +3,16 @@
 //! added), and what Stride wrote must still read here.
 //!
 //! The fixtures are written once, when missing, by
-//! `STRIDE_WRITE_FIXTURES=1 cargo test --lib protocol`, and never again: a
+//! `STRIDE_WRITE_FIXTURES=1 cargo test -p stride-lb golden`, and never again: a
 //! failure means a change would break a follower already deployed.
 
-use super::stream::MessageError;
-use super::*;
 use crate::event::app::AppSpec;
 use crate::event::condition::Condition;
 use crate::event::*;
-use crate::lb::model::{Selection, desired};
+use crate::model::{Selection, desired};
 use crate::projection::State;
+use crate::protocol::stream::MessageError;
+use crate::protocol::*;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -179,7 +179,7 @@ fn client_messages() -> Vec<ClientMessage> {
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/protocol")
+        .join("../../fixtures/protocol")
         .join(name)
 }
 

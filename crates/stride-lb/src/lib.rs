@@ -20,8 +20,14 @@ mod slots;
 pub mod status;
 pub mod supervisor;
 
-use crate::runtime::error::chain;
-use crate::runtime::tcp::no_delay;
+#[cfg(test)]
+mod golden;
+
+// What the sidecar folds, under the paths its modules name them by.
+use stride_core::projection;
+use stride_log::event;
+use stride_protocol as protocol;
+
 use apply::Applier;
 use axum::serve::ListenerExt;
 use config::{Backends, RenderOptions, render};
@@ -32,6 +38,8 @@ use status::{Status, StatusHandle};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use stride_runtime::error::chain;
+use stride_runtime::tcp::no_delay;
 use supervisor::{Haproxy, Launch, SupervisorError};
 use tokio::sync::watch;
 
@@ -141,7 +149,7 @@ pub async fn run(options: Options) -> Result<(), LbError> {
     );
     tokio::select! {
         () = options.follower.run(applier, generation_seen, status) => {}
-        () = crate::runtime::shutdown_signal() => {}
+        () = stride_runtime::shutdown_signal() => {}
     }
     tracing::info!(master_pid, "Stopping; HAProxy keeps serving.");
     Ok(())

@@ -18,10 +18,10 @@ use super::status::{AppNote, StatusHandle, Took};
 use super::supervisor::Haproxy;
 use crate::event::AppId;
 use crate::projection::State;
-use crate::runtime::error::chain;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use stride_runtime::error::chain;
 use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
