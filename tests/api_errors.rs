@@ -296,7 +296,8 @@ async fn bad_json_unknown_ids_conflicts_and_wrong_methods() {
 /// the resource the path names, not of the wildcard route behind it; group
 /// sub-resources refuse methods they do not take instead of creating or
 /// deleting a group named `versions`; pods answer 501 only where
-/// Marathon's PodsResource has a method; GroupUpdate's scalars are typed.
+/// Marathon's PodsResource has a method; GroupUpdate's scalars are typed;
+/// the root group cannot be created again.
 #[tokio::test]
 async fn methods_a_resource_does_not_take_are_405_with_its_allow() {
     let dir = tempfile::tempdir().unwrap();
@@ -356,6 +357,21 @@ async fn methods_a_resource_does_not_take_are_405_with_its_allow() {
         assert_eq!(response.status(), 422, "{body}");
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["details"][0]["path"], path, "{error}");
+    }
+    // The root group always exists, wherever the POST points.
+    for path in ["/v2/groups", "/v2/groups/elsewhere"] {
+        let response = http
+            .post(server.url(path))
+            .json(&json!({"id": "/"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 409, "{path}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(
+            error["message"],
+            "Group / is already created. Use PUT to change this group."
+        );
     }
     assert!(all_events(&http, &server).await.is_empty());
 }

@@ -12,7 +12,9 @@ use std::collections::HashSet;
 impl Decider<'_> {
     pub fn create_group(&self, update: &GroupUpdate, force: bool) -> Result<Vec<Event>, Rejection> {
         let id = &update.id;
-        if !id.is_root() && self.state.has_group(id) {
+        // The root group always exists: POSTing it is a 409 too, as in
+        // Marathon (GroupsResource.createWithPath).
+        if id.is_root() || self.state.has_group(id) {
             return Err(Rejection::conflict(format!(
                 "Group {id} is already created. Use PUT to change this group."
             )));
