@@ -201,7 +201,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     );
     let stream = crate::stream::Hub::start(config.stream, projection.clone(), max_streams);
     let shared = Shared {
-        log,
+        log: log.clone(),
         projection,
         committer,
         server: ServerInfo {
@@ -247,6 +247,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             timeout = ?config.connections.shutdown_timeout,
             "connections still open at the shutdown timeout; closing them"
         );
+    }
+    // Every acknowledged write is durable already; sealing tells the next
+    // open that the last batch was acknowledged too, instead of leaving it
+    // to the idle seal, which a prompt stop can outrun.
+    if let Err(error) = log.seal() {
+        tracing::warn!(%error, "cannot seal the watermark");
     }
     if let Some(path) = advertised {
         let _ = std::fs::remove_file(path);
