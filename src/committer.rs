@@ -1,12 +1,14 @@
 //! The single write path, with group commit.
 //!
 //! Two threads form a pipeline. The decide thread drains every waiting
-//! command, decides each against its own copy of the state, assigns dense
-//! seqs and writes the batch to sled in one transaction. The sync thread
-//! makes everything written so far durable with one flush + fdatasync, then
-//! applies the batches to the projection, publishes them, and replies. While
-//! one batch is being synced the next is being decided, so concurrent
-//! writers share fsyncs and throughput grows with concurrency. Once no batch
+//! command, decides each against the state, folds the events it makes into
+//! it (the only fold on the write path), assigns dense seqs and writes the
+//! batch to sled in one transaction; the batch carries an immutable copy of
+//! the state after it (persistent maps: the copy shares every node). The
+//! sync thread makes everything written so far durable with one flush +
+//! fdatasync, then publishes the newest of those states with their events,
+//! and replies. While one batch is being synced the next is being decided,
+//! so concurrent writers share fsyncs and throughput grows with concurrency. Once no batch
 //! has come for `SEAL_AFTER`, the sync thread seals the watermark (see
 //! `store/watermark.rs`).
 //!
@@ -68,11 +70,10 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the pipeline. `state` must be the projection's state at the
+    /// Starts the pipeline from the projection's state, which must be the
     /// log's head; `settings` is what every decision may depend on.
     pub fn start(
         log: Arc<EventLog>,
-        state: State,
         projection: Arc<Projection>,
         snapshot_every: u64,
         settings: Settings,
@@ -86,7 +87,7 @@ impl Committer {
         };
         let decider = Decider {
             log: log.clone(),
-            state,
+            state: State::clone(&projection.read()),
             settings,
             last_at,
         };
@@ -164,6 +165,8 @@ enum Reply {
 struct Batch {
     envelopes: Vec<Arc<Envelope>>,
     replies: Vec<Reply>,
+    /// The state after `envelopes`, to publish once they are durable.
+    state: Arc<State>,
 }
 
 struct Decider {
@@ -272,7 +275,11 @@ impl Decider {
                 .append(&envelopes, &records)
                 .unwrap_or_else(|e| fail_stop("appending to the log", &e));
         }
-        Batch { envelopes, replies }
+        Batch {
+            envelopes,
+            replies,
+            state: Arc::new(self.state.clone()),
+        }
     }
 }
 
@@ -312,14 +319,27 @@ fn sync_loop(
             let events = batches.iter().map(|b| b.envelopes.len()).sum();
             metrics.synced(started, commands, events);
         }
+        publish(projection, &batches);
         for batch in batches {
-            projection.apply(&batch.envelopes);
             for reply in batch.replies {
                 answer(log, &batch.envelopes, reply);
             }
         }
         snapshots.maybe_take(projection.head());
     }
+}
+
+/// Publishes the newest state of `batches` with all their events, before
+/// anyone is answered: a writer reads its own writes.
+fn publish(projection: &Projection, batches: &[Batch]) {
+    let Some(newest) = batches.iter().rev().find(|b| !b.envelopes.is_empty()) else {
+        return;
+    };
+    let envelopes: Vec<Arc<Envelope>> = batches
+        .iter()
+        .flat_map(|b| b.envelopes.iter().cloned())
+        .collect();
+    projection.publish(newest.state.clone(), &envelopes);
 }
 
 fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
@@ -389,19 +409,18 @@ impl Snapshotter {
         }
         let metrics = metrics.clone();
         let path = log.path().to_owned();
-        // Its own copy of the state, folded from the log: encoding a large
-        // state takes long, and doing it under the projection's lock would
-        // hold up every write for that long.
-        let mut state = projection.read().clone();
         let every = every.max(1);
-        let spacing_now = Arc::new(AtomicU64::new(spacing(every, &state)));
+        let spacing_now = Arc::new(AtomicU64::new(spacing(every, &projection.read())));
         let spacing_seen = spacing_now.clone();
         std::thread::Builder::new()
             .name("stride-snapshot".into())
             .spawn(move || {
                 for () in rx {
-                    let result = catch_up(&log, &mut state, projection.head())
-                        .and_then(|()| Ok(snapshot::encode(&state)?))
+                    // The published state, kept as long as encoding takes
+                    // without holding anything up.
+                    let state = projection.read();
+                    let result = snapshot::encode(&state)
+                        .map_err(StoreError::from)
                         .and_then(|bytes| log.put_snapshot(state.seq, &bytes));
                     match result {
                         Ok(()) => record_snapshot(&log, state.seq, &metrics),
@@ -437,18 +456,6 @@ fn record_snapshot(log: &EventLog, seq: Seq, metrics: &Metrics) {
     }
 }
 
-/// Applies the durable events after `state.seq`, up to `head`.
-fn catch_up(log: &EventLog, state: &mut State, head: Seq) -> Result<(), StoreError> {
-    for envelope in log.iter_from(state.seq.next()) {
-        let envelope = envelope?;
-        if envelope.seq > head {
-            break;
-        }
-        state.apply(&envelope);
-    }
-    Ok(())
-}
-
 /// Durability can no longer be promised: stop rather than acknowledge
 /// writes that may not survive. A restart replays the log from disk.
 fn fail_stop(what: &str, error: &StoreError) -> ! {
@@ -463,12 +470,17 @@ mod tests {
     use super::*;
     use crate::event::app::{AppDefinition, AppSpec};
     use crate::event::{AppCreated, AppId, Event};
+    use crate::projection::load;
+    use std::collections::BTreeSet;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    fn definition(id: &str) -> AppDefinition {
+        serde_json::from_value(serde_json::json!({"id": id, "cmd": "sleep 1"})).expect("definition")
+    }
 
     fn created(seq: u64) -> Envelope {
         let id = format!("/app{seq}");
-        let definition: AppDefinition =
-            serde_json::from_value(serde_json::json!({"id": id, "cmd": "sleep 1"}))
-                .expect("definition");
         Envelope {
             seq: Seq(seq),
             id: Uuid::now_v7(),
@@ -476,9 +488,116 @@ mod tests {
             actor: Actor::Reconciler,
             command_id: Uuid::now_v7(),
             event: Event::AppCreated(AppCreated {
+                definition: AppSpec::new(definition(&id)),
                 app: AppId(id),
-                definition: AppSpec::new(definition),
             }),
+        }
+    }
+
+    struct Running {
+        _dir: tempfile::TempDir,
+        log: Arc<EventLog>,
+        projection: Arc<Projection>,
+        committer: Committer,
+    }
+
+    fn start() -> Running {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let log = Arc::new(EventLog::open(dir.path()).expect("a store"));
+        let projection = Arc::new(Projection::new(State::default()));
+        let committer = Committer::start(
+            log.clone(),
+            projection.clone(),
+            1_000_000,
+            Settings::default(),
+            &Metrics::off(),
+        )
+        .expect("started");
+        Running {
+            _dir: dir,
+            log,
+            projection,
+            committer,
+        }
+    }
+
+    async fn create(committer: &Committer, id: &str) -> Outcome {
+        let command = Command::CreateApp(definition(id));
+        committer
+            .submit(Actor::Reconciler, None, command)
+            .await
+            .expect("accepted")
+    }
+
+    #[tokio::test]
+    async fn a_reader_holding_the_state_holds_up_no_write_and_sees_none() {
+        let running = start();
+        let held = running.projection.read();
+        // Held across the whole write: were the state behind a lock, the
+        // sync thread could not publish, and no acknowledgement would come.
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(30), create(&running.committer, "/held"))
+                .await
+                .expect("acknowledged while a reader holds the state");
+        assert!(outcome.events.len() > 1, "{:?}", outcome.events);
+        assert_eq!(held.seq, Seq(0));
+        assert!(held.apps.is_empty() && held.deployments.is_empty());
+        let now = running.projection.read();
+        assert_eq!(Some(now.seq), outcome.events.last().map(|e| e.seq));
+        assert!(now.deployment_of(&AppId::from("/held")).is_some());
+    }
+
+    #[test]
+    fn every_published_state_is_whole_commands_and_the_fold_of_the_log() {
+        let running = start();
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let stop = AtomicBool::new(false);
+        let (ends, seen) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut seen: Vec<Arc<State>> = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let state = running.projection.read();
+                    if seen.last().is_none_or(|last| last.seq != state.seq) {
+                        seen.push(state);
+                    }
+                    std::thread::yield_now();
+                }
+                seen
+            });
+            let ends: BTreeSet<Seq> = runtime.block_on(async {
+                let writers = (0..8).map(|w| {
+                    let committer = running.committer.clone();
+                    tokio::spawn(async move {
+                        let mut ends = Vec::new();
+                        for n in 0..20 {
+                            let outcome = create(&committer, &format!("/w{w}/a{n}")).await;
+                            ends.extend(outcome.events.last().map(|e| e.seq));
+                        }
+                        ends
+                    })
+                });
+                let mut ends = BTreeSet::new();
+                for writer in writers.collect::<Vec<_>>() {
+                    ends.extend(writer.await.expect("a writer"));
+                }
+                ends
+            });
+            stop.store(true, Ordering::Relaxed);
+            (ends, reader.join().expect("the reader"))
+        });
+        assert!(seen.len() > 1, "the reader saw the state move");
+        for state in seen.iter().filter(|s| s.seq != Seq(0)) {
+            assert!(
+                ends.contains(&state.seq),
+                "published mid-command at {}",
+                state.seq
+            );
+            let replayed = load(&running.log, Some(state.seq)).expect("replays");
+            assert!(
+                **state == replayed,
+                "published at {} != the log's fold",
+                state.seq
+            );
         }
     }
 

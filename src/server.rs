@@ -122,14 +122,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         .await
         .expect("the store-opening task does not panic")?;
     tracing::info!(seq = %state.seq, apps = state.apps.len(), tasks = state.tasks.len(), "state rebuilt");
-    let projection = Arc::new(Projection::new(state.clone()));
+    let projection = Arc::new(Projection::new(state));
     let metrics = match config.metrics {
         true => Metrics::on(),
         false => Metrics::off(),
     };
     let committer = Committer::start(
         log.clone(),
-        state,
         projection.clone(),
         config.snapshot_every,
         Settings {

@@ -68,15 +68,9 @@ impl Stack {
         let projection = Arc::new(Projection::new(state.clone()));
         let settings = Settings::default();
         let metrics = Metrics::on();
-        let committer = Committer::start(
-            log.clone(),
-            state,
-            projection.clone(),
-            1_000,
-            settings,
-            &metrics,
-        )
-        .expect("committer");
+        let committer =
+            Committer::start(log.clone(), projection.clone(), 1_000, settings, &metrics)
+                .expect("committer");
         let results = HealthResults::default();
         let monitor = HealthMonitor::new(
             projection.clone(),

@@ -2,8 +2,8 @@
 //! them from the log, and starting from a snapshot at any point then
 //! replaying the tail all give the same state.
 
+use imbl::{OrdMap, OrdSet};
 use proptest::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use stride::event::app::{AppDefinition, AppSpec};
 use stride::event::condition::Condition;
@@ -195,8 +195,8 @@ fn envelopes(events: Vec<Event>) -> Vec<Arc<Envelope>> {
 }
 
 /// Who declares which service port, worked out from the apps themselves.
-fn claimed_ports(state: &State) -> BTreeMap<u32, BTreeSet<AppId>> {
-    let mut claimed: BTreeMap<u32, BTreeSet<AppId>> = BTreeMap::new();
+fn claimed_ports(state: &State) -> OrdMap<u32, OrdSet<AppId>> {
+    let mut claimed: OrdMap<u32, OrdSet<AppId>> = OrdMap::new();
     for (id, app) in &state.apps {
         for (_, port) in app.definition.service_ports() {
             if port != 0 {
@@ -208,8 +208,8 @@ fn claimed_ports(state: &State) -> BTreeMap<u32, BTreeSet<AppId>> {
 }
 
 /// Each app's deployments, worked out from the deployments themselves.
-fn deployments_by_app(state: &State) -> BTreeMap<AppId, BTreeSet<DeploymentId>> {
-    let mut by_app: BTreeMap<AppId, BTreeSet<DeploymentId>> = BTreeMap::new();
+fn deployments_by_app(state: &State) -> OrdMap<AppId, OrdSet<DeploymentId>> {
+    let mut by_app: OrdMap<AppId, OrdSet<DeploymentId>> = OrdMap::new();
     for (id, deployment) in &state.deployments {
         for app in deployment.affected() {
             by_app.entry(app.clone()).or_default().insert(*id);

@@ -501,6 +501,7 @@ fn found<'a>(state: &'a ProjectionState, id: &AppId) -> Result<&'a App, ApiError
     state
         .apps
         .get(id)
+        .map(|app| &**app)
         .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))
 }
 

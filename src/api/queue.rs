@@ -52,7 +52,7 @@ pub(super) fn waiting<'a>(
                 // No reconciler (no Mesos): what is missing, no reasons.
                 unlaunched(state, app)?
             };
-            Some((entry, app))
+            Some((entry, &**app))
         })
         .collect()
 }

@@ -1,6 +1,13 @@
-//! The projection as the rest of Stride reads it: the durable state behind a
-//! lock, the head seq as a watch, and the most recent applied events; and
-//! how it is loaded at start (`load.rs`).
+//! The projection as the rest of Stride reads it: the state after the last
+//! durable batch and the events that led to it, published together as one
+//! immutable `Arc`; the head seq as a watch; and how it is loaded at start
+//! (`load.rs`).
+//!
+//! Only the committer's sync thread publishes, after each fsync, a state the
+//! decide thread has already folded: nothing here folds. Readers (the API,
+//! the planner, health checks, the stream, the snapshotter) take the `Arc`
+//! without a lock; one who keeps it keeps a consistent state, however long
+//! it takes, and never holds up the next publication.
 
 mod load;
 
@@ -9,8 +16,9 @@ pub use load::{LoadError, load};
 
 use crate::event::{Envelope, Seq};
 use crate::projection::State;
-use std::collections::VecDeque;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use arc_swap::ArcSwap;
+use imbl::Vector;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Applied events kept in memory for followers at the live edge; a follower
@@ -18,57 +26,47 @@ use tokio::sync::watch;
 const RECENT_CAPACITY: usize = 16_384;
 
 pub struct Projection {
-    state: RwLock<State>,
+    published: ArcSwap<Published>,
     head: watch::Sender<Seq>,
-    recent: RwLock<Recent>,
 }
 
-/// A contiguous run of the latest applied events.
-#[derive(Default)]
-struct Recent {
-    events: VecDeque<Arc<Envelope>>,
-}
-
-impl Recent {
-    fn first(&self) -> Option<Seq> {
-        self.events.front().map(|e| e.seq)
-    }
+/// One publication: a state and a contiguous run of the latest events,
+/// ending with the one that state was folded up to.
+struct Published {
+    state: Arc<State>,
+    recent: Vector<Arc<Envelope>>,
 }
 
 impl Projection {
     pub fn new(state: State) -> Projection {
         let (head, _) = watch::channel(state.seq);
         Projection {
-            state: RwLock::new(state),
+            published: ArcSwap::from_pointee(Published {
+                state: Arc::new(state),
+                recent: Vector::new(),
+            }),
             head,
-            recent: RwLock::new(Recent::default()),
         }
     }
 
-    /// Applies durable events, then publishes them in seq order.
-    pub fn apply(&self, envelopes: &[Arc<Envelope>]) {
-        let Some(last) = envelopes.last() else {
-            return;
-        };
-        {
-            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-            for envelope in envelopes {
-                state.apply(envelope);
-            }
+    /// Publishes `state`, the fold of the published state and `envelopes`
+    /// (durable events, in seq order). Called from one thread only.
+    pub fn publish(&self, state: Arc<State>, envelopes: &[Arc<Envelope>]) {
+        let mut recent = self.published.load().recent.clone();
+        recent.extend(envelopes.iter().cloned());
+        if recent.len() > RECENT_CAPACITY {
+            recent = recent.skip(recent.len() - RECENT_CAPACITY);
         }
-        {
-            let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
-            recent.events.extend(envelopes.iter().cloned());
-            let excess = recent.events.len().saturating_sub(RECENT_CAPACITY);
-            recent.events.drain(..excess);
-        }
-        // After `recent`: whoever sees the new head finds its events there
-        // (or, evicted already, in the log).
-        self.head.send_replace(last.seq);
+        let seq = state.seq;
+        self.published.store(Arc::new(Published { state, recent }));
+        // After the store: whoever sees the new head finds its state and
+        // events published (or, evicted already, in the log).
+        self.head.send_replace(seq);
     }
 
-    pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+    /// The state as last published.
+    pub fn read(&self) -> Arc<State> {
+        self.published.load().state.clone()
     }
 
     pub fn head(&self) -> Seq {
@@ -83,16 +81,17 @@ impl Projection {
     /// when `from` is older than what is kept (read the log). Empty when
     /// nothing at or after `from` is published yet.
     pub fn recent(&self, from: Seq, max: usize) -> Option<Vec<Arc<Envelope>>> {
-        let recent = self.recent.read().unwrap_or_else(|p| p.into_inner());
-        let Some(first) = recent.first() else {
-            return (from > self.head()).then(Vec::new);
+        let published = self.published.load();
+        let recent = &published.recent;
+        let Some(first) = recent.front().map(|e| e.seq) else {
+            return (from > published.state.seq).then(Vec::new);
         };
         if from < first {
             return None;
         }
         let skip = usize::try_from(from.0 - first.0)
             .unwrap_or(usize::MAX)
-            .min(recent.events.len());
-        Some(recent.events.range(skip..).take(max).cloned().collect())
+            .min(recent.len());
+        Some(recent.skip(skip).iter().take(max).cloned().collect())
     }
 }

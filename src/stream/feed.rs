@@ -222,7 +222,7 @@ mod tests {
         let batch: Vec<_> = seqs.map(envelope).collect();
         log.append(&batch, &[]).unwrap();
         log.sync().unwrap();
-        projection.apply(&batch);
+        crate::stream::test_events::publish(projection, &batch);
     }
 
     fn setup() -> (tempfile::TempDir, Arc<EventLog>, Arc<Projection>) {

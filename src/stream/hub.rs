@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(hub.pace(), Duration::from_millis(5));
         let mut paced = hub.paced_head();
         for seq in 1..=30 {
-            projection.apply(&[envelope(seq)]);
+            crate::stream::test_events::publish(&projection, &[envelope(seq)]);
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         // Thirty events a millisecond apart reach the subscribers in a few

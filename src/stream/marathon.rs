@@ -33,7 +33,7 @@ impl Lookup for Projection {
     }
 
     fn task(&self, id: &TaskId) -> Option<Task> {
-        self.read().tasks.get(id).cloned()
+        self.read().tasks.get(id).map(|task| Task::clone(task))
     }
 }
 

@@ -1,6 +1,8 @@
-//! Events for the stream's unit tests.
+//! Events for the stream's unit tests, and publishing them as the
+//! committer does.
 
 use crate::event::{Actor, AppDeleted, AppId, Envelope, Event, Seq};
+use crate::projection::{Projection, State};
 use std::sync::Arc;
 
 /// An event at `seq` about `app`.
@@ -15,4 +17,13 @@ pub fn about(app: &str, seq: u64) -> Arc<Envelope> {
             app: AppId::from(app),
         }),
     })
+}
+
+/// Folds `batch` into the published state and publishes the result.
+pub fn publish(projection: &Projection, batch: &[Arc<Envelope>]) {
+    let mut state = State::clone(&projection.read());
+    for envelope in batch {
+        state.apply(envelope);
+    }
+    projection.publish(Arc::new(state), batch);
 }

@@ -124,7 +124,6 @@ pub(super) async fn appends(
     let projection = Arc::new(Projection::new(State::default()));
     let committer = Committer::start(
         log,
-        State::default(),
         projection.clone(),
         1_000_000,
         Settings::default(),

@@ -7,6 +7,7 @@ use crate::event::app::AppSpec;
 use crate::event::{AppId, DeploymentId, DeploymentKind, DeploymentStep, Envelope};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Finished deployments kept, so that the events which end them (read after
@@ -163,30 +164,33 @@ impl State {
                 .or_default()
                 .insert(id);
         }
-        self.deployments.insert(id, deployment);
+        self.deployments.insert(id, Arc::new(deployment));
         self.tree_versions
-            .push((envelope.recorded_at, envelope.seq));
+            .push_back((envelope.recorded_at, envelope.seq));
     }
 
     /// The deployment running for `app`, if any.
     pub fn deployment_of(&self, app: &AppId) -> Option<(&DeploymentId, &Deployment)> {
-        let id = self.deployments_by_app.get(app)?.first()?;
-        self.deployments.get_key_value(id)
+        let id = self.deployments_by_app.get(app)?.get_min()?;
+        self.deployments.get_key_value(id).map(|(id, d)| (id, &**d))
     }
 
     /// A deployment running or recently finished, for showing its plan.
     pub fn plan_of(&self, id: &DeploymentId) -> Option<&Deployment> {
-        self.deployments.get(id).or_else(|| {
-            self.finished_deployments
-                .iter()
-                .rev()
-                .find(|(finished, _)| finished == id)
-                .map(|(_, d)| d)
-        })
+        let running = self.deployments.get(id);
+        running
+            .or_else(|| {
+                self.finished_deployments
+                    .iter()
+                    .rev()
+                    .find(|(finished, _)| finished == id)
+                    .map(|(_, d)| d)
+            })
+            .map(|d| &**d)
     }
 
     pub(super) fn step_finished(&mut self, id: &DeploymentId, step: u32) {
-        if let Some(d) = self.deployments.get_mut(id) {
+        if let Some(d) = self.deployments.get_mut(id).map(Arc::make_mut) {
             d.steps_finished = d.steps_finished.max(step);
         }
     }

@@ -4,7 +4,9 @@
 
 use super::State;
 use crate::event::{AppId, Envelope, Seq};
+use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
@@ -23,17 +25,20 @@ impl State {
 
     /// The tree's versions that `group` has been part of, oldest first, with
     /// the seq that made each.
-    pub fn group_versions(&self, group: &AppId) -> &[(u64, Seq)] {
+    pub fn group_versions(&self, group: &AppId) -> Vector<(u64, Seq)> {
         let since = if group.is_root() {
             0
         } else {
             match self.groups.get(group) {
                 Some(g) => g.since,
-                None => return &[],
+                None => return Vector::new(),
             }
         };
-        let first = self.tree_versions.partition_point(|(at, _)| *at < since);
-        &self.tree_versions[first..]
+        let first = self
+            .tree_versions
+            .binary_search_by(|(at, _)| at.cmp(&since).then(Ordering::Greater))
+            .unwrap_or_else(|first| first);
+        self.tree_versions.skip(first)
     }
 
     /// Whether `id` names a group (the root always does).
@@ -61,7 +66,7 @@ impl State {
     /// Keys of `map` strictly under `group`, in order, found by range.
     fn under<'a, V>(
         &self,
-        map: &'a std::collections::BTreeMap<AppId, V>,
+        map: &'a OrdMap<AppId, V>,
         group: &'a AppId,
     ) -> impl Iterator<Item = &'a AppId> + 'a {
         let prefix = if group.is_root() {

@@ -2,6 +2,12 @@
 //!
 //! `apply` is deterministic and never fails: events are facts, so an event
 //! about something unknown is recorded as best it can be, never rejected.
+//!
+//! Its collections are persistent (`imbl`): a clone shares every node with
+//! the original and a change copies only the path to what changed, so the
+//! committer can publish each durable state as an immutable `Arc` and keep
+//! folding (`shared.rs`). Large values sit behind an `Arc` of their own so
+//! that copying a node copies pointers, not tasks.
 
 mod backoff;
 mod deployments;
@@ -17,39 +23,42 @@ use crate::event::condition::Condition;
 use crate::event::{
     AgentId, AppId, DeploymentId, Envelope, Event, FrameworkId, Seq, TaskId, TaskStatusRecorded,
 };
+use imbl::{OrdMap, OrdSet, Vector};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
+/// Serialized as the `BTreeMap`s, `BTreeSet`s, `Vec`s and `VecDeque` it had
+/// before, byte for byte (snapshots) and key for key (`/v1/state`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// The last event applied.
     pub seq: Seq,
-    pub apps: BTreeMap<AppId, App>,
-    pub tasks: BTreeMap<TaskId, Task>,
-    pub tasks_by_app: BTreeMap<AppId, BTreeSet<TaskId>>,
-    pub deployments: BTreeMap<DeploymentId, Deployment>,
+    pub apps: OrdMap<AppId, Arc<App>>,
+    pub tasks: OrdMap<TaskId, Arc<Task>>,
+    pub tasks_by_app: OrdMap<AppId, OrdSet<TaskId>>,
+    pub deployments: OrdMap<DeploymentId, Arc<Deployment>>,
     pub framework: Option<FrameworkId>,
     /// Event subscriptions: callback URL -> the seq that subscribed it.
-    pub callbacks: BTreeMap<String, Seq>,
+    pub callbacks: OrdMap<String, Seq>,
     /// Service port -> the apps declaring it (one, unless older events say
     /// otherwise), so assigning a port does not scan every app.
-    pub service_ports: BTreeMap<u32, BTreeSet<AppId>>,
+    pub service_ports: OrdMap<u32, OrdSet<AppId>>,
     /// The deployments of each app (one, unless older events say
     /// otherwise), so finding an app's deployment does not scan them all.
-    pub deployments_by_app: BTreeMap<AppId, BTreeSet<DeploymentId>>,
+    pub deployments_by_app: OrdMap<AppId, OrdSet<DeploymentId>>,
     /// The groups of the tree but the root, by path.
     #[serde(default)]
-    pub groups: BTreeMap<AppId, Group>,
+    pub groups: OrdMap<AppId, Group>,
     /// Every version of the tree (unix µs) with the seq of the deployment
     /// that made it, oldest first.
     #[serde(default)]
-    pub tree_versions: Vec<(u64, Seq)>,
+    pub tree_versions: Vector<(u64, Seq)>,
     /// Changes of the command being applied, until its deployment takes them.
     #[serde(default)]
     pub pending: Pending,
     /// The latest finished deployments, oldest first.
     #[serde(default)]
-    pub finished_deployments: VecDeque<(DeploymentId, Deployment)>,
+    pub finished_deployments: Vector<(DeploymentId, Arc<Deployment>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,7 +137,7 @@ impl State {
         };
         for (id, app) in apps {
             state.index_service_ports(&id, &app.definition, true);
-            state.apps.insert(id, app);
+            state.apps.insert(id, Arc::new(app));
         }
         for (id, task) in tasks {
             state.insert_task(id, task);
@@ -144,7 +153,7 @@ impl State {
                 self.note_app(envelope, &e.app, Some(e.definition.clone()));
                 // An empty group of the same name gives way, as in Marathon.
                 self.groups.remove(&e.app);
-                let created = App::new(e.definition.clone(), at);
+                let created = Arc::new(App::new(e.definition.clone(), at));
                 // Recreated without a delete between: only facts, so kept.
                 if let Some(replaced) = self.apps.insert(e.app.clone(), created) {
                     self.index_service_ports(&e.app, &replaced.definition, false);
@@ -213,12 +222,12 @@ impl State {
             }
             Event::TaskStatusRecorded(e) => self.record_status(e, at),
             Event::TaskKillRequested(e) => {
-                if let Some(task) = self.tasks.get_mut(&e.task) {
+                if let Some(task) = self.task_mut(&e.task) {
                     task.kill_requested = true;
                 }
             }
             Event::TaskDraining(e) => {
-                if let Some(task) = self.tasks.get_mut(&e.task) {
+                if let Some(task) = self.task_mut(&e.task) {
                     task.draining = true;
                     task.drain_seq = envelope.seq;
                     task.drain_at = at;
@@ -226,7 +235,7 @@ impl State {
             }
             Event::TaskExpunged(e) => self.remove_task(&e.task),
             Event::HealthChanged(e) => {
-                if let Some(task) = self.tasks.get_mut(&e.task) {
+                if let Some(task) = self.task_mut(&e.task) {
                     task.healthy = Some(e.healthy);
                 }
             }
@@ -234,7 +243,7 @@ impl State {
                 self.framework = Some(e.framework.clone());
             }
             Event::LaunchDelayReset(e) => {
-                if let Some(app) = self.apps.get_mut(&e.app) {
+                if let Some(app) = self.app_mut(&e.app) {
                     app.launch_delay = LaunchDelay::default();
                 }
             }
@@ -277,7 +286,7 @@ impl State {
             };
             self.insert_task(e.task.clone(), orphan);
         }
-        let Some(task) = self.tasks.get_mut(&e.task) else {
+        let Some(task) = self.task_mut(&e.task) else {
             return;
         };
         let newly_terminal = e.condition.is_terminal() && !task.condition.is_terminal();
@@ -309,7 +318,7 @@ impl State {
             self.remove_task(&e.task);
             return;
         };
-        if let Some(app) = self.apps.get_mut(owner) {
+        if let Some(app) = self.app_mut(owner) {
             app.task_ended(&e.task, &task, at);
         }
     }
@@ -319,7 +328,7 @@ impl State {
             self.index_service_ports(id, &old, false);
             self.index_service_ports(id, &definition, true);
         }
-        if let Some(app) = self.apps.get_mut(id) {
+        if let Some(app) = self.app_mut(id) {
             app.version = at;
             if config_change {
                 app.config_version = at;
@@ -355,6 +364,14 @@ impl State {
         }
     }
 
+    fn task_mut(&mut self, id: &TaskId) -> Option<&mut Task> {
+        self.tasks.get_mut(id).map(Arc::make_mut)
+    }
+
+    fn app_mut(&mut self, id: &AppId) -> Option<&mut App> {
+        self.apps.get_mut(id).map(Arc::make_mut)
+    }
+
     fn insert_task(&mut self, id: TaskId, task: Task) {
         if let Some(app) = &task.app {
             self.tasks_by_app
@@ -362,18 +379,18 @@ impl State {
                 .or_default()
                 .insert(id.clone());
         }
-        self.tasks.insert(id, task);
+        self.tasks.insert(id, Arc::new(task));
     }
 
     fn remove_task(&mut self, id: &TaskId) {
         let Some(task) = self.tasks.remove(id) else {
             return;
         };
-        if let Some(app) = task.app {
-            if let Some(set) = self.tasks_by_app.get_mut(&app) {
+        if let Some(app) = &task.app {
+            if let Some(set) = self.tasks_by_app.get_mut(app) {
                 set.remove(id);
                 if set.is_empty() {
-                    self.tasks_by_app.remove(&app);
+                    self.tasks_by_app.remove(app);
                 }
             }
         }
@@ -386,6 +403,7 @@ impl State {
             .into_iter()
             .flatten()
             .filter_map(|id| self.tasks.get_key_value(id))
+            .map(|(id, task)| (id, &**task))
     }
 }
 

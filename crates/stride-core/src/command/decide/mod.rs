@@ -94,6 +94,7 @@ fn existing<'a>(state: &'a State, id: &AppId) -> Result<&'a App, Rejection> {
     state
         .apps
         .get(id)
+        .map(|app| &**app)
         .ok_or_else(|| Rejection::not_found(format!("App '{id}' does not exist")))
 }
 
