@@ -198,7 +198,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         config.callbacks,
         bound,
     );
-    let stream = crate::stream::Hub::start(config.stream, projection.clone(), max_streams);
+    let sessions = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("stride-stream")
+        .enable_all()
+        .build()
+        .map_err(ServeError::Serve)?;
+    let stream = crate::stream::Hub::start(
+        config.stream,
+        projection.clone(),
+        max_streams,
+        Some(sessions.handle().clone()),
+    );
     let shared = Shared {
         log: log.clone(),
         projection,
@@ -247,6 +257,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             "connections still open at the shutdown timeout; closing them"
         );
     }
+    sessions.shutdown_background();
     // Every acknowledged write is durable already; sealing tells the next
     // open that the last batch was acknowledged too, instead of leaving it
     // to the idle seal, which a prompt stop can outrun.

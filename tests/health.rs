@@ -95,6 +95,7 @@ impl Stack {
                 },
                 projection.clone(),
                 100,
+                None,
             ),
             callbacks: stride::callbacks::Registry::default(),
             health: results.clone(),

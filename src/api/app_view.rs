@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Which optional parts of `AppInfo` to include.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Embed {
     pub tasks: bool,
     pub counts: bool,

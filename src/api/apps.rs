@@ -17,8 +17,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 impl Shared {
     /// What an `AppInfo` is made from, as of `state`.
@@ -72,36 +72,43 @@ pub async fn list(
     if let Some(body) = shared.rendered.get(&key).filter(|_| !embed.is_live()) {
         return Ok(json_bytes(body));
     }
-    let contains = |text: &str, part: &str| text.to_lowercase().contains(part);
-    let sources = shared.sources(&state);
-    let apps: Vec<AppView> = state
-        .apps
-        .values()
-        .filter(|app| {
-            id_part
-                .as_deref()
-                .is_none_or(|part| contains(app.definition.id.as_str(), part))
-        })
-        .filter(|app| {
-            cmd_part.as_deref().is_none_or(|part| {
-                app.definition
-                    .cmd
+    // Tens of megabytes take a core a while: not on the runtime's threads,
+    // which answer every other request (writers' acknowledgements too).
+    let rendering = tokio::task::spawn_blocking(move || {
+        let contains = |text: &str, part: &str| text.to_lowercase().contains(part);
+        let apps: Vec<&Arc<App>> = state
+            .apps
+            .values()
+            .filter(|app| {
+                id_part
                     .as_deref()
-                    .is_some_and(|cmd| contains(cmd, part))
+                    .is_none_or(|part| contains(app.definition.id.as_str(), part))
             })
-        })
-        .filter(|app| {
-            selector
-                .as_ref()
-                .is_none_or(|s| s.matches(&app.definition.labels))
-        })
-        .map(|app| AppView::new(app, embed, sources))
-        .collect();
-    let body = Bytes::from(
-        serde_json::to_vec(&AppList { apps })
-            .map_err(|error| ApiError::Internal(error.to_string()))?,
-    );
-    shared.rendered.put(key, body.clone());
+            .filter(|app| {
+                cmd_part.as_deref().is_none_or(|part| {
+                    app.definition
+                        .cmd
+                        .as_deref()
+                        .is_some_and(|cmd| contains(cmd, part))
+                })
+            })
+            .filter(|app| {
+                selector
+                    .as_ref()
+                    .is_none_or(|s| s.matches(&app.definition.labels))
+            })
+            .collect();
+        let sources = shared.sources(&state);
+        let body = shared.rendered.fragments.render(&apps, embed, sources);
+        if let Ok(body) = &body {
+            shared.rendered.put(key, body.clone());
+        }
+        body
+    });
+    let body = rendering
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
     Ok(json_bytes(body))
 }
 
@@ -227,11 +234,6 @@ pub(super) fn version(shared: &Shared, id: &AppId, wanted: &str) -> Result<Respo
 pub(super) fn parse_version(text: &str) -> Option<u64> {
     let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
     u64::try_from(time.timestamp_micros()).ok()
-}
-
-#[derive(Serialize)]
-struct AppList<'a> {
-    apps: Vec<AppView<'a>>,
 }
 
 /// `PUT /v2/apps/{id}`. As in Marathon, a partial update by default

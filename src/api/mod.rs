@@ -13,6 +13,7 @@ mod deployments;
 mod diff;
 mod error;
 mod extract;
+mod fragments;
 mod groups;
 mod idempotency;
 mod info;

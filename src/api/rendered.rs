@@ -1,7 +1,9 @@
 //! The last app list rendered, kept while nothing it shows has changed:
 //! load balancers poll `GET /v2/apps?embed=apps.tasks`, and between changes
-//! every poll would otherwise serialize the same tens of megabytes.
+//! every poll would otherwise serialize the same tens of megabytes. After a
+//! change, only the apps that changed are rendered again (`fragments.rs`).
 
+use super::fragments::Fragments;
 use crate::event::Seq;
 use axum::body::Bytes;
 use std::sync::{Arc, Mutex};
@@ -15,9 +17,11 @@ pub struct Key {
     pub query: String,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Rendered {
     last: Arc<Mutex<Option<(Key, Bytes)>>>,
+    /// Each app's part of the lists rendered.
+    pub fragments: Fragments,
 }
 
 impl Rendered {

@@ -2,7 +2,8 @@
 //! many subscribers wake together and write more per wakeup; the JSON
 //! text of recent events, so fanning one event out to N subscribers
 //! serializes it once instead of N times; a bounded number of places for
-//! subscribers; and the signal that the server is stopping.
+//! subscribers; the threads websocket sessions run on; and the signal that
+//! the server is stopping.
 
 use super::StreamConfig;
 use crate::event::{Envelope, Seq};
@@ -42,6 +43,8 @@ pub struct Hub {
     stopping: CancellationToken,
     /// The subscribers still open, so a stopping server can wait for them.
     open: TaskTracker,
+    /// The runtime websocket sessions run on, when not the caller's.
+    sessions: Option<tokio::runtime::Handle>,
 }
 
 /// The JSON text of a contiguous run of recent events.
@@ -96,11 +99,15 @@ impl Drop for Subscribed {
 pub struct Full(pub usize);
 
 impl Hub {
-    /// Starts pacing the projection's head.
+    /// Starts pacing the projection's head. Websocket sessions run on
+    /// `sessions`: threads of their own, so that fanning events out to a
+    /// thousand subscribers queues behind itself, not in front of the API's
+    /// requests (writers wait there for their acknowledgements).
     pub fn start(
         config: StreamConfig,
         projection: Arc<Projection>,
         max_subscribers: usize,
+        sessions: Option<tokio::runtime::Handle>,
     ) -> Arc<Hub> {
         let head = projection.head();
         let hub = Arc::new(Hub {
@@ -116,6 +123,7 @@ impl Hub {
             max_subscribers,
             stopping: CancellationToken::new(),
             open: TaskTracker::new(),
+            sessions,
         });
         let weak = Arc::downgrade(&hub);
         // A thread of its own: as a task it would queue behind the very
@@ -152,6 +160,17 @@ impl Hub {
             _place: place,
             _open: self.open.token(),
         })
+    }
+
+    /// Runs a websocket session where sessions run.
+    pub fn run_session<F>(&self, session: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.sessions {
+            Some(runtime) => drop(runtime.spawn(session)),
+            None => drop(tokio::spawn(session)),
+        }
     }
 
     /// Each connected subscriber's protocol and the last seq it was sent.
@@ -285,7 +304,7 @@ mod tests {
     #[tokio::test]
     async fn the_paced_head_follows_and_recent_events_come_rendered() {
         let projection = Arc::new(Projection::new(State::default()));
-        let hub = Hub::start(config(), projection.clone(), 500);
+        let hub = Hub::start(config(), projection.clone(), 500, None);
         let subscribers: Vec<_> = (0..500)
             .map(|_| hub.subscribe(Protocol::Websocket).unwrap())
             .collect();

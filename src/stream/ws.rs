@@ -107,7 +107,11 @@ pub fn accept(
         .read_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, sources, query, subscribed))
+        .on_upgrade(move |socket| {
+            let hub = sources.hub.clone();
+            hub.run_session(serve(socket, sources, query, subscribed));
+            std::future::ready(())
+        })
 }
 
 /// Why the reader stopped.

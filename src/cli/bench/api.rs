@@ -2,12 +2,13 @@
 //! served by a real `stride serve` child; `GET /v2/apps?embed=apps.tasks`
 //! timed against two same-run baselines (`/ping`, and `/v1/state`, which
 //! serializes the same projection), and the server's resident memory. The
-//! list is timed twice: rendered afresh for every request (as after any
-//! change), and repeated with nothing changed (served from the last
-//! rendering).
+//! list is timed four ways: the first after start (every app rendered), with
+//! a query that changes every time (no whole answer kept), right after a
+//! change to one app (what a poller gets after any change), and repeated
+//! with nothing changed (the last answer kept).
 
 use super::percentiles;
-use super::serve::ServeChild;
+use super::serve::{ServeChild, ServerBinary};
 use super::world::World;
 use crate::store::EventLog;
 use anyhow::{Context, bail};
@@ -28,6 +29,8 @@ pub struct ApiBench {
     /// Requests timed per endpoint.
     #[arg(long, default_value_t = 100)]
     requests: usize,
+    #[command(flatten)]
+    server: ServerBinary,
 }
 
 pub fn run(args: ApiBench) -> anyhow::Result<()> {
@@ -50,9 +53,9 @@ pub fn run(args: ApiBench) -> anyhow::Result<()> {
     }
     // sled's background thread lets go of the lock a moment after drop.
     std::thread::sleep(Duration::from_millis(500));
-    let server = ServeChild::start(&args.dir)?;
+    let server = ServeChild::start(&args.dir, &args.server)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(measure(&server.url, args.requests));
+    let result = runtime.block_on(measure(&server.url, args.requests, args.per_app));
     let rss = memory(&server);
     drop(server);
     let rows = result?;
@@ -88,9 +91,15 @@ pub fn run(args: ApiBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The app list with a query that changes every time, so each answer is
-/// rendered afresh: what a poller pays right after any change.
-const RENDERED_EACH_TIME: &str = "/v2/apps?embed=apps.tasks (rendered each time)";
+const LIST: &str = "/v2/apps?embed=apps.tasks";
+/// The list's first request after start, when nothing is rendered yet.
+const FIRST: &str = "/v2/apps?embed=apps.tasks (first after start: 1 request)";
+/// The list with a query that changes every time, so no whole answer is
+/// reused.
+const NEW_QUERY: &str = "/v2/apps?embed=apps.tasks (a new query each time)";
+/// The list right after one app was scaled (not timed): what a poller pays
+/// after any change.
+const AFTER_A_CHANGE: &str = "/v2/apps?embed=apps.tasks (right after a change)";
 
 struct Row {
     path: &'static str,
@@ -99,25 +108,28 @@ struct Row {
     bytes: usize,
 }
 
-async fn measure(url: &str, requests: usize) -> anyhow::Result<Vec<Row>> {
+async fn measure(url: &str, requests: usize, per_app: usize) -> anyhow::Result<Vec<Row>> {
     let http = reqwest::Client::new();
     let mut rows = Vec::new();
-    for path in [
-        "/ping",
-        "/v1/state",
-        RENDERED_EACH_TIME,
-        "/v2/apps?embed=apps.tasks",
-    ] {
+    for path in ["/ping", "/v1/state", FIRST, NEW_QUERY, AFTER_A_CHANGE, LIST] {
         let mut samples = Vec::with_capacity(requests);
         let mut bytes = 0;
-        // One untimed request first: connection set-up and warm caches.
-        for i in 0..=requests {
-            // A query never seen before defeats the rendered-answer cache.
-            let target = if path == RENDERED_EACH_TIME {
-                format!("{url}/v2/apps?embed=apps.tasks&request={i}")
-            } else {
-                format!("{url}{path}")
+        // One untimed request first (connection set-up, warm caches), but
+        // for the first list after start.
+        let (first, last) = match path {
+            FIRST => (1, 1),
+            _ => (0, requests),
+        };
+        for i in first..=last {
+            let target = match path {
+                // A query never seen before defeats the whole-answer cache.
+                NEW_QUERY => format!("{url}{LIST}&request={i}"),
+                FIRST | AFTER_A_CHANGE | LIST => format!("{url}{LIST}"),
+                _ => format!("{url}{path}"),
             };
+            if path == AFTER_A_CHANGE {
+                scale(&http, url, i, per_app + 1).await?;
+            }
             let start = Instant::now();
             let response = http.get(target).send().await?;
             if !response.status().is_success() {
@@ -137,6 +149,24 @@ async fn measure(url: &str, requests: usize) -> anyhow::Result<Vec<Row>> {
         });
     }
     Ok(rows)
+}
+
+/// Scales the `n`th app of the world to `instances`.
+async fn scale(
+    http: &reqwest::Client,
+    url: &str,
+    n: usize,
+    instances: usize,
+) -> anyhow::Result<()> {
+    let response = http
+        .put(format!("{url}/v2/apps/bench/app-{n}?force=true"))
+        .json(&serde_json::json!({ "instances": instances }))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("scaling app {n} answered {}", response.status());
+    }
+    Ok(())
 }
 
 /// (resident, peak resident) bytes of the server, from /proc.

@@ -87,9 +87,10 @@ pub fn run(args: MetricsBench) -> anyhow::Result<()> {
         }
         print_pair(&format!("committer appends, {writers} writers"), &on, &off);
     }
+    let exe = std::env::current_exe()?;
     let servers = [
-        ServeChild::start_with(&args.dir.join("serve-on"), &[])?,
-        ServeChild::start_with(&args.dir.join("serve-off"), &["--no-metrics"])?,
+        ServeChild::start_with(&exe, &args.dir.join("serve-on"), &[])?,
+        ServeChild::start_with(&exe, &args.dir.join("serve-off"), &["--no-metrics"])?,
     ];
     for &writers in &args.writers {
         let mut samples = [Vec::new(), Vec::new()];

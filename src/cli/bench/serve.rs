@@ -1,9 +1,19 @@
 //! `stride serve --no-mesos` as a child process of a bench: no cluster, so
-//! the bench's apps launch nothing and only Stride itself is measured.
+//! the bench's apps launch nothing and only Stride itself is measured. The
+//! server is this binary, or another build given with `--server` (to
+//! measure two builds with the same client).
+
+/// Which `stride` serves a bench's requests.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServerBinary {
+    /// A `stride` binary to serve instead of this one, e.g. an older build.
+    #[arg(long = "server")]
+    path: Option<PathBuf>,
+}
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The server child, killed when the bench ends (or fails).
@@ -13,13 +23,16 @@ pub struct ServeChild {
 }
 
 impl ServeChild {
-    pub fn start(data_dir: &Path) -> anyhow::Result<ServeChild> {
-        Self::start_with(data_dir, &[])
+    pub fn start(data_dir: &Path, server: &ServerBinary) -> anyhow::Result<ServeChild> {
+        let exe = match &server.path {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().context("cannot find the stride binary")?,
+        };
+        Self::start_with(&exe, data_dir, &[])
     }
 
-    /// With `extra` flags for `stride serve`.
-    pub fn start_with(data_dir: &Path, extra: &[&str]) -> anyhow::Result<ServeChild> {
-        let exe = std::env::current_exe().context("cannot find the stride binary")?;
+    /// `exe` with `extra` flags for `stride serve`.
+    pub fn start_with(exe: &Path, data_dir: &Path, extra: &[&str]) -> anyhow::Result<ServeChild> {
         let mut child = Command::new(exe)
             .args([
                 "serve",

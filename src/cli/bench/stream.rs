@@ -8,7 +8,7 @@
 //! writers waited for their acknowledgements. Latency is from the event's
 //! `recorded_at` (stamped before its fsync) to its arrival at a subscriber.
 
-use super::serve::ServeChild;
+use super::serve::{ServeChild, ServerBinary};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use memchr::memmem::Finder;
@@ -33,6 +33,8 @@ pub struct StreamBenchArgs {
     /// Concurrent HTTP writers.
     #[arg(long, default_value_t = 32)]
     writers: usize,
+    #[command(flatten)]
+    server: ServerBinary,
 }
 
 /// Latency histogram: 100 µs buckets up to 30 s (the last bucket is "more").
@@ -51,7 +53,7 @@ pub fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
-    let server = ServeChild::start(dir)?;
+    let server = ServeChild::start(dir, &args.server)?;
     let base = server.url.clone();
     let http = reqwest::Client::new();
     append(&http, &base, args, None)

@@ -398,12 +398,20 @@ impl State {
 
     /// The tasks of one app, in id order.
     pub fn tasks_of<'a>(&'a self, app: &AppId) -> impl Iterator<Item = (&'a TaskId, &'a Task)> {
+        self.shared_tasks_of(app).map(|(id, task)| (id, &**task))
+    }
+
+    /// The same, as the shared values the state holds: a reader that keeps
+    /// one knows the task unchanged while a later state holds the same.
+    pub fn shared_tasks_of<'a>(
+        &'a self,
+        app: &AppId,
+    ) -> impl Iterator<Item = (&'a TaskId, &'a Arc<Task>)> {
         self.tasks_by_app
             .get(app)
             .into_iter()
             .flatten()
             .filter_map(|id| self.tasks.get_key_value(id))
-            .map(|(id, task)| (id, &**task))
     }
 }
 
