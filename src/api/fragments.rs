@@ -11,7 +11,6 @@ use crate::event::{AppId, DeploymentId};
 use crate::health::run_by_stride;
 use crate::projection::{App, State, Task};
 use axum::body::Bytes;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The embeds whose fragments are kept; pollers use one or two.
@@ -24,10 +23,10 @@ pub struct Fragments {
 }
 
 /// The fragments of one embed.
-type Kept = (Embed, Arc<ByApp>);
-type ByApp = HashMap<AppId, Fragment>;
+type Kept = (Embed, ByApp);
+/// Persistent: keeping a few fresh fragments copies no others.
+type ByApp = imbl::HashMap<AppId, Arc<Fragment>>;
 
-#[derive(Clone)]
 struct Fragment {
     app: Arc<App>,
     tasks: Vec<Arc<Task>>,
@@ -81,12 +80,12 @@ impl Fragments {
             }
         }
         if !fresh.is_empty() {
-            self.keep(embed, &kept, fresh, sources.state);
+            self.keep(embed, kept, fresh, sources.state);
         }
         Ok(join(&parts))
     }
 
-    fn kept_for(&self, embed: Embed) -> Arc<ByApp> {
+    fn kept_for(&self, embed: Embed) -> ByApp {
         let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         kept.iter()
             .find(|(e, _)| *e == embed)
@@ -94,21 +93,21 @@ impl Fragments {
             .unwrap_or_default()
     }
 
-    /// The fragments kept for `embed` become `fresh` and those of `kept`
-    /// whose apps still exist.
-    fn keep(&self, embed: Embed, kept: &ByApp, fresh: Vec<(AppId, Fragment)>, state: &State) {
-        let mut by_app: ByApp = kept
-            .iter()
-            .filter(|(id, _)| state.apps.contains_key(*id))
-            .map(|(id, f)| (id.clone(), f.clone()))
-            .collect();
-        by_app.extend(fresh);
+    /// The fragments kept for `embed` become `kept` with `fresh`, less
+    /// those of apps that no longer exist.
+    fn keep(&self, embed: Embed, mut kept: ByApp, fresh: Vec<(AppId, Fragment)>, state: &State) {
+        for (id, fragment) in fresh {
+            kept.insert(id, Arc::new(fragment));
+        }
+        if kept.len() > state.apps.len() {
+            kept.retain(|id, _| state.apps.contains_key(id));
+        }
         let mut all = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|(e, _)| *e != embed);
         if all.len() == EMBEDS_KEPT {
             all.remove(0);
         }
-        all.push((embed, Arc::new(by_app)));
+        all.push((embed, kept));
     }
 }
 
