@@ -2,14 +2,14 @@
 //! it shows is unchanged, so that a list rendered afresh after a change
 //! renders only the apps that changed. The published state shares every
 //! value it did not change, so "unchanged" is a pointer comparison: the same
-//! `Arc<App>`, the same `Arc<Task>` for each of its tasks, the same running
+//! `Arc<App>`, the same map of its tasks (`TasksOfApp`), the same running
 //! deployment, and (only for tasks with Stride-run health checks, whose
 //! results live outside the state) the same health results' generation.
 
 use super::app_view::{AppView, Embed, Sources};
 use crate::event::{AppId, DeploymentId};
 use crate::health::run_by_stride;
-use crate::projection::{App, State, Task};
+use crate::projection::{App, State, TasksOfApp};
 use axum::body::Bytes;
 use std::sync::{Arc, Mutex};
 
@@ -29,7 +29,7 @@ type ByApp = imbl::HashMap<AppId, Arc<Fragment>>;
 
 struct Fragment {
     app: Arc<App>,
-    tasks: Vec<Arc<Task>>,
+    tasks: Option<TasksOfApp>,
     deployment: Option<DeploymentId>,
     /// The health results' generation shown, if its tasks' checks are run
     /// by Stride.
@@ -44,7 +44,7 @@ impl Fragment {
                 .health
                 .is_none_or(|shown| shown == sources.health.generation())
             && self.deployment == running_deployment(sources.state, app)
-            && same_tasks(&self.tasks, tasks_of(sources.state, app))
+            && same_tasks(self.tasks.as_ref(), tasks_of(sources.state, app))
     }
 }
 
@@ -121,9 +121,9 @@ fn render_one(
     embed: Embed,
     sources: &Sources,
 ) -> Result<Fragment, serde_json::Error> {
-    let tasks: Vec<Arc<Task>> = tasks_of(sources.state, app).cloned().collect();
+    let tasks = tasks_of(sources.state, app).cloned();
     let checked_by_stride = embed.tasks
-        && tasks.iter().any(|task| {
+        && tasks.iter().flat_map(|of_app| of_app.values()).any(|task| {
             crate::health::definition_of(sources.state, task)
                 .is_some_and(|d| d.health_checks.iter().any(|c| run_by_stride(c.protocol)))
         });
@@ -140,21 +140,16 @@ fn render_one(
     })
 }
 
-fn tasks_of<'a>(state: &'a State, app: &App) -> impl Iterator<Item = &'a Arc<Task>> {
-    state
-        .shared_tasks_of(&app.definition.id)
-        .map(|(_, task)| task)
+fn tasks_of<'a>(state: &'a State, app: &App) -> Option<&'a TasksOfApp> {
+    state.tasks_by_app.get(&app.definition.id)
 }
 
-fn same_tasks<'a>(shown: &[Arc<Task>], now: impl Iterator<Item = &'a Arc<Task>>) -> bool {
-    let mut count = 0;
-    for task in now {
-        if shown.get(count).is_none_or(|old| !Arc::ptr_eq(old, task)) {
-            return false;
-        }
-        count += 1;
+/// Changing any task of an app makes its map another.
+fn same_tasks(shown: Option<&TasksOfApp>, now: Option<&TasksOfApp>) -> bool {
+    match (shown, now) {
+        (Some(shown), Some(now)) => shown.ptr_eq(now),
+        (shown, now) => shown.is_none() && now.is_none(),
     }
-    count == shown.len()
 }
 
 fn running_deployment(state: &State, app: &App) -> Option<DeploymentId> {

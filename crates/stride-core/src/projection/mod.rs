@@ -27,15 +27,20 @@ use imbl::{OrdMap, OrdSet, Vector};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Serialized as the `BTreeMap`s, `BTreeSet`s, `Vec`s and `VecDeque` it had
-/// before, byte for byte (snapshots) and key for key (`/v1/state`).
+/// Serialized as the `BTreeMap`s, `BTreeSet`s, `Vec`s and `VecDeque` it
+/// had before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// The last event applied.
     pub seq: Seq,
     pub apps: OrdMap<AppId, Arc<App>>,
     pub tasks: OrdMap<TaskId, Arc<Task>>,
-    pub tasks_by_app: OrdMap<AppId, OrdSet<TaskId>>,
+    /// The same tasks by app (orphans without an app aside): an app's
+    /// tasks are one map, which is the same map (`ptr_eq`) in a later state
+    /// while none of them changed. Rebuilt from `tasks` when a snapshot
+    /// loads (`index_tasks`), not stored twice.
+    #[serde(skip)]
+    pub tasks_by_app: OrdMap<AppId, TasksOfApp>,
     pub deployments: OrdMap<DeploymentId, Arc<Deployment>>,
     pub framework: Option<FrameworkId>,
     /// Event subscriptions: callback URL -> the seq that subscribed it.
@@ -60,6 +65,9 @@ pub struct State {
     #[serde(default)]
     pub finished_deployments: Vector<(DeploymentId, Arc<Deployment>)>,
 }
+
+/// One app's tasks, by id.
+pub type TasksOfApp = OrdMap<TaskId, Arc<Task>>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct App {
@@ -222,22 +230,18 @@ impl State {
             }
             Event::TaskStatusRecorded(e) => self.record_status(e, at),
             Event::TaskKillRequested(e) => {
-                if let Some(task) = self.task_mut(&e.task) {
-                    task.kill_requested = true;
-                }
+                self.update_task(&e.task, |task| task.kill_requested = true);
             }
             Event::TaskDraining(e) => {
-                if let Some(task) = self.task_mut(&e.task) {
+                self.update_task(&e.task, |task| {
                     task.draining = true;
                     task.drain_seq = envelope.seq;
                     task.drain_at = at;
-                }
+                });
             }
             Event::TaskExpunged(e) => self.remove_task(&e.task),
             Event::HealthChanged(e) => {
-                if let Some(task) = self.task_mut(&e.task) {
-                    task.healthy = Some(e.healthy);
-                }
+                self.update_task(&e.task, |task| task.healthy = Some(e.healthy));
             }
             Event::FrameworkSubscribed(e) => {
                 self.framework = Some(e.framework.clone());
@@ -286,33 +290,35 @@ impl State {
             };
             self.insert_task(e.task.clone(), orphan);
         }
-        let Some(task) = self.task_mut(&e.task) else {
+        let newly_terminal = self.update_task(&e.task, |task| {
+            let newly_terminal = e.condition.is_terminal() && !task.condition.is_terminal();
+            task.condition = e.condition;
+            task.mesos_state = Some(e.mesos_state.clone());
+            task.message = e.message.clone();
+            if e.agent.is_some() {
+                task.agent = e.agent.clone();
+            }
+            if e.healthy.is_some() {
+                task.healthy = e.healthy;
+            }
+            if e.condition == Condition::Running && task.started_at.is_none() {
+                task.started_at = Some(at);
+            }
+            if e.status_uuid.is_some() {
+                task.last_status_uuid = e.status_uuid.clone();
+            }
+            task.unreachable_since = match e.condition {
+                Condition::Unreachable => task.unreachable_since.or(Some(at)),
+                _ => None,
+            };
+            newly_terminal
+        });
+        if newly_terminal != Some(true) {
+            return;
+        }
+        let Some(task) = self.tasks.get(&e.task).cloned() else {
             return;
         };
-        let newly_terminal = e.condition.is_terminal() && !task.condition.is_terminal();
-        task.condition = e.condition;
-        task.mesos_state = Some(e.mesos_state.clone());
-        task.message = e.message.clone();
-        if e.agent.is_some() {
-            task.agent = e.agent.clone();
-        }
-        if e.healthy.is_some() {
-            task.healthy = e.healthy;
-        }
-        if e.condition == Condition::Running && task.started_at.is_none() {
-            task.started_at = Some(at);
-        }
-        if e.status_uuid.is_some() {
-            task.last_status_uuid = e.status_uuid.clone();
-        }
-        task.unreachable_since = match e.condition {
-            Condition::Unreachable => task.unreachable_since.or(Some(at)),
-            _ => None,
-        };
-        if !newly_terminal {
-            return;
-        }
-        let task = task.clone();
         let Some(owner) = &task.app else {
             // An orphan that ended: nobody owns it, nothing to remember.
             self.remove_task(&e.task);
@@ -364,8 +370,19 @@ impl State {
         }
     }
 
-    fn task_mut(&mut self, id: &TaskId) -> Option<&mut Task> {
-        self.tasks.get_mut(id).map(Arc::make_mut)
+    /// Changes a task, in both maps that hold it.
+    fn update_task<R>(&mut self, id: &TaskId, change: impl FnOnce(&mut Task) -> R) -> Option<R> {
+        let shared = self.tasks.get_mut(id)?;
+        let result = change(Arc::make_mut(shared));
+        let changed = shared.clone();
+        let of_app = changed
+            .app
+            .as_ref()
+            .and_then(|app| self.tasks_by_app.get_mut(app));
+        if let Some(of_app) = of_app {
+            of_app.insert(id.clone(), changed);
+        }
+        Some(result)
     }
 
     fn app_mut(&mut self, id: &AppId) -> Option<&mut App> {
@@ -373,13 +390,29 @@ impl State {
     }
 
     fn insert_task(&mut self, id: TaskId, task: Task) {
+        // A task id launched again (for another app, even) replaces it.
+        self.remove_task(&id);
+        let task = Arc::new(task);
         if let Some(app) = &task.app {
             self.tasks_by_app
                 .entry(app.clone())
                 .or_default()
-                .insert(id.clone());
+                .insert(id.clone(), task.clone());
         }
-        self.tasks.insert(id, Arc::new(task));
+        self.tasks.insert(id, task);
+    }
+
+    /// Rebuilds `tasks_by_app` from `tasks`, as after decoding a snapshot.
+    pub fn index_tasks(&mut self) {
+        self.tasks_by_app = OrdMap::new();
+        for (id, task) in &self.tasks {
+            if let Some(app) = &task.app {
+                self.tasks_by_app
+                    .entry(app.clone())
+                    .or_default()
+                    .insert(id.clone(), task.clone());
+            }
+        }
     }
 
     fn remove_task(&mut self, id: &TaskId) {
@@ -387,9 +420,9 @@ impl State {
             return;
         };
         if let Some(app) = &task.app {
-            if let Some(set) = self.tasks_by_app.get_mut(app) {
-                set.remove(id);
-                if set.is_empty() {
+            if let Some(of_app) = self.tasks_by_app.get_mut(app) {
+                of_app.remove(id);
+                if of_app.is_empty() {
                     self.tasks_by_app.remove(app);
                 }
             }
@@ -401,17 +434,11 @@ impl State {
         self.shared_tasks_of(app).map(|(id, task)| (id, &**task))
     }
 
-    /// The same, as the shared values the state holds: a reader that keeps
-    /// one knows the task unchanged while a later state holds the same.
-    pub fn shared_tasks_of<'a>(
+    fn shared_tasks_of<'a>(
         &'a self,
         app: &AppId,
     ) -> impl Iterator<Item = (&'a TaskId, &'a Arc<Task>)> {
-        self.tasks_by_app
-            .get(app)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.tasks.get_key_value(id))
+        self.tasks_by_app.get(app).into_iter().flatten()
     }
 }
 

@@ -6,7 +6,7 @@ use super::State;
 use crate::codec::{self, CodecError};
 
 /// Bump whenever `State` (or anything in it) changes shape.
-pub const STATE_VERSION: u16 = 5;
+pub const STATE_VERSION: u16 = 6;
 const MAGIC: u8 = b'S';
 
 #[derive(Debug, thiserror::Error)]
@@ -37,5 +37,7 @@ pub fn decode(bytes: &[u8]) -> Result<State, SnapshotDecodeError> {
             current: STATE_VERSION,
         });
     }
-    Ok(codec::decode_value(&bytes[3..])?)
+    let mut state: State = codec::decode_value(&bytes[3..])?;
+    state.index_tasks();
+    Ok(state)
 }

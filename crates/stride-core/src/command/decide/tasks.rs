@@ -27,7 +27,7 @@ pub(super) fn kill(
             let owned = state
                 .tasks_by_app
                 .get(app_id)
-                .is_some_and(|tasks| tasks.contains(task));
+                .is_some_and(|tasks| tasks.contains_key(task));
             if !owned {
                 return Err(Rejection::not_found(format!(
                     "Task '{task}' of app '{app_id}' does not exist"
