@@ -200,6 +200,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     );
     let sessions = tokio::runtime::Builder::new_multi_thread()
         .thread_name("stride-stream")
+        .on_thread_start(yield_to_writers)
         .enable_all()
         .build()
         .map_err(ServeError::Serve)?;
@@ -271,6 +272,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         cluster.shutdown().await;
     }
     Ok(())
+}
+
+/// Lowers the calling thread's priority (Linux nice is per thread): when
+/// fanning events out to many subscribers takes every core, the API and
+/// the committer, on which writers wait for their acknowledgements, go
+/// first; subscribers fall behind and catch up, never losing an event.
+fn yield_to_writers() {
+    const STREAM_NICE: i32 = 10;
+    if let Err(error) = rustix::process::setpriority_process(None, STREAM_NICE) {
+        tracing::debug!(%error, "cannot lower a stream thread's priority");
+    }
 }
 
 /// Opens the store and rebuilds the state, while a second thread checks
