@@ -8,9 +8,9 @@
 //! sync thread makes everything written so far durable with one flush +
 //! fdatasync, then publishes the newest of those states with their events,
 //! and replies. While one batch is being synced the next is being decided,
-//! so concurrent writers share fsyncs and throughput grows with concurrency. Once no batch
-//! has come for `SEAL_AFTER`, the sync thread seals the watermark (see
-//! `store/watermark.rs`).
+//! so concurrent writers share fsyncs and throughput grows with
+//! concurrency. Once no batch has come for `SEAL_AFTER`, the sync thread
+//! seals the watermark (see `store/watermark.rs`).
 //!
 //! Only a failed append or sync stops the process: a read that fails (say,
 //! for want of descriptors) fails the one command that needed it.

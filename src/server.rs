@@ -198,17 +198,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         config.callbacks,
         bound,
     );
-    let sessions = tokio::runtime::Builder::new_multi_thread()
-        .thread_name("stride-stream")
-        .on_thread_start(yield_to_writers)
-        .enable_all()
-        .build()
-        .map_err(ServeError::Serve)?;
+    let sessions = Sessions::start().map_err(ServeError::Serve)?;
     let stream = crate::stream::Hub::start(
         config.stream,
         projection.clone(),
         max_streams,
-        Some(sessions.handle().clone()),
+        sessions.handle(),
     );
     let shared = Shared {
         log: log.clone(),
@@ -258,7 +253,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             "connections still open at the shutdown timeout; closing them"
         );
     }
-    sessions.shutdown_background();
+    drop(sessions);
     // Every acknowledged write is durable already; sealing tells the next
     // open that the last batch was acknowledged too, instead of leaving it
     // to the idle seal, which a prompt stop can outrun.
@@ -272,6 +267,34 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         cluster.shutdown().await;
     }
     Ok(())
+}
+
+/// The runtime websocket sessions run on (`Hub::start`), shut down without
+/// waiting however `serve` ends: dropping a runtime blocks, which no async
+/// function may.
+struct Sessions(Option<tokio::runtime::Runtime>);
+
+impl Sessions {
+    fn start() -> std::io::Result<Sessions> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("stride-stream")
+            .on_thread_start(yield_to_writers)
+            .enable_all()
+            .build()?;
+        Ok(Sessions(Some(runtime)))
+    }
+
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|runtime| runtime.handle().clone())
+    }
+}
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Lowers the calling thread's priority (Linux nice is per thread): when
