@@ -59,6 +59,23 @@ static ETAG: LazyLock<HeaderValue> = LazyLock::new(|| {
     HeaderValue::from_str(&format!("\"{:016x}\"", hasher.finish())).expect("hex is a header")
 });
 
+/// `index.html` with a `modulepreload` link for every module, so the
+/// browser fetches them all at once rather than one import level after
+/// another.
+static INDEX: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let links: String = ASSETS
+        .iter()
+        .filter(|asset| asset.content_type == JS)
+        .map(|asset| format!("<link rel=\"modulepreload\" href=\"{}\">\n", asset.path))
+        .collect();
+    let index = ASSETS
+        .iter()
+        .find(|asset| asset.path == "index.html")
+        .map(|asset| String::from_utf8_lossy(asset.body))
+        .expect("index.html is an asset");
+    index.replace("<!-- modules -->\n", &links).into_bytes()
+});
+
 /// The page may talk only to the server that served it (the API and its
 /// websocket), and never runs inline script.
 const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
@@ -84,6 +101,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
         .is_some_and(|tag| tag == *ETAG);
     let mut response = match fresh {
         true => StatusCode::NOT_MODIFIED.into_response(),
+        false if asset.path == "index.html" => INDEX.as_slice().into_response(),
         false => asset.body.into_response(),
     };
     let headers = response.headers_mut();
@@ -138,7 +156,11 @@ mod tests {
         let body = axum::body::to_bytes(index.into_body(), 1 << 20)
             .await
             .unwrap();
-        assert!(String::from_utf8_lossy(&body).contains("main.js"));
+        let index = String::from_utf8_lossy(&body);
+        for module in ASSETS.iter().filter(|a| a.content_type == JS) {
+            let link = format!("<link rel=\"modulepreload\" href=\"{}\">", module.path);
+            assert!(index.contains(&link), "{index}");
+        }
         let redirect = get("/ui", None).await;
         assert_eq!(redirect.headers()[header::LOCATION], "/ui/");
         assert_eq!(

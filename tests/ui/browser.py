@@ -436,8 +436,13 @@ def bench(binary, apps=50, rounds=20, changes=50):
             loads, raws = [], []
             for _ in range(rounds):
                 page.goto(stride.url + "/ui/")
-                page.wait_for_function("window.readyAt !== undefined")
-                loads.append(page.evaluate("window.readyAt"))
+                # Polled from here: the page's CSP forbids wait_for_function's eval.
+                try:
+                    loads.append(wait_for("the app list", lambda: page.evaluate("window.readyAt")))
+                except AssertionError:
+                    shot(page, "bench-failure")
+                    print(page.evaluate("document.body.innerText"))
+                    raise
                 raws.append(page.evaluate("""async () => { const t = performance.now();
                     await Promise.all([fetch('/v1/state').then(r => r.json()), fetch('/v1/info').then(r => r.json())]);
                     return performance.now() - t; }"""))

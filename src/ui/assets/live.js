@@ -83,7 +83,8 @@ async function loadState() {
   store.loaded = { seq: answer.seq, ms: performance.now() - started };
   const now = Date.now();
   for (const id of Object.keys(store.model.apps)) sample(id, now);
-  await refreshDeployments();
+  notify();
+  refreshDeployments();
 }
 
 let deploymentsQueued = null;
