@@ -33,7 +33,8 @@ fn a_person_deploys_scales_repairs_rolls_back_and_reads_in_the_browser() {
     run(&[], "ui walk: ok");
 }
 
-/// `cargo test --test ui -- --ignored` prints the figures in BENCHMARKS.md.
+/// `cargo test --release --test ui -- --ignored --nocapture` prints the
+/// figures in BENCHMARKS.md.
 #[test]
 #[ignore = "a benchmark: run on its own"]
 fn page_load_and_commit_to_screen() {
