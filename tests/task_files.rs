@@ -228,6 +228,8 @@ async fn embedded_files_read_answers_as_a_real_agent() {
         "path={path}/stdout&offset=0&length=y",
         "path={path}/absent&offset=0",
         "path={path}&offset=0",
+        "path=&offset=0",
+        "offset=0",
         "path={path}/../../../../../etc/passwd&offset=0",
     ];
     let mut answers = Vec::new();

@@ -284,6 +284,7 @@ def scenario(page, stride):
     stride.call("PATCH", "/v2/apps/web", {"env": {"GREETING": "hi"}}, user="alice")
     audit = page.locator('#audit li[data-type="AppUpdated"]').first
     expect(audit).to_contain_text("alice")
+    expect(page.locator('#audit li[data-type="AppUpdated"]').nth(1)).to_contain_text("a restart")
     expect(audit.locator("table.diff")).to_contain_text("/env")
     expect(audit.locator("table.diff")).to_contain_text("hi")
     scaled = page.locator('#audit li[data-type="AppScaled"]').first

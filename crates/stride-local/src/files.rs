@@ -22,7 +22,7 @@ pub(crate) async fn read(
     State(master): State<Arc<Master>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(path) = query.get("path").cloned() else {
+    let Some(path) = query.get("path").filter(|path| !path.is_empty()).cloned() else {
         return bad_request("Expecting 'path=value' in query.");
     };
     let offset = match number(&query, "offset") {

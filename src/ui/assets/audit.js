@@ -42,14 +42,14 @@ export function AppAudit({ id }) {
     ${error && html`<div class="error">${error}</div>`}
     <ol class="timeline">${events.map((e) => html`<li key=${e.seq} data-seq=${e.seq} data-type=${e.type}>
       <div><span class="when">${whenAt(e.at)}</span> <b>${actor(e.actor)}</b> ${summary(e)} <span class="muted">seq ${e.seq}</span></div>
-      ${e.changes && html`<${Changes} changes=${e.changes} />`}
+      ${e.changes && html`<${Changes} changes=${e.changes} empty="No field changed: a new version of the same definition (a restart)." />`}
     </li>`)}</ol>
     ${next && html`<button id="audit-older" onClick=${() => load(next)}>Older</button>`}
   </div>`;
 }
 
-export function Changes({ changes, id }) {
-  if (!changes.length) return html`<p class="muted" id=${id}>No differences.</p>`;
+export function Changes({ changes, id, empty = 'No differences.' }) {
+  if (!changes.length) return html`<p class="muted" id=${id}>${empty}</p>`;
   return html`<table class="diff" id=${id}><thead><tr><th>Field</th><th>Before</th><th>After</th></tr></thead>
     <tbody>${changes.map((c) => html`<tr><td><code>${c.path}</code></td><td class="before">${shown(c.before)}</td><td class="after">${shown(c.after)}</td></tr>`)}</tbody></table>`;
 }
