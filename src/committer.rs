@@ -13,18 +13,23 @@
 //! seals the watermark (see `store/watermark.rs`).
 //!
 //! Only a failed append or sync stops the process: a read that fails (say,
-//! for want of descriptors) fails the one command that needed it.
+//! for want of descriptors) fails the one command that needed it. Its
+//! threads are parts of the process's `Supervisor`; `drain` stops it in
+//! order: what was submitted is decided, synced and answered, the
+//! watermark sealed, and nothing more is taken.
 
 use crate::command::{Command, Outcome, Rejection, Settings, decide};
 use crate::event::{Actor, Envelope, Seq};
 use crate::metrics::{Ack, Metrics};
 use crate::projection::{Projection, State, snapshot};
 use crate::runtime::clock::now_micros;
+use crate::runtime::{Part, Supervisor};
 use crate::store::{CommandRecord, EventLog, RequestDigest, StoreError};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as sync_mpsc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -65,8 +70,12 @@ struct Submission {
 /// The handle every writer uses; cheap to clone.
 #[derive(Clone)]
 pub struct Committer {
-    tx: mpsc::Sender<Submission>,
+    /// Taken by `drain`: once every sender is gone, the decide thread has
+    /// seen every submission and ends.
+    tx: Arc<RwLock<Option<mpsc::Sender<Submission>>>>,
     metrics: Metrics,
+    /// Its threads, in the order they end when drained.
+    parts: Arc<[Part]>,
 }
 
 impl Committer {
@@ -78,6 +87,7 @@ impl Committer {
         snapshot_every: u64,
         settings: Settings,
         metrics: &Metrics,
+        supervisor: &Supervisor,
     ) -> Result<Committer, StoreError> {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let (batches_tx, batches_rx) = sync_mpsc::sync_channel(MAX_UNSYNCED_BATCHES);
@@ -91,22 +101,44 @@ impl Committer {
             settings,
             last_at,
         };
-        std::thread::Builder::new()
-            .name("stride-decide".into())
-            .spawn(move || decider.run(rx, batches_tx))
-            .map_err(|source| thread_error(log.path(), "cannot start the decide thread", source))?;
-        let snapshots =
-            Snapshotter::start(log.clone(), projection.clone(), snapshot_every, metrics)?;
         let path = log.path().to_owned();
+        let decide = supervisor
+            .spawn_thread("committer (decide)", move |_| {
+                decider.run(rx, batches_tx);
+                Ok::<(), Infallible>(())
+            })
+            .map_err(|source| thread_error(&path, "cannot start the decide thread", source))?;
+        let (snapshots, snapshotter) = Snapshotter::start(
+            log.clone(),
+            projection.clone(),
+            snapshot_every,
+            metrics,
+            supervisor,
+        )?;
         let synced = metrics.clone();
-        std::thread::Builder::new()
-            .name("stride-sync".into())
-            .spawn(move || sync_loop(&log, &projection, &snapshots, &synced, batches_rx))
+        let sync = supervisor
+            .spawn_thread("committer (sync)", move |_| {
+                sync_loop(&log, &projection, &snapshots, &synced, batches_rx);
+                Ok::<(), Infallible>(())
+            })
             .map_err(|source| thread_error(&path, "cannot start the sync thread", source))?;
         Ok(Committer {
-            tx,
+            tx: Arc::new(RwLock::new(Some(tx))),
             metrics: metrics.clone(),
+            parts: Arc::new([decide, sync, snapshotter]),
         })
+    }
+
+    /// Takes no more commands; resolves once everything submitted before
+    /// is durable and answered, the watermark sealed and the threads gone.
+    pub async fn drain(&self) {
+        for part in self.parts.iter() {
+            part.stop();
+        }
+        self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
+        for part in self.parts.iter() {
+            part.ended().await;
+        }
     }
 
     /// Decides, appends and syncs `command`; returns once its events are
@@ -127,9 +159,14 @@ impl Committer {
             command,
             reply,
         };
-        let answered = match self.tx.send(submission).await {
-            Ok(()) => answer.await.unwrap_or(Err(SubmitError::Stopped)),
-            Err(_) => Err(SubmitError::Stopped),
+        let tx = self.tx.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let sent = match tx {
+            Some(tx) => tx.send(submission).await.is_ok(),
+            None => false,
+        };
+        let answered = match sent {
+            true => answer.await.unwrap_or(Err(SubmitError::Stopped)),
+            false => Err(SubmitError::Stopped),
         };
         let ack = match &answered {
             Ok(outcome) if outcome.replayed => Ack::Replayed,
@@ -299,15 +336,14 @@ fn sync_loop(
         let first = match rx.recv_timeout(SEAL_AFTER) {
             Ok(batch) => batch,
             Err(sync_mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(error) = log.seal() {
-                    tracing::warn!(%error, "cannot seal the watermark");
-                }
+                seal(log);
                 match rx.recv() {
                     Ok(batch) => batch,
                     Err(_) => return,
                 }
             }
-            Err(sync_mpsc::RecvTimeoutError::Disconnected) => return,
+            // Drained: what was just answered is sealed too.
+            Err(sync_mpsc::RecvTimeoutError::Disconnected) => return seal(log),
         };
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
@@ -340,6 +376,12 @@ fn publish(projection: &Projection, batches: &[Batch]) {
         .flat_map(|b| b.envelopes.iter().cloned())
         .collect();
     projection.publish(newest.state.clone(), &envelopes);
+}
+
+fn seal(log: &EventLog) {
+    if let Err(error) = log.seal() {
+        tracing::warn!(%error, "cannot seal the watermark");
+    }
 }
 
 fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
@@ -398,7 +440,8 @@ impl Snapshotter {
         projection: Arc<Projection>,
         every: u64,
         metrics: &Metrics,
-    ) -> Result<Snapshotter, StoreError> {
+        supervisor: &Supervisor,
+    ) -> Result<(Snapshotter, Part), StoreError> {
         let (tx, rx) = sync_mpsc::sync_channel::<()>(1);
         // Snapshots are a cache: an unreadable list only means taking one.
         let last = log
@@ -412,10 +455,12 @@ impl Snapshotter {
         let every = every.max(1);
         let spacing_now = Arc::new(AtomicU64::new(spacing(every, &projection.read())));
         let spacing_seen = spacing_now.clone();
-        std::thread::Builder::new()
-            .name("stride-snapshot".into())
-            .spawn(move || {
+        let part = supervisor
+            .spawn_thread("snapshotter", move |stop| {
                 for () in rx {
+                    if stop.is_cancelled() {
+                        break;
+                    }
                     // The published state, kept as long as encoding takes
                     // without holding anything up.
                     let state = projection.read();
@@ -430,13 +475,15 @@ impl Snapshotter {
                     }
                     spacing_seen.store(spacing(every, &state), Ordering::Relaxed);
                 }
+                Ok::<(), Infallible>(())
             })
             .map_err(|source| thread_error(&path, "cannot start the snapshot thread", source))?;
-        Ok(Snapshotter {
+        let snapshotter = Snapshotter {
             spacing: spacing_now,
             last: last.into(),
             tx,
-        })
+        };
+        Ok((snapshotter, part))
     }
 
     fn maybe_take(&self, head: Seq) {
@@ -511,6 +558,7 @@ mod tests {
             1_000_000,
             Settings::default(),
             &Metrics::off(),
+            &Supervisor::new(),
         )
         .expect("started");
         Running {

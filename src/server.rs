@@ -1,4 +1,6 @@
-//! `stride serve`: builds every part, in data-flow order, and serves.
+//! `stride serve`: builds every part, in data-flow order, each long-running
+//! one under one `Supervisor`, serves, and stops in order (`stop_in_order`):
+//! on SIGTERM, or when a part dies (then exiting non-zero, naming it).
 
 use crate::api::{self, ServerInfo, Shared};
 use crate::command::{Committer, PortRange, Settings};
@@ -9,7 +11,7 @@ use crate::mesos::{Scheduler, SchedulerConfig, SchedulerHandle};
 use crate::metrics::{MesosState, Metrics};
 use crate::projection::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
-use crate::runtime::{Clock, shutdown_signal};
+use crate::runtime::{Clock, Death, Part, Supervisor, shutdown_signal};
 use crate::store::{EventLog, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,6 +92,10 @@ pub enum ServeError {
     Health(#[source] crate::health::HealthError),
     #[error("cannot start the committer")]
     Committer(#[source] StoreError),
+    #[error("cannot start the stream pacer")]
+    Pacer(#[source] std::io::Error),
+    #[error(transparent)]
+    Died(Death),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -122,6 +128,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         .await
         .expect("the store-opening task does not panic")?;
     tracing::info!(seq = %state.seq, apps = state.apps.len(), tasks = state.tasks.len(), "state rebuilt");
+    let supervisor = Supervisor::new();
     let projection = Arc::new(Projection::new(state));
     let metrics = match config.metrics {
         true => Metrics::on(),
@@ -135,12 +142,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             service_ports: config.service_ports,
         },
         &metrics,
+        &supervisor,
     )
     .map_err(ServeError::Committer)?;
     // No master configured: an embedded cluster on loopback, reached over
     // HTTP through the same client a real master gets.
     let local = match config.mesos.masters.is_empty() && !config.mesos.disabled {
-        true => Some(start_local(&config).await?),
+        true => Some(start_local(&config, &supervisor).await?),
         false => None,
     };
     let mut mesos = config.mesos.clone();
@@ -153,10 +161,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let readiness = Readiness::default();
     let health = HealthResults::default();
     let mut handle = None;
+    // Stopped together once HTTP has: the reconciler first of all.
+    let mut background = Vec::new();
     if mesos.disabled {
         metrics.mesos(MesosState::Disabled);
     } else {
-        handle = Some(follow_mesos(
+        let (scheduler, reconciler) = follow_mesos(
             &mesos,
             state_framework(&projection),
             &committer,
@@ -169,7 +179,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 metrics: metrics.clone(),
                 clock: Clock::system(),
             },
-        )?);
+            &supervisor,
+        )?;
+        handle = Some(scheduler);
+        background.push(reconciler);
         let monitor = HealthMonitor::new(
             projection.clone(),
             committer.clone(),
@@ -178,10 +191,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Clock::system(),
         )
         .map_err(ServeError::Health)?;
-        tokio::spawn(monitor.run());
+        background.push(supervisor.spawn("health monitor", |stop| monitor.run(stop)));
         let readiness = ReadinessMonitor::new(projection.clone(), readiness.clone())
             .map_err(ServeError::Health)?;
-        tokio::spawn(readiness.run());
+        background.push(supervisor.spawn("readiness monitor", |stop| readiness.run(stop)));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -191,24 +204,27 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         })?;
     let bound = listener.local_addr().map_err(ServeError::Serve)?;
     let callbacks = crate::callbacks::Registry::default();
-    crate::callbacks::start(
+    background.push(crate::callbacks::start(
         log.clone(),
         projection.clone(),
         callbacks.clone(),
         config.callbacks,
         bound,
-    );
+        &supervisor,
+    ));
     let sessions = Sessions::start().map_err(ServeError::Serve)?;
     let stream = crate::stream::Hub::start(
         config.stream,
         projection.clone(),
         max_streams,
         sessions.handle(),
-    );
+        &supervisor,
+    )
+    .map_err(ServeError::Pacer)?;
     let shared = Shared {
-        log: log.clone(),
+        log,
         projection,
-        committer,
+        committer: committer.clone(),
         server: ServerInfo {
             address: bound,
             service_ports: config.service_ports,
@@ -236,37 +252,96 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         header_timeout: config.connections.header_timeout,
         send_timeout: config.connections.send_timeout,
     };
-    let open = connections::accept_until(listener, router, limits, shutdown_signal()).await;
-    // Accepting has stopped. Streams never end by themselves: tell them to,
-    // and give them and requests in flight a bounded time.
-    stream.stop();
-    let drained = async {
-        open.drain().await;
-        stream.stopped().await;
+    let stopping = async {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            _ = supervisor.died() => {}
+        }
     };
-    if tokio::time::timeout(config.connections.shutdown_timeout, drained)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            timeout = ?config.connections.shutdown_timeout,
-            "connections still open at the shutdown timeout; closing them"
-        );
-    }
-    drop(sessions);
-    // Every acknowledged write is durable already; sealing tells the next
-    // open that the last batch was acknowledged too, instead of leaving it
-    // to the idle seal, which a prompt stop can outrun.
-    if let Err(error) = log.seal() {
-        tracing::warn!(%error, "cannot seal the watermark");
-    }
+    let open = connections::accept_until(listener, router, limits, stopping, &supervisor).await;
+    stop_in_order(Running {
+        supervisor: &supervisor,
+        open,
+        stream,
+        sessions,
+        background,
+        committer,
+        local,
+        timeout: config.connections.shutdown_timeout,
+    })
+    .await;
     if let Some(path) = advertised {
         let _ = std::fs::remove_file(path);
     }
-    if let Some(cluster) = local {
-        cluster.shutdown().await;
+    match supervisor.death() {
+        Some(death) => Err(ServeError::Died(death)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// What a serving Stride stops, in order.
+struct Running<'a> {
+    supervisor: &'a Supervisor,
+    open: connections::Open,
+    stream: Arc<crate::stream::Hub>,
+    sessions: Sessions,
+    background: Vec<Part>,
+    committer: Committer,
+    local: Option<LocalCluster>,
+    /// Each step waits this long at most.
+    timeout: Duration,
+}
+
+/// The shutdown order (ARCHITECTURE.md): HTTP (accepting has stopped;
+/// requests in flight are answered, streams closed with 1001), then the
+/// background parts (the reconciler finishing the activation under way),
+/// then the committer (everything submitted made durable and answered),
+/// then the local cluster. Each step is logged and bounded in time.
+async fn stop_in_order(running: Running<'_>) {
+    let Running {
+        supervisor,
+        open,
+        stream,
+        sessions,
+        background,
+        committer,
+        local,
+        timeout,
+    } = running;
+    tracing::info!("shutdown: stopped accepting connections");
+    // Streams never end by themselves: tell them to.
+    stream.stop();
+    let http = async {
+        tokio::join!(open.drain(), stream.stopped());
+    };
+    bounded(
+        "HTTP stopped: requests answered, streams closed",
+        timeout,
+        http,
+    )
+    .await;
+    drop(sessions);
+    supervisor.stop();
+    let parts = async {
+        for part in &background {
+            part.ended().await;
+            tracing::info!(part = part.name(), "shutdown: part stopped");
+        }
+    };
+    bounded("background parts stopped", timeout, parts).await;
+    bounded("committer drained", timeout, committer.drain()).await;
+    if let Some(cluster) = local {
+        bounded("local cluster stopped", timeout, cluster.shutdown()).await;
+    }
+    bounded("every part ended", timeout, supervisor.ended()).await;
+}
+
+/// Waits for one shutdown step, `timeout` at most, and says so.
+async fn bounded(step: &str, timeout: Duration, done: impl Future<Output = ()>) {
+    match tokio::time::timeout(timeout, done).await {
+        Ok(()) => tracing::info!("shutdown: {step}"),
+        Err(_) => tracing::warn!(?timeout, "shutdown: {step}: not done in time; going on"),
+    }
 }
 
 /// The runtime websocket sessions run on (`Hub::start`), shut down without
@@ -372,7 +447,10 @@ fn advertise(data_dir: &std::path::Path, bound: SocketAddr) -> Option<PathBuf> {
     }
 }
 
-async fn start_local(config: &ServeConfig) -> Result<LocalCluster, ServeError> {
+async fn start_local(
+    config: &ServeConfig,
+    supervisor: &Supervisor,
+) -> Result<LocalCluster, ServeError> {
     let local = LocalClusterConfig {
         work_dir: Some(config.data_dir.join("local-sandboxes")),
         docker_socket: config.mesos.docker_socket.clone(),
@@ -382,7 +460,7 @@ async fn start_local(config: &ServeConfig) -> Result<LocalCluster, ServeError> {
             .unwrap_or(LocalClusterConfig::default().ports),
         ..LocalClusterConfig::default()
     };
-    let cluster = LocalCluster::start(local)
+    let cluster = LocalCluster::start_under(local, supervisor)
         .await
         .map_err(ServeError::Local)?;
     tracing::info!(url = %cluster.url(), "embedded local cluster started");
@@ -413,7 +491,8 @@ fn follow_mesos(
     committer: &Committer,
     projection: &Arc<Projection>,
     links: Links,
-) -> Result<SchedulerHandle, ServeError> {
+    supervisor: &Supervisor,
+) -> Result<(SchedulerHandle, Part), ServeError> {
     let mut scheduler = SchedulerConfig::new(
         config.masters.clone(),
         config.framework_name.clone(),
@@ -422,6 +501,6 @@ fn follow_mesos(
     scheduler.framework_id = framework;
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
     let reconciler = Reconciler::new(handle.clone(), committer.clone(), projection.clone(), links);
-    tokio::spawn(reconciler.run(events));
-    Ok(handle)
+    let part = supervisor.spawn("reconciler", |stop| reconciler.run(events, stop));
+    Ok((handle, part))
 }

@@ -19,7 +19,7 @@ use stride::event::{
 use stride::health::{HealthMonitor, HealthResults};
 use stride::metrics::Metrics;
 use stride::projection::Projection;
-use stride::runtime::Clock;
+use stride::runtime::{Clock, Supervisor};
 use stride::store::EventLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -67,10 +67,17 @@ impl Stack {
         let state = stride::projection::load(&log, None).expect("loads");
         let projection = Arc::new(Projection::new(state.clone()));
         let settings = Settings::default();
+        let supervisor = Supervisor::new();
         let metrics = Metrics::on();
-        let committer =
-            Committer::start(log.clone(), projection.clone(), 1_000, settings, &metrics)
-                .expect("committer");
+        let committer = Committer::start(
+            log.clone(),
+            projection.clone(),
+            1_000,
+            settings,
+            &metrics,
+            &supervisor,
+        )
+        .expect("committer");
         let results = HealthResults::default();
         let monitor = HealthMonitor::new(
             projection.clone(),
@@ -80,7 +87,7 @@ impl Stack {
             clock,
         )
         .expect("monitor");
-        tokio::spawn(monitor.run());
+        supervisor.spawn("health monitor", |stop| monitor.run(stop));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let shared = Shared {
@@ -96,7 +103,9 @@ impl Stack {
                 projection.clone(),
                 100,
                 None,
-            ),
+                &supervisor,
+            )
+            .expect("a hub"),
             callbacks: stride::callbacks::Registry::default(),
             health: results.clone(),
             queue: Arc::new(stride::reconciler::Queue::default()),

@@ -58,6 +58,46 @@ async fn a_restarted_stride_resubscribes_as_the_same_framework_on_local_mesos() 
     resubscribes_as_the_same_framework(&local.url).await;
 }
 
+/// A part that dies ends the process: Mesos refusing the framework for
+/// good (an operator tore it down; Mesos answers the resubscription with
+/// `ERROR`) ends the reconciler, and so Stride, non-zero and saying why,
+/// after stopping in order.
+#[tokio::test]
+async fn a_framework_torn_down_on_real_mesos_ends_stride_saying_why() {
+    let master = tokio::task::spawn_blocking(real_master).await.unwrap();
+    a_removed_framework_ends_stride(&master).await;
+}
+
+#[tokio::test]
+async fn a_framework_torn_down_on_local_mesos_ends_stride_saying_why() {
+    let local = LocalMesos::start(&[]);
+    a_removed_framework_ends_stride(&local.url).await;
+}
+
+async fn a_removed_framework_ends_stride(master: &str) {
+    let name = format!("stride-removed-test-{}", uuid::Uuid::new_v4());
+    let dir = tempfile::tempdir().unwrap();
+    let http = client();
+    let args = ["--master", master, "--framework-name", &name];
+    let (mut server, log) = Server::start_logged(dir.path(), &args);
+    wait_until("FrameworkSubscribed", Duration::from_secs(30), || async {
+        subscribed_framework(&http, &server).await.is_some()
+    })
+    .await;
+    let id = subscribed_framework(&http, &server).await.unwrap();
+    teardown(&http, master, &id).await;
+    let status = tokio::task::spawn_blocking(move || server.exit_within(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .expect("Stride still runs a minute after its framework was removed");
+    let text = log.text();
+    assert_eq!(status.code(), Some(1), "{status}\n{text}");
+    let said = "stride: the reconciler failed: Mesos refused the framework for good: \
+                Framework has been removed";
+    assert!(text.contains(said), "{text}");
+    assert!(text.contains("shutdown: committer drained"), "{text}");
+}
+
 #[tokio::test]
 async fn serve_without_a_master_runs_the_embedded_cluster() {
     let dir = tempfile::tempdir().unwrap();

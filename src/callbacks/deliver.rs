@@ -12,7 +12,7 @@ use crate::stream::{Feed, FeedError, Filter, Item, Start};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Interval, MissedTickBehavior};
 
 /// First wait after a failure; doubles up to `max_backoff`.
@@ -32,7 +32,13 @@ pub(super) struct Delivery {
 }
 
 impl Delivery {
-    pub fn spawn(&self, url: String, subscribed_at: Seq) -> JoinHandle<()> {
+    /// Starts delivering to `url` as one of `deliveries`.
+    pub fn spawn(
+        &self,
+        deliveries: &mut JoinSet<()>,
+        url: String,
+        subscribed_at: Seq,
+    ) -> AbortHandle {
         // A cursor left by an earlier subscription of the same URL is older
         // than this subscription; start at whichever is later.
         let cursor = match self.log.callback_cursor(&url) {
@@ -56,7 +62,7 @@ impl Delivery {
                 last_error_at: None,
             },
         );
-        tokio::spawn(self.clone().run(url, cursor))
+        deliveries.spawn(self.clone().run(url, cursor))
     }
 
     async fn run(self, url: String, mut cursor: Seq) {

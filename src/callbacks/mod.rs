@@ -4,8 +4,9 @@
 //!
 //! Subscriptions are events in the log (`CallbackSubscribed`,
 //! `CallbackUnsubscribed`) decided by the committer like any other write.
-//! A supervisor follows those events and runs one delivery task per URL, so
-//! a dead or slow endpoint only ever delays itself. Each task reads through
+//! A part of the server's (`runtime::Supervisor`) follows those events and
+//! runs one delivery task per URL, so a dead or slow endpoint only ever
+//! delays itself; a delivery task that panics ends the part. Each task reads through
 //! its own `Feed` from its durable cursor (the `cursors` tree), retries a
 //! failed POST with capped exponential backoff, and moves the cursor only
 //! after a 2xx.
@@ -23,6 +24,7 @@ pub use own_address::reaching_listener;
 use crate::event::json::timestamp;
 use crate::event::{Event, Kind, Seq};
 use crate::projection::Projection;
+use crate::runtime::{Part, Supervisor};
 use crate::store::EventLog;
 use crate::stream::{Feed, FeedError, Filter, Item, Start};
 use serde::Serialize;
@@ -30,6 +32,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CallbackConfig {
@@ -81,7 +85,17 @@ impl Registry {
     }
 }
 
-/// Starts the supervisor on the current runtime, for a server listening
+#[derive(Debug, thiserror::Error)]
+pub enum CallbacksError {
+    #[error("event subscriptions cannot follow the log")]
+    Feed(#[source] FeedError),
+    #[error("event subscriptions have no HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("a delivery task failed")]
+    Delivery(#[source] tokio::task::JoinError),
+}
+
+/// Starts delivering as a part of `supervisor`'s, for a server listening
 /// on `listen`.
 pub fn start(
     log: Arc<EventLog>,
@@ -89,37 +103,32 @@ pub fn start(
     registry: Registry,
     config: CallbackConfig,
     listen: SocketAddr,
-) {
-    tokio::spawn(supervise(log, projection, registry, config, listen));
+    supervisor: &Supervisor,
+) -> Part {
+    supervisor.spawn("callbacks", move |stop| {
+        deliver_all(log, projection, registry, config, listen, stop)
+    })
 }
 
-async fn supervise(
+async fn deliver_all(
     log: Arc<EventLog>,
     projection: Arc<Projection>,
     registry: Registry,
     config: CallbackConfig,
     listen: SocketAddr,
-) {
+    stop: CancellationToken,
+) -> Result<(), CallbacksError> {
     let mut filter = Filter::default();
     filter.types.insert(Kind::CallbackSubscribed);
     filter.types.insert(Kind::CallbackUnsubscribed);
     // Follow first, then read the state: a change in between is seen twice,
     // and both handlings below are idempotent.
-    let feed = Feed::open(log.clone(), projection.clone(), Start::Now, filter);
-    let mut feed = match feed {
-        Ok(feed) => feed,
-        Err(error) => {
-            tracing::error!(%error, "event subscriptions cannot follow the log");
-            return;
-        }
-    };
-    let http = match reqwest::Client::builder().timeout(config.timeout).build() {
-        Ok(http) => http,
-        Err(error) => {
-            tracing::error!(%error, "event subscriptions have no HTTP client");
-            return;
-        }
-    };
+    let mut feed = Feed::open(log.clone(), projection.clone(), Start::Now, filter)
+        .map_err(CallbacksError::Feed)?;
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .build()
+        .map_err(CallbacksError::Client)?;
     let delivery = deliver::Delivery {
         log: log.clone(),
         projection: projection.clone(),
@@ -128,25 +137,34 @@ async fn supervise(
         http,
         listen,
     };
+    let mut deliveries = JoinSet::new();
     let mut tasks = HashMap::new();
     let initial = projection.read().callbacks.clone();
     for (url, since) in initial {
-        tasks.insert(url.clone(), delivery.spawn(url, since));
+        let task = delivery.spawn(&mut deliveries, url.clone(), since);
+        tasks.insert(url, task);
     }
     loop {
-        let envelope = match feed.next().await {
+        let next = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            Some(ended) = deliveries.join_next() => match ended {
+                Err(error) if error.is_panic() => return Err(CallbacksError::Delivery(error)),
+                // Done (not delivering to itself) or unsubscribed.
+                _ => continue,
+            },
+            next = feed.next() => next,
+        };
+        let envelope = match next {
             Ok(Item::Event(envelope)) => envelope,
             Ok(Item::CaughtUp(_)) => continue,
-            Err(FeedError::Closed) => return,
-            Err(error) => {
-                tracing::error!(%error, "event subscriptions stopped following the log");
-                return;
-            }
+            Err(FeedError::Closed) => return Ok(()),
+            Err(error) => return Err(CallbacksError::Feed(error)),
         };
         match &envelope.event {
             Event::CallbackSubscribed(e) if !tasks.contains_key(&e.callback_url) => {
-                let task = delivery.spawn(e.callback_url.clone(), envelope.seq);
-                tasks.insert(e.callback_url.clone(), task);
+                let url = e.callback_url.clone();
+                let task = delivery.spawn(&mut deliveries, url.clone(), envelope.seq);
+                tasks.insert(url, task);
             }
             Event::CallbackUnsubscribed(e) => {
                 if let Some(task) = tasks.remove(&e.callback_url) {

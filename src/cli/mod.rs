@@ -237,12 +237,17 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 async fn local_mesos(config: crate::local::LocalClusterConfig) -> anyhow::Result<()> {
-    let cluster = crate::local::LocalCluster::start(config)
+    let supervisor = crate::runtime::Supervisor::new();
+    let cluster = crate::local::LocalCluster::start_under(config, &supervisor)
         .await
         .context("cannot start the local cluster")?;
     // Tests and scripts wait for this line to learn the port.
     println!("stride local-mesos: listening on {}", cluster.url());
-    crate::runtime::shutdown_signal().await;
+    let died = tokio::select! {
+        () = crate::runtime::shutdown_signal() => None,
+        death = supervisor.died() => Some(death),
+    };
+    supervisor.stop();
     cluster.shutdown().await;
-    Ok(())
+    died.map_or(Ok(()), |death| Err(death.into()))
 }

@@ -17,6 +17,7 @@
 mod counted;
 pub mod descriptors;
 
+use crate::runtime::Supervisor;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use counted::Counted;
@@ -49,17 +50,20 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Serves `router` on `listener` until `stop` resolves, then stops
-/// accepting and returns the open connections, to be drained.
+/// accepting and returns the open connections, to be drained. Each
+/// connection is tracked by `supervisor` too.
 pub async fn accept_until(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     stop: impl Future<Output = ()>,
+    supervisor: &Supervisor,
 ) -> Open {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let open = Open {
         closing: CancellationToken::new(),
         connections: TaskTracker::new(),
+        supervisor: supervisor.clone(),
     };
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -104,6 +108,7 @@ pub async fn accept_until(
 pub struct Open {
     closing: CancellationToken,
     connections: TaskTracker,
+    supervisor: Supervisor,
 }
 
 impl Open {
@@ -119,7 +124,7 @@ impl Open {
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
         let closing = self.closing.clone();
-        self.connections.spawn(async move {
+        self.connections.spawn(self.supervisor.track(async move {
             let mut connection = std::pin::pin!(connection);
             let served = tokio::select! {
                 served = connection.as_mut() => served,
@@ -131,7 +136,7 @@ impl Open {
             if let Err(error) = served {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
-        });
+        }));
     }
 
     /// Lets each connection finish its request in flight and closes it;

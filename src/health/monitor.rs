@@ -15,6 +15,7 @@ use crate::projection::{Projection, State, Task};
 use crate::runtime::Clock;
 use crate::runtime::probe::client;
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::MissedTickBehavior;
@@ -80,9 +81,9 @@ impl HealthMonitor {
         })
     }
 
-    /// Follows the projection forever, keeping one probe loop per running
-    /// task and check; dropping a loop's guard stops it.
-    pub async fn run(self) {
+    /// Follows the projection until told to stop, keeping one probe loop
+    /// per running task and check; dropping a loop's guard stops it.
+    pub async fn run(self, stop: CancellationToken) -> Result<(), Infallible> {
         let mut head = self.shared.projection.watch_head();
         let mut loops: HashMap<(TaskId, usize), DropGuard> = HashMap::new();
         loop {
@@ -111,8 +112,9 @@ impl HealthMonitor {
                 }
                 loops.insert(key, stop.drop_guard());
             }
-            if head.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return Ok(()) },
+                () = stop.cancelled() => return Ok(()),
             }
         }
     }

@@ -9,6 +9,7 @@ use crate::event::condition::Condition;
 use crate::projection::{Projection, State};
 use crate::runtime::probe;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -94,7 +95,8 @@ impl ReadinessMonitor {
         })
     }
 
-    pub async fn run(self) {
+    /// Follows the projection until told to stop.
+    pub async fn run(self, stop: CancellationToken) -> Result<(), Infallible> {
         let mut head = self.projection.watch_head();
         let mut loops: HashMap<(TaskId, String), DropGuard> = HashMap::new();
         loop {
@@ -116,8 +118,9 @@ impl ReadinessMonitor {
                 tokio::spawn(probe_loop(readiness, client, check, stop.clone()));
                 loops.insert(key, stop.drop_guard());
             }
-            if head.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return Ok(()) },
+                () = stop.cancelled() => return Ok(()),
             }
         }
     }

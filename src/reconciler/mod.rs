@@ -7,6 +7,11 @@
 //! nothing: see `command::decide`). State changes, Mesos events and a timer
 //! all trigger the same thing: a plan (`plan`, pure) over the whole state,
 //! carried out by the `executor`. Triggers that arrive together share one.
+//!
+//! It runs until told to stop, finishing the activation under way first;
+//! Mesos refusing the framework for good (an `ERROR` event, e.g. after an
+//! operator's teardown) ends it with an error, which ends the process, as
+//! it ends Marathon.
 
 mod executor;
 pub mod plan;
@@ -32,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// What the reconciler shares with the rest of the server.
 pub struct Links {
@@ -46,6 +52,18 @@ pub struct Links {
     pub metrics: Metrics,
     /// What plans and timers measure time by.
     pub clock: Clock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcilerError {
+    #[error("Mesos refused the framework for good: {0}")]
+    Refused(String),
+    #[error("the Mesos driver stopped")]
+    DriverGone,
+    #[error("cannot record a Mesos event")]
+    Record(#[source] SubmitError),
+    #[error("cannot record a plan")]
+    Plan(#[source] SubmitError),
 }
 
 /// The safety net: plan at least this often even if nothing seems to change.
@@ -90,22 +108,30 @@ impl Reconciler {
         }
     }
 
-    /// Follows the Mesos event stream until the driver stops.
-    pub async fn run(mut self, mut events: mpsc::Receiver<SchedulerEvent>) {
+    /// Follows the Mesos event stream until told to stop (between
+    /// activations) or Mesos refuses the framework for good.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<SchedulerEvent>,
+        stop: CancellationToken,
+    ) -> Result<(), ReconcilerError> {
         let mut head = self.projection.watch_head();
         loop {
             let wake = self.wake_instant();
             let event = tokio::select! {
+                biased;
+                () = stop.cancelled() => {
+                    // Without a framework teardown: Mesos keeps the tasks.
+                    self.mesos.shutdown().await;
+                    return Ok(());
+                }
                 event = events.recv() => match event {
                     Some(event) => Some(event),
-                    None => {
-                        tracing::info!("Mesos driver stopped");
-                        return;
-                    }
+                    None => return Err(ReconcilerError::DriverGone),
                 },
                 changed = head.changed() => {
                     if changed.is_err() {
-                        return;
+                        return Ok(());
                     }
                     None
                 }
@@ -126,19 +152,15 @@ impl Reconciler {
             }
             head.mark_unchanged();
             for event in pending {
-                if let Err(error) = self.handle(event).await {
-                    // Only a stopping committer fails a submit of these facts.
-                    tracing::warn!(%error, "cannot record a Mesos event; stopping the reconciler");
-                    return;
-                }
+                self.handle(event).await?;
             }
             if !self.subscribed {
                 continue;
             }
-            if let Err(error) = self.executor.activate().await {
-                tracing::warn!(%error, "cannot record a plan; stopping the reconciler");
-                return;
-            }
+            self.executor
+                .activate()
+                .await
+                .map_err(ReconcilerError::Plan)?;
         }
     }
 
@@ -152,7 +174,7 @@ impl Reconciler {
         tick.min(self.clock.instant_at(at))
     }
 
-    async fn handle(&mut self, event: SchedulerEvent) -> Result<(), SubmitError> {
+    async fn handle(&mut self, event: SchedulerEvent) -> Result<(), ReconcilerError> {
         match event {
             SchedulerEvent::Subscribed {
                 framework_id,
@@ -163,7 +185,10 @@ impl Reconciler {
                     framework: FrameworkId(framework_id.value.clone()),
                     master: master.to_string(),
                 };
-                self.committer.submit(Actor::Mesos, None, command).await?;
+                self.committer
+                    .submit(Actor::Mesos, None, command)
+                    .await
+                    .map_err(ReconcilerError::Record)?;
                 tracing::info!(framework = %framework_id, %master, "subscribed");
                 self.metrics.mesos(MesosState::Subscribed);
                 self.subscribed = true;
@@ -199,9 +224,8 @@ impl Reconciler {
             SchedulerEvent::Failure(failure) => tracing::info!(?failure, "Mesos reports a failure"),
             SchedulerEvent::Message(_) | SchedulerEvent::OperationStatus(_) => {}
             SchedulerEvent::Error(message) => {
-                tracing::error!(%message, "Mesos ended the subscription");
                 self.metrics.mesos(MesosState::Failed);
-                self.subscribed = false;
+                return Err(ReconcilerError::Refused(message));
             }
             SchedulerEvent::Disconnected { reason } => {
                 tracing::warn!(%reason, "disconnected from Mesos; resubscribing");

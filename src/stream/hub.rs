@@ -9,8 +9,10 @@ use super::StreamConfig;
 use crate::event::{Envelope, Seq};
 use crate::projection::Projection;
 use crate::protocol::stream::event_text;
+use crate::runtime::Supervisor;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -99,16 +101,18 @@ impl Drop for Subscribed {
 pub struct Full(pub usize);
 
 impl Hub {
-    /// Starts pacing the projection's head. Websocket sessions run on
-    /// `sessions`: threads of their own, so that fanning events out to a
-    /// thousand subscribers queues behind itself, not in front of the API's
-    /// requests (writers wait there for their acknowledgements).
+    /// Starts pacing the projection's head (the pacer is a part of
+    /// `supervisor`'s). Websocket sessions run on `sessions`: threads of
+    /// their own, so that fanning events out to a thousand subscribers
+    /// queues behind itself, not in front of the API's requests (writers
+    /// wait there for their acknowledgements).
     pub fn start(
         config: StreamConfig,
         projection: Arc<Projection>,
         max_subscribers: usize,
         sessions: Option<tokio::runtime::Handle>,
-    ) -> Arc<Hub> {
+        supervisor: &Supervisor,
+    ) -> std::io::Result<Arc<Hub>> {
         let head = projection.head();
         let hub = Arc::new(Hub {
             config,
@@ -128,13 +132,11 @@ impl Hub {
         let weak = Arc::downgrade(&hub);
         // A thread of its own: as a task it would queue behind the very
         // subscribers it wakes, and tokio's timer rounds waits up to 1 ms.
-        let spawned = std::thread::Builder::new()
-            .name("stride-pacer".into())
-            .spawn(move || pace(weak, projection));
-        if let Err(error) = spawned {
-            tracing::error!(%error, "cannot start the stream pacer; subscribers will not be woken");
-        }
-        hub
+        supervisor.spawn_thread("stream pacer", move |stop| {
+            pace(weak, projection, stop);
+            Ok::<(), Infallible>(())
+        })?;
+        Ok(hub)
     }
 
     /// A place for one more subscriber, if any is left.
@@ -270,11 +272,19 @@ fn render(envelope: &Envelope) -> Utf8Bytes {
 
 /// Follows the projection's head, renders what is new and passes the head
 /// on, no more often than the pace. An event arriving after a quiet spell
-/// goes out at once. Ends with the hub or the projection.
-fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>) {
+/// goes out at once. Ends when told, or with the hub or the projection.
+fn pace(hub: std::sync::Weak<Hub>, projection: Arc<Projection>, stop: CancellationToken) {
     let mut head = projection.watch_head();
     let mut last_wake = Instant::now();
-    while futures::executor::block_on(head.changed()).is_ok() {
+    let changed = |head: &mut watch::Receiver<Seq>| {
+        futures::executor::block_on(async {
+            tokio::select! {
+                changed = head.changed() => changed.is_ok(),
+                () = stop.cancelled() => false,
+            }
+        })
+    };
+    while changed(&mut head) {
         let Some(hub) = hub.upgrade() else { return };
         std::thread::sleep((last_wake + hub.pace()).saturating_duration_since(Instant::now()));
         let seq = *head.borrow_and_update();
@@ -304,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn the_paced_head_follows_and_recent_events_come_rendered() {
         let projection = Arc::new(Projection::new(State::default()));
-        let hub = Hub::start(config(), projection.clone(), 500, None);
+        let hub = Hub::start(config(), projection.clone(), 500, None, &Supervisor::new()).unwrap();
         let subscribers: Vec<_> = (0..500)
             .map(|_| hub.subscribe(Protocol::Websocket).unwrap())
             .collect();

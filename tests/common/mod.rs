@@ -70,6 +70,47 @@ impl Server {
         }
     }
 
+    /// Starts `stride serve` (`extra` names the master, or `--no-mesos`)
+    /// logging at info level into a `Log` the test reads.
+    pub fn start_logged(data_dir: &Path, extra: &[&str]) -> (Server, Log) {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("STRIDE_LOG", "info")
+            .stderr(Stdio::piped());
+        let (mut child, url) = spawn_until_listening(command, "stride: listening on ");
+        let log = Log::default();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut text = kept.0.lock().unwrap_or_else(|p| p.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let server = Server {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+        };
+        (server, log)
+    }
+
+    /// Waits for the server to exit; `None` if it still runs at `within`.
+    pub fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGKILLs the server. Under a wrapper such as strace, the server is
     /// the wrapper's child: kill it first, or it outlives the test.
     pub fn kill(&mut self) {
@@ -85,6 +126,16 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
+    }
+}
+
+/// What a server logged (on stderr), read as it comes.
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Log {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

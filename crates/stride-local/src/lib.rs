@@ -48,14 +48,15 @@ mod state;
 mod tasks;
 
 use axum::serve::ListenerExt;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use stride_runtime::tcp::no_delay;
+use stride_runtime::{Part, Supervisor};
 
 use nix::sys::signal::Signal;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use bench::{LaunchBenchmark, LaunchBenchmarkError, Workload, benchmark_launches};
@@ -92,8 +93,6 @@ pub enum LocalClusterError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("waiting for Ctrl-C failed: {0}")]
-    Signal(std::io::Error),
 }
 
 /// A running local cluster. Dropping it kills every task process; call
@@ -103,13 +102,23 @@ pub struct LocalCluster {
     work_dir: PathBuf,
     master: Arc<Master>,
     stop: CancellationToken,
-    server: Option<JoinHandle<()>>,
-    ticker: Option<JoinHandle<()>>,
+    /// Drops the server's connections (when they do not close in time).
+    abort: CancellationToken,
+    server: Option<Part>,
+    ticker: Option<Part>,
 }
 
 impl LocalCluster {
     /// Binds the listener, registers the agents and starts serving.
     pub async fn start(config: LocalClusterConfig) -> Result<Self, LocalClusterError> {
+        LocalCluster::start_under(config, &Supervisor::new()).await
+    }
+
+    /// Like `start`, its server and timers parts of `supervisor`'s.
+    pub async fn start_under(
+        config: LocalClusterConfig,
+        supervisor: &Supervisor,
+    ) -> Result<Self, LocalClusterError> {
         config.validate()?;
         let master_id = uuid::Uuid::new_v4().to_string();
         let work_dir = config
@@ -187,22 +196,25 @@ impl LocalCluster {
                 master.adopt(&mut state, found);
             }
         }
-        let stop = CancellationToken::new();
+        // Its own stop, not the supervisor's: the cluster stops last, so
+        // that the reconciler's last activation still reaches it.
+        let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
         let server = {
-            let stop = stop.clone();
+            let (stop, abort) = (stop.clone(), abort.clone());
             let app = http::router(Arc::clone(&master));
-            tokio::spawn(async move {
+            supervisor.spawn("local cluster server", move |_| async move {
                 let serve = axum::serve(listener.tap_io(no_delay), app)
                     .with_graceful_shutdown(async move { stop.cancelled().await });
-                if let Err(error) = serve.await {
-                    tracing::error!(%error, "local cluster HTTP server failed");
+                tokio::select! {
+                    served = serve => served,
+                    () = abort.cancelled() => Ok(()),
                 }
             })
         };
         let ticker = {
             let stop = stop.clone();
             let master = Arc::clone(&master);
-            tokio::spawn(async move {
+            supervisor.spawn("local cluster timers", move |_| async move {
                 let mut interval = tokio::time::interval(TICK);
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -211,6 +223,7 @@ impl LocalCluster {
                         _ = interval.tick() => master.tick(),
                     }
                 }
+                Ok::<(), Infallible>(())
             })
         };
         tracing::info!(%address, agents = config.agents, work_dir = %work_dir.display(), "local Mesos cluster started");
@@ -219,6 +232,7 @@ impl LocalCluster {
             work_dir,
             master,
             stop,
+            abort,
             server: Some(server),
             ticker: Some(ticker),
         })
@@ -247,14 +261,17 @@ impl LocalCluster {
     /// stops the server and waits until every child process is reaped.
     pub async fn shutdown(mut self) {
         self.master.shutdown();
-        self.stop.cancel();
+        self.stop_parts();
         if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.await;
+            ticker.ended().await;
         }
         if let Some(server) = self.server.take()
-            && tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err()
+            && tokio::time::timeout(SHUTDOWN_GRACE, server.ended())
+                .await
+                .is_err()
         {
-            tracing::warn!("local cluster connections did not close in time");
+            tracing::warn!("local cluster connections did not close in time; dropping them");
+            self.abort.cancel();
         }
         self.master.supervisors.close();
         self.master.supervisors.wait().await;
@@ -269,18 +286,16 @@ impl Drop for LocalCluster {
         for pgid in self.master.live_process_groups() {
             process::signal_group(pgid, Signal::SIGKILL);
         }
-        self.stop.cancel();
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
+        self.stop_parts();
+        self.abort.cancel();
     }
 }
 
-/// Runs a local cluster until Ctrl-C; for `stride local-mesos`.
-pub async fn run(config: LocalClusterConfig) -> Result<(), LocalClusterError> {
-    let cluster = LocalCluster::start(config).await?;
-    tracing::info!(url = %cluster.url(), "serving the Mesos v1 scheduler API; Ctrl-C stops");
-    let stopped = tokio::signal::ctrl_c().await;
-    cluster.shutdown().await;
-    stopped.map_err(LocalClusterError::Signal)
+impl LocalCluster {
+    fn stop_parts(&self) {
+        self.stop.cancel();
+        for part in self.server.iter().chain(&self.ticker) {
+            part.stop();
+        }
+    }
 }

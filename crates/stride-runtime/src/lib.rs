@@ -1,15 +1,17 @@
-//! What every Stride process runs on, whichever part it is: TCP options
-//! for accepted connections, network probes, the shutdown signal, the one
-//! retry backoff, the one clock and error chains. It knows nothing of
-//! Stride's domain.
+//! What every Stride process runs on, whichever part it is: supervision of
+//! its long-running parts, TCP options for accepted connections, network
+//! probes, the shutdown signal, the one retry backoff, the one clock and
+//! error chains. It knows nothing of Stride's domain.
 
 pub mod backoff;
 pub mod clock;
 pub mod error;
 pub mod probe;
 mod signal;
+pub mod supervisor;
 pub mod tcp;
 
 pub use backoff::Backoff;
 pub use clock::Clock;
 pub use signal::shutdown_signal;
+pub use supervisor::{Death, Part, Supervisor};

@@ -128,6 +128,7 @@ pub(super) async fn appends(
         1_000_000,
         Settings::default(),
         metrics,
+        &crate::runtime::Supervisor::new(),
     )?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..writers as u64)
