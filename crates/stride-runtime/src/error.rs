@@ -2,15 +2,16 @@
 
 use std::error::Error;
 
+/// An error and its sources, outermost first.
+pub fn causes<'a>(error: &'a (dyn Error + 'a)) -> impl Iterator<Item = &'a (dyn Error + 'a)> {
+    std::iter::successors(Some(error), |&e| e.source().map(|s| s as &dyn Error))
+}
+
 /// An error with its causes on one line, `a: b: c`: the top-level message
 /// alone often says little ("error sending request").
 pub fn chain(error: &dyn Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+    causes(error)
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -17,6 +17,8 @@ use bollard::query_parameters::{
 use futures::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
+use crate::runtime::error::causes;
+
 /// Seconds bollard waits for one API answer. Pulls and waits stream for
 /// longer; this bounds only a silent engine.
 const REQUEST_TIMEOUT_SECS: u64 = 120;
@@ -274,11 +276,7 @@ impl Engine {
 /// The innermost cause, which is where "No such file or directory" or
 /// "Connection refused" lives.
 fn describe(error: &BollardError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text = cause.to_string();
-        source = cause.source();
-    }
-    text
+    causes(error)
+        .last()
+        .map_or_else(String::new, |cause| cause.to_string())
 }
