@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use stride::api::{ServerInfo, Shared};
@@ -19,6 +19,7 @@ use stride::event::{
 use stride::health::{HealthMonitor, HealthResults};
 use stride::metrics::Metrics;
 use stride::projection::Projection;
+use stride::runtime::clock::now_micros;
 use stride::runtime::{Clock, Supervisor};
 use stride::store::EventLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -155,13 +156,6 @@ impl Stack {
             .await
             .expect("JSON")
     }
-}
-
-fn now_micros() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970");
-    u64::try_from(since.as_micros()).expect("fits")
 }
 
 fn app(id: &str, checks: Value) -> Event {

@@ -35,11 +35,13 @@ use follow::{FollowError, Follower};
 use install::{ConfigFile, InstallError};
 use model::Selection;
 use status::{Status, StatusHandle};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use stride_runtime::error::chain;
 use stride_runtime::tcp::no_delay;
+use stride_runtime::{Death, Supervisor};
 use supervisor::{Haproxy, Launch, SupervisorError};
 use tokio::sync::watch;
 
@@ -87,11 +89,16 @@ pub enum LbError {
     Haproxy(#[source] SupervisorError),
     #[error("cannot read Stride's state")]
     Stride(#[source] FollowError),
+    #[error(transparent)]
+    Died(Death),
 }
 
-/// Runs the sidecar until SIGTERM or Ctrl-C. HAProxy keeps running after
-/// it, serving the last configuration; the next start adopts it.
+/// Runs the sidecar until SIGTERM or Ctrl-C, or until one of its parts
+/// (`/status`, the HAProxy watcher, the follower) dies. HAProxy keeps
+/// running after it, serving the last configuration; the next start
+/// adopts it.
 pub async fn run(options: Options) -> Result<(), LbError> {
+    let supervisor = Supervisor::new();
     let status_error = |source| LbError::Status {
         addr: options.status_listen,
         source,
@@ -111,10 +118,10 @@ pub async fn run(options: Options) -> Result<(), LbError> {
         haproxy_seen,
     );
     let app = status::router(status.clone());
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener.tap_io(no_delay), app).await {
-            tracing::error!(%error, "The /status server stopped.");
-        }
+    supervisor.spawn("status server", move |stop| async move {
+        axum::serve(listener.tap_io(no_delay), app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
     });
     // Tests and scripts wait for this line to learn the port.
     println!("stride lb: status on http://{bound}");
@@ -139,7 +146,14 @@ pub async fn run(options: Options) -> Result<(), LbError> {
     let master_pid = processes.master_pid;
     alive.send_replace(Some(processes));
     let (generation, generation_seen) = watch::channel(0);
-    tokio::spawn(haproxy.clone().watch(generation, alive));
+    let watched = haproxy.clone();
+    supervisor.spawn("HAProxy watcher", move |stop| async move {
+        tokio::select! {
+            () = watched.watch(generation, alive) => {}
+            () = stop.cancelled() => {}
+        }
+        Ok::<(), Infallible>(())
+    });
     let applier = Applier::new(
         options.render.clone(),
         options.selection.clone(),
@@ -147,12 +161,21 @@ pub async fn run(options: Options) -> Result<(), LbError> {
         haproxy,
         status.clone(),
     );
-    tokio::select! {
-        () = options.follower.run(applier, generation_seen, status) => {}
-        () = stride_runtime::shutdown_signal() => {}
-    }
+    let follower = options.follower.clone();
+    supervisor.spawn("follower", move |stop| async move {
+        tokio::select! {
+            () = follower.run(applier, generation_seen, status) => {}
+            () = stop.cancelled() => {}
+        }
+        Ok::<(), Infallible>(())
+    });
+    let died = tokio::select! {
+        () = stride_runtime::shutdown_signal() => None,
+        death = supervisor.died() => Some(death),
+    };
     tracing::info!(master_pid, "Stopping; HAProxy keeps serving.");
-    Ok(())
+    supervisor.stop();
+    died.map_or(Ok(()), |death| Err(LbError::Died(death)))
 }
 
 /// HAProxy needs a valid file to start from: the last one written if it
