@@ -17,7 +17,7 @@ use bollard::query_parameters::{
 use futures::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
-use crate::runtime::error::causes;
+use stride_runtime::error::causes;
 
 /// Seconds bollard waits for one API answer. Pulls and waits stream for
 /// longer; this bounds only a silent engine.
