@@ -1,3 +1,8 @@
+//! The `stride` command line: `stride serve`, the client commands, the LB
+//! sidecar, the store's tools and the benchmarks.
+
+mod cli;
+
 use std::process::ExitCode;
 
 // sled's copy-on-write nodes churn the allocator; glibc's malloc showed up as
@@ -14,11 +19,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match stride::cli::run() {
+    match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("stride: {error:#}");
-            ExitCode::from(stride::cli::exit_code(&error))
+            ExitCode::from(cli::exit_code(&error))
         }
     }
 }

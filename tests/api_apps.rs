@@ -7,12 +7,12 @@ use common::{Server, all_events, client};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use stride::event::app::{AppDefinition, AppSpec};
-use stride::event::condition::Condition;
-use stride::event::{
+use stride_log::event::app::{AppDefinition, AppSpec};
+use stride_log::event::condition::Condition;
+use stride_log::event::{
     Actor, AppCreated, Envelope, Event, Seq, TaskLaunchRequested, TaskStatusRecorded,
 };
-use stride::store::EventLog;
+use stride_log::store::EventLog;
 
 async fn call(
     http: &Client,

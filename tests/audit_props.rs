@@ -8,14 +8,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use stride::audit::{self, AuditQuery, Bound, Order};
-use stride::event::condition::Condition;
-use stride::event::{
+use stride_log::event::condition::Condition;
+use stride_log::event::{
     Actor, AppId, AppScaled, CallbackSubscribed, Envelope, Event, Seq, TaskExpunged, TaskId,
     TaskKillRequested, TaskStatusRecorded,
 };
-use stride::store::EventLog;
-use stride::stream::AppMatch;
+use stride_log::store::EventLog;
+use stride_server::audit::{self, AuditQuery, Bound, Order};
+use stride_server::stream::AppMatch;
 
 const APPS: [&str; 4] = ["/prod/a", "/prod/b", "/dev/a", "/dev/c"];
 const TASKS: [&str; 5] = ["prod_a.1", "prod_a.2", "prod_b.1", "dev_a.1", "dev_c.1"];
@@ -215,7 +215,7 @@ proptest! {
             rest = tail;
         }
         let head = events.last().unwrap().seq;
-        let report = stride::verify::verify(&log).unwrap();
+        let report = stride_server::verify::verify(&log).unwrap();
         prop_assert!(report.is_ok(), "{:?}", report.report);
         for spec in &queries {
             let query = build_query(spec, &events);

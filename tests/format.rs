@@ -11,14 +11,15 @@ mod common;
 use common::run_stride;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use stride::audit::{self, AuditQuery, Bound, Order};
-use stride::codec;
-use stride::event::app::{AppDefinition, AppSpec};
-use stride::event::condition::Condition;
-use stride::event::*;
-use stride::projection::{self, snapshot};
-use stride::store::{CommandRecord, EventLog, STORE_FORMAT};
-use stride::stream::AppMatch;
+use stride_core::projection::{self, snapshot};
+use stride_log::codec;
+use stride_log::event::app::{AppDefinition, AppSpec};
+use stride_log::event::condition::Condition;
+use stride_log::event::*;
+use stride_log::store::{CommandRecord, EventLog, STORE_FORMAT};
+use stride_server::audit::{self, AuditQuery, Bound, Order};
+use stride_server::published;
+use stride_server::stream::AppMatch;
 use uuid::Uuid;
 
 fn fixtures() -> PathBuf {
@@ -321,8 +322,8 @@ fn every_kind_reads_back_from_its_stream_json() {
         .chain(added_since_format_1());
     let mut kinds = std::collections::BTreeSet::new();
     for envelope in all {
-        let json = stride::event::json::envelope_json(&envelope);
-        let back = stride::event::json::envelope_from_json(&json)
+        let json = stride_log::event::json::envelope_json(&envelope);
+        let back = stride_log::event::json::envelope_from_json(&json)
             .unwrap_or_else(|e| panic!("{json}: {e}"));
         assert_eq!(back, envelope);
         kinds.insert(envelope.event.kind());
@@ -364,7 +365,7 @@ fn fixture_store(format: u32) -> tempfile::TempDir {
         )
         .unwrap();
         log.append(&events[6..], &[]).unwrap();
-        let at_ten = projection::load(&log, Some(Seq(10))).unwrap();
+        let at_ten = published::load(&log, Some(Seq(10))).unwrap();
         log.put_snapshot(Seq(10), &snapshot::encode(&at_ten).unwrap())
             .unwrap();
         log.sync().unwrap();
@@ -444,7 +445,7 @@ fn stores_written_by_every_format_open_verify_and_answer_audits_alike() {
             for e in &stored {
                 replayed.apply(e);
             }
-            assert_eq!(projection::load(&log, None).unwrap(), replayed);
+            assert_eq!(published::load(&log, None).unwrap(), replayed);
             answers.push(audit_answers(&log));
         }
         let (ok, stdout, stderr) = run_stride(&[
@@ -484,7 +485,7 @@ fn an_older_store_is_marked_with_the_new_format_and_keeps_growing_in_it() {
         .collect();
     log.append(&again, &[]).unwrap();
     log.sync().unwrap();
-    let report = stride::verify::verify(&log).unwrap();
+    let report = stride_server::verify::verify(&log).unwrap();
     assert!(report.is_ok(), "{:?}", report.report);
     let query = AuditQuery {
         app: Some(AppMatch::Exact("/prod/web".into())),

@@ -9,19 +9,20 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stride::api::{ServerInfo, Shared};
-use stride::command::{Command, Committer, PortRange, Settings, TaskStatus};
-use stride::event::app::{AppDefinition, AppSpec};
-use stride::event::condition::Condition;
-use stride::event::{
+use stride_core::command::{Command, PortRange, Settings, TaskStatus};
+use stride_log::event::app::{AppDefinition, AppSpec};
+use stride_log::event::condition::Condition;
+use stride_log::event::{
     Actor, AppCreated, Envelope, Event, Seq, TaskId, TaskLaunchRequested, TaskStatusRecorded,
 };
-use stride::health::{HealthMonitor, HealthResults};
-use stride::metrics::Metrics;
-use stride::projection::Projection;
-use stride::runtime::clock::now_micros;
-use stride::runtime::{Clock, Supervisor};
-use stride::store::EventLog;
+use stride_log::store::EventLog;
+use stride_runtime::clock::now_micros;
+use stride_runtime::{Clock, Supervisor};
+use stride_server::api::{ServerInfo, Shared};
+use stride_server::committer::Committer;
+use stride_server::health::{HealthMonitor, HealthResults};
+use stride_server::metrics::Metrics;
+use stride_server::published::Projection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use uuid::Uuid;
@@ -65,7 +66,7 @@ impl Stack {
             .collect();
         log.append(&envelopes, &[]).expect("append");
         log.sync().expect("sync");
-        let state = stride::projection::load(&log, None).expect("loads");
+        let state = stride_server::published::load(&log, None).expect("loads");
         let projection = Arc::new(Projection::new(state.clone()));
         let settings = Settings::default();
         let supervisor = Supervisor::new();
@@ -95,8 +96,8 @@ impl Stack {
             log: log.clone(),
             projection: projection.clone(),
             committer: committer.clone(),
-            stream: stride::stream::Hub::start(
-                stride::stream::StreamConfig {
+            stream: stride_server::stream::Hub::start(
+                stride_server::stream::StreamConfig {
                     ping_interval: Duration::from_secs(10),
                     idle_timeout: Duration::from_secs(30),
                     progress_interval: Duration::from_secs(10),
@@ -107,9 +108,9 @@ impl Stack {
                 &supervisor,
             )
             .expect("a hub"),
-            callbacks: stride::callbacks::Registry::default(),
+            callbacks: stride_server::callbacks::Registry::default(),
             health: results.clone(),
-            queue: Arc::new(stride::reconciler::Queue::default()),
+            queue: Arc::new(stride_server::reconciler::Queue::default()),
             rendered: Default::default(),
             sidecars: Default::default(),
             readiness: Default::default(),
@@ -123,7 +124,8 @@ impl Stack {
             mesos: None,
             metrics,
         };
-        let app = stride::api::router(shared).into_make_service_with_connect_info::<SocketAddr>();
+        let app =
+            stride_server::api::router(shared).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Stack {
             log,

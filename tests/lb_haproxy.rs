@@ -18,16 +18,16 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use stride::event::app::AppSpec;
-use stride::event::condition::Condition;
-use stride::event::*;
-use stride::lb::apply::Applier;
-use stride::lb::config::{Backends, RenderOptions, render};
-use stride::lb::install::ConfigFile;
-use stride::lb::model::Selection;
-use stride::lb::status::{Status, StatusHandle};
-use stride::lb::supervisor::{Haproxy, Launch};
-use stride::projection::State;
+use stride_core::projection::State;
+use stride_lb::apply::Applier;
+use stride_lb::config::{Backends, RenderOptions, render};
+use stride_lb::install::ConfigFile;
+use stride_lb::model::Selection;
+use stride_lb::status::{Status, StatusHandle};
+use stride_lb::supervisor::{Haproxy, Launch};
+use stride_log::event::app::AppSpec;
+use stride_log::event::condition::Condition;
+use stride_log::event::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -310,7 +310,7 @@ async fn a_killed_sidecar_restarts_into_the_same_haproxy_and_the_same_config() {
     )
     .await;
     sidecar.wait_applied(&server).await;
-    let master = stride::lb::master::MasterCli::new(&sidecar.master_socket());
+    let master = stride_lb::master::MasterCli::new(&sidecar.master_socket());
     let before = master.processes().await.unwrap();
 
     let _ = sidecar.child.kill();
@@ -437,7 +437,7 @@ async fn an_haproxy_started_elsewhere_is_managed_through_its_master_socket() {
         .arg(&config)
         .spawn()
         .unwrap();
-    let master = stride::lb::master::MasterCli::new(&socket);
+    let master = stride_lb::master::MasterCli::new(&socket);
     wait_until("the operator's HAProxy", WAIT, || async {
         master.processes().await.is_ok()
     })
@@ -821,7 +821,7 @@ fn admin_state(servers: &str, server: &str) -> u32 {
 }
 
 async fn haproxy_query(stats_socket: &Path, command: &str) -> String {
-    let mut api = stride::lb::runtime::RuntimeApi::new(stats_socket);
+    let mut api = stride_lb::runtime::RuntimeApi::new(stats_socket);
     api.query(command).await.unwrap()
 }
 

@@ -19,9 +19,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use stride::event::condition::Condition;
-use stride::protocol::StateDocument;
-use stride::protocol::state::StateView;
+use stride_log::event::condition::Condition;
+use stride_protocol::StateDocument;
+use stride_protocol::state::StateView;
 use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -132,7 +132,7 @@ impl Cluster {
     /// Runtime API.
     async fn rotation(&self) -> BTreeSet<u16> {
         let socket = self.sidecar.config.with_extension("cfg.stats.sock");
-        let mut api = stride::lb::runtime::RuntimeApi::new(&socket);
+        let mut api = stride_lb::runtime::RuntimeApi::new(&socket);
         let backend = format!("be_web_{}", self.ports.service);
         let servers = api
             .query(&format!("show servers state {backend}"))

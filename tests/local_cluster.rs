@@ -11,7 +11,7 @@ use raw_scheduler::{
     RawScheduler, answers_http, command_task, eventually, framework_info, offered_ports, scalar,
 };
 use serde_json::{Value, json};
-use stride::local::{LocalCluster, LocalClusterConfig, PortRange};
+use stride_local::{LocalCluster, LocalClusterConfig, PortRange};
 
 struct TestCluster {
     cluster: LocalCluster,

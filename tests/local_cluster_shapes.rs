@@ -9,7 +9,7 @@ use std::path::Path;
 
 use raw_scheduler::{RawScheduler, command_task, framework_info};
 use serde_json::{Map, Value, json};
-use stride::local::{LocalCluster, LocalClusterConfig, PortRange};
+use stride_local::{LocalCluster, LocalClusterConfig, PortRange};
 
 fn fixture(path: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use raw_scheduler::{EVENT_TIMEOUT, RawScheduler, command_task, framework_info, offered_ports};
 use serde_json::{Value, json};
-use stride::local::{LocalCluster, LocalClusterConfig};
+use stride_local::{LocalCluster, LocalClusterConfig};
 
 const REAL_MESOS_UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
 

@@ -21,8 +21,8 @@ use mesos_framework::{
     teardown_frameworks_named,
 };
 use reqwest::Url;
-use stride::mesos::types::{Operation, ReconcileTask, TaskId, TaskInfo, TaskState};
-use stride::mesos::{CallError, SchedulerEvent, SubscriptionError};
+use stride_mesos::types::{Operation, ReconcileTask, TaskId, TaskInfo, TaskState};
+use stride_mesos::{CallError, SchedulerEvent, SubscriptionError};
 use tokio::time::timeout;
 
 /// `shared/` sits beside the project root, in CI as on a developer's machine.
@@ -69,12 +69,12 @@ async fn scheduler_lifecycle_against_the_local_cluster() {
     let work = tempfile::tempdir().expect("temp dir");
     // Its own port range: tasks share this host with the real master's,
     // which offers 31000-32000.
-    let config = stride::local::LocalClusterConfig {
+    let config = stride_local::LocalClusterConfig {
         work_dir: Some(work.path().to_owned()),
         ports: "30000-30499".parse().expect("a port range"),
         ..Default::default()
     };
-    let cluster = stride::local::LocalCluster::start(config)
+    let cluster = stride_local::LocalCluster::start(config)
         .await
         .expect("the local cluster starts");
     let master = Url::parse(&cluster.url()).expect("URL");

@@ -15,9 +15,9 @@ use axum::http::StatusCode;
 use fake_master::{FakeMaster, Part, Reply};
 use reqwest::Url;
 use serde_json::{Value, json};
-use stride::mesos::recordio::{RecordIoError, encode_record};
-use stride::mesos::types::{FrameworkId, TaskState};
-use stride::mesos::{
+use stride_mesos::recordio::{RecordIoError, encode_record};
+use stride_mesos::types::{FrameworkId, TaskState};
+use stride_mesos::{
     BackoffConfig, CallError, Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle,
     SubscriptionError,
 };
@@ -354,7 +354,7 @@ async fn rejected_calls_return_the_masters_reason() {
         Some((StatusCode::BAD_REQUEST, message.to_string()));
     let err = handle
         .kill(
-            stride::mesos::types::TaskId::new("t"),
+            stride_mesos::types::TaskId::new("t"),
             None,
             Some(Duration::from_millis(1500)),
         )

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use stride::mesos::types::{
+use stride_mesos::types::{
     Call, CallKind, ContainerInfo, ContainerType, DockerNetwork, Event, HealthCheckType, TaskInfo,
     TaskState, VolumeMode,
 };

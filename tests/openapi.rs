@@ -17,7 +17,7 @@ use std::time::Duration;
 /// matter): a route or
 /// a method added there without a description fails here.
 fn routed() -> Vec<(String, String)> {
-    let source = include_str!("../src/api/mod.rs");
+    let source = include_str!("../crates/stride-server/src/api/mod.rs");
     let router = source.split("#[cfg(test)]").next().unwrap_or(source);
     let source: String = router.chars().filter(|c| !c.is_whitespace()).collect();
     let mut routed = Vec::new();

@@ -5,11 +5,12 @@
 use imbl::{OrdMap, OrdSet};
 use proptest::prelude::*;
 use std::sync::Arc;
-use stride::event::app::{AppDefinition, AppSpec};
-use stride::event::condition::Condition;
-use stride::event::*;
-use stride::projection::{self, State, snapshot};
-use stride::store::EventLog;
+use stride_core::projection::{State, snapshot};
+use stride_log::event::app::{AppDefinition, AppSpec};
+use stride_log::event::condition::Condition;
+use stride_log::event::*;
+use stride_log::store::EventLog;
+use stride_server::published;
 use uuid::Uuid;
 
 fn app_id() -> impl Strategy<Value = AppId> {
@@ -245,16 +246,16 @@ proptest! {
             log.append(chunk, &[]).unwrap();
         }
         log.sync().unwrap();
-        let replayed = projection::load(&log, None).unwrap();
+        let replayed = published::load(&log, None).unwrap();
         prop_assert_eq!(&replayed, &incremental);
 
         let bytes = snapshot::encode(&at_cut).unwrap();
         prop_assert_eq!(&snapshot::decode(&bytes).unwrap(), &at_cut);
         log.put_snapshot(at_cut.seq, &bytes).unwrap();
-        let from_snapshot = projection::load(&log, None).unwrap();
+        let from_snapshot = published::load(&log, None).unwrap();
         prop_assert_eq!(&from_snapshot, &incremental);
         // And as of the cut itself, rebuilt from that snapshot.
-        let as_of_cut = projection::load(&log, Some(at_cut.seq)).unwrap();
+        let as_of_cut = published::load(&log, Some(at_cut.seq)).unwrap();
         prop_assert_eq!(&as_of_cut, &at_cut);
     }
 }

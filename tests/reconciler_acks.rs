@@ -18,7 +18,7 @@ use common::{Server, all_events, client, wait_until};
 use fake_master::{FakeMaster, Part, Reply};
 use serde_json::{Value, json};
 use std::time::Duration;
-use stride::mesos::recordio::encode_record;
+use stride_mesos::recordio::encode_record;
 
 fn record(event: &Value) -> Part {
     Part::Bytes(encode_record(event.to_string().as_bytes()))

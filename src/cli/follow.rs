@@ -5,14 +5,14 @@
 
 use super::exit::Failure;
 use super::remote::Remote;
-use crate::protocol::ServerMessage;
-use crate::protocol::stream::MessageError;
-use crate::runtime::Backoff;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use reqwest::Url;
 use serde_json::Value;
 use std::time::Duration;
+use stride_protocol::ServerMessage;
+use stride_protocol::stream::MessageError;
+use stride_runtime::Backoff;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};

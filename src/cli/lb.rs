@@ -1,15 +1,15 @@
 //! `stride lb haproxy`: the HAProxy sidecar (`lb/`), from flags.
 
 use super::remote::Remote;
-use crate::lb::config::RenderOptions;
-use crate::lb::follow::Follower;
-use crate::lb::model::Selection;
-use crate::lb::supervisor::Launch;
-use crate::lb::{self, Options};
 use anyhow::{Context, bail};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use stride_lb::Options;
+use stride_lb::config::RenderOptions;
+use stride_lb::follow::Follower;
+use stride_lb::model::Selection;
+use stride_lb::supervisor::Launch;
 
 #[derive(clap::Subcommand)]
 pub enum LbCommand {
@@ -76,11 +76,11 @@ pub fn run(command: LbCommand) -> anyhow::Result<()> {
     let options = options(args)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     if dry_run {
-        let text = runtime.block_on(lb::dry_run(&options))?;
+        let text = runtime.block_on(stride_lb::dry_run(&options))?;
         print!("{text}");
         return Ok(());
     }
-    runtime.block_on(lb::run(options))?;
+    runtime.block_on(stride_lb::run(options))?;
     Ok(())
 }
 
@@ -178,9 +178,9 @@ fn haproxy_binary(given: Option<PathBuf>, dry_run: bool) -> anyhow::Result<PathB
         }
         return Ok(path);
     }
-    match lb::installed_haproxy() {
+    match stride_lb::installed_haproxy() {
         Some(found) => Ok(found),
-        None if dry_run => Ok(PathBuf::from(lb::DEBIAN_HAPROXY)),
+        None if dry_run => Ok(PathBuf::from(stride_lb::DEBIAN_HAPROXY)),
         None => {
             bail!("haproxy is not on PATH nor at /usr/sbin/haproxy; install it or pass --haproxy")
         }

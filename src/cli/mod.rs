@@ -14,15 +14,15 @@ mod table;
 
 pub use exit::exit_code;
 
-use crate::callbacks::CallbackConfig;
-use crate::command::PortRange;
-use crate::server::{self, ConnectionConfig, MesosConfig, ServeConfig};
-use crate::stream::StreamConfig;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use stride_core::command::PortRange;
+use stride_server::callbacks::CallbackConfig;
+use stride_server::server::{self, ConnectionConfig, MesosConfig, ServeConfig};
+use stride_server::stream::StreamConfig;
 
 #[derive(Parser)]
 #[command(
@@ -41,7 +41,7 @@ enum Commands {
     Serve(ServeArgs),
     /// Run the embedded Mesos-compatible cluster as its own process, so
     /// Stride can restart while its tasks keep running.
-    LocalMesos(crate::local::LocalClusterConfig),
+    LocalMesos(stride_local::LocalClusterConfig),
     /// Inspect a store offline.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -150,11 +150,11 @@ struct ServeArgs {
     #[arg(long, env = "STRIDE_DRAIN_TIMEOUT", default_value = "30s", value_parser = duration)]
     drain_timeout: Duration,
     /// The Docker engine that the embedded cluster runs DOCKER apps on.
-    #[arg(long, env = "STRIDE_DOCKER_SOCKET", default_value = crate::local::DEFAULT_DOCKER_SOCKET)]
+    #[arg(long, env = "STRIDE_DOCKER_SOCKET", default_value = stride_local::DEFAULT_DOCKER_SOCKET)]
     docker_socket: PathBuf,
     /// Host ports the embedded cluster offers, BEGIN-END (default 31000-32000).
     #[arg(long, env = "STRIDE_LOCAL_PORTS")]
-    local_ports: Option<crate::local::PortRange>,
+    local_ports: Option<stride_local::PortRange>,
     /// Record no metrics and serve no `/metrics` (it answers 404).
     #[arg(long, env = "STRIDE_NO_METRICS")]
     no_metrics: bool,
@@ -236,15 +236,15 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
-async fn local_mesos(config: crate::local::LocalClusterConfig) -> anyhow::Result<()> {
-    let supervisor = crate::runtime::Supervisor::new();
-    let cluster = crate::local::LocalCluster::start_under(config, &supervisor)
+async fn local_mesos(config: stride_local::LocalClusterConfig) -> anyhow::Result<()> {
+    let supervisor = stride_runtime::Supervisor::new();
+    let cluster = stride_local::LocalCluster::start_under(config, &supervisor)
         .await
         .context("cannot start the local cluster")?;
     // Tests and scripts wait for this line to learn the port.
     println!("stride local-mesos: listening on {}", cluster.url());
     let died = tokio::select! {
-        () = crate::runtime::shutdown_signal() => None,
+        () = stride_runtime::shutdown_signal() => None,
         death = supervisor.died() => Some(death),
     };
     supervisor.stop();

@@ -1,17 +1,17 @@
 //! `stride store verify|export|backup|restore|repair`: checks, dumps, copies
 //! and repairs of a store.
 
-use crate::event::Seq;
-use crate::event::json::envelope_json;
-use crate::runtime::clock::now_micros;
-use crate::store::backup::{self, Summary};
-use crate::store::{Acknowledged, EventLog, restore};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use stride_log::event::Seq;
+use stride_log::event::json::envelope_json;
+use stride_log::store::backup::{self, Summary};
+use stride_log::store::{Acknowledged, EventLog, restore};
+use stride_runtime::clock::now_micros;
 
 #[derive(Subcommand)]
 pub enum StoreCommand {
@@ -119,7 +119,7 @@ fn refuse_if_served(data_dir: &Path) -> anyhow::Result<()> {
 
 fn verify(data_dir: &Path) -> anyhow::Result<()> {
     let log = open_existing(data_dir)?;
-    let verified = crate::verify::verify(&log).context("the store could not be read")?;
+    let verified = stride_server::verify::verify(&log).context("the store could not be read")?;
     let report = &verified.report;
     println!(
         "{} records, head {}, {} snapshots checked",

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::Url;
-use stride::event::condition::condition_of;
-use stride::mesos::types::{
+use stride_log::event::condition::condition_of;
+use stride_mesos::types::{
     CommandInfo, DurationInfo, Environment, EnvironmentVariable, FrameworkId, KillPolicy, Offer,
     Resource, TaskId, TaskInfo, TaskState, TaskStatus, ValueRange,
 };
-use stride::mesos::{
+use stride_mesos::{
     BackoffConfig, CallError, Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle,
 };
 use tokio::sync::mpsc::Receiver;

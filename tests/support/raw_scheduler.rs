@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use stride::mesos::recordio::RecordIoDecoder;
+use stride_mesos::recordio::RecordIoDecoder;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

@@ -10,10 +10,10 @@
 use super::percentiles;
 use super::serve::{ServeChild, ServerBinary};
 use super::world::World;
-use crate::store::EventLog;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use stride_log::store::EventLog;
 
 #[derive(clap::Args)]
 pub struct ApiBench {

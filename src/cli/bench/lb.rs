@@ -21,8 +21,6 @@ mod probe;
 mod procs;
 
 use super::percentiles;
-use crate::event::json::envelope_from_json;
-use crate::event::{Envelope, Event};
 use anyhow::{Context, bail};
 use baseline::Baseline;
 use probe::{Probe, Subscriber};
@@ -32,6 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use stride_log::event::json::envelope_from_json;
+use stride_log::event::{Envelope, Event};
 
 pub use probe::serve_task_id;
 
@@ -249,7 +249,7 @@ impl Rig {
             ],
             "stride: listening on ",
         )?;
-        let haproxy = crate::lb::installed_haproxy()
+        let haproxy = stride_lb::installed_haproxy()
             .context("haproxy is not on PATH nor at /usr/sbin/haproxy; install it")?;
         let config = dir.join("lb/haproxy.cfg");
         let (sidecar, status) = procs::start(

@@ -3,16 +3,18 @@
 //! log, (c) restart of that log to serving, with and without a snapshot.
 
 use super::percentiles;
-use crate::command::{Command, Committer, Settings, TaskStatus};
-use crate::event::condition::Condition;
-use crate::event::{Actor, Envelope, Event, Seq, TaskId, TaskStatusRecorded};
-use crate::projection::{self, Projection, State, snapshot};
-use crate::store::EventLog;
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stride_core::command::{Command, Settings, TaskStatus};
+use stride_core::projection::{State, snapshot};
+use stride_log::event::condition::Condition;
+use stride_log::event::{Actor, Envelope, Event, Seq, TaskId, TaskStatusRecorded};
+use stride_log::store::EventLog;
+use stride_server::committer::Committer;
+use stride_server::published::{self, Projection};
 
 #[derive(clap::Args)]
 pub struct LogBench {
@@ -52,7 +54,7 @@ pub fn run(args: LogBench) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     for &writers in &args.writers {
         let store = args.dir.join(format!("appends-{writers}"));
-        let metrics = crate::metrics::Metrics::on();
+        let metrics = stride_server::metrics::Metrics::on();
         let (rate, p50, p99) =
             runtime.block_on(appends(&store, writers, args.seconds, &metrics))?;
         println!(
@@ -118,7 +120,7 @@ pub(super) async fn appends(
     store: &Path,
     writers: usize,
     seconds: u64,
-    metrics: &crate::metrics::Metrics,
+    metrics: &stride_server::metrics::Metrics,
 ) -> anyhow::Result<(f64, f64, f64)> {
     let log = Arc::new(EventLog::open(store)?);
     let projection = Arc::new(Projection::new(State::default()));
@@ -128,7 +130,7 @@ pub(super) async fn appends(
         1_000_000,
         Settings::default(),
         metrics,
-        &crate::runtime::Supervisor::new(),
+        &stride_runtime::Supervisor::new(),
     )?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..writers as u64)
@@ -192,7 +194,7 @@ fn replay_and_restart(store: &Path, events: u64) -> anyhow::Result<()> {
         }
         log.sync()?;
         let start = Instant::now();
-        let state = projection::load(&log, None)?;
+        let state = published::load(&log, None)?;
         let elapsed = start.elapsed().as_secs_f64();
         println!("| workload | result |\n|---|---|");
         println!(

@@ -8,10 +8,10 @@
 use super::log::appends;
 use super::percentiles;
 use super::serve::ServeChild;
-use crate::metrics::Metrics;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use stride_server::metrics::Metrics;
 
 #[derive(clap::Args)]
 pub struct MetricsBench {

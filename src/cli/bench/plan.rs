@@ -4,10 +4,10 @@
 //! counting each app's live tasks, the least any planner must do.
 
 use super::world::World;
-use crate::event::{Actor, AppScaled, Envelope, Event};
-use crate::projection::State;
-use crate::reconciler::plan::{Agents, Drain, PlanInput, plan};
 use std::time::Instant;
+use stride_core::projection::State;
+use stride_log::event::{Actor, AppScaled, Envelope, Event};
+use stride_server::reconciler::plan::{Agents, Drain, PlanInput, plan};
 
 #[derive(clap::Args)]
 pub struct PlanBench {

@@ -327,7 +327,7 @@ fn latency(text: &str) -> Option<u64> {
     let at = text[start..].split('"').next()?;
     let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
     let at = u64::try_from(at.timestamp_micros()).unwrap_or(0);
-    Some(crate::runtime::clock::now_micros().saturating_sub(at))
+    Some(stride_runtime::clock::now_micros().saturating_sub(at))
 }
 
 fn bucket(micros: u64) -> usize {

@@ -2,17 +2,17 @@
 //! `per_app` running tasks each, spread over `agents` agents, as the events
 //! that would have built it.
 
-use crate::event::app::{AppDefinition, AppSpec};
-use crate::event::condition::Condition;
-use crate::event::{
+use serde_json::json;
+use std::sync::Arc;
+use stride_log::event::app::{AppDefinition, AppSpec};
+use stride_log::event::condition::Condition;
+use stride_log::event::{
     Actor, AgentId, AppCreated, AppId, Envelope, Event, Seq, TaskId, TaskLaunchRequested,
     TaskStatusRecorded,
 };
-use crate::mesos::types::{
+use stride_mesos::types::{
     AgentId as MesosAgentId, FrameworkId, Offer, OfferId, Resource, ValueRange,
 };
-use serde_json::json;
-use std::sync::Arc;
 
 pub const FIRST_HOST_PORT: u32 = 31_000;
 const START: u64 = 1_700_000_000_000_000;

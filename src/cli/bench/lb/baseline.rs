@@ -6,7 +6,6 @@
 //! first, which spares it time marathon-lb spends; `retries 3` and
 //! `option redispatch` as in marathon-lb's template.
 
-use crate::lb::master::MasterCli;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -16,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stride_lb::master::MasterCli;
 use tokio::task::JoinHandle;
 
 pub struct Baseline {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use crate::runtime::clock::now_micros;
+pub use stride_runtime::clock::now_micros;
 
 /// `stride bench lb-task`: what each task runs. Serves `$MESOS_TASK_ID` on
 /// 127.0.0.1:`$PORT0`, keep-alive, in microseconds: a Python server would

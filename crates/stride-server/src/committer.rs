@@ -1,0 +1,663 @@
+//! The single write path, with group commit.
+//!
+//! Two threads form a pipeline. The decide thread drains every waiting
+//! command, decides each against the state, folds the events it makes into
+//! it (the only fold on the write path), assigns dense seqs and writes the
+//! batch to sled in one transaction; the batch carries an immutable copy of
+//! the state after it (persistent maps: the copy shares every node). The
+//! sync thread makes everything written so far durable with one flush +
+//! fdatasync, then publishes the newest of those states with their events,
+//! and replies. While one batch is being synced the next is being decided,
+//! so concurrent writers share fsyncs and throughput grows with
+//! concurrency. Once no batch has come for `SEAL_AFTER`, the sync thread
+//! seals the watermark (see `store/watermark.rs`).
+//!
+//! Only a failed append or sync stops the process: a read that fails (say,
+//! for want of descriptors) fails the one command that needed it. Its
+//! threads are parts of the process's `Supervisor`; `drain` stops it in
+//! order: what was submitted is decided, synced and answered, the
+//! watermark sealed, and nothing more is taken.
+
+use crate::metrics::{Ack, Metrics};
+use crate::published::Projection;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as sync_mpsc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use stride_core::command::{Command, Outcome, Rejection, Settings, decide};
+use stride_core::projection::{State, snapshot};
+use stride_log::event::{Actor, Envelope, Seq};
+use stride_log::store::{CommandRecord, EventLog, RequestDigest, StoreError};
+use stride_runtime::clock::now_micros;
+use stride_runtime::{Part, Supervisor};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Commands decided per batch at most; bounds the latency of a batch.
+const MAX_BATCH: usize = 4096;
+/// Batches written but not yet synced; the decide thread waits beyond this.
+const MAX_UNSYNCED_BATCHES: usize = 4;
+/// Idle this long, the sync thread records in the watermark that the last
+/// batch was acknowledged.
+const SEAL_AFTER: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("{}", .0.message)]
+    Rejected(Rejection),
+    #[error("the committer has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// An `Idempotency-Key` and the digest of the request that carried it: a
+/// retry must be the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    pub request: RequestDigest,
+}
+
+struct Submission {
+    actor: Actor,
+    idempotency: Option<Idempotency>,
+    command: Command,
+    reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+}
+
+/// The handle every writer uses; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    /// Taken by `drain`: once every sender is gone, the decide thread has
+    /// seen every submission and ends.
+    tx: Arc<RwLock<Option<mpsc::Sender<Submission>>>>,
+    metrics: Metrics,
+    /// Its threads, in the order they end when drained.
+    parts: Arc<[Part]>,
+}
+
+impl Committer {
+    /// Starts the pipeline from the projection's state, which must be the
+    /// log's head; `settings` is what every decision may depend on.
+    pub fn start(
+        log: Arc<EventLog>,
+        projection: Arc<Projection>,
+        snapshot_every: u64,
+        settings: Settings,
+        metrics: &Metrics,
+        supervisor: &Supervisor,
+    ) -> Result<Committer, StoreError> {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let (batches_tx, batches_rx) = sync_mpsc::sync_channel(MAX_UNSYNCED_BATCHES);
+        let last_at = match log.head()? {
+            Seq(0) => 0,
+            head => log.get(head)?.map_or(0, |e| e.recorded_at),
+        };
+        let decider = Decider {
+            log: log.clone(),
+            state: State::clone(&projection.read()),
+            settings,
+            last_at,
+        };
+        let path = log.path().to_owned();
+        let decide = supervisor
+            .spawn_thread("committer (decide)", move |_| {
+                decider.run(rx, batches_tx);
+                Ok::<(), Infallible>(())
+            })
+            .map_err(|source| thread_error(&path, "cannot start the decide thread", source))?;
+        let (snapshots, snapshotter) = Snapshotter::start(
+            log.clone(),
+            projection.clone(),
+            snapshot_every,
+            metrics,
+            supervisor,
+        )?;
+        let synced = metrics.clone();
+        let sync = supervisor
+            .spawn_thread("committer (sync)", move |_| {
+                sync_loop(&log, &projection, &snapshots, &synced, batches_rx);
+                Ok::<(), Infallible>(())
+            })
+            .map_err(|source| thread_error(&path, "cannot start the sync thread", source))?;
+        Ok(Committer {
+            tx: Arc::new(RwLock::new(Some(tx))),
+            metrics: metrics.clone(),
+            parts: Arc::new([decide, sync, snapshotter]),
+        })
+    }
+
+    /// Takes no more commands; resolves once everything submitted before
+    /// is durable and answered, the watermark sealed and the threads gone.
+    pub async fn drain(&self) {
+        for part in self.parts.iter() {
+            part.stop();
+        }
+        self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
+        for part in self.parts.iter() {
+            part.ended().await;
+        }
+    }
+
+    /// Decides, appends and syncs `command`; returns once its events are
+    /// durable and applied. A retry of the same request with the same
+    /// idempotency key appends nothing and returns the first attempt's
+    /// events; another request with that key is rejected.
+    pub async fn submit(
+        &self,
+        actor: Actor,
+        idempotency: Option<Idempotency>,
+        command: Command,
+    ) -> Result<Outcome, SubmitError> {
+        let started = self.metrics.start();
+        let (reply, answer) = oneshot::channel();
+        let submission = Submission {
+            actor,
+            idempotency,
+            command,
+            reply,
+        };
+        let tx = self.tx.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let sent = match tx {
+            Some(tx) => tx.send(submission).await.is_ok(),
+            None => false,
+        };
+        let answered = match sent {
+            true => answer.await.unwrap_or(Err(SubmitError::Stopped)),
+            false => Err(SubmitError::Stopped),
+        };
+        let ack = match &answered {
+            Ok(outcome) if outcome.replayed => Ack::Replayed,
+            Ok(_) => Ack::Committed,
+            Err(SubmitError::Rejected(_)) => Ack::Rejected,
+            Err(_) => Ack::Failed,
+        };
+        self.metrics.acknowledged(started, ack);
+        answered
+    }
+}
+
+fn thread_error(path: &std::path::Path, what: &'static str, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        what,
+        source,
+    }
+}
+
+enum Reply {
+    Committed {
+        command_id: Uuid,
+        events: std::ops::Range<usize>,
+        tx: oneshot::Sender<Result<Outcome, SubmitError>>,
+    },
+    Replayed {
+        record: CommandRecord,
+        tx: oneshot::Sender<Result<Outcome, SubmitError>>,
+    },
+}
+
+struct Batch {
+    envelopes: Vec<Arc<Envelope>>,
+    replies: Vec<Reply>,
+    /// The state after `envelopes`, to publish once they are durable.
+    state: Arc<State>,
+}
+
+struct Decider {
+    log: Arc<EventLog>,
+    state: State,
+    settings: Settings,
+    last_at: u64,
+}
+
+impl Decider {
+    fn run(mut self, mut rx: mpsc::Receiver<Submission>, out: sync_mpsc::SyncSender<Batch>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut submissions = vec![first];
+            while submissions.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => submissions.push(next),
+                    Err(_) => break,
+                }
+            }
+            let batch = self.decide_batch(submissions);
+            if out.send(batch).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn decide_batch(&mut self, submissions: Vec<Submission>) -> Batch {
+        let mut envelopes = Vec::new();
+        let mut replies = Vec::new();
+        let mut records: Vec<(String, CommandRecord)> = Vec::new();
+        let mut in_batch: HashMap<String, CommandRecord> = HashMap::new();
+        for sub in submissions {
+            if let Some(idempotency) = &sub.idempotency {
+                let earlier = match in_batch.get(&idempotency.key) {
+                    Some(record) => Ok(Some(*record)),
+                    None => self.log.idempotency_record(&idempotency.key),
+                };
+                match earlier {
+                    Ok(Some(record))
+                        if record.request.is_some_and(|r| r != idempotency.request) =>
+                    {
+                        let reused = Rejection::reused_key();
+                        let _ = sub.reply.send(Err(SubmitError::Rejected(reused)));
+                        continue;
+                    }
+                    Ok(Some(record)) => {
+                        replies.push(Reply::Replayed {
+                            record,
+                            tx: sub.reply,
+                        });
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        let _ = sub
+                            .reply
+                            .send(Err(unreadable("an idempotency record", &error)));
+                        continue;
+                    }
+                }
+            }
+            let command_id = Uuid::now_v7();
+            let events = match decide(&self.state, &self.settings, &sub.command, command_id) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    let _ = sub.reply.send(Err(SubmitError::Rejected(rejection)));
+                    continue;
+                }
+            };
+            let start = envelopes.len();
+            let first = self.state.seq.next();
+            // One time for all of a command's events: the versions it makes
+            // and the deployment it starts share it, as in Marathon. Later
+            // commands get later times, so a version names one change.
+            self.last_at = (self.last_at + 1).max(now_micros());
+            for event in events {
+                let envelope = Envelope {
+                    seq: self.state.seq.next(),
+                    id: Uuid::now_v7(),
+                    recorded_at: self.last_at,
+                    actor: sub.actor.clone(),
+                    command_id,
+                    event,
+                };
+                self.state.apply(&envelope);
+                envelopes.push(Arc::new(envelope));
+            }
+            if let Some(Idempotency { key, request }) = sub.idempotency {
+                let record = CommandRecord {
+                    command_id,
+                    first,
+                    last: self.state.seq,
+                    request: Some(request),
+                };
+                in_batch.insert(key.clone(), record);
+                records.push((key, record));
+            }
+            replies.push(Reply::Committed {
+                command_id,
+                events: start..envelopes.len(),
+                tx: sub.reply,
+            });
+        }
+        if !envelopes.is_empty() || !records.is_empty() {
+            self.log
+                .append(&envelopes, &records)
+                .unwrap_or_else(|e| fail_stop("appending to the log", &e));
+        }
+        Batch {
+            envelopes,
+            replies,
+            state: Arc::new(self.state.clone()),
+        }
+    }
+}
+
+fn unreadable(what: &str, error: &StoreError) -> SubmitError {
+    tracing::error!(%error, "cannot read {what}");
+    SubmitError::Unreadable(format!("cannot read {what} ({error}); retry"))
+}
+
+fn sync_loop(
+    log: &EventLog,
+    projection: &Projection,
+    snapshots: &Snapshotter,
+    metrics: &Metrics,
+    rx: sync_mpsc::Receiver<Batch>,
+) {
+    loop {
+        let first = match rx.recv_timeout(SEAL_AFTER) {
+            Ok(batch) => batch,
+            Err(sync_mpsc::RecvTimeoutError::Timeout) => {
+                seal(log);
+                match rx.recv() {
+                    Ok(batch) => batch,
+                    Err(_) => return,
+                }
+            }
+            // Drained: what was just answered is sealed too.
+            Err(sync_mpsc::RecvTimeoutError::Disconnected) => return seal(log),
+        };
+        let mut batches = vec![first];
+        batches.extend(rx.try_iter());
+        let started = metrics.start();
+        log.sync()
+            .unwrap_or_else(|e| fail_stop("syncing the log", &e));
+        if metrics.is_on() {
+            let commands = batches.iter().map(|b| b.replies.len()).sum();
+            let events = batches.iter().map(|b| b.envelopes.len()).sum();
+            metrics.synced(started, commands, events);
+        }
+        publish(projection, &batches);
+        for batch in batches {
+            for reply in batch.replies {
+                answer(log, &batch.envelopes, reply);
+            }
+        }
+        snapshots.maybe_take(projection.head());
+    }
+}
+
+/// Publishes the newest state of `batches` with all their events, before
+/// anyone is answered: a writer reads its own writes.
+fn publish(projection: &Projection, batches: &[Batch]) {
+    let Some(newest) = batches.iter().rev().find(|b| !b.envelopes.is_empty()) else {
+        return;
+    };
+    let envelopes: Vec<Arc<Envelope>> = batches
+        .iter()
+        .flat_map(|b| b.envelopes.iter().cloned())
+        .collect();
+    projection.publish(newest.state.clone(), &envelopes);
+}
+
+fn seal(log: &EventLog) {
+    if let Err(error) = log.seal() {
+        tracing::warn!(%error, "cannot seal the watermark");
+    }
+}
+
+fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
+    match reply {
+        Reply::Committed {
+            command_id,
+            events,
+            tx,
+        } => {
+            let outcome = Outcome {
+                command_id,
+                events: envelopes[events].to_vec(),
+                replayed: false,
+            };
+            let _ = tx.send(Ok(outcome));
+        }
+        Reply::Replayed { record, tx } => {
+            let events = (record.first.0..=record.last.0)
+                .filter_map(|seq| log.get(Seq(seq)).transpose())
+                .map(|event| event.map(Arc::new))
+                .collect::<Result<Vec<_>, _>>();
+            let outcome = events
+                .map(|events| Outcome {
+                    command_id: record.command_id,
+                    events,
+                    replayed: true,
+                })
+                .map_err(|error| unreadable("the events of a retried command", &error));
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+/// Takes snapshots off the write path, on its own thread.
+struct Snapshotter {
+    /// Events between snapshots: at least `--snapshot-every`, and at least
+    /// the size of the state last snapshotted (see `spacing`).
+    spacing: Arc<AtomicU64>,
+    last: AtomicU64,
+    tx: sync_mpsc::SyncSender<()>,
+}
+
+/// A snapshot costs time in proportion to the state, so one per as many
+/// events as the state has entries keeps its cost per event bounded (a
+/// fixed interval would snapshot a 100,000-app state every few seconds,
+/// taking cores from the serving path). A restart replays at most that
+/// many events more, which costs about as much as loading the snapshot.
+fn spacing(every: u64, state: &State) -> u64 {
+    let entries = state.apps.len() + state.tasks.len() + state.deployments.len();
+    every.max(entries as u64)
+}
+
+impl Snapshotter {
+    fn start(
+        log: Arc<EventLog>,
+        projection: Arc<Projection>,
+        every: u64,
+        metrics: &Metrics,
+        supervisor: &Supervisor,
+    ) -> Result<(Snapshotter, Part), StoreError> {
+        let (tx, rx) = sync_mpsc::sync_channel::<()>(1);
+        // Snapshots are a cache: an unreadable list only means taking one.
+        let last = log
+            .snapshot_seqs()
+            .map_or(0, |seqs| seqs.last().map_or(0, |s| s.0));
+        if last > 0 {
+            record_snapshot(&log, Seq(last), metrics);
+        }
+        let metrics = metrics.clone();
+        let path = log.path().to_owned();
+        let every = every.max(1);
+        let spacing_now = Arc::new(AtomicU64::new(spacing(every, &projection.read())));
+        let spacing_seen = spacing_now.clone();
+        let part = supervisor
+            .spawn_thread("snapshotter", move |stop| {
+                for () in rx {
+                    if stop.is_cancelled() {
+                        break;
+                    }
+                    // The published state, kept as long as encoding takes
+                    // without holding anything up.
+                    let state = projection.read();
+                    let result = snapshot::encode(&state)
+                        .map_err(StoreError::from)
+                        .and_then(|bytes| log.put_snapshot(state.seq, &bytes));
+                    match result {
+                        Ok(()) => record_snapshot(&log, state.seq, &metrics),
+                        Err(error) => {
+                            tracing::warn!(error = %error, "snapshot failed; the next one will retry");
+                        }
+                    }
+                    spacing_seen.store(spacing(every, &state), Ordering::Relaxed);
+                }
+                Ok::<(), Infallible>(())
+            })
+            .map_err(|source| thread_error(&path, "cannot start the snapshot thread", source))?;
+        let snapshotter = Snapshotter {
+            spacing: spacing_now,
+            last: last.into(),
+            tx,
+        };
+        Ok((snapshotter, part))
+    }
+
+    fn maybe_take(&self, head: Seq) {
+        let due = self.last.load(Ordering::Relaxed) + self.spacing.load(Ordering::Relaxed);
+        if head.0 >= due && self.tx.try_send(()).is_ok() {
+            self.last.store(head.0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Tells the metrics a snapshot holds the state at `seq`, and how old
+/// that state is (when its last event was recorded).
+fn record_snapshot(log: &EventLog, seq: Seq, metrics: &Metrics) {
+    if metrics.is_on() {
+        let recorded_at = log.get(seq).ok().flatten().map_or(0, |e| e.recorded_at);
+        metrics.snapshot_taken(seq.0, recorded_at);
+    }
+}
+
+/// Durability can no longer be promised: stop rather than acknowledge
+/// writes that may not survive. A restart replays the log from disk.
+fn fail_stop(what: &str, error: &StoreError) -> ! {
+    let message = stride_runtime::error::chain(error);
+    tracing::error!(error = %message, "{what} failed; stopping to keep acknowledged writes honest");
+    eprintln!("stride: fatal: {what} failed: {message}");
+    std::process::exit(74);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::published::load;
+    use std::collections::BTreeSet;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+    use stride_log::event::app::{AppDefinition, AppSpec};
+    use stride_log::event::{AppCreated, AppId, Event};
+
+    fn definition(id: &str) -> AppDefinition {
+        serde_json::from_value(serde_json::json!({"id": id, "cmd": "sleep 1"})).expect("definition")
+    }
+
+    fn created(seq: u64) -> Envelope {
+        let id = format!("/app{seq}");
+        Envelope {
+            seq: Seq(seq),
+            id: Uuid::now_v7(),
+            recorded_at: seq,
+            actor: Actor::Reconciler,
+            command_id: Uuid::now_v7(),
+            event: Event::AppCreated(AppCreated {
+                definition: AppSpec::new(definition(&id)),
+                app: AppId(id),
+            }),
+        }
+    }
+
+    struct Running {
+        _dir: tempfile::TempDir,
+        log: Arc<EventLog>,
+        projection: Arc<Projection>,
+        committer: Committer,
+    }
+
+    fn start() -> Running {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let log = Arc::new(EventLog::open(dir.path()).expect("a store"));
+        let projection = Arc::new(Projection::new(State::default()));
+        let committer = Committer::start(
+            log.clone(),
+            projection.clone(),
+            1_000_000,
+            Settings::default(),
+            &Metrics::off(),
+            &Supervisor::new(),
+        )
+        .expect("started");
+        Running {
+            _dir: dir,
+            log,
+            projection,
+            committer,
+        }
+    }
+
+    async fn create(committer: &Committer, id: &str) -> Outcome {
+        let command = Command::CreateApp(definition(id));
+        committer
+            .submit(Actor::Reconciler, None, command)
+            .await
+            .expect("accepted")
+    }
+
+    #[tokio::test]
+    async fn a_reader_holding_the_state_holds_up_no_write_and_sees_none() {
+        let running = start();
+        let held = running.projection.read();
+        // Held across the whole write: were the state behind a lock, the
+        // sync thread could not publish, and no acknowledgement would come.
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(30), create(&running.committer, "/held"))
+                .await
+                .expect("acknowledged while a reader holds the state");
+        assert!(outcome.events.len() > 1, "{:?}", outcome.events);
+        assert_eq!(held.seq, Seq(0));
+        assert!(held.apps.is_empty() && held.deployments.is_empty());
+        let now = running.projection.read();
+        assert_eq!(Some(now.seq), outcome.events.last().map(|e| e.seq));
+        assert!(now.deployment_of(&AppId::from("/held")).is_some());
+    }
+
+    #[test]
+    fn every_published_state_is_whole_commands_and_the_fold_of_the_log() {
+        let running = start();
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let stop = AtomicBool::new(false);
+        let (ends, seen) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut seen: Vec<Arc<State>> = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let state = running.projection.read();
+                    if seen.last().is_none_or(|last| last.seq != state.seq) {
+                        seen.push(state);
+                    }
+                    std::thread::yield_now();
+                }
+                seen
+            });
+            let ends: BTreeSet<Seq> = runtime.block_on(async {
+                let writers = (0..8).map(|w| {
+                    let committer = running.committer.clone();
+                    tokio::spawn(async move {
+                        let mut ends = Vec::new();
+                        for n in 0..20 {
+                            let outcome = create(&committer, &format!("/w{w}/a{n}")).await;
+                            ends.extend(outcome.events.last().map(|e| e.seq));
+                        }
+                        ends
+                    })
+                });
+                let mut ends = BTreeSet::new();
+                for writer in writers.collect::<Vec<_>>() {
+                    ends.extend(writer.await.expect("a writer"));
+                }
+                ends
+            });
+            stop.store(true, Ordering::Relaxed);
+            (ends, reader.join().expect("the reader"))
+        });
+        assert!(seen.len() > 1, "the reader saw the state move");
+        for state in seen.iter().filter(|s| s.seq != Seq(0)) {
+            assert!(
+                ends.contains(&state.seq),
+                "published mid-command at {}",
+                state.seq
+            );
+            let replayed = load(&running.log, Some(state.seq)).expect("replays");
+            assert!(
+                **state == replayed,
+                "published at {} != the log's fold",
+                state.seq
+            );
+        }
+    }
+
+    #[test]
+    fn snapshots_space_out_as_the_state_grows() {
+        let mut state = State::default();
+        assert_eq!(spacing(10, &state), 10);
+        for seq in 1..=50 {
+            state.apply(&created(seq));
+        }
+        assert_eq!(spacing(10, &state), 50);
+        assert_eq!(spacing(100, &state), 100);
+    }
+}
