@@ -11,6 +11,7 @@ use std::process::Command;
 /// Each Stride crate and the Stride crates it may depend on directly.
 const LAYERS: &[(&str, &[&str])] = &[
     ("stride-runtime", &[]),
+    ("stride-auth", &[]),
     ("stride-log", &[]),
     ("stride-core", &["stride-log"]),
     ("stride-protocol", &["stride-core", "stride-log"]),
@@ -28,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "stride-server",
         &[
+            "stride-auth",
             "stride-core",
             "stride-local",
             "stride-log",
@@ -39,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "stride",
         &[
+            "stride-auth",
             "stride-core",
             "stride-lb",
             "stride-log",
@@ -66,6 +69,11 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     // The pure core: no async runtime, no storage engine.
     ("stride-core", &["tokio", "sled", "stride-server"]),
     ("stride-protocol", &["tokio", "sled", "stride-server"]),
+    // Who may do what is decided without a server or a store.
+    (
+        "stride-auth",
+        &["tokio", "sled", "axum", "hyper", "stride-server"],
+    ),
     // The sidecar follows the stream; it never opens a store, nor needs
     // the server to do so.
     ("stride-lb", &["sled", "stride-server"]),

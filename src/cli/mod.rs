@@ -3,6 +3,7 @@
 
 mod app;
 mod audit;
+mod auth;
 mod bench;
 mod events;
 mod exit;
@@ -59,6 +60,9 @@ enum Commands {
     /// Every task of every app.
     #[command(after_help = app::EXIT_CODES)]
     Tasks(app::TasksArgs),
+    /// Who may do what: the auth file's tokens and users.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Load balancer sidecars that follow Stride.
     #[command(subcommand)]
     Lb(lb::LbCommand),
@@ -233,6 +237,7 @@ pub fn run() -> anyhow::Result<()> {
         Commands::Deployments(args) => app::deployments(args),
         Commands::Tasks(args) => app::tasks(args),
         Commands::Lb(command) => lb::run(command),
+        Commands::Auth(command) => auth::run(command),
     }
 }
 

@@ -1,0 +1,391 @@
+//! From a request's `Authorization` header to a verified principal.
+
+use crate::file::AuthFile;
+use crate::{ANONYMOUS, Access, TokenHash, password};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use subtle::ConstantTimeEq;
+
+/// Who a request proved to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's or user's name, or [`ANONYMOUS`].
+    pub name: String,
+    pub access: Access,
+}
+
+impl Principal {
+    pub fn is_anonymous(&self) -> bool {
+        self.name == ANONYMOUS
+    }
+}
+
+/// What an `Authorization` header carries.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    None,
+    Bearer(&'a str),
+    Basic { user: String, password: String },
+}
+
+/// Why no principal was proven: each is a 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unauthenticated {
+    #[error("credentials are required: a bearer token or a Basic user and password")]
+    Missing,
+    #[error("the bearer token is not known (revoked or rotated?)")]
+    UnknownToken,
+    #[error("wrong user name or password")]
+    BadPassword,
+    #[error("the Authorization header is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+impl<'a> Credentials<'a> {
+    /// Reads `Bearer <token>` or `Basic <base64 user:password>` (schemes
+    /// in any case, as HTTP has them).
+    pub fn from_header(header: Option<&'a str>) -> Result<Credentials<'a>, Unauthenticated> {
+        let Some(header) = header else {
+            return Ok(Credentials::None);
+        };
+        let (scheme, value) = header
+            .trim()
+            .split_once(' ')
+            .ok_or(Unauthenticated::Malformed(
+                "expected `Bearer <token>` or `Basic <credentials>`",
+            ))?;
+        let value = value.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(Credentials::Bearer(value));
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(Unauthenticated::Malformed(
+                "the scheme is neither Bearer nor Basic",
+            ));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .map_err(|_| Unauthenticated::Malformed("Basic credentials are not base64"))?;
+        let text = String::from_utf8(decoded)
+            .map_err(|_| Unauthenticated::Malformed("Basic credentials are not UTF-8"))?;
+        let (user, password) = text
+            .split_once(':')
+            .ok_or(Unauthenticated::Malformed("Basic credentials lack the `:`"))?;
+        Ok(Credentials::Basic {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+}
+
+/// Marathon's `--http_credentials user:password`: one user who may do
+/// everything.
+#[derive(Clone)]
+pub struct HttpCredentials {
+    pub user: String,
+    password: [u8; 32],
+}
+
+impl HttpCredentials {
+    pub fn parse(text: &str) -> Result<HttpCredentials, String> {
+        let (user, password) = text
+            .split_once(':')
+            .filter(|(user, password)| !user.is_empty() && !password.is_empty())
+            .ok_or_else(|| "expected user:password, both non-empty".to_owned())?;
+        Ok(HttpCredentials {
+            user: user.to_owned(),
+            password: Sha256::digest(password.as_bytes()).into(),
+        })
+    }
+}
+
+impl std::fmt::Debug for HttpCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HttpCredentials({}:..)", self.user)
+    }
+}
+
+enum Secret {
+    Argon2(String),
+    /// `--http-credentials`: the password's SHA-256, compared in constant
+    /// time (it came on the command line; hashing it slowly protects
+    /// nothing).
+    Digest([u8; 32]),
+}
+
+/// How many verified Basic credentials are remembered: argon2 costs tens
+/// of milliseconds by design, and Marathon clients send Basic on every
+/// request.
+const REMEMBERED: usize = 1024;
+
+pub struct Authenticator {
+    /// No auth file: everyone is anonymous and may do everything.
+    open: bool,
+    anonymous: Option<Arc<Principal>>,
+    tokens: Vec<(TokenHash, Arc<Principal>)>,
+    users: HashMap<String, (Secret, Arc<Principal>)>,
+    /// SHA-256 of `user\0password` for credentials already verified.
+    verified: Mutex<HashMap<[u8; 32], Arc<Principal>>>,
+}
+
+impl Authenticator {
+    /// Stride without an auth file: nothing is checked, and no name a
+    /// client sends is believed.
+    pub fn open() -> Authenticator {
+        Authenticator {
+            open: true,
+            anonymous: Some(Arc::new(Principal {
+                name: ANONYMOUS.to_owned(),
+                access: Access::everything(),
+            })),
+            tokens: Vec::new(),
+            users: HashMap::new(),
+            verified: Mutex::default(),
+        }
+    }
+
+    /// Deny by default: the file's principals, its anonymous role if it
+    /// has one, and the `--http-credentials` user.
+    pub fn new(file: Option<&AuthFile>, http: Option<&HttpCredentials>) -> Authenticator {
+        let principal = |name: &str, access: &Access| {
+            Arc::new(Principal {
+                name: name.to_owned(),
+                access: access.clone(),
+            })
+        };
+        let mut users = HashMap::new();
+        let mut tokens = Vec::new();
+        let mut anonymous = None;
+        if let Some(file) = file {
+            anonymous = file.anonymous.as_ref().map(|a| principal(ANONYMOUS, a));
+            for (entry, hash) in &file.tokens {
+                tokens.push((hash.clone(), principal(&entry.name, &entry.access)));
+            }
+            for (entry, phc) in &file.users {
+                users.insert(
+                    entry.name.clone(),
+                    (
+                        Secret::Argon2(phc.clone()),
+                        principal(&entry.name, &entry.access),
+                    ),
+                );
+            }
+        }
+        if let Some(http) = http {
+            // The flag wins over a file user of the same name.
+            users.insert(
+                http.user.clone(),
+                (
+                    Secret::Digest(http.password),
+                    principal(&http.user, &Access::everything()),
+                ),
+            );
+        }
+        Authenticator {
+            open: false,
+            anonymous,
+            tokens,
+            users,
+            verified: Mutex::default(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// How many tokens and users can authenticate.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.tokens.len(), self.users.len())
+    }
+
+    /// The principal `header` (an `Authorization` value) proves.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Arc<Principal>, Unauthenticated> {
+        if self.open {
+            return Ok(self
+                .anonymous
+                .clone()
+                .expect("an open authenticator has its anonymous"));
+        }
+        match Credentials::from_header(header)? {
+            Credentials::None => self.anonymous.clone().ok_or(Unauthenticated::Missing),
+            Credentials::Bearer(secret) => {
+                let presented = TokenHash::of(secret);
+                // Every hash is compared, so the time taken does not say
+                // which (if any) matched.
+                let mut found = None;
+                for (hash, principal) in &self.tokens {
+                    if hash.matches(&presented) {
+                        found = Some(principal.clone());
+                    }
+                }
+                found.ok_or(Unauthenticated::UnknownToken)
+            }
+            Credentials::Basic { user, password } => self.basic(&user, &password),
+        }
+    }
+
+    fn basic(&self, user: &str, password: &str) -> Result<Arc<Principal>, Unauthenticated> {
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(user.as_bytes())
+            .chain_update([0])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into();
+        if let Some(principal) = self.remembered().get(&key) {
+            return Ok(principal.clone());
+        }
+        let Some((secret, principal)) = self.users.get(user) else {
+            // As slow as a known user, so a name's existence does not show.
+            password::verify(dummy_hash(), password);
+            return Err(Unauthenticated::BadPassword);
+        };
+        let good = match secret {
+            Secret::Argon2(phc) => password::verify(phc, password),
+            Secret::Digest(digest) => {
+                let presented: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+                presented.ct_eq(digest).into()
+            }
+        };
+        if !good {
+            return Err(Unauthenticated::BadPassword);
+        }
+        let mut remembered = self.remembered();
+        if remembered.len() >= REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(key, principal.clone());
+        Ok(principal.clone())
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Principal>>> {
+        // A panic while holding it leaves only a cache behind.
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (tokens, users) = self.counts();
+        write!(
+            f,
+            "Authenticator(open: {}, tokens: {tokens}, users: {users})",
+            self.open
+        )
+    }
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| password::hash_password("not a password anyone has"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Token, Verb};
+    use std::path::Path;
+
+    fn basic(user: &str, password: &str) -> String {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Basic {encoded}")
+    }
+
+    fn file(token: &Token, anonymous: bool) -> AuthFile {
+        let text = format!(
+            "{}[roles.reader]\ngrants = [{{ prefix = \"/\", verbs = [\"read\"] }}]\n\
+             [roles.deployer]\ngrants = [{{ prefix = \"/prod/\", verbs = [\"write\"] }}]\n\
+             [[tokens]]\nname = \"ci\"\nroles = [\"deployer\"]\nsha256 = \"{}\"\n\
+             [[users]]\nname = \"alice\"\nroles = [\"reader\"]\nargon2 = \"{}\"\n",
+            if anonymous {
+                "anonymous = [\"reader\"]\n"
+            } else {
+                ""
+            },
+            token.hash().to_hex(),
+            crate::hash_password("wonderland"),
+        );
+        AuthFile::parse(Path::new("auth.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn tokens_and_users_prove_their_names_and_nothing_else_does() {
+        let token = Token::generate();
+        let auth = Authenticator::new(Some(&file(&token, false)), None);
+        let ci = auth
+            .authenticate(Some(&format!("Bearer {}", token.secret())))
+            .unwrap();
+        assert_eq!(ci.name, "ci");
+        assert!(ci.access.allows(Verb::Write, "/prod/a"));
+        let alice = auth
+            .authenticate(Some(&basic("alice", "wonderland")))
+            .unwrap();
+        assert_eq!(alice.name, "alice");
+        // Remembered: the same answer without argon2.
+        assert_eq!(
+            auth.authenticate(Some(&basic("alice", "wonderland")))
+                .unwrap(),
+            alice
+        );
+
+        assert_eq!(auth.authenticate(None), Err(Unauthenticated::Missing));
+        let other = Token::generate();
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {}", other.secret()))),
+            Err(Unauthenticated::UnknownToken)
+        );
+        assert_eq!(
+            auth.authenticate(Some(&basic("alice", "wrong"))),
+            Err(Unauthenticated::BadPassword)
+        );
+        assert_eq!(
+            auth.authenticate(Some(&basic("mallory", "wonderland"))),
+            Err(Unauthenticated::BadPassword)
+        );
+        assert!(matches!(
+            auth.authenticate(Some("Digest abc")),
+            Err(Unauthenticated::Malformed(_))
+        ));
+        assert!(matches!(
+            auth.authenticate(Some("Basic !!!")),
+            Err(Unauthenticated::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_anonymous_role_is_explicit() {
+        let token = Token::generate();
+        let auth = Authenticator::new(Some(&file(&token, true)), None);
+        let anonymous = auth.authenticate(None).unwrap();
+        assert!(anonymous.is_anonymous());
+        assert!(anonymous.access.allows(Verb::Read, "/x"));
+        assert!(!anonymous.access.allows(Verb::Write, "/prod/x"));
+        // Wrong credentials are not downgraded to anonymous.
+        assert!(auth.authenticate(Some(&basic("alice", "wrong"))).is_err());
+    }
+
+    #[test]
+    fn http_credentials_are_one_user_who_may_do_everything() {
+        let http = HttpCredentials::parse("marathon:pa:ss").unwrap();
+        let auth = Authenticator::new(None, Some(&http));
+        let user = auth
+            .authenticate(Some(&basic("marathon", "pa:ss")))
+            .unwrap();
+        assert!(user.access.allows(Verb::Admin, "/"));
+        assert!(auth.authenticate(Some(&basic("marathon", "pa"))).is_err());
+        assert_eq!(auth.authenticate(None), Err(Unauthenticated::Missing));
+        assert!(HttpCredentials::parse("marathon").is_err());
+        assert!(HttpCredentials::parse(":pw").is_err());
+    }
+
+    #[test]
+    fn open_believes_no_one() {
+        let auth = Authenticator::open();
+        let who = auth.authenticate(Some(&basic("root", "whatever"))).unwrap();
+        assert_eq!(who.name, ANONYMOUS);
+        assert!(who.access.allows(Verb::Admin, "/"));
+    }
+}
