@@ -12,7 +12,7 @@ use stride_log::event::condition::Condition;
 use stride_log::event::{
     Actor, AppCreated, Envelope, Event, Seq, TaskLaunchRequested, TaskStatusRecorded,
 };
-use stride_log::store::EventLog;
+use stride_log::store::LogWriter;
 
 async fn call(
     http: &Client,
@@ -531,7 +531,7 @@ async fn service_ports_come_from_the_configured_range_and_never_collide() {
 /// Writes what the reconciler and Mesos would have: an app with 3 instances,
 /// one running healthy task and one staging task.
 fn seed_store_with_tasks(dir: &std::path::Path) {
-    let log = EventLog::open(dir).unwrap();
+    let log = LogWriter::open(dir).unwrap();
     let definition: AppDefinition = serde_json::from_value(json!({
         "id": "/web", "cmd": "sleep 1", "instances": 3,
         "portDefinitions": [{"port": 10100}]

@@ -13,7 +13,7 @@ use stride_log::event::{
     Actor, AppId, AppScaled, CallbackSubscribed, Envelope, Event, Seq, TaskExpunged, TaskId,
     TaskKillRequested, TaskStatusRecorded,
 };
-use stride_log::store::EventLog;
+use stride_log::store::{EventLog, LogWriter};
 use stride_server::audit::{self, AuditQuery, Bound, Order};
 use stride_server::stream::AppMatch;
 
@@ -203,7 +203,7 @@ proptest! {
         queries in prop::collection::vec(query_spec(), 12),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(dir.path()).unwrap();
+        let log = LogWriter::open(dir.path()).unwrap();
         let events = envelopes(&specs);
         let mut rest = &events[..];
         for size in batch_sizes.iter().cycle() {

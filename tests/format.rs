@@ -16,7 +16,7 @@ use stride_log::codec;
 use stride_log::event::app::{AppDefinition, AppSpec};
 use stride_log::event::condition::Condition;
 use stride_log::event::*;
-use stride_log::store::{CommandRecord, EventLog, STORE_FORMAT};
+use stride_log::store::{CommandRecord, EventLog, LogWriter, STORE_FORMAT};
 use stride_server::audit::{self, AuditQuery, Bound, Order};
 use stride_server::published;
 use stride_server::stream::AppMatch;
@@ -349,7 +349,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn fixture_store(format: u32) -> tempfile::TempDir {
     let fixture = fixtures().join(format!("store-v{format}"));
     if writing_fixtures() && format == STORE_FORMAT && !fixture.exists() {
-        let log = EventLog::open(&fixture).unwrap();
+        let log = LogWriter::open(&fixture).unwrap();
         let events = canonical();
         log.append(
             &events[..6],
@@ -472,7 +472,7 @@ fn stores_written_by_every_format_open_verify_and_answer_audits_alike() {
 #[test]
 fn an_older_store_is_marked_with_the_new_format_and_keeps_growing_in_it() {
     let dir = fixture_store(1);
-    let log = EventLog::open(dir.path()).unwrap();
+    let log = LogWriter::open(dir.path()).unwrap();
     // The same events again, appended in the current format after the old.
     let again: Vec<Arc<Envelope>> = canonical()
         .iter()
@@ -583,7 +583,7 @@ fn reopen_raw(path: &Path) -> sled::Db {
 /// Damages record 5 of a store with no snapshot (so serve must read it).
 fn damaged_store(damage: impl Fn(Vec<u8>) -> Vec<u8>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path()).unwrap();
+    let log = LogWriter::open(dir.path()).unwrap();
     log.append(&canonical(), &[]).unwrap();
     log.sync().unwrap();
     drop(log);

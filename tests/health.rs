@@ -15,7 +15,7 @@ use stride_log::event::condition::Condition;
 use stride_log::event::{
     Actor, AppCreated, Envelope, Event, Seq, TaskId, TaskLaunchRequested, TaskStatusRecorded,
 };
-use stride_log::store::EventLog;
+use stride_log::store::{EventLog, LogWriter};
 use stride_runtime::clock::now_micros;
 use stride_runtime::{Clock, Supervisor};
 use stride_server::api::{ServerInfo, Shared};
@@ -47,7 +47,8 @@ impl Stack {
     /// With the health monitor measuring time by `clock`.
     async fn start_timed(events: Vec<Event>, clock: Clock) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = Arc::new(EventLog::open(dir.path()).expect("store opens"));
+        let writer = LogWriter::open(dir.path()).expect("store opens");
+        let log = writer.reader();
         let seeded = events.len() as u64;
         let now = now_micros();
         let envelopes: Vec<Arc<Envelope>> = events
@@ -64,15 +65,15 @@ impl Stack {
                 })
             })
             .collect();
-        log.append(&envelopes, &[]).expect("append");
-        log.sync().expect("sync");
+        writer.append(&envelopes, &[]).expect("append");
+        writer.sync().expect("sync");
         let state = stride_server::published::load(&log, None).expect("loads");
         let projection = Arc::new(Projection::new(state.clone()));
         let settings = Settings::default();
         let supervisor = Supervisor::new();
         let metrics = Metrics::on();
         let committer = Committer::start(
-            log.clone(),
+            writer,
             projection.clone(),
             1_000,
             settings,

@@ -9,7 +9,7 @@ use stride_core::projection::{State, snapshot};
 use stride_log::event::app::{AppDefinition, AppSpec};
 use stride_log::event::condition::Condition;
 use stride_log::event::*;
-use stride_log::store::EventLog;
+use stride_log::store::LogWriter;
 use stride_server::published;
 use uuid::Uuid;
 
@@ -240,7 +240,7 @@ proptest! {
         prop_assert_eq!(&incremental.deployments_by_app, &deployments_by_app(&incremental));
 
         let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(dir.path()).unwrap();
+        let log = LogWriter::open(dir.path()).unwrap();
         // Appended in uneven batches, as group commit would.
         for chunk in envelopes.chunks(7) {
             log.append(chunk, &[]).unwrap();

@@ -29,7 +29,7 @@ use std::time::Duration;
 use stride_core::command::{Command, Outcome, Rejection, Settings, decide};
 use stride_core::projection::{State, snapshot};
 use stride_log::event::{Actor, Envelope, Seq};
-use stride_log::store::{CommandRecord, EventLog, RequestDigest, StoreError};
+use stride_log::store::{CommandRecord, EventLog, LogWriter, RequestDigest, StoreError};
 use stride_runtime::clock::now_micros;
 use stride_runtime::{Part, Supervisor};
 use tokio::sync::{mpsc, oneshot};
@@ -81,9 +81,10 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the pipeline from the projection's state, which must be the
-    /// log's head; `settings` is what every decision may depend on.
+    /// log's head; `settings` is what every decision may depend on. It
+    /// takes the log's one writer: nothing else can append.
     pub fn start(
-        log: Arc<EventLog>,
+        log: LogWriter,
         projection: Arc<Projection>,
         snapshot_every: u64,
         settings: Settings,
@@ -96,6 +97,8 @@ impl Committer {
             Seq(0) => 0,
             head => log.get(head)?.map_or(0, |e| e.recorded_at),
         };
+        let snapshot_log = log.reader();
+        let log = Arc::new(log);
         let decider = Decider {
             log: log.clone(),
             state: State::clone(&projection.read()),
@@ -110,7 +113,7 @@ impl Committer {
             })
             .map_err(|source| thread_error(&path, "cannot start the decide thread", source))?;
         let (snapshots, snapshotter) = Snapshotter::start(
-            log.clone(),
+            snapshot_log,
             projection.clone(),
             snapshot_every,
             metrics,
@@ -208,7 +211,7 @@ struct Batch {
 }
 
 struct Decider {
-    log: Arc<EventLog>,
+    log: Arc<LogWriter>,
     state: State,
     settings: Settings,
     last_at: u64,
@@ -327,7 +330,7 @@ fn unreadable(what: &str, error: &StoreError) -> SubmitError {
 }
 
 fn sync_loop(
-    log: &EventLog,
+    log: &LogWriter,
     projection: &Projection,
     snapshots: &Snapshotter,
     metrics: &Metrics,
@@ -379,7 +382,7 @@ fn publish(projection: &Projection, batches: &[Batch]) {
     projection.publish(newest.state.clone(), &envelopes);
 }
 
-fn seal(log: &EventLog) {
+fn seal(log: &LogWriter) {
     if let Err(error) = log.seal() {
         tracing::warn!(%error, "cannot seal the watermark");
     }
@@ -551,10 +554,11 @@ mod tests {
 
     fn start() -> Running {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let log = Arc::new(EventLog::open(dir.path()).expect("a store"));
+        let writer = LogWriter::open(dir.path()).expect("a store");
+        let log = writer.reader();
         let projection = Arc::new(Projection::new(State::default()));
         let committer = Committer::start(
-            log.clone(),
+            writer,
             projection.clone(),
             1_000_000,
             Settings::default(),

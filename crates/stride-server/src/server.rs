@@ -16,7 +16,7 @@ use std::time::Duration;
 use stride_core::command::{PortRange, Settings};
 use stride_core::projection;
 use stride_local::{LocalCluster, LocalClusterConfig};
-use stride_log::store::{EventLog, StoreError};
+use stride_log::store::{LogWriter, StoreError};
 use stride_mesos::{Scheduler, SchedulerConfig, SchedulerHandle};
 use stride_runtime::{Clock, Death, Part, Supervisor, shutdown_signal};
 
@@ -126,7 +126,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         "connection limits"
     );
     let path = config.data_dir.clone();
-    let (log, state) = tokio::task::spawn_blocking(move || open_checked(&path))
+    let (writer, state) = tokio::task::spawn_blocking(move || open_checked(&path))
         .await
         .expect("the store-opening task does not panic")?;
     tracing::info!(seq = %state.seq, apps = state.apps.len(), tasks = state.tasks.len(), "state rebuilt");
@@ -136,8 +136,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         true => Metrics::on(),
         false => Metrics::off(),
     };
+    // The committer alone appends; everything else reads.
+    let log = writer.reader();
     let committer = Committer::start(
-        log.clone(),
+        writer,
         projection.clone(),
         config.snapshot_every,
         Settings {
@@ -388,8 +390,8 @@ fn yield_to_writers() {
 /// Opens the store and rebuilds the state, while a second thread checks
 /// the whole store (`store/integrity.rs`): a damaged store is refused, never
 /// served, whatever the state's load made of it.
-fn open_checked(path: &std::path::Path) -> Result<(Arc<EventLog>, projection::State), ServeError> {
-    let log = EventLog::open(path).map_err(|source| ServeError::Open {
+fn open_checked(path: &std::path::Path) -> Result<(LogWriter, projection::State), ServeError> {
+    let log = LogWriter::open(path).map_err(|source| ServeError::Open {
         path: path.to_owned(),
         source,
     })?;
@@ -425,7 +427,7 @@ fn open_checked(path: &std::path::Path) -> Result<(Arc<EventLog>, projection::St
         path: path.to_owned(),
         source,
     })?;
-    Ok((Arc::new(log), state))
+    Ok((log, state))
 }
 
 /// Names this server's URL in the data directory, so `stride store backup`

@@ -13,7 +13,7 @@ use super::world::World;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use stride_log::store::EventLog;
+use stride_log::store::LogWriter;
 
 #[derive(clap::Args)]
 pub struct ApiBench {
@@ -45,7 +45,7 @@ pub fn run(args: ApiBench) -> anyhow::Result<()> {
     }
     let events = world.events();
     {
-        let log = EventLog::open(&args.dir)?;
+        let log = LogWriter::open(&args.dir)?;
         for batch in events.chunks(10_000) {
             log.append(batch, &[])?;
         }

@@ -12,7 +12,7 @@ use stride_core::command::{Command, Settings, TaskStatus};
 use stride_core::projection::{State, snapshot};
 use stride_log::event::condition::Condition;
 use stride_log::event::{Actor, Envelope, Event, Seq, TaskId, TaskStatusRecorded};
-use stride_log::store::EventLog;
+use stride_log::store::LogWriter;
 use stride_server::committer::Committer;
 use stride_server::published::{self, Projection};
 
@@ -102,7 +102,7 @@ fn status(n: u64) -> Command {
 /// What sled itself allows for our batch transaction (events plus index
 /// entries), with no fsync at all: the bound durable appends approach.
 fn append_ceiling(store: &Path) -> anyhow::Result<f64> {
-    let log = EventLog::open(store)?;
+    let log = LogWriter::open(store)?;
     let total = 100_000u64;
     let start = Instant::now();
     for first in (1..=total).step_by(64) {
@@ -122,7 +122,7 @@ pub(super) async fn appends(
     seconds: u64,
     metrics: &stride_server::metrics::Metrics,
 ) -> anyhow::Result<(f64, f64, f64)> {
-    let log = Arc::new(EventLog::open(store)?);
+    let log = LogWriter::open(store)?;
     let projection = Arc::new(Projection::new(State::default()));
     let committer = Committer::start(
         log,
@@ -183,7 +183,7 @@ fn synthetic(seq: u64) -> Arc<Envelope> {
 
 fn replay_and_restart(store: &Path, events: u64) -> anyhow::Result<()> {
     let state = {
-        let log = EventLog::open(store)?;
+        let log = LogWriter::open(store)?;
         let mut seq = 1;
         while seq <= events {
             let batch: Vec<_> = (seq..(seq + 10_000).min(events + 1))
@@ -218,14 +218,14 @@ fn replay_and_restart(store: &Path, events: u64) -> anyhow::Result<()> {
 
 /// sled's background thread may hold the file lock for a moment after a
 /// handle is dropped or a child is killed.
-fn open_when_unlocked(store: &Path) -> anyhow::Result<EventLog> {
+fn open_when_unlocked(store: &Path) -> anyhow::Result<LogWriter> {
     for _ in 0..100 {
-        if let Ok(log) = EventLog::open(store) {
+        if let Ok(log) = LogWriter::open(store) {
             return Ok(log);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(EventLog::open(store)?)
+    Ok(LogWriter::open(store)?)
 }
 
 /// Seconds from starting `stride serve` to its first answer on /ping.

@@ -18,7 +18,8 @@
 //! Beside sled's files, `watermark` records how far the log was
 //! acknowledged (see watermark.rs); `integrity.rs` checks the two agree.
 //!
-//! Only the committer appends, so seq order is commit order. `cursors` is
+//! Only the committer appends (it alone holds the one `LogWriter`; readers
+//! get an `EventLog`, which cannot), so seq order is commit order. `cursors` is
 //! delivery progress, not history: callbacks (see `callbacks/`) write it
 //! without syncing, since delivery is at-least-once anyway.
 
@@ -41,7 +42,7 @@ pub use keys::{IndexKeys, kind_prefix, name_prefix};
 pub use postings::Seqs;
 pub use read::Index;
 pub use snapshot::SnapshotError;
-pub use write::{CommandRecord, RequestDigest};
+pub use write::{CommandRecord, LogWriter, RequestDigest};
 
 use crate::codec::CodecError;
 use crate::event::Seq;
@@ -236,19 +237,12 @@ impl EventLog {
         keys::head(&self.events)
     }
 
-    /// Makes every write so far durable: sled's flush writes its buffers
-    /// (ending in `sync_file_range`, which is not a barrier), then we
-    /// fdatasync sled's db file ourselves while the watermark is written.
-    pub fn sync(&self) -> Result<(), StoreError> {
+    /// Makes every write so far durable (`LogWriter::sync`).
+    fn sync(&self) -> Result<(), StoreError> {
         let durability = self.durability()?;
         // Read before the flush, so that everything up to it is flushed.
         let head = self.head()?;
         durability.sync(head, || Ok(self.db.flush().map(drop)?))
-    }
-
-    /// Records in the watermark that everything synced was acknowledged.
-    pub fn seal(&self) -> Result<(), StoreError> {
-        self.durability()?.seal()
     }
 
     fn durability(&self) -> Result<&Durability, StoreError> {

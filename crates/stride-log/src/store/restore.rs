@@ -4,7 +4,7 @@
 
 use super::backup::{BackupError, Frame, Reader, Summary};
 use super::write::{Batch, Postings};
-use super::{CommandRecord, EventLog, StoreError};
+use super::{CommandRecord, EventLog, LogWriter, StoreError};
 use crate::codec;
 use crate::event::{Envelope, Seq};
 use std::io::Read;
@@ -36,7 +36,7 @@ fn restore_into(input: impl Read, into: &Path) -> Result<Summary, BackupError> {
     let Frame::Header { head } = reader.next()? else {
         return Err(reader.damaged("it does not start with its header"));
     };
-    let log = EventLog::open(into)?;
+    let log = LogWriter::open(into)?;
     let mut restored = Summary {
         head,
         ..Summary::default()

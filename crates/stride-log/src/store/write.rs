@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::path::Path;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -105,10 +107,83 @@ pub(super) struct Batch {
     pub idempotency: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-impl EventLog {
+/// The one handle that appends to a log: opened once, moved into the
+/// committer. Readers get the `EventLog` it reads through (`reader`), which
+/// has no way to append, sync or seal; the compiler holds them to it:
+///
+/// ```compile_fail,E0624
+/// # let dir = tempfile::tempdir().unwrap();
+/// let writer = stride_log::store::LogWriter::open(dir.path()).unwrap();
+/// let reader = writer.reader();
+/// reader.append(&[], &[]).unwrap();
+/// ```
+///
+/// and it is not `Clone`, so the committer that owns it is the only writer:
+///
+/// ```compile_fail,E0599
+/// # let dir = tempfile::tempdir().unwrap();
+/// let writer = stride_log::store::LogWriter::open(dir.path()).unwrap();
+/// let second = writer.clone();
+/// ```
+///
+/// while the writer itself appends:
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let writer = stride_log::store::LogWriter::open(dir.path()).unwrap();
+/// writer.append(&[], &[]).unwrap();
+/// writer.sync().unwrap();
+/// ```
+pub struct LogWriter {
+    log: Arc<EventLog>,
+}
+
+impl LogWriter {
+    /// Opens (or creates) the store at `path` to write it (`EventLog::open`
+    /// says what opening checks).
+    pub fn open(path: &Path) -> Result<LogWriter, StoreError> {
+        EventLog::open(path).map(|log| LogWriter { log: Arc::new(log) })
+    }
+
+    /// A read-only handle on the same log, for everyone but the committer.
+    pub fn reader(&self) -> Arc<EventLog> {
+        self.log.clone()
+    }
+
     /// Writes a batch (not yet durable: call `sync`). The caller assigns
     /// dense seqs continuing from `head()`.
     pub fn append(
+        &self,
+        events: &[Arc<Envelope>],
+        idempotent: &[(String, CommandRecord)],
+    ) -> Result<(), StoreError> {
+        self.log.append(events, idempotent)
+    }
+
+    /// Makes every write so far durable: sled's flush writes its buffers
+    /// (ending in `sync_file_range`, which is not a barrier), then we
+    /// fdatasync sled's db file ourselves while the watermark is written.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.log.sync()
+    }
+
+    /// Records in the watermark that everything synced was acknowledged.
+    pub fn seal(&self) -> Result<(), StoreError> {
+        self.log.durability()?.seal()
+    }
+}
+
+/// The writer reads what it wrote like any reader.
+impl Deref for LogWriter {
+    type Target = EventLog;
+
+    fn deref(&self) -> &EventLog {
+        &self.log
+    }
+}
+
+impl EventLog {
+    fn append(
         &self,
         events: &[Arc<Envelope>],
         idempotent: &[(String, CommandRecord)],

@@ -211,6 +211,7 @@ mod tests {
     use super::*;
     use futures::FutureExt;
     use stride_core::projection::State;
+    use stride_log::store::LogWriter;
 
     fn envelope(seq: u64) -> Arc<Envelope> {
         let app = if seq % 2 == 0 { "/even/a" } else { "/odd/a" };
@@ -218,16 +219,16 @@ mod tests {
     }
 
     /// Appends as the committer does: write, sync, then publish.
-    fn append(log: &EventLog, projection: &Projection, seqs: std::ops::RangeInclusive<u64>) {
+    fn append(log: &LogWriter, projection: &Projection, seqs: std::ops::RangeInclusive<u64>) {
         let batch: Vec<_> = seqs.map(envelope).collect();
         log.append(&batch, &[]).unwrap();
         log.sync().unwrap();
         crate::stream::test_events::publish(projection, &batch);
     }
 
-    fn setup() -> (tempfile::TempDir, Arc<EventLog>, Arc<Projection>) {
+    fn setup() -> (tempfile::TempDir, LogWriter, Arc<Projection>) {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(EventLog::open(dir.path()).unwrap());
+        let log = LogWriter::open(dir.path()).unwrap();
         let projection = Arc::new(Projection::new(State::default()));
         (dir, log, projection)
     }
@@ -237,7 +238,7 @@ mod tests {
         let (_dir, log, projection) = setup();
         append(&log, &projection, 1..=100);
         let mut feed = Feed::open(
-            log.clone(),
+            log.reader(),
             projection.clone(),
             Start::At(Seq(50)),
             Filter::default(),
@@ -273,7 +274,7 @@ mod tests {
         append(&log, &projection, 1..=10);
         let mut filter = Filter::default();
         filter.set_app("/even/").unwrap();
-        let mut feed = Feed::open(log, projection, Start::At(Seq(1)), filter).unwrap();
+        let mut feed = Feed::open(log.reader(), projection, Start::At(Seq(1)), filter).unwrap();
         assert_eq!(seqs(&mut feed, 5).await, vec![2, 4, 6, 8, 10]);
         assert!(matches!(
             feed.next().await.unwrap(),
@@ -291,7 +292,7 @@ mod tests {
         let state = crate::published::load(&log, None).unwrap();
         let projection = Arc::new(Projection::new(state));
         let mut feed = Feed::open(
-            log.clone(),
+            log.reader(),
             projection.clone(),
             Start::At(Seq(1)),
             Filter::default(),
@@ -313,7 +314,7 @@ mod tests {
         let (_dir, log, projection) = setup();
         let (paced, paced_rx) = watch::channel(Seq(0));
         let mut feed = Feed::open(
-            log.clone(),
+            log.reader(),
             projection.clone(),
             Start::Now,
             Filter::default(),
@@ -334,9 +335,14 @@ mod tests {
         let (_dir, log, projection) = setup();
         append(&log, &projection, 1..=6);
         let (paced, paced_rx) = watch::channel(Seq(4));
-        let mut feed = Feed::open(log, projection, Start::At(Seq(1)), Filter::default())
-            .unwrap()
-            .following(paced_rx);
+        let mut feed = Feed::open(
+            log.reader(),
+            projection,
+            Start::At(Seq(1)),
+            Filter::default(),
+        )
+        .unwrap()
+        .following(paced_rx);
         assert_eq!(seqs(&mut feed, 4).await, vec![1, 2, 3, 4]);
         // Seqs 5-6 existed at open: not caught up until they are sent.
         assert!(feed.next().now_or_never().is_none());
@@ -349,7 +355,7 @@ mod tests {
     async fn from_is_checked_against_the_head() {
         let (_dir, log, projection) = setup();
         append(&log, &projection, 1..=3);
-        let open = |start| Feed::open(log.clone(), projection.clone(), start, Filter::default());
+        let open = |start| Feed::open(log.reader(), projection.clone(), start, Filter::default());
         assert!(open(Start::At(Seq(4))).is_ok());
         assert!(matches!(
             open(Start::At(Seq(5))),
