@@ -39,9 +39,22 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "stride-bench",
+        &[
+            "stride-core",
+            "stride-lb",
+            "stride-local",
+            "stride-log",
+            "stride-mesos",
+            "stride-runtime",
+            "stride-server",
+        ],
+    ),
+    (
         "stride",
         &[
             "stride-auth",
+            "stride-bench",
             "stride-core",
             "stride-lb",
             "stride-log",
@@ -61,7 +74,13 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     // The embedded cluster is a Mesos stand-in, knowing nothing of Stride's log.
     (
         "stride-local",
-        &["sled", "bincode", "stride-log", "stride-server"],
+        &[
+            "sled",
+            "bincode",
+            "stride-log",
+            "stride-server",
+            "stride-bench",
+        ],
     ),
     ("stride-runtime", &["sled", "bincode", "stride-server"]),
     // The log is read by the pure core and by sidecars: no async runtime.
@@ -76,10 +95,10 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
     // The sidecar follows the stream; it never opens a store, nor needs
     // the server to do so.
-    ("stride-lb", &["sled", "stride-server"]),
+    ("stride-lb", &["sled", "stride-server", "stride-bench"]),
     // The server is a library: errors typed per part (anyhow is the
     // binary's), and no sidecar inside it.
-    ("stride-server", &["anyhow", "stride-lb"]),
+    ("stride-server", &["anyhow", "stride-lb", "stride-bench"]),
 ];
 
 fn cargo() -> Command {

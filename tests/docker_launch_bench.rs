@@ -14,7 +14,7 @@ use common::docker::{self, IMAGE};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
-use stride_local::{Workload, benchmark_launches};
+use stride_bench::launch::{Workload, benchmark_launches};
 
 /// `docker run` CLI processes at once for the baseline.
 const BASELINE_PARALLELISM: usize = 8;

@@ -17,7 +17,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::time::Instant;
 
-use stride_local::{Workload, benchmark_launches};
+use stride_bench::launch::{Workload, benchmark_launches};
 
 const TASKS: usize = 1000;
 const SPAWN_THREADS: usize = 2;

@@ -4,7 +4,6 @@
 mod app;
 mod audit;
 mod auth;
-mod bench;
 mod events;
 mod exit;
 mod follow;
@@ -68,7 +67,7 @@ enum Commands {
     Lb(lb::LbCommand),
     /// Measure Stride on this machine.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(stride_bench::BenchCommand),
 }
 
 #[derive(clap::Args)]
@@ -230,7 +229,7 @@ pub fn run() -> anyhow::Result<()> {
             runtime.block_on(local_mesos(config))
         }
         Commands::Store(command) => store::run(command),
-        Commands::Bench(command) => bench::run(command),
+        Commands::Bench(command) => stride_bench::run(command),
         Commands::Events(args) => events::run(args),
         Commands::Audit(args) => audit::run(args),
         Commands::App(command) => app::run(command),

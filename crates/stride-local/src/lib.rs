@@ -32,7 +32,6 @@
 
 mod agent;
 mod agent_ids;
-mod bench;
 mod config;
 mod docker;
 mod files;
@@ -59,7 +58,6 @@ use stride_runtime::{Part, Supervisor};
 use nix::sys::signal::Signal;
 use tokio_util::sync::CancellationToken;
 
-pub use bench::{LaunchBenchmark, LaunchBenchmarkError, Workload, benchmark_launches};
 pub use config::{DEFAULT_DOCKER_SOCKET, LocalClusterConfig, PortRange};
 
 use agent::{Agent, ResourceSet, parse_attributes};

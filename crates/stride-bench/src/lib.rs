@@ -1,7 +1,10 @@
 //! `stride bench`: measurements recorded in BENCHMARKS.md. Each prints a
 //! markdown table with a same-run baseline, since shared machines are noisy.
+//! `launch`: the embedded cluster's launch throughput, which
+//! `tests/*_launch_bench.rs` drive.
 
 mod api;
+pub mod launch;
 mod lb;
 mod log;
 mod metrics;

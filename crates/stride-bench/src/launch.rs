@@ -14,7 +14,7 @@ use stride_mesos::types::{
 };
 use stride_mesos::{Scheduler, SchedulerConfig, SchedulerEvent};
 
-use super::{LocalCluster, LocalClusterConfig, LocalClusterError};
+use stride_local::{LocalCluster, LocalClusterConfig, LocalClusterError};
 
 /// Per-task resources: small, so a thousand tasks fit one agent.
 const TASK_CPUS: f64 = 0.01;
