@@ -456,6 +456,35 @@ async fn deployments_are_listed_and_cancelled_by_rollback_or_force() {
         3,
         "create superseded, update rolled back, rollback stopped"
     );
+
+    // Rolling back a deployment that removed an app creates it again, and
+    // the answer is still Marathon's 200 (DeploymentsResource.cancel).
+    let old = json!({"id": "/shop/old", "cmd": "sleep 1", "mem": 32});
+    call(&http, &server, Method::POST, "/v2/apps", Some(old)).await;
+    let replaced = json!({"apps": [{"id": "new", "cmd": "sleep 1", "mem": 32}]});
+    let (status, replacing, _) = call(
+        &http,
+        &server,
+        Method::PUT,
+        "/v2/groups/shop?force=true",
+        Some(replaced),
+    )
+    .await;
+    assert_eq!(status, 200, "{replacing}");
+    let replacing = replacing["deploymentId"].as_str().unwrap().to_owned();
+    let (status, rollback, _) = call(
+        &http,
+        &server,
+        Method::DELETE,
+        &format!("/v2/deployments/{replacing}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rollback}");
+    assert_eq!(
+        get(&http, &server, "/v2/apps/shop/old").await["app"]["id"],
+        "/shop/old"
+    );
 }
 
 #[tokio::test]

@@ -295,6 +295,53 @@ async fn a_tree_of_groups_is_created_shown_versioned_scaled_and_deleted() {
     );
 }
 
+/// `POST /v2/groups/{path}` creates the group its body's id names, resolved
+/// against the path as Marathon's createWithPath does: an absolute id
+/// stands wherever the path points, a relative one goes under the path, and
+/// one that climbs to the root names a group that always exists (409).
+#[tokio::test]
+async fn a_posted_group_is_the_one_its_body_names_resolved_against_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    for (path, id, created) in [
+        ("/v2/groups/f", "/x", "/x"),
+        ("/v2/groups/f", "y", "/f/y"),
+        ("/v2/groups/f/y", "../z", "/f/z"),
+    ] {
+        let response = http
+            .post(server.url(path))
+            .json(&json!({"id": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "POST {path} {id}");
+        assert_eq!(response.headers()["location"], created, "POST {path} {id}");
+        let (status, group) = call(
+            &http,
+            &server,
+            Method::GET,
+            &format!("/v2/groups{created}"),
+            None,
+        )
+        .await;
+        assert_eq!((status, group["id"].as_str()), (200, Some(created)));
+    }
+    let (status, _) = call(&http, &server, Method::GET, "/v2/groups/x/f", None).await;
+    assert_eq!(status, 404, "the path is not the group created");
+    let before = all_events(&http, &server).await.len();
+    for (path, id) in [("/v2/groups/f", ".."), ("/v2/groups/f/y", "../../")] {
+        let body = Some(json!({"id": id}));
+        let (status, conflict) = call(&http, &server, Method::POST, path, body).await;
+        assert_eq!(status, 409, "POST {path} {id}: {conflict}");
+        assert_eq!(
+            conflict["message"],
+            "Group / is already created. Use PUT to change this group."
+        );
+    }
+    assert_eq!(all_events(&http, &server).await.len(), before);
+}
+
 /// Marathon's `DeploymentPlan`: stop, start, then scale in dependency
 /// order. A web tier depending on a database group launches only once the
 /// database runs.

@@ -73,7 +73,11 @@ pub async fn cancel(
         deployable::commit(&shared, actor, &headers, command).await?;
         return Ok(StatusCode::ACCEPTED.into_response());
     }
-    deployable::submit(&shared, actor, &headers, command).await
+    // 200 even when the rollback re-creates an app the deployment deleted:
+    // Marathon answers a rollback with deploymentResult's default 200.
+    let mut response = deployable::submit(&shared, actor, &headers, command).await?;
+    *response.status_mut() = StatusCode::OK;
+    Ok(response)
 }
 
 /// Marathon's `DeploymentStepInfo` (DeploymentsResource.scala): the plan,
