@@ -94,6 +94,7 @@ impl Stack {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let shared = Shared {
+            auth: Arc::new(stride_auth::Keeper::load(None, None).expect("open")),
             log: log.clone(),
             projection: projection.clone(),
             committer: committer.clone(),

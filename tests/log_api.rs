@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn events_get_dense_seqs_and_carry_the_actor() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let (_auth, auth_file) = common::users_file(&["alice"]);
+    let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     for i in 0..5 {
         let response = http
             .post(server.url("/v2/apps"))
-            .basic_auth("alice", Some("secret"))
+            .basic_auth("alice", Some("pw"))
             .json(&app(&format!("/team/app{i}")))
             .send()
             .await

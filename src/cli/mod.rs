@@ -161,6 +161,16 @@ struct ServeArgs {
     /// Record no metrics and serve no `/metrics` (it answers 404).
     #[arg(long, env = "STRIDE_NO_METRICS")]
     no_metrics: bool,
+    /// Who may do what: roles, tokens and users (docs/security.md);
+    /// reloaded on SIGHUP. Without it (and without --http-credentials)
+    /// anyone who reaches the port may do anything.
+    #[arg(long, env = "STRIDE_AUTH_FILE")]
+    auth_file: Option<PathBuf>,
+    /// Marathon's --http_credentials: USER:PASSWORD, one Basic user who may
+    /// do everything (besides the auth file's principals).
+    #[arg(long, alias = "http_credentials", env = "STRIDE_HTTP_CREDENTIALS",
+          value_parser = stride_auth::HttpCredentials::parse, hide_env_values = true)]
+    http_credentials: Option<stride_auth::HttpCredentials>,
 }
 
 fn saturating_usize(n: u64) -> usize {
@@ -216,6 +226,10 @@ pub fn run() -> anyhow::Result<()> {
                     local_ports: args.local_ports,
                 },
                 metrics: !args.no_metrics,
+                auth: server::AuthConfig {
+                    file: args.auth_file,
+                    http_credentials: args.http_credentials,
+                },
             };
             let served = runtime.block_on(server::serve(config));
             // Tasks still blocked (a log read for a client that is gone)

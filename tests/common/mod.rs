@@ -314,3 +314,43 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// An auth file made with `stride auth` (so the audit's names are proven):
+/// each of `users` (password `pw`) may do everything, and requests without
+/// credentials may read, stream and audit.
+pub fn users_file(users: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("auth.toml");
+    std::fs::write(
+        &path,
+        "anonymous = [\"observer\"]\n\
+         [roles.admin]\n\
+         grants = [{ prefix = \"/\", verbs = [\"read\", \"write\", \"stream\", \"audit\", \"admin\"] }]\n\
+         [roles.observer]\n\
+         grants = [{ prefix = \"/\", verbs = [\"read\", \"stream\", \"audit\"] }]\n",
+    )
+    .expect("write the auth file");
+    for user in users {
+        let mut child = Command::new(BIN)
+            .args([
+                "auth",
+                "user",
+                "set",
+                "--role",
+                "admin",
+                "--name",
+                user,
+                "--auth-file",
+            ])
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run stride auth user set");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"pw\n").unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "stride auth user set {user}"
+        );
+    }
+    (dir, path)
+}

@@ -34,6 +34,18 @@ pub struct ServeConfig {
     pub connections: ConnectionConfig,
     /// Record and serve `/metrics` (off: `--no-metrics`).
     pub metrics: bool,
+    pub auth: AuthConfig,
+}
+
+/// Who may do what (`docs/security.md`). Neither set: open, with a
+/// warning at start.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// `--auth-file`: roles, tokens and users; reloaded on SIGHUP.
+    pub file: Option<PathBuf>,
+    /// `--http-credentials user:password` (Marathon's): one user who may
+    /// do everything.
+    pub http_credentials: Option<stride_auth::HttpCredentials>,
 }
 
 /// What clients may hold open, and how long stopping may take.
@@ -86,6 +98,8 @@ pub enum ServeError {
         #[source]
         source: LoadError,
     },
+    #[error("cannot load the auth file")]
+    Auth(#[source] stride_auth::FileError),
     #[error("cannot start the embedded local cluster")]
     Local(#[source] stride_local::LocalClusterError),
     #[error("invalid Mesos settings")]
@@ -125,6 +139,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         max_streams,
         "connection limits"
     );
+    let auth = load_auth(&config.auth)?;
     let path = config.data_dir.clone();
     let (writer, state) = tokio::task::spawn_blocking(move || open_checked(&path))
         .await
@@ -225,7 +240,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         &supervisor,
     )
     .map_err(ServeError::Pacer)?;
+    background.push(supervisor.spawn("auth file reloader", {
+        let auth = auth.clone();
+        |stop| reload_on_hangup(auth, stop)
+    }));
     let shared = Shared {
+        auth,
         log,
         projection,
         committer: committer.clone(),
@@ -507,4 +527,49 @@ fn follow_mesos(
     let reconciler = Reconciler::new(handle.clone(), committer.clone(), projection.clone(), links);
     let part = supervisor.spawn("reconciler", |stop| reconciler.run(events, stop));
     Ok((handle, part))
+}
+
+fn load_auth(config: &AuthConfig) -> Result<Arc<stride_auth::Keeper>, ServeError> {
+    let keeper = stride_auth::Keeper::load(config.file.clone(), config.http_credentials.clone())
+        .map_err(ServeError::Auth)?;
+    let current = keeper.current();
+    if current.is_open() {
+        tracing::warn!(
+            "no --auth-file and no --http-credentials: anyone who reaches this port may do anything, \
+             and the audit records every caller as anonymous (docs/security.md)"
+        );
+    } else {
+        let (tokens, users) = current.counts();
+        tracing::info!(file = ?config.file, tokens, users, "authentication required");
+    }
+    Ok(Arc::new(keeper))
+}
+
+/// SIGHUP reads the auth file again; a file that fails to load leaves the
+/// one in force and says why.
+async fn reload_on_hangup(
+    auth: Arc<stride_auth::Keeper>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), std::io::Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            received = hangups.recv() => {
+                if received.is_none() {
+                    return Ok(());
+                }
+            }
+        }
+        match auth.reload() {
+            Ok(current) => {
+                let (tokens, users) = current.counts();
+                tracing::info!(file = ?auth.file(), tokens, users, "auth file reloaded");
+            }
+            Err(error) => {
+                tracing::error!(%error, "auth file not reloaded; the one loaded before stays in force");
+            }
+        }
+    }
 }

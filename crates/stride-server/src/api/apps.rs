@@ -1,5 +1,6 @@
 //! `/v2/apps`: Marathon's app endpoints (AppsResource.scala).
 
+use super::access::Who;
 use super::app_routes::app_id;
 use super::app_view::{AppView, Embed, Sources};
 use super::definitions;
@@ -14,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use stride_auth::Verb;
 use stride_core::command::{AppUpdate, Command};
 use stride_core::projection::{App, State as ProjectionState};
 use stride_log::event::json::timestamp;
@@ -52,9 +54,11 @@ impl Shared {
 )]
 pub async fn list(
     State(shared): State<Shared>,
+    who: Who,
     params: Params,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let scope = who.scope(Verb::Read);
     let selector = params
         .get("label")
         .map(LabelSelector::parse)
@@ -68,6 +72,7 @@ pub async fn list(
         seq: state.seq,
         health: shared.health.generation(),
         query: query.unwrap_or_default(),
+        scope: scope.clone(),
     };
     if let Some(body) = shared.rendered.get(&key).filter(|_| !embed.is_live()) {
         return Ok(json_bytes(body));
@@ -79,6 +84,7 @@ pub async fn list(
         let apps: Vec<&Arc<App>> = state
             .apps
             .values()
+            .filter(|app| scope.covers(app.definition.id.as_str()))
             .filter(|app| {
                 id_part
                     .as_deref()

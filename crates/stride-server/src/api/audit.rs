@@ -36,9 +36,11 @@ use stride_log::event::{Envelope, Event, Seq};
 )]
 pub async fn audit(
     State(shared): State<Shared>,
+    who: super::access::Who,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let query = parse(&pairs)?;
+    within_audit_scope(&who, query.app.as_ref())?;
     // Only what is durable: the log may hold a batch still being synced.
     let head = shared.projection.head();
     // A cursor names an event a page returned, so never one beyond the head.
@@ -58,6 +60,24 @@ pub async fn audit(
         "next": page.next.map(|c| c.encode()),
         "head": head,
     })))
+}
+
+/// An audit grant short of `/` answers only questions about apps under it:
+/// the query must name one (`app=/prod/web`, or a prefix `app=/prod/`).
+fn within_audit_scope(who: &super::access::Who, app: Option<&AppMatch>) -> Result<(), ApiError> {
+    let scope = who.scope(stride_auth::Verb::Audit);
+    let asked = match app {
+        Some(AppMatch::Exact(id)) => id.as_str(),
+        Some(AppMatch::Prefix(prefix)) => prefix.as_str(),
+        None if scope.is_all() => return Ok(()),
+        None => "/",
+    };
+    match scope.covers(asked) {
+        true => Ok(()),
+        false => Err(super::access::denied(&format!(
+            "audit {asked}: name an app or a prefix its audit grants cover, with app="
+        ))),
+    }
 }
 
 /// The envelope, and for a change of an app's definition the fields that

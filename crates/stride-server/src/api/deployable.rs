@@ -41,6 +41,7 @@ pub async fn commit(
     headers: &HeaderMap,
     command: Command,
 ) -> Result<Outcome, ApiError> {
+    super::access::authorize_command(&command, &shared.projection.read())?;
     let key = idempotency_key(headers)?;
     Ok(shared.committer.submit(actor, key, command).await?)
 }

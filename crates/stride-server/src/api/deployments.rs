@@ -27,11 +27,13 @@ use stride_log::event::{AppId, DeploymentId};
         (status = 200, description = "Deployments", body = Vec<crate::api::openapi::DeploymentDoc>),
     )
 )]
-pub async fn list(State(shared): State<Shared>) -> Json<Value> {
+pub async fn list(State(shared): State<Shared>, who: super::access::Who) -> Json<Value> {
+    let scope = who.scope(stride_auth::Verb::Read);
     let state = shared.projection.read();
     let deployments: Vec<Value> = state
         .deployments
         .iter()
+        .filter(|(_, deployment)| super::access::deployment_in(&scope, deployment))
         .map(|(id, deployment)| deployment_json(id, deployment, &state, &shared.readiness))
         .collect();
     Json(Value::Array(deployments))

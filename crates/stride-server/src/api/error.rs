@@ -19,6 +19,9 @@ pub enum ApiError {
     Rejected(Rejection),
     #[error("{0}")]
     NotFound(String),
+    /// The principal may not do this (`access.rs`).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotAcceptable(String),
     /// Carries the `Allow` header's value.
@@ -71,6 +74,7 @@ impl IntoResponse for ApiError {
                 (status, json!(rejection))
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, json!({"message": message})),
+            ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, json!({"message": message})),
             ApiError::NotAcceptable(message) => {
                 (StatusCode::NOT_ACCEPTABLE, json!({"message": message}))
             }

@@ -2,10 +2,9 @@
 //! errors, and the actor (the idempotency key: `idempotency.rs`).
 
 use super::ApiError;
+use super::access::Who;
 use axum::extract::{ConnectInfo, FromRequestParts, Query};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use base64::Engine;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use stride_core::command::error_pointer;
@@ -89,30 +88,23 @@ impl Params {
     }
 }
 
-/// Who is asking: the HTTP basic-auth user (or `anonymous`) and the peer
-/// address.
+/// Who is asking, as the audit records it: the principal the auth layer
+/// proved (`access.rs`; `anonymous` when no auth file is in force: no name
+/// a client merely sends is believed) and the peer address.
 pub struct Caller(pub Actor);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let remote = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(|| "unknown".to_owned(), |c| c.0.to_string());
-        let principal = basic_auth_user(&parts.headers).unwrap_or_else(|| "anonymous".to_owned());
-        Ok(Caller(Actor::Api { principal, remote }))
+        let Who(principal) = Who::from_request_parts(parts, state).await?;
+        Ok(Caller(Actor::Api {
+            principal: principal.name.clone(),
+            remote,
+        }))
     }
-}
-
-fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let user = text.split(':').next()?;
-    (!user.is_empty()).then(|| user.to_owned())
 }

@@ -2,6 +2,7 @@
 //! with nested ids, each group with its dependencies; create, restructure,
 //! scale, roll back and delete whole subtrees, each as one deployment.
 
+use super::access::Who;
 use super::app_view::{AppView, Embed, Sources};
 use super::apps::parse_version;
 use super::definitions;
@@ -16,6 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use stride_auth::{Scope, Verb};
 use stride_core::command::{Command, GroupUpdate, Settings, decide};
 use stride_core::projection::State as ProjectionState;
 use stride_log::event::json::timestamp;
@@ -57,6 +59,16 @@ impl GroupRoute {
             GroupRoute::Apps(_) => "/v2/groups/{id}/apps",
             GroupRoute::Versions(_) => "/v2/groups/{id}/versions",
             GroupRoute::Version(..) => "/v2/groups/{id}/versions/{version}",
+        }
+    }
+
+    /// The group the resource is of.
+    pub(super) fn id(&self) -> &AppId {
+        match self {
+            GroupRoute::Group(id)
+            | GroupRoute::Apps(id)
+            | GroupRoute::Versions(id)
+            | GroupRoute::Version(id, _) => id,
         }
     }
 
@@ -130,21 +142,29 @@ impl GroupEmbed {
         (status = 400, response = crate::api::openapi::BadRequest),
     )
 )]
-pub async fn get_root(shared: State<Shared>, params: Params) -> Result<Response, ApiError> {
-    get(shared, Path(String::new()), params).await
+pub async fn get_root(
+    shared: State<Shared>,
+    who: Who,
+    params: Params,
+) -> Result<Response, ApiError> {
+    get(shared, who, Path(String::new()), params).await
 }
 
+/// What a principal reads of a group is what its read grants cover inside
+/// it: other apps and groups are left out, as if absent.
 pub async fn get(
     State(shared): State<Shared>,
+    who: Who,
     Path(rest): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
     let embed = GroupEmbed::from_params(&params);
+    let scope = who.scope(Verb::Read);
     match GroupRoute::parse(&rest) {
-        GroupRoute::Group(id) => group(&shared, &id, embed),
-        GroupRoute::Apps(id) => apps(&shared, &id, embed),
+        GroupRoute::Group(id) => group(&shared, &id, embed, &scope),
+        GroupRoute::Apps(id) => apps(&shared, &id, embed, &scope),
         GroupRoute::Versions(id) => versions(&shared, &id),
-        GroupRoute::Version(id, version) => version_of(&shared, &id, &version, embed).await,
+        GroupRoute::Version(id, version) => version_of(&shared, &id, &version, embed, &scope).await,
     }
 }
 
@@ -163,12 +183,18 @@ pub async fn get(
         (status = 404, response = crate::api::openapi::NotFound),
     )
 )]
-pub(super) fn group(shared: &Shared, id: &AppId, embed: GroupEmbed) -> Result<Response, ApiError> {
+pub(super) fn group(
+    shared: &Shared,
+    id: &AppId,
+    embed: GroupEmbed,
+    scope: &Scope,
+) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     if !state.has_group(id) {
         return Err(unknown(id));
     }
-    Ok(Json(group_json(&state, id, embed, shared.sources(&state))).into_response())
+    let json = group_json(&state, id, embed, shared.sources(&state), scope);
+    Ok(Json(json).into_response())
 }
 
 /// `GET /v2/groups/{id}/apps`: every app under the group, at any depth.
@@ -186,7 +212,12 @@ pub(super) fn group(shared: &Shared, id: &AppId, embed: GroupEmbed) -> Result<Re
         (status = 400, response = crate::api::openapi::BadRequest),
     )
 )]
-pub(super) fn apps(shared: &Shared, id: &AppId, embed: GroupEmbed) -> Result<Response, ApiError> {
+pub(super) fn apps(
+    shared: &Shared,
+    id: &AppId,
+    embed: GroupEmbed,
+    scope: &Scope,
+) -> Result<Response, ApiError> {
     let state = shared.projection.read();
     if !state.has_group(id) {
         return Ok(Json(json!([])).into_response());
@@ -194,6 +225,7 @@ pub(super) fn apps(shared: &Shared, id: &AppId, embed: GroupEmbed) -> Result<Res
     let sources = shared.sources(&state);
     let apps: Vec<Value> = state
         .apps_under(id)
+        .filter(|app| scope.covers(app.as_str()))
         .filter_map(|app| state.apps.get(app))
         .map(|app| AppView::json(app, embed.app, sources))
         .collect();
@@ -250,13 +282,14 @@ pub(super) async fn version_of(
     id: &AppId,
     version: &str,
     embed: GroupEmbed,
+    scope: &Scope,
 ) -> Result<Response, ApiError> {
     let old = state_at(shared, id, version).await?;
     let embed = GroupEmbed {
         app: Embed::default(),
         ..embed
     };
-    Ok(Json(group_json(&old, id, embed, shared.sources(&old))).into_response())
+    Ok(Json(group_json(&old, id, embed, shared.sources(&old), scope)).into_response())
 }
 
 /// The tree as it was at a version of `group`, rebuilt from the log.
@@ -293,10 +326,17 @@ async fn state_at(
 }
 
 /// Marathon's `GroupInfo`: every group has the tree's version.
-fn group_json(state: &ProjectionState, id: &AppId, embed: GroupEmbed, sources: Sources) -> Value {
+fn group_json(
+    state: &ProjectionState,
+    id: &AppId,
+    embed: GroupEmbed,
+    sources: Sources,
+    scope: &Scope,
+) -> Value {
     let apps: Vec<Value> = if embed.apps {
         state
             .apps_in(id)
+            .filter(|app| scope.covers(app.as_str()))
             .filter_map(|app| state.apps.get(app))
             .map(|app| AppView::json(app, embed.app, sources))
             .collect()
@@ -306,7 +346,8 @@ fn group_json(state: &ProjectionState, id: &AppId, embed: GroupEmbed, sources: S
     let groups: Vec<Value> = if embed.groups {
         state
             .subgroups(id)
-            .map(|group| group_json(state, group, embed, sources))
+            .filter(|group| scope.reaches(group.as_str()))
+            .map(|group| group_json(state, group, embed, sources, scope))
             .collect()
     } else {
         Vec::new()

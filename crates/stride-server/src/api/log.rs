@@ -1,6 +1,7 @@
 //! `/v1/state` and `/v1/events`: the state (`protocol::StateDocument`) and
 //! the log as JSON.
 
+use super::access::Who;
 use super::{ApiError, Shared};
 use crate::published::{self, LoadError};
 use axum::Json;
@@ -9,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use stride_auth::{Scope, Verb};
 use stride_log::event::Seq;
 use stride_log::event::json::envelope_json;
 use stride_protocol::StateDocument;
@@ -37,11 +39,13 @@ pub struct StateQuery {
 )]
 pub async fn state(
     State(shared): State<Shared>,
+    who: Who,
     Query(query): Query<StateQuery>,
 ) -> Result<Response, ApiError> {
+    let scope = who.scope(Verb::Read);
     let Some(at) = query.at else {
         // Copied under the lock, written outside it.
-        let document = StateDocument::of(&shared.projection.read());
+        let document = scoped(StateDocument::of(&shared.projection.read()), &scope);
         // Straight to bytes: the whole state can be tens of megabytes.
         let body = serde_json::to_vec(&document).map_err(ApiError::internal)?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
@@ -51,7 +55,7 @@ pub async fn state(
         .await
         .map_err(ApiError::internal)?;
     match rebuilt {
-        Ok(state) => Ok(Json(StateDocument::of(&state)).into_response()),
+        Ok(state) => Ok(Json(scoped(StateDocument::of(&state), &scope)).into_response()),
         Err(LoadError::BeyondHead { at, head }) => Err(ApiError::BadRequest(format!(
             "at={at} is beyond the head of the log ({head})"
         ))),
@@ -83,8 +87,10 @@ pub struct EventsQuery {
 )]
 pub async fn events(
     State(shared): State<Shared>,
+    who: Who,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let scope = who.scope(Verb::Read);
     let from = Seq(query.from.unwrap_or(1).max(1));
     let limit = query.limit.unwrap_or(1_000);
     if limit == 0 || limit > MAX_PAGE {
@@ -105,6 +111,23 @@ pub async fn events(
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     let next = page.last().map_or(from, |e| e.seq.next());
-    let events: Vec<Value> = page.iter().map(envelope_json).collect();
+    // `next` is past what was read, shown or not.
+    let events: Vec<Value> = page
+        .iter()
+        .filter(|e| crate::stream::in_scope(&scope, e))
+        .map(envelope_json)
+        .collect();
     Ok(Json(json!({"events": events, "next": next, "head": head})))
+}
+
+/// The document with only the apps `scope` covers and their tasks (the
+/// framework id is kept: a sidecar needs it and it names no app).
+fn scoped(mut document: StateDocument, scope: &Scope) -> StateDocument {
+    if !scope.is_all() {
+        let view = &mut document.state;
+        view.apps.retain(|id, _| scope.covers(id.as_str()));
+        view.tasks
+            .retain(|_, task| task.app.as_ref().is_some_and(|a| scope.covers(a.as_str())));
+    }
+    document
 }

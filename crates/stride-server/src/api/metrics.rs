@@ -104,7 +104,7 @@ fn observe(shared: &Shared) -> Observed {
     }
     observed.apps = state.apps.len() as u64;
     observed.deployments = state.deployments.len() as u64;
-    for (entry, _) in queue::waiting(shared, &state) {
+    for (entry, _) in queue::waiting(shared, &state, &stride_auth::Scope::All) {
         observed.queue_apps += 1;
         observed.queue_instances += u64::from(entry.count);
     }

@@ -2,6 +2,7 @@
 //! the projection. Handlers turn requests into commands or read the
 //! projection; they never write the log themselves.
 
+mod access;
 mod app_routes;
 mod app_view;
 mod apps;
@@ -63,6 +64,8 @@ pub struct Shared {
     /// The Mesos subscription, when Stride drives Mesos.
     pub mesos: Option<stride_mesos::SchedulerHandle>,
     pub metrics: crate::metrics::Metrics,
+    /// Who may do what: the auth file in force (`access.rs`).
+    pub auth: Arc<stride_auth::Keeper>,
 }
 
 impl Shared {
@@ -146,6 +149,10 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/info", get(info::stride))
         .route("/v2/leader", get(info::leader).delete(info::abdicate))
         .route("/v1/backup", get(backup::backup))
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            access::guard,
+        ))
         .with_state(shared)
         .layer(axum::middleware::from_fn(idempotency::digest))
         .merge(crate::ui::router());

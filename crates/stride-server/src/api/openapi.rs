@@ -564,12 +564,13 @@ fn operation_id(method: &str, path: &str) -> String {
 #[derive(ToResponse)]
 pub struct BadRequest(pub ErrorBody);
 
-/// Reserved for authentication: this build authenticates no one (the
-/// Basic user, if any, is recorded as the actor).
+/// Not authenticated: with an auth file (or `--http-credentials`), no
+/// credentials, an unknown token or a wrong password; `WWW-Authenticate`
+/// names the schemes (docs/security.md).
 #[derive(ToResponse)]
 pub struct Unauthorized(pub ErrorBody);
 
-/// Reserved for authorization: this build forbids nothing.
+/// Authenticated, but the principal's roles do not grant this verb here.
 #[derive(ToResponse)]
 pub struct Forbidden(pub ErrorBody);
 

@@ -41,10 +41,12 @@ const FUNNEL: [(&str, Option<RejectReason>); 10] = [
 pub(super) fn waiting<'a>(
     shared: &Shared,
     state: &'a ProjectionState,
+    scope: &stride_auth::Scope,
 ) -> Vec<(QueueEntry, &'a App)> {
     state
         .apps
         .values()
+        .filter(|app| scope.covers(app.definition.id.as_str()))
         .filter_map(|app| {
             let entry = if shared.queue.is_active() {
                 shared.queue.get(&app.definition.id)?
@@ -72,11 +74,15 @@ pub(super) fn waiting<'a>(
         (status = 400, response = crate::api::openapi::BadRequest),
     )
 )]
-pub async fn list(State(shared): State<Shared>, params: Params) -> Json<Value> {
+pub async fn list(
+    State(shared): State<Shared>,
+    who: super::access::Who,
+    params: Params,
+) -> Json<Value> {
     let with_offers = params.all("embed").any(|e| e == "lastUnusedOffers");
     let state = shared.projection.read();
     let now = now_micros();
-    let queue: Vec<Value> = waiting(&shared, &state)
+    let queue: Vec<Value> = waiting(&shared, &state, &who.scope(stride_auth::Verb::Read))
         .iter()
         .map(|(entry, app)| {
             let mut item = item(app, entry, now);
@@ -99,10 +105,10 @@ pub async fn list(State(shared): State<Shared>, params: Params) -> Json<Value> {
         (status = 200, description = "The queue", body = crate::api::openapi::QueueAnswer),
     )
 )]
-pub async fn explained(State(shared): State<Shared>) -> Json<Value> {
+pub async fn explained(State(shared): State<Shared>, who: super::access::Who) -> Json<Value> {
     let state = shared.projection.read();
     let now = now_micros();
-    let queue: Vec<Value> = waiting(&shared, &state)
+    let queue: Vec<Value> = waiting(&shared, &state, &who.scope(stride_auth::Verb::Read))
         .iter()
         .map(|(entry, app)| {
             json!({

@@ -15,6 +15,9 @@ pub struct Key {
     pub seq: Seq,
     pub health: u64,
     pub query: String,
+    /// What the asker may read: two principals share a rendering only if
+    /// they see the same apps.
+    pub scope: stride_auth::Scope,
 }
 
 #[derive(Clone, Default)]

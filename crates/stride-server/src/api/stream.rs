@@ -3,11 +3,12 @@
 //! Requests are checked here, so a bad one is a plain HTTP error; the
 //! sessions themselves are `stream::ws` and `stream::sse`.
 
+use super::access::Who;
 use super::{ApiError, Caller, Shared};
 use crate::stream::marathon::PlanFormat;
 use crate::stream::sse::{self, Wanted};
 use crate::stream::ws::{self, StreamQuery};
-use crate::stream::{Feed, Protocol, Start};
+use crate::stream::{Feed, Filter, Protocol, Start};
 use axum::Json;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
@@ -15,6 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use stride_auth::Verb;
 use stride_log::event::Actor;
 
 /// `GET /v1/stream`: validates the query before upgrading.
@@ -37,10 +39,14 @@ use stride_log::event::Actor;
 )]
 pub async fn websocket(
     State(shared): State<Shared>,
+    who: Who,
     Query(pairs): Query<Vec<(String, String)>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let query = StreamQuery::parse(&pairs).map_err(|bad| ApiError::BadRequest(bad.to_string()))?;
+    let mut query =
+        StreamQuery::parse(&pairs).map_err(|bad| ApiError::BadRequest(bad.to_string()))?;
+    // Checked once, at subscribe: a grant revoked later ends no stream.
+    query.filter.scope = Some(who.scope(Verb::Stream));
     let subscribed = shared
         .stream
         .subscribe(Protocol::Websocket)
@@ -72,6 +78,7 @@ pub async fn websocket(
 )]
 pub async fn marathon_events(
     State(shared): State<Shared>,
+    who: Who,
     Caller(actor): Caller,
     Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -127,7 +134,10 @@ pub async fn marathon_events(
         sources.log.clone(),
         sources.projection.clone(),
         start,
-        Default::default(),
+        Filter {
+            scope: Some(who.scope(Verb::Stream)),
+            ..Filter::default()
+        },
     )
     .map_err(|error| ApiError::BadRequest(format!("Last-Event-ID: {error}")))?
     .following(sources.hub.paced_head());

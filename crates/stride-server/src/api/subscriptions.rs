@@ -2,7 +2,6 @@
 //! reliable (see `callbacks/`).
 
 use super::extract::Caller;
-use super::idempotency::idempotency_key;
 use super::{ApiError, Shared};
 use crate::callbacks::SEQ_HEADER;
 use crate::stream::marathon::{PlanFormat, marathon_events};
@@ -73,11 +72,10 @@ pub async fn subscribe(
 ) -> Result<Response, ApiError> {
     let callback_url = required(query)?;
     refuse_own_address(&callback_url, &shared).await?;
-    let key = idempotency_key(&headers)?;
     let command = Command::SubscribeCallback {
         callback_url: callback_url.clone(),
     };
-    let outcome = shared.committer.submit(actor, key, command).await?;
+    let outcome = super::deployable::commit(&shared, actor, &headers, command).await?;
     Ok(answer(&shared, &outcome, "subscribe_event", &callback_url))
 }
 
@@ -104,11 +102,10 @@ pub async fn unsubscribe(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let callback_url = required(query)?;
-    let key = idempotency_key(&headers)?;
     let command = Command::UnsubscribeCallback {
         callback_url: callback_url.clone(),
     };
-    let outcome = shared.committer.submit(actor, key, command).await?;
+    let outcome = super::deployable::commit(&shared, actor, &headers, command).await?;
     Ok(answer(
         &shared,
         &outcome,

@@ -71,12 +71,18 @@ impl Counts {
 )]
 pub async fn list(
     State(shared): State<Shared>,
+    who: super::access::Who,
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let scope = who.scope(stride_auth::Verb::Read);
     let state = shared.projection.read();
     if wants_text(&headers) {
-        let apps: Vec<&AppId> = state.apps.keys().collect();
+        let apps: Vec<&AppId> = state
+            .apps
+            .keys()
+            .filter(|id| scope.covers(id.as_str()))
+            .collect();
         return Ok(endpoints_text(&state, &apps));
     }
     // Marathon (TasksResource.scala) knows `running` and `staging`, given
@@ -96,7 +102,7 @@ pub async fn list(
         .filter(|(_, task)| {
             task.app
                 .as_ref()
-                .is_some_and(|a| state.apps.contains_key(a))
+                .is_some_and(|a| state.apps.contains_key(a) && scope.covers(a.as_str()))
         })
         .filter(|(_, task)| wanted.is_empty() || wanted.contains(&task.condition))
         .map(|(id, task)| task_json(id, task, &state, &shared.health))

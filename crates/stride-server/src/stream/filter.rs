@@ -47,6 +47,8 @@ pub struct Filter {
     pub types: BTreeSet<Kind>,
     pub app: Option<AppMatch>,
     pub task: Option<String>,
+    /// What the subscriber may see (`stride-auth`); `None`: everything.
+    pub scope: Option<stride_auth::Scope>,
 }
 
 impl Filter {
@@ -70,6 +72,11 @@ impl Filter {
     }
 
     pub fn matches(&self, envelope: &Envelope) -> bool {
+        if let Some(scope) = &self.scope {
+            if !in_scope(scope, envelope) {
+                return false;
+            }
+        }
         let event = &envelope.event;
         if !self.types.is_empty() && !self.types.contains(&event.kind()) {
             return false;
@@ -86,6 +93,17 @@ impl Filter {
         }
         true
     }
+}
+
+/// Whether a principal whose scope is `scope` may see `envelope`: with a
+/// scope short of everything, only events of apps it covers (an event of
+/// no app, such as the framework's subscription, is not shown).
+pub fn in_scope(scope: &stride_auth::Scope, envelope: &Envelope) -> bool {
+    scope.is_all()
+        || envelope
+            .event
+            .app()
+            .is_some_and(|id| scope.covers(id.as_str()))
 }
 
 /// An event type by its name, as `type` fields show it (`AppCreated`).

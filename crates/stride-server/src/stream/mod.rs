@@ -18,7 +18,7 @@ mod test_events;
 pub mod ws;
 
 pub use feed::{Feed, FeedError, Item, Start};
-pub use filter::{AppMatch, Filter, FilterError, parse_kind};
+pub use filter::{AppMatch, Filter, FilterError, in_scope, parse_kind};
 pub use hub::{Hub, Protocol, Subscribed};
 pub use sidecars::Sidecars;
 
