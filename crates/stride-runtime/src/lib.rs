@@ -8,10 +8,12 @@ pub mod clock;
 pub mod error;
 pub mod probe;
 mod signal;
+pub mod subtasks;
 pub mod supervisor;
 pub mod tcp;
 
 pub use backoff::Backoff;
 pub use clock::Clock;
 pub use signal::shutdown_signal;
+pub use subtasks::{SubtaskPanicked, Subtasks};
 pub use supervisor::{Death, Part, Supervisor};

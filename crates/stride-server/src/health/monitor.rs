@@ -10,7 +10,6 @@ use crate::committer::{Committer, SubmitError};
 use crate::metrics::Metrics;
 use crate::published::Projection;
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use stride_core::command::Command;
@@ -18,8 +17,8 @@ use stride_core::projection::{State, Task};
 use stride_log::event::app::{AppDefinition, HealthCheck, HealthCheckProtocol};
 use stride_log::event::condition::Condition;
 use stride_log::event::{Actor, TaskId};
-use stride_runtime::Clock;
 use stride_runtime::probe::client;
+use stride_runtime::{Clock, SubtaskPanicked, Subtasks};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -84,10 +83,13 @@ impl HealthMonitor {
     }
 
     /// Follows the projection until told to stop, keeping one probe loop
-    /// per running task and check; dropping a loop's guard stops it.
-    pub async fn run(self, stop: CancellationToken) -> Result<(), Infallible> {
+    /// per running task and check; dropping a loop's guard stops it. The
+    /// loops are its own: stopped and waited for with it, and one that
+    /// panics ends it (and so the process) saying so.
+    pub async fn run(self, stop: CancellationToken) -> Result<(), SubtaskPanicked> {
         let mut head = self.shared.projection.watch_head();
-        let mut loops: HashMap<(TaskId, usize), DropGuard> = HashMap::new();
+        let mut probing = Subtasks::new("health probe loop", &stop);
+        let mut loops: HashMap<(TaskId, usize), Option<DropGuard>> = HashMap::new();
         loop {
             let (running, probes) = plan(
                 &self.shared.projection.read(),
@@ -102,23 +104,27 @@ impl HealthMonitor {
                 if loops.contains_key(&key) {
                     continue;
                 }
-                let stop = CancellationToken::new();
-                match probe.target.clone() {
+                let guard = match probe.target.clone() {
                     Ok(target) => {
-                        tokio::spawn(probe_loop(self.shared.clone(), probe, target, stop.clone()));
+                        let shared = self.shared.clone();
+                        let token = probing.spawn(|stop| probe_loop(shared, probe, target, stop));
+                        Some(token.drop_guard())
                     }
                     // Kept as a loop that never ran, so this is said once.
                     Err(why) => {
-                        tracing::warn!(task = %probe.task, index = probe.index, %why, "not probing a health check")
+                        tracing::warn!(task = %probe.task, index = probe.index, %why, "not probing a health check");
+                        None
                     }
-                }
-                loops.insert(key, stop.drop_guard());
+                };
+                loops.insert(key, guard);
             }
             tokio::select! {
-                changed = head.changed() => if changed.is_err() { return Ok(()) },
-                () = stop.cancelled() => return Ok(()),
+                changed = head.changed() => if changed.is_err() { break },
+                () = stop.cancelled() => break,
+                panicked = probing.panicked() => return Err(panicked),
             }
         }
+        probing.close().await
     }
 }
 

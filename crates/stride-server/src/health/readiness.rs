@@ -5,14 +5,13 @@
 
 use crate::published::Projection;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use stride_core::projection::State;
 use stride_log::event::TaskId;
 use stride_log::event::app::{AppDefinition, ReadinessProtocol};
 use stride_log::event::condition::Condition;
-use stride_runtime::probe;
+use stride_runtime::{SubtaskPanicked, Subtasks, probe};
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -96,9 +95,11 @@ impl ReadinessMonitor {
         })
     }
 
-    /// Follows the projection until told to stop.
-    pub async fn run(self, stop: CancellationToken) -> Result<(), Infallible> {
+    /// Follows the projection until told to stop, with one probe loop per
+    /// check due, its own (as the health monitor's are).
+    pub async fn run(self, stop: CancellationToken) -> Result<(), SubtaskPanicked> {
         let mut head = self.projection.watch_head();
+        let mut probing = Subtasks::new("readiness probe loop", &stop);
         let mut loops: HashMap<(TaskId, String), DropGuard> = HashMap::new();
         loop {
             let (running, checks) = due(&self.projection.read(), &self.readiness.ready_tasks());
@@ -113,17 +114,18 @@ impl ReadinessMonitor {
                 if loops.contains_key(&key) {
                     continue;
                 }
-                let stop = CancellationToken::new();
                 let readiness = self.readiness.clone();
                 let client = self.client.clone();
-                tokio::spawn(probe_loop(readiness, client, check, stop.clone()));
-                loops.insert(key, stop.drop_guard());
+                let token = probing.spawn(|stop| probe_loop(readiness, client, check, stop));
+                loops.insert(key, token.drop_guard());
             }
             tokio::select! {
-                changed = head.changed() => if changed.is_err() { return Ok(()) },
-                () = stop.cancelled() => return Ok(()),
+                changed = head.changed() => if changed.is_err() { break },
+                () = stop.cancelled() => break,
+                panicked = probing.panicked() => return Err(panicked),
             }
         }
+        probing.close().await
     }
 }
 

@@ -36,6 +36,7 @@ use stride_core::command::Command;
 use stride_log::event::{Actor, FrameworkId};
 use stride_mesos::{SchedulerEvent, SchedulerHandle};
 use stride_runtime::Clock;
+use stride_runtime::{SubtaskPanicked, Subtasks};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +66,8 @@ pub enum ReconcilerError {
     Record(#[source] SubmitError),
     #[error("cannot record a plan")]
     Plan(#[source] SubmitError),
+    #[error(transparent)]
+    Update(#[from] SubtaskPanicked),
 }
 
 /// The safety net: plan at least this often even if nothing seems to change.
@@ -117,15 +120,21 @@ impl Reconciler {
         stop: CancellationToken,
     ) -> Result<(), ReconcilerError> {
         let mut head = self.projection.watch_head();
+        // Each status update is recorded and acknowledged by a task of its
+        // own (see `handle`), which the reconciler owns.
+        let mut updates = Subtasks::new("status update", &stop);
         loop {
             let wake = self.wake_instant();
             let event = tokio::select! {
                 biased;
                 () = stop.cancelled() => {
+                    // Updates in flight are recorded and acknowledged first.
+                    updates.finish().await?;
                     // Without a framework teardown: Mesos keeps the tasks.
                     self.mesos.shutdown().await;
                     return Ok(());
                 }
+                panicked = updates.panicked() => return Err(panicked.into()),
                 event = events.recv() => match event {
                     Some(event) => Some(event),
                     None => return Err(ReconcilerError::DriverGone),
@@ -153,7 +162,7 @@ impl Reconciler {
             }
             head.mark_unchanged();
             for event in pending {
-                self.handle(event).await?;
+                self.handle(event, &mut updates).await?;
             }
             if !self.subscribed {
                 continue;
@@ -175,7 +184,11 @@ impl Reconciler {
         tick.min(self.clock.instant_at(at))
     }
 
-    async fn handle(&mut self, event: SchedulerEvent) -> Result<(), ReconcilerError> {
+    async fn handle(
+        &mut self,
+        event: SchedulerEvent,
+        updates: &mut Subtasks,
+    ) -> Result<(), ReconcilerError> {
         match event {
             SchedulerEvent::Subscribed {
                 framework_id,
@@ -205,7 +218,7 @@ impl Reconciler {
                 // they share group commits instead of waiting in line.
                 let committer = self.committer.clone();
                 let mesos = self.mesos.clone();
-                tokio::spawn(async move {
+                updates.spawn(|_| async move {
                     let command = Command::RecordTaskStatus(status);
                     if let Err(error) = committer.submit(Actor::Mesos, None, command).await {
                         tracing::warn!(task = %update.task_id, %error, "cannot record an update");

@@ -164,11 +164,20 @@ impl Hub {
         })
     }
 
-    /// Runs a websocket session where sessions run.
+    /// Runs a websocket session where sessions run. One that panics ends
+    /// alone (its client sees the connection drop), said in the log.
     pub fn run_session<F>(&self, session: F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
+        let session = async move {
+            if let Err(panic) =
+                futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(session)).await
+            {
+                let message = stride_runtime::supervisor::panic_message(&*panic);
+                tracing::error!(%message, "a stream session panicked");
+            }
+        };
         match &self.sessions {
             Some(runtime) => drop(runtime.spawn(session)),
             None => drop(tokio::spawn(session)),

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use stride_log::event::{Envelope, Seq};
 use stride_protocol::{ClientMessage, ErrorCode, ServerMessage, StreamError};
+use stride_runtime::supervisor::panic_message;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 /// Clients send only small messages; anything bigger is refused (1009).
@@ -139,6 +141,8 @@ enum Ending {
     Failed(FeedError),
     /// A write failed or stalled: the connection is unusable.
     Broken,
+    /// The task reading the client panicked (its message).
+    ReaderPanicked(String),
 }
 
 /// What one step writes.
@@ -181,7 +185,7 @@ async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscrib
     let started = Instant::now();
     let last_pong = Arc::new(AtomicU64::new(0));
     let (gone_tx, mut gone_rx) = oneshot::channel();
-    let reader = tokio::spawn(read_client(
+    let mut reader = tokio::spawn(read_client(
         source,
         started,
         last_pong.clone(),
@@ -197,7 +201,7 @@ async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscrib
         let step = tokio::select! {
             biased;
             () = &mut stopping => break 'serve Ending::Stopping,
-            gone = &mut gone_rx => break 'serve Ending::Client(gone.unwrap_or(ClientGone::Left)),
+            gone = &mut gone_rx => break 'serve client_gone(gone, &mut reader).await,
             _ = ping.tick() => Step::Ping,
             _ = progress.tick() => Step::Progress,
             item = feed.next() => Step::Feed(item),
@@ -228,7 +232,7 @@ async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscrib
         let written = tokio::select! {
             biased;
             () = &mut stopping => break 'serve Ending::Stopping,
-            gone = &mut gone_rx => break 'serve Ending::Client(gone.unwrap_or(ClientGone::Left)),
+            gone = &mut gone_rx => break 'serve client_gone(gone, &mut reader).await,
             written = async {
                 match write {
                     Write::One(message) => send(&mut sink, message, &config).await,
@@ -269,7 +273,28 @@ async fn end(sink: &mut Sink, ending: Ending, config: &StreamConfig) {
             let _ = timeout(CLOSE_WAIT, sink.send(text(&message))).await;
             close(sink, close_code::ERROR, "reading the log failed", config).await;
         }
+        Ending::ReaderPanicked(message) => {
+            tracing::error!(%message, "a stream subscriber's reader panicked; closing its stream");
+            close(sink, close_code::ERROR, "the server failed", config).await;
+        }
         Ending::Client(ClientGone::Left) | Ending::Broken => {}
+    }
+}
+
+/// Why the reader stopped: it says so, unless it panicked (the session
+/// owns it, so the panic is reported, not taken for the client leaving).
+async fn client_gone(
+    said: Result<ClientGone, oneshot::error::RecvError>,
+    reader: &mut JoinHandle<()>,
+) -> Ending {
+    match said {
+        Ok(gone) => Ending::Client(gone),
+        Err(_) => match reader.await {
+            Err(error) if error.is_panic() => {
+                Ending::ReaderPanicked(panic_message(&*error.into_panic()))
+            }
+            _ => Ending::Client(ClientGone::Left),
+        },
     }
 }
 
@@ -398,5 +423,28 @@ fn refusal(error: axum::Error) -> ClientGone {
             ClientGone::Refused(close_code::PROTOCOL, "websocket protocol error")
         }
         _ => ClientGone::Left,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reader_that_panicked_is_reported_not_taken_for_the_client_leaving() {
+        let (said, heard) = oneshot::channel::<ClientGone>();
+        let mut reader = tokio::spawn(async move {
+            let _said = said;
+            panic!("a frame it could not take");
+        });
+        let ending = client_gone(heard.await, &mut reader).await;
+        assert!(
+            matches!(&ending, Ending::ReaderPanicked(message) if message == "a frame it could not take")
+        );
+
+        let (said, heard) = oneshot::channel::<ClientGone>();
+        let mut reader = tokio::spawn(async move { drop(said) });
+        let ending = client_gone(heard.await, &mut reader).await;
+        assert!(matches!(ending, Ending::Client(ClientGone::Left)));
     }
 }
