@@ -864,3 +864,79 @@ fn a_bad_auth_file_stops_the_server_from_starting_and_names_the_line() {
         "{stderr}"
     );
 }
+
+/// `stride events`, `stride audit`, `stride app` and `stride lb haproxy`
+/// carry `--token` or `STRIDE_TOKEN`, and without one say what to give.
+#[tokio::test]
+async fn clients_carry_the_token() {
+    let secured = Secured::start(&[]);
+    for id in ["/prod/web", "/dev/api"] {
+        let answer = secured
+            .request(Method::POST, "/v2/apps", Some(secured.token("admin")))
+            .json(&app(id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 201);
+    }
+    let url = secured.server.url.clone();
+    let stride = |args: &[&str], token: Option<&str>| {
+        let mut command = std::process::Command::new(BIN);
+        command
+            .args(args)
+            .args(["--stride", &url])
+            .env("STRIDE_LOG", "warn");
+        command.env_remove("STRIDE_TOKEN");
+        if let Some(token) = token {
+            command.env("STRIDE_TOKEN", token);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (ok, _, err) = stride(&["events", "--json"], None);
+    assert!(!ok);
+    assert!(err.contains("401"), "{err}");
+    let writer = secured.token("writer");
+    let (ok, out, err) = stride(&["events", "--json", "--token", writer], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"/prod/web\"") && !out.contains("/dev/api"),
+        "{out}"
+    );
+    let (ok, out, err) = stride(&["events", "--json"], Some(writer));
+    assert!(ok && out.contains("\"/prod/web\""), "STRIDE_TOKEN: {err}");
+
+    let (ok, _, err) = stride(&["audit", "--json"], None);
+    assert!(!ok && err.contains("--token or STRIDE_TOKEN"), "{err}");
+    let (ok, out, err) = stride(&["audit", "--json"], Some(secured.token("admin")));
+    assert!(ok && out.contains("/dev/api"), "{err}");
+
+    let (ok, _, err) = stride(&["app", "list"], None);
+    assert!(!ok && err.contains("--token or STRIDE_TOKEN"), "{err}");
+    let (ok, out, err) = stride(&["app", "list", "--token", writer], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("/prod/web") && !out.contains("/dev/api"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("haproxy.cfg");
+    let lb = [
+        "lb",
+        "haproxy",
+        "--dry-run",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let (ok, _, err) = stride(&lb, None);
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, out, err) = stride(&lb, Some(secured.token("reader")));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("# Written by `stride lb haproxy`"), "{out}");
+}

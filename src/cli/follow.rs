@@ -132,7 +132,8 @@ impl Follower {
         &mut self,
     ) -> anyhow::Result<Option<WebSocketStream<MaybeTlsStream<TcpStream>>>> {
         let url = self.url()?;
-        match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await {
+        let request = self.remote.websocket_request(&url)?;
+        match tokio_tungstenite::connect_async_with_config(request, None, true).await {
             Ok((ws, _)) => {
                 self.connected = true;
                 self.backoff.reset();

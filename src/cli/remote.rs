@@ -4,9 +4,13 @@
 
 use super::exit::Failure;
 use anyhow::{Context, anyhow};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use std::time::Duration;
+use stride_runtime::Credentials;
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[derive(clap::Args, Clone)]
 pub struct Remote {
@@ -17,6 +21,10 @@ pub struct Remote {
         default_value = "http://127.0.0.1:8080"
     )]
     pub url: Url,
+    /// A bearer token (`stride auth token create`), sent on every request
+    /// and stream; needed when the server has an auth file.
+    #[arg(long, env = "STRIDE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Remote {
@@ -39,10 +47,32 @@ impl Remote {
         Ok(url)
     }
 
+    pub fn credentials(&self) -> Credentials {
+        Credentials::bearer(self.token.clone())
+    }
+
+    /// The headers every request carries: the credentials, if any.
+    fn headers(&self) -> anyhow::Result<HeaderMap> {
+        self.credentials()
+            .headers()
+            .context("--token (or STRIDE_TOKEN)")
+    }
+
+    /// A websocket handshake for `url` with the same credentials as HTTP.
+    pub fn websocket_request(&self, url: &Url) -> anyhow::Result<tungstenite::http::Request<()>> {
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .with_context(|| format!("{url}: not a websocket URL"))?;
+        request.headers_mut().extend(self.headers()?);
+        Ok(request)
+    }
+
     pub fn api(&self) -> anyhow::Result<Api> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
+            .default_headers(self.headers()?)
             .build()
             .context("cannot make an HTTP client")?;
         Ok(Api {
@@ -135,6 +165,9 @@ fn refusal(status: StatusCode, answer: &Value, request: &str) -> anyhow::Error {
         StatusCode::NOT_FOUND => Failure::NotFound(text).into(),
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => Failure::Refused(text).into(),
         StatusCode::CONFLICT => Failure::Conflict(format!("{text} (--force overrides)")).into(),
+        StatusCode::UNAUTHORIZED => {
+            anyhow!("{status}: {text} (give a token: --token or STRIDE_TOKEN)")
+        }
         _ => anyhow!("{status}: {text}"),
     }
 }
@@ -214,6 +247,7 @@ mod tests {
     fn ids_become_escaped_segments() {
         let remote = Remote {
             url: "http://h:1/".parse().unwrap(),
+            token: None,
         };
         let url = remote.resource(
             "/v2/apps",

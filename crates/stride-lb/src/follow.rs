@@ -22,12 +22,13 @@ use futures::{SinkExt, StreamExt};
 use reqwest::Url;
 use std::sync::Arc;
 use std::time::Duration;
-use stride_runtime::Backoff;
 use stride_runtime::error::chain;
+use stride_runtime::{Backoff, Credentials};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The event types that change what the proxy serves; the rest of the log
@@ -53,6 +54,10 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub enum FollowError {
     #[error("--stride {0}: cannot build the Stride URLs from it")]
     Url(Url),
+    #[error("--token (or STRIDE_TOKEN)")]
+    Token(#[source] stride_runtime::credentials::InvalidToken),
+    #[error("cannot make an HTTP client")]
+    Client(#[source] reqwest::Error),
     #[error("GET {url} failed")]
     Fetch {
         url: Url,
@@ -77,6 +82,9 @@ pub enum FollowError {
 #[derive(Debug, Clone)]
 pub struct Follower {
     pub stride: Url,
+    /// For a Stride with an auth file: the sidecar needs `read` and
+    /// `stream` on the apps it routes (docs/security.md).
+    pub credentials: Credentials,
     /// Sent in `hello`; `/v1/sidecars` lists it.
     pub name: String,
     /// How long changes gather before they are applied together; zero
@@ -115,6 +123,16 @@ struct Work {
 }
 
 impl Follower {
+    /// The HTTP client for Stride's API.
+    pub fn client(&self) -> Result<reqwest::Client, FollowError> {
+        let headers = self.credentials.headers().map_err(FollowError::Token)?;
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .default_headers(headers)
+            .build()
+            .map_err(FollowError::Client)
+    }
+
     /// The state as Stride serves it now (`protocol::state`), ready to
     /// fold the stream into.
     pub async fn fetch_state(&self, client: &reqwest::Client) -> Result<State, FollowError> {
@@ -146,10 +164,13 @@ impl Follower {
         mut generation: watch::Receiver<u64>,
         status: StatusHandle,
     ) {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
+        let client = match self.client() {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(error = %chain(&error), "Cannot reach Stride at all.");
+                return;
+            }
+        };
         let mut work = Work {
             state: None,
             due: None,
@@ -221,7 +242,17 @@ impl Follower {
                 query.append_pair("type", kind);
             }
         }
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+        let mut request =
+            url.as_str()
+                .into_client_request()
+                .map_err(|source| FollowError::Connect {
+                    url: url.clone(),
+                    source: Box::new(source),
+                })?;
+        request
+            .headers_mut()
+            .extend(self.credentials.headers().map_err(FollowError::Token)?);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .map_err(|source| FollowError::Connect {
                 url,

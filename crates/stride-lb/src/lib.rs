@@ -207,7 +207,7 @@ async fn prepare_config(
 
 /// `--dry-run`: the file a fresh sidecar would write for Stride's state.
 pub async fn dry_run(options: &Options) -> Result<String, LbError> {
-    let client = reqwest::Client::new();
+    let client = options.follower.client().map_err(LbError::Stride)?;
     let state = options
         .follower
         .fetch_state(&client)

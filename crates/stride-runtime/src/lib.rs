@@ -1,10 +1,11 @@
 //! What every Stride process runs on, whichever part it is: supervision of
 //! its long-running parts, TCP options for accepted connections, network
-//! probes, the shutdown signal, the one retry backoff, the one clock and
+//! probes, a client's credentials, the shutdown signal, the one retry backoff, the one clock and
 //! error chains. It knows nothing of Stride's domain.
 
 pub mod backoff;
 pub mod clock;
+pub mod credentials;
 pub mod error;
 pub mod probe;
 mod signal;
@@ -14,6 +15,7 @@ pub mod tcp;
 
 pub use backoff::Backoff;
 pub use clock::Clock;
+pub use credentials::Credentials;
 pub use signal::shutdown_signal;
 pub use subtasks::{SubtaskPanicked, Subtasks};
 pub use supervisor::{Death, Part, Supervisor};

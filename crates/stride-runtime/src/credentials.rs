@@ -1,0 +1,68 @@
+//! What a Stride client sends to prove who it is: a bearer token on every
+//! HTTP request and websocket handshake (docs/security.md). One place, so
+//! the CLI and the LB sidecar send it alike; what else reaching a server
+//! takes (a CA file) belongs beside it.
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use std::fmt;
+
+#[derive(Clone, Default)]
+pub struct Credentials {
+    token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the token has characters no HTTP header may hold")]
+pub struct InvalidToken;
+
+impl Credentials {
+    /// A token from `stride auth token create`; `None` sends nothing.
+    pub fn bearer(token: Option<String>) -> Credentials {
+        Credentials {
+            token: token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        }
+    }
+
+    /// The headers every request and handshake carries.
+    pub fn headers(&self) -> Result<HeaderMap, InvalidToken> {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &self.token {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| InvalidToken)?;
+            // Kept out of debug output and header compression tables.
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        Ok(headers)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = self.token.as_ref().map(|_| "..");
+        f.debug_struct("Credentials")
+            .field("token", &token)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_a_sensitive_bearer_header_never_shown() {
+        let credentials = Credentials::bearer(Some(" stride_abc\n".into()));
+        let headers = credentials.headers().unwrap();
+        let value = &headers[AUTHORIZATION];
+        assert_eq!(value, "Bearer stride_abc");
+        assert!(value.is_sensitive());
+        assert!(!format!("{credentials:?}").contains("abc"));
+        assert!(Credentials::bearer(None).headers().unwrap().is_empty());
+        assert!(
+            Credentials::bearer(Some("a\u{7f}b".into()))
+                .headers()
+                .is_err()
+        );
+    }
+}
