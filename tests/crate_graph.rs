@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "stride-bench",
         &[
+            "stride-auth",
             "stride-core",
             "stride-lb",
             "stride-local",

@@ -4,6 +4,7 @@
 //! `tests/*_launch_bench.rs` drive.
 
 mod api;
+mod auth;
 pub mod launch;
 mod lb;
 mod log;
@@ -30,6 +31,9 @@ pub enum BenchCommand {
     Api(api::ApiBench),
     /// What metrics cost on the write path: on against off, same run.
     Metrics(metrics::MetricsBench),
+    /// What authorization costs on the write path and on stream fan-out:
+    /// on against off, same run.
+    Auth(auth::AuthBench),
     /// How soon a task change reaches traffic through HAProxy: the
     /// sidecar against a poll-and-reload baseline.
     Lb(lb::LbBench),
@@ -45,6 +49,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Plan(args) => plan::run(args),
         BenchCommand::Api(args) => api::run(args),
         BenchCommand::Metrics(args) => metrics::run(args),
+        BenchCommand::Auth(args) => auth::run(args),
         BenchCommand::Lb(args) => lb::run(args),
         BenchCommand::LbTask => lb::serve_task_id(),
     }

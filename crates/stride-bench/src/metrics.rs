@@ -31,14 +31,14 @@ pub struct MetricsBench {
 
 /// One measurement: rate and acknowledgement latency.
 #[derive(Default, Clone, Copy)]
-struct Sample {
-    rate: f64,
-    p50: f64,
-    p99: f64,
+pub(crate) struct Sample {
+    pub rate: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 /// The median of each figure over the rounds.
-fn median(samples: &[Sample]) -> Sample {
+pub(crate) fn median(samples: &[Sample]) -> Sample {
     let pick = |f: fn(&Sample) -> f64| {
         let mut values: Vec<f64> = samples.iter().map(f).collect();
         values.sort_by(f64::total_cmp);
@@ -92,11 +92,17 @@ pub fn run(args: MetricsBench) -> anyhow::Result<()> {
         ServeChild::start_with(&exe, &args.dir.join("serve-on"), &[])?,
         ServeChild::start_with(&exe, &args.dir.join("serve-off"), &["--no-metrics"])?,
     ];
+    let http = reqwest::Client::new();
     for &writers in &args.writers {
         let mut samples = [Vec::new(), Vec::new()];
         for _ in 0..args.rounds {
             for (server, into) in servers.iter().zip(samples.iter_mut()) {
-                into.push(runtime.block_on(http_writes(&server.url, writers, args.seconds))?);
+                into.push(runtime.block_on(http_writes(
+                    &http,
+                    &server.url,
+                    writers,
+                    args.seconds,
+                ))?);
             }
         }
         print_pair(
@@ -129,9 +135,14 @@ fn print_pair(workload: &str, on: &[Sample], off: &[Sample]) {
 }
 
 /// `writers` clients each scaling their own app (forced: no deployment
-/// waits for another) for `seconds`.
-async fn http_writes(url: &str, writers: usize, seconds: u64) -> anyhow::Result<Sample> {
-    let http = reqwest::Client::new();
+/// waits for another) for `seconds`, through `http` (with its default
+/// headers).
+pub(crate) async fn http_writes(
+    http: &reqwest::Client,
+    url: &str,
+    writers: usize,
+    seconds: u64,
+) -> anyhow::Result<Sample> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..writers)
         .map(|w| {

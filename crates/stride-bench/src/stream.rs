@@ -321,7 +321,7 @@ async fn check_order(orders: &[Arc<Order>]) -> anyhow::Result<()> {
 /// An event's latency, from its `at` to now. Envelope keys are sorted and
 /// none before `at` holds an `at` key, so the first `"at":"` is the
 /// envelope's.
-fn latency(text: &str) -> Option<u64> {
+pub(crate) fn latency(text: &str) -> Option<u64> {
     static AT: LazyLock<Finder> = LazyLock::new(|| Finder::new(r#""at":""#));
     let start = AT.find(text.as_bytes())? + 6;
     let at = text[start..].split('"').next()?;
