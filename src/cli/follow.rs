@@ -133,7 +133,9 @@ impl Follower {
     ) -> anyhow::Result<Option<WebSocketStream<MaybeTlsStream<TcpStream>>>> {
         let url = self.url()?;
         let request = self.remote.websocket_request(&url)?;
-        match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+        let connector = self.remote.credentials()?.websocket_connector();
+        match tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector).await
+        {
             Ok((ws, _)) => {
                 self.connected = true;
                 self.backoff.reset();
@@ -153,8 +155,9 @@ impl Follower {
                 Ok(None)
             }
             Err(error) => Err(Failure::Unreachable(format!(
-                "cannot reach Stride at {} (--stride or STRIDE_URL): {error}",
-                self.remote.url
+                "cannot reach Stride at {} (--stride or STRIDE_URL): {error}{}",
+                self.remote.url,
+                super::remote::untrusted_hint(&error)
             ))
             .into()),
         }

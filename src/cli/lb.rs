@@ -85,10 +85,7 @@ pub fn run(command: LbCommand) -> anyhow::Result<()> {
 }
 
 fn options(args: HaproxyArgs) -> anyhow::Result<Options> {
-    args.remote
-        .credentials()
-        .headers()
-        .context("--token (or STRIDE_TOKEN)")?;
+    let credentials = args.remote.credentials()?;
     let config = std::path::absolute(&args.config)
         .with_context(|| format!("--config {}", args.config.display()))?;
     let directory = config.parent().unwrap_or(Path::new("/"));
@@ -124,7 +121,7 @@ fn options(args: HaproxyArgs) -> anyhow::Result<Options> {
     }
     Ok(Options {
         follower: Follower {
-            credentials: args.remote.credentials(),
+            credentials,
             stride: args.remote.url,
             name: args.name.unwrap_or_else(default_name),
             debounce: args.debounce,

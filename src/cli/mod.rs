@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Commands {
     /// Serve the API on the event log in --data-dir.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the embedded Mesos-compatible cluster as its own process, so
     /// Stride can restart while its tasks keep running.
     LocalMesos(stride_local::LocalClusterConfig),
@@ -104,6 +104,30 @@ struct ServeArgs {
     /// The Unix user tasks run as (default: the current user).
     #[arg(long, env = "STRIDE_MESOS_USER")]
     mesos_user: Option<String>,
+    /// Framework authentication to Mesos (Marathon's
+    /// --mesos_authentication_principal): the principal, with its secret in
+    /// --mesos-secret-file; sent as HTTP Basic on every scheduler call.
+    #[arg(
+        long,
+        alias = "mesos_authentication_principal",
+        env = "STRIDE_MESOS_PRINCIPAL",
+        requires = "mesos_secret_file"
+    )]
+    mesos_principal: Option<String>,
+    /// The file holding --mesos-principal's secret (one trailing newline
+    /// is ignored).
+    #[arg(
+        long,
+        alias = "mesos_authentication_secret_file",
+        env = "STRIDE_MESOS_SECRET_FILE",
+        requires = "mesos_principal"
+    )]
+    mesos_secret_file: Option<PathBuf>,
+    /// The embedded cluster requires framework authentication, as a Mesos
+    /// master with --credentials: a JSON file in Mesos' shape,
+    /// {"credentials": [{"principal": ..., "secret": ...}]}.
+    #[arg(long, env = "STRIDE_LOCAL_CREDENTIALS")]
+    local_credentials: Option<PathBuf>,
     /// How often `/v1/stream` pings each subscriber (e.g. 10s, 500ms).
     #[arg(long, env = "STRIDE_STREAM_PING_INTERVAL", default_value = "10s", value_parser = duration)]
     stream_ping_interval: Duration,
@@ -171,6 +195,31 @@ struct ServeArgs {
     #[arg(long, alias = "http_credentials", env = "STRIDE_HTTP_CREDENTIALS",
           value_parser = stride_auth::HttpCredentials::parse, hide_env_values = true)]
     http_credentials: Option<stride_auth::HttpCredentials>,
+    /// Serve HTTPS and WSS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "STRIDE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "STRIDE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM certificates trusted for https:// event callbacks, besides the
+    /// public roots (a receiver whose certificate a private CA signed).
+    #[arg(long, env = "STRIDE_CALLBACK_CA_FILE")]
+    callback_ca_file: Option<PathBuf>,
+}
+
+/// The principal and the secret read from its file.
+fn mesos_credential(
+    principal: Option<String>,
+    secret_file: Option<PathBuf>,
+) -> anyhow::Result<Option<stride_mesos::MesosCredential>> {
+    let (Some(principal), Some(file)) = (principal, secret_file) else {
+        return Ok(None);
+    };
+    let secret = std::fs::read_to_string(&file)
+        .with_context(|| format!("--mesos-secret-file {}: cannot read it", file.display()))?;
+    let secret = secret.strip_suffix('\n').unwrap_or(&secret);
+    let secret = secret.strip_suffix('\r').unwrap_or(secret);
+    Ok(Some(stride_mesos::MesosCredential::new(principal, secret)))
 }
 
 fn saturating_usize(n: u64) -> usize {
@@ -190,6 +239,7 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Commands::Serve(args) => {
+            let args = *args;
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             let config = ServeConfig {
                 data_dir: args.data_dir,
@@ -204,6 +254,12 @@ pub fn run() -> anyhow::Result<()> {
                     max_backoff: args.callback_max_backoff,
                     timeout: args.callback_timeout,
                     max_rate: args.callback_max_rate,
+                    ca: args
+                        .callback_ca_file
+                        .as_deref()
+                        .map(stride_runtime::tls::CaFile::load)
+                        .transpose()
+                        .context("--callback-ca-file (or STRIDE_CALLBACK_CA_FILE)")?,
                 },
                 service_ports: args.service_ports,
                 connections: ConnectionConfig {
@@ -224,12 +280,18 @@ pub fn run() -> anyhow::Result<()> {
                         .unwrap_or_else(|| "root".to_owned()),
                     docker_socket: args.docker_socket,
                     local_ports: args.local_ports,
+                    credential: mesos_credential(args.mesos_principal, args.mesos_secret_file)?,
+                    local_credentials: args.local_credentials,
                 },
                 metrics: !args.no_metrics,
                 auth: server::AuthConfig {
                     file: args.auth_file,
                     http_credentials: args.http_credentials,
                 },
+                tls: args
+                    .tls_cert
+                    .zip(args.tls_key)
+                    .map(|(cert, key)| stride_server::tls::TlsFiles { cert, key }),
             };
             let served = runtime.block_on(server::serve(config));
             // Tasks still blocked (a log read for a client that is gone)

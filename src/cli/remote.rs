@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use std::time::Duration;
 use stride_runtime::Credentials;
+use stride_runtime::tls::{CaFile, is_certificate_error};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -25,6 +26,10 @@ pub struct Remote {
     /// and stream; needed when the server has an auth file.
     #[arg(long, env = "STRIDE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM certificates to trust the server's by (an https:// --stride
+    /// whose certificate a private CA signed), besides the public roots.
+    #[arg(long, env = "STRIDE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Remote {
@@ -47,15 +52,22 @@ impl Remote {
         Ok(url)
     }
 
-    pub fn credentials(&self) -> Credentials {
-        Credentials::bearer(self.token.clone())
+    /// The token and the CA file, each checked (the error names the flag).
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        let ca = self
+            .ca_file
+            .as_deref()
+            .map(CaFile::load)
+            .transpose()
+            .context("--ca-file (or STRIDE_CA_FILE)")?;
+        let credentials = Credentials::bearer(self.token.clone()).with_ca(ca);
+        credentials.headers().context("--token (or STRIDE_TOKEN)")?;
+        Ok(credentials)
     }
 
     /// The headers every request carries: the credentials, if any.
     fn headers(&self) -> anyhow::Result<HeaderMap> {
-        self.credentials()
-            .headers()
-            .context("--token (or STRIDE_TOKEN)")
+        Ok(self.credentials()?.headers()?)
     }
 
     /// A websocket handshake for `url` with the same credentials as HTTP.
@@ -69,10 +81,11 @@ impl Remote {
     }
 
     pub fn api(&self) -> anyhow::Result<Api> {
-        let http = reqwest::Client::builder()
+        let http = self
+            .credentials()?
+            .http_client()?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
-            .default_headers(self.headers()?)
             .build()
             .context("cannot make an HTTP client")?;
         Ok(Api {
@@ -124,8 +137,9 @@ impl Api {
                 cause = source;
             }
             Failure::Unreachable(format!(
-                "cannot reach Stride at {} (--stride or STRIDE_URL): {cause}",
-                self.remote.url
+                "cannot reach Stride at {} (--stride or STRIDE_URL): {cause}{}",
+                self.remote.url,
+                untrusted_hint(&error)
             ))
         })?;
         let status = response.status();
@@ -142,6 +156,16 @@ impl Api {
             return Ok((status, answer));
         }
         Err(refusal(status, &answer, &format!("{method} {url}")))
+    }
+}
+
+/// What to do when `error` is the server's certificate not being trusted.
+pub fn untrusted_hint(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    match is_certificate_error(error) {
+        true => {
+            " (the server's TLS certificate is not trusted: give its CA with --ca-file or STRIDE_CA_FILE)"
+        }
+        false => "",
     }
 }
 
@@ -248,6 +272,7 @@ mod tests {
         let remote = Remote {
             url: "http://h:1/".parse().unwrap(),
             token: None,
+            ca_file: None,
         };
         let url = remote.resource(
             "/v2/apps",

@@ -125,10 +125,10 @@ struct Work {
 impl Follower {
     /// The HTTP client for Stride's API.
     pub fn client(&self) -> Result<reqwest::Client, FollowError> {
-        let headers = self.credentials.headers().map_err(FollowError::Token)?;
-        reqwest::Client::builder()
+        self.credentials
+            .http_client()
+            .map_err(FollowError::Token)?
             .timeout(Duration::from_secs(60))
-            .default_headers(headers)
             .build()
             .map_err(FollowError::Client)
     }
@@ -252,12 +252,14 @@ impl Follower {
         request
             .headers_mut()
             .extend(self.credentials.headers().map_err(FollowError::Token)?);
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
-            .await
-            .map_err(|source| FollowError::Connect {
-                url,
-                source: Box::new(source),
-            })?;
+        let connector = self.credentials.websocket_connector();
+        let (ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector)
+                .await
+                .map_err(|source| FollowError::Connect {
+                    url,
+                    source: Box::new(source),
+                })?;
         Ok(ws)
     }
 

@@ -72,6 +72,11 @@ pub struct LocalClusterConfig {
     /// The Docker engine's API socket, for `container.type: DOCKER` tasks.
     #[arg(long, env = "STRIDE_DOCKER_SOCKET", default_value = DEFAULT_DOCKER_SOCKET)]
     pub docker_socket: PathBuf,
+    /// Require framework authentication, as a Mesos master with
+    /// `--authenticate_http_frameworks` and `--credentials`: a JSON file
+    /// `{"credentials": [{"principal": ..., "secret": ...}]}`.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
 }
 
 impl Default for LocalClusterConfig {
@@ -94,6 +99,7 @@ impl Default for LocalClusterConfig {
             status_update_retry_secs: DEFAULT_UPDATE_RETRY_SECS,
             default_kill_grace_secs: DEFAULT_KILL_GRACE_SECS,
             docker_socket: PathBuf::from(DEFAULT_DOCKER_SOCKET),
+            credentials: None,
         }
     }
 }

@@ -186,6 +186,14 @@ fn accepts_json(headers: &HeaderMap) -> bool {
 }
 
 async fn scheduler(State(master): State<Arc<Master>>, headers: HeaderMap, body: Bytes) -> Response {
+    // A real master authenticates before it reads the call.
+    let principal = match &master.settings.credentials {
+        None => None,
+        Some(credentials) => match credentials.authenticate(&headers) {
+            Some(principal) => Some(principal),
+            None => return unauthorized(),
+        },
+    };
     // Protobuf bodies are valid on a real master; this one speaks JSON
     // only, and says so in the real master's words.
     if !is_json_content_type(&headers) {
@@ -202,7 +210,20 @@ async fn scheduler(State(master): State<Arc<Master>>, headers: HeaderMap, body: 
         .get(STREAM_ID_HEADER)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let Call { framework_id, kind } = call;
-    if let CallKind::Subscribe(subscribe) = kind {
+    if let CallKind::Subscribe(mut subscribe) = kind {
+        if let Some(principal) = principal {
+            let info = &mut subscribe.framework_info;
+            match &info.principal {
+                Some(claimed) if *claimed != principal => {
+                    return bad_request(format!(
+                        "Failed to validate scheduler::Call: {}",
+                        principal_mismatch(&principal, claimed)
+                    ));
+                }
+                // The real master fills in the authenticated principal.
+                _ => info.principal = Some(principal),
+            }
+        }
         if stream_id.is_some() {
             return bad_request("Subscribe calls should not include the 'Mesos-Stream-Id' header");
         }
@@ -223,7 +244,9 @@ async fn scheduler(State(master): State<Arc<Master>>, headers: HeaderMap, body: 
             "Failed to validate scheduler::Call: Expecting 'framework_id' to be present",
         );
     };
-    if let Err(rejection) = master.authorize(&framework_id, stream_id.as_deref()) {
+    if let Err(rejection) =
+        master.authorize(&framework_id, stream_id.as_deref(), principal.as_deref())
+    {
         return rejection.into_response();
     }
     match kind {
@@ -246,6 +269,24 @@ async fn scheduler(State(master): State<Arc<Master>>, headers: HeaderMap, body: 
         }
     }
     StatusCode::ACCEPTED.into_response()
+}
+
+/// A real master's answer to missing or wrong framework credentials.
+fn unauthorized() -> Response {
+    let challenge = format!("Basic realm=\"{}\"", super::credentials::REALM);
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, challenge)],
+    )
+        .into_response()
+}
+
+/// A real master's words when the authenticated principal is not the
+/// framework's.
+pub(crate) fn principal_mismatch(authenticated: &str, framework: &str) -> String {
+    format!(
+        "Authenticated principal '{authenticated}' does not match principal '{framework}' set in `FrameworkInfo`"
+    )
 }
 
 /// `200 OK`, chunked RecordIO, `Mesos-Stream-Id`. The guard travels with

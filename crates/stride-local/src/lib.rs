@@ -33,6 +33,7 @@
 mod agent;
 mod agent_ids;
 mod config;
+mod credentials;
 mod docker;
 mod files;
 mod health;
@@ -47,6 +48,7 @@ mod state;
 mod tasks;
 
 use axum::serve::ListenerExt;
+use credentials::FrameworkCredentials;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -86,6 +88,8 @@ pub enum LocalClusterError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--credentials")]
+    Credentials(#[source] credentials::CredentialsError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -118,6 +122,12 @@ impl LocalCluster {
         supervisor: &Supervisor,
     ) -> Result<Self, LocalClusterError> {
         config.validate()?;
+        let credentials = config
+            .credentials
+            .as_deref()
+            .map(FrameworkCredentials::load)
+            .transpose()
+            .map_err(LocalClusterError::Credentials)?;
         let master_id = uuid::Uuid::new_v4().to_string();
         let work_dir = config
             .work_dir
@@ -184,6 +194,7 @@ impl LocalCluster {
             default_kill_grace: config.default_kill_grace(),
             offer_timeout: config.offer_timeout(),
             work_dir: work_dir.clone(),
+            credentials,
         };
         let engine = docker::Engine::new(&config.docker_socket);
         let recovered = docker::recover(&engine, &agent_ids).await;

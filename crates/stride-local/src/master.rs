@@ -44,6 +44,8 @@ pub(crate) struct Settings {
     pub(crate) default_kill_grace: Duration,
     pub(crate) offer_timeout: Option<Duration>,
     pub(crate) work_dir: PathBuf,
+    /// Framework authentication required (`--credentials`).
+    pub(crate) credentials: Option<crate::credentials::FrameworkCredentials>,
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +370,7 @@ impl Master {
         &self,
         framework_id: &FrameworkId,
         stream_id: Option<&str>,
+        principal: Option<&str>,
     ) -> Result<(), CallRejection> {
         let state = self.lock();
         let framework = state
@@ -375,6 +378,15 @@ impl Master {
             .get(framework_id)
             .filter(|f| !f.removed)
             .ok_or_else(|| CallRejection::BadRequest("Framework cannot be found".to_string()))?;
+        if let Some(principal) = principal {
+            let framework_principal = framework.info.principal.as_deref().unwrap_or_default();
+            if principal != framework_principal {
+                return Err(CallRejection::BadRequest(crate::http::principal_mismatch(
+                    principal,
+                    framework_principal,
+                )));
+            }
+        }
         let Some(stream_id) = stream_id else {
             return Err(CallRejection::BadRequest(
                 "All non-subscribe calls should include the 'Mesos-Stream-Id' header".to_string(),

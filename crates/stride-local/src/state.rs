@@ -55,7 +55,7 @@ fn framework_json(framework: &Framework, offered: &ResourceSet) -> Value {
         .iter()
         .map(|task| task_json(task, role))
         .collect();
-    json!({
+    let mut json = json!({
         "id": framework.id.value,
         "name": framework.info.name,
         "user": framework.info.user,
@@ -76,7 +76,12 @@ fn framework_json(framework: &Framework, offered: &ResourceSet) -> Value {
         "tasks": tasks,
         "unreachable_tasks": [],
         "completed_tasks": completed,
-    })
+    });
+    // As a real master: only when the framework has one.
+    if let Some(principal) = &framework.info.principal {
+        json["principal"] = json!(principal);
+    }
+    json
 }
 
 impl Master {

@@ -129,9 +129,8 @@ impl Scheduler {
     ) -> Result<(SchedulerHandle, mpsc::Receiver<SchedulerEvent>), ConfigError> {
         config.validate()?;
         let (events, receiver) = mpsc::channel(config.event_buffer);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
+        let http = config
+            .http_client()
             .timeout(config.call_timeout)
             .build()
             .map_err(|e| ConfigError::HttpClient(e.to_string()))?;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 use super::types::{FrameworkCapability, FrameworkCapabilityType, FrameworkId, FrameworkInfo};
 
@@ -36,6 +37,42 @@ pub struct SchedulerConfig {
     pub max_record_len: usize,
     /// Capacity of the event channel; a slow consumer slows reading.
     pub event_buffer: usize,
+    /// Framework authentication: HTTP Basic on SUBSCRIBE and every call,
+    /// and `framework_info.principal`.
+    pub credential: Option<MesosCredential>,
+}
+
+/// A framework's principal and secret, as in the master's `--credentials`.
+#[derive(Clone)]
+pub struct MesosCredential {
+    pub principal: String,
+    secret: String,
+}
+
+impl MesosCredential {
+    pub fn new(principal: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            principal: principal.into(),
+            secret: secret.into(),
+        }
+    }
+
+    /// The `Authorization` header every request to the master carries.
+    fn header(&self) -> HeaderValue {
+        use base64::Engine;
+        let pair = format!("{}:{}", self.principal, self.secret);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+        let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+            .expect("base64 is a valid header value");
+        value.set_sensitive(true);
+        value
+    }
+}
+
+impl std::fmt::Debug for MesosCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MesosCredential({}:..)", self.principal)
+    }
 }
 
 /// Capped exponential backoff between subscription attempts.
@@ -73,6 +110,14 @@ pub enum ConfigError {
     InvalidBackoff { initial: Duration, max: Duration },
     #[error("{0} must be positive")]
     ZeroSetting(&'static str),
+    #[error(
+        "the Mesos principal {0:?} cannot be sent: it must be non-empty, without ':' (HTTP Basic)"
+    )]
+    BadPrincipal(String),
+    #[error(
+        "the Mesos secret is empty or holds ':', which the master's Basic authenticator cannot take"
+    )]
+    BadSecret,
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
 }
@@ -99,7 +144,21 @@ impl SchedulerConfig {
             connect_timeout: Duration::from_secs(5),
             max_record_len: super::recordio::DEFAULT_MAX_RECORD_LEN,
             event_buffer: 1024,
+            credential: None,
         }
+    }
+
+    /// A client for the master: sends the credential, if any, on every
+    /// request.
+    pub(crate) fn http_client(&self) -> reqwest::ClientBuilder {
+        let mut headers = HeaderMap::new();
+        if let Some(credential) = &self.credential {
+            headers.insert(AUTHORIZATION, credential.header());
+        }
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -141,6 +200,16 @@ impl SchedulerConfig {
         if self.event_buffer == 0 {
             return Err(ConfigError::ZeroSetting("event_buffer"));
         }
+        if let Some(credential) = &self.credential {
+            // The master splits `principal:secret` at every ':' and wants two parts.
+            let principal = &credential.principal;
+            if principal.trim().is_empty() || principal.contains(':') {
+                return Err(ConfigError::BadPrincipal(principal.clone()));
+            }
+            if credential.secret.is_empty() || credential.secret.contains(':') {
+                return Err(ConfigError::BadSecret);
+            }
+        }
         Ok(())
     }
 
@@ -163,7 +232,7 @@ impl SchedulerConfig {
             role: None,
             roles: self.roles.clone(),
             hostname: self.hostname.clone(),
-            principal: None,
+            principal: self.credential.as_ref().map(|c| c.principal.clone()),
             webui_url: None,
             capabilities,
             labels: None,

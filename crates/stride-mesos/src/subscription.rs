@@ -47,6 +47,15 @@ pub enum SubscriptionError {
         status: StatusCode,
         message: String,
     },
+    #[error("{url} answered SUBSCRIBE with 401 Unauthorized: {}", match principal {
+        Some(p) => format!("wrong framework credentials (principal '{p}' and --mesos-secret-file)"),
+        None => "the master requires framework authentication (give --mesos-principal and --mesos-secret-file)".to_owned(),
+    })]
+    Unauthenticated { url: Url, principal: Option<String> },
+    #[error(
+        "{url} answered SUBSCRIBE with 400 Bad Request: the authenticated principal is not framework_info.principal ({message})"
+    )]
+    PrincipalMismatch { url: Url, message: String },
     #[error("{url} answered SUBSCRIBE without a Mesos-Stream-Id header")]
     MissingStreamId { url: Url },
     #[error("could not encode SUBSCRIBE: {0}")]
@@ -65,11 +74,23 @@ pub enum SubscriptionError {
     ReconnectRequested,
 }
 
+impl SubscriptionError {
+    /// Retrying cannot help: the operator must fix the credentials.
+    fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            SubscriptionError::Unauthenticated { .. } | SubscriptionError::PrincipalMismatch { .. }
+        )
+    }
+}
+
 /// How one subscription ended.
 enum Outcome {
     Lost(SubscriptionError),
     /// Mesos sent ERROR: do not resubscribe.
     MesosError(String),
+    /// Mesos refused the framework's credentials: do not resubscribe.
+    Refused(SubscriptionError),
     /// Nobody reads events any more.
     ConsumerGone,
 }
@@ -92,10 +113,7 @@ impl Driver {
         shared: Arc<Shared>,
         events: mpsc::Sender<SchedulerEvent>,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .build()?;
+        let http = config.http_client().build()?;
         let endpoints = config.masters.iter().map(scheduler_endpoint).collect();
         Ok(Self {
             framework_id: config.framework_id.clone(),
@@ -125,6 +143,11 @@ impl Driver {
                 Outcome::MesosError(message) => {
                     warn!(error = %message, "Mesos sent ERROR, driver stopping");
                     self.emit(SchedulerEvent::Error(message)).await;
+                    break;
+                }
+                Outcome::Refused(reason) => {
+                    warn!(%reason, "Mesos refused the subscription, driver stopping");
+                    self.emit(SchedulerEvent::Error(reason.to_string())).await;
                     break;
                 }
                 Outcome::ConsumerGone => {
@@ -162,6 +185,7 @@ impl Driver {
             Ok((response, endpoint, stream_id)) => {
                 self.read_events(response, endpoint, stream_id).await
             }
+            Err(reason) if reason.is_fatal() => Outcome::Refused(reason),
             Err(reason) => Outcome::Lost(reason),
         }
     }
@@ -242,6 +266,25 @@ impl Driver {
                     url = leader;
                 }
                 StatusCode::SERVICE_UNAVAILABLE => return Err(SubscriptionError::NoLeader { url }),
+                StatusCode::UNAUTHORIZED => {
+                    let principal = self.config.credential.as_ref();
+                    return Err(SubscriptionError::Unauthenticated {
+                        url,
+                        principal: principal.map(|c| c.principal.clone()),
+                    });
+                }
+                StatusCode::BAD_REQUEST => {
+                    let message = response.text().await.unwrap_or_default();
+                    // apache/mesos validation.cpp's words (docs/compat.md).
+                    if message.contains("does not match principal") {
+                        return Err(SubscriptionError::PrincipalMismatch { url, message });
+                    }
+                    return Err(SubscriptionError::Rejected {
+                        url,
+                        status: StatusCode::BAD_REQUEST,
+                        message,
+                    });
+                }
                 status => {
                     let message = response.text().await.unwrap_or_default();
                     return Err(SubscriptionError::Rejected {

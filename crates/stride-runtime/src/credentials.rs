@@ -1,14 +1,16 @@
 //! What a Stride client sends to prove who it is: a bearer token on every
-//! HTTP request and websocket handshake (docs/security.md). One place, so
-//! the CLI and the LB sidecar send it alike; what else reaching a server
-//! takes (a CA file) belongs beside it.
+//! HTTP request and websocket handshake (docs/security.md), and the CA
+//! file it trusts the server's certificate by. One place, so the CLI and
+//! the LB sidecar send and trust alike.
 
+use crate::tls::CaFile;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use std::fmt;
 
 #[derive(Clone, Default)]
 pub struct Credentials {
     token: Option<String>,
+    ca: Option<CaFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +22,27 @@ impl Credentials {
     pub fn bearer(token: Option<String>) -> Credentials {
         Credentials {
             token: token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+            ca: None,
         }
+    }
+
+    /// Also trusting the server's certificate by `ca`.
+    pub fn with_ca(self, ca: Option<CaFile>) -> Credentials {
+        Credentials { ca, ..self }
+    }
+
+    /// An HTTP client builder that sends the headers and trusts the CA.
+    pub fn http_client(&self) -> Result<reqwest::ClientBuilder, InvalidToken> {
+        let builder = reqwest::Client::builder().default_headers(self.headers()?);
+        Ok(match &self.ca {
+            Some(ca) => ca.trust(builder),
+            None => builder,
+        })
+    }
+
+    /// The connector for `wss://` handshakes: `None` is the public roots.
+    pub fn websocket_connector(&self) -> Option<tokio_tungstenite::Connector> {
+        self.ca.as_ref().map(CaFile::websocket_connector)
     }
 
     /// The headers every request and handshake carries.
@@ -42,6 +64,7 @@ impl fmt::Debug for Credentials {
         let token = self.token.as_ref().map(|_| "..");
         f.debug_struct("Credentials")
             .field("token", &token)
+            .field("ca", &self.ca)
             .finish()
     }
 }

@@ -1,6 +1,6 @@
 //! What every Stride process runs on, whichever part it is: supervision of
 //! its long-running parts, TCP options for accepted connections, network
-//! probes, a client's credentials, the shutdown signal, the one retry backoff, the one clock and
+//! probes, a client's credentials and the CA it trusts, the shutdown signal, the one retry backoff, the one clock and
 //! error chains. It knows nothing of Stride's domain.
 
 pub mod backoff;
@@ -12,6 +12,7 @@ mod signal;
 pub mod subtasks;
 pub mod supervisor;
 pub mod tcp;
+pub mod tls;
 
 pub use backoff::Backoff;
 pub use clock::Clock;

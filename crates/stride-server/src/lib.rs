@@ -16,5 +16,6 @@ pub mod published;
 pub mod reconciler;
 pub mod server;
 pub mod stream;
+pub mod tls;
 pub mod ui;
 pub mod verify;

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     /// Record and serve `/metrics` (off: `--no-metrics`).
     pub metrics: bool,
     pub auth: AuthConfig,
+    /// `--tls-cert` and `--tls-key`: HTTPS and WSS instead of HTTP and WS.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Who may do what (`docs/security.md`). Neither set: open, with a
@@ -78,6 +80,11 @@ pub struct MesosConfig {
     pub docker_socket: PathBuf,
     /// The embedded cluster's host ports (its default when unset).
     pub local_ports: Option<stride_local::PortRange>,
+    /// Framework authentication (`--mesos-principal`, `--mesos-secret-file`).
+    pub credential: Option<stride_mesos::MesosCredential>,
+    /// The embedded cluster requires framework authentication against this
+    /// Mesos credentials file (`--local-credentials`).
+    pub local_credentials: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +105,8 @@ pub enum ServeError {
         #[source]
         source: LoadError,
     },
+    #[error("cannot serve TLS")]
+    Tls(#[source] crate::tls::TlsError),
     #[error("cannot load the auth file")]
     Auth(#[source] stride_auth::FileError),
     #[error("cannot start the embedded local cluster")]
@@ -140,6 +149,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         "connection limits"
     );
     let auth = load_auth(&config.auth)?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(crate::tls::acceptor)
+        .transpose()
+        .map_err(ServeError::Tls)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let path = config.data_dir.clone();
     let (writer, state) = tokio::task::spawn_blocking(move || open_checked(&path))
         .await
@@ -267,10 +283,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         metrics,
     };
     tracing::info!(addr = %bound, "serving");
-    let advertised = advertise(&config.data_dir, bound);
+    let advertised = advertise(&config.data_dir, scheme, bound);
     // Tests and scripts wait for this line to learn the port.
-    println!("stride: listening on http://{bound}");
-    let router = api::router(shared);
+    println!("stride: listening on {scheme}://{bound}");
+    let service = connections::Service {
+        router: api::router(shared),
+        tls,
+    };
     let limits = ConnectionLimits {
         max_connections,
         header_timeout: config.connections.header_timeout,
@@ -282,7 +301,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             _ = supervisor.died() => {}
         }
     };
-    let open = connections::accept_until(listener, router, limits, stopping, &supervisor).await;
+    let open = connections::accept_until(listener, service, limits, stopping, &supervisor).await;
     stop_in_order(Running {
         supervisor: &supervisor,
         open,
@@ -452,7 +471,7 @@ fn open_checked(path: &std::path::Path) -> Result<(LogWriter, projection::State)
 
 /// Names this server's URL in the data directory, so `stride store backup`
 /// can ask it for a live backup (`store/backup.rs`).
-fn advertise(data_dir: &std::path::Path, bound: SocketAddr) -> Option<PathBuf> {
+fn advertise(data_dir: &std::path::Path, scheme: &str, bound: SocketAddr) -> Option<PathBuf> {
     let host = match bound.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => {
             SocketAddr::from(([127, 0, 0, 1], bound.port()))
@@ -462,7 +481,7 @@ fn advertise(data_dir: &std::path::Path, bound: SocketAddr) -> Option<PathBuf> {
         }
         _ => bound,
     };
-    match stride_log::store::backup::advertise(data_dir, &format!("http://{host}")) {
+    match stride_log::store::backup::advertise(data_dir, &format!("{scheme}://{host}")) {
         Ok(path) => Some(path),
         Err(error) => {
             tracing::warn!(%error, "cannot name this server in the data directory; live backups will not find it");
@@ -482,6 +501,7 @@ async fn start_local(
             .mesos
             .local_ports
             .unwrap_or(LocalClusterConfig::default().ports),
+        credentials: config.mesos.local_credentials.clone(),
         ..LocalClusterConfig::default()
     };
     let cluster = LocalCluster::start_under(local, supervisor)
@@ -523,6 +543,7 @@ fn follow_mesos(
         config.user.clone(),
     );
     scheduler.framework_id = framework;
+    scheduler.credential = config.credential.clone();
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
     let reconciler = Reconciler::new(handle.clone(), committer.clone(), projection.clone(), links);
     let part = supervisor.spawn("reconciler", |stop| reconciler.run(events, stop));

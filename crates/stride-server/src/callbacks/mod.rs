@@ -35,7 +35,7 @@ use stride_runtime::{Part, Supervisor};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CallbackConfig {
     /// Longest wait between attempts to deliver to a failing endpoint.
     pub max_backoff: Duration,
@@ -43,6 +43,9 @@ pub struct CallbackConfig {
     pub timeout: Duration,
     /// POSTs per second to one endpoint at most.
     pub max_rate: u32,
+    /// `--callback-ca-file`: trusted for https:// callbacks besides the
+    /// public roots.
+    pub ca: Option<stride_runtime::tls::CaFile>,
 }
 
 /// What `GET /v2/eventSubscriptions` shows of each delivery task.
@@ -125,10 +128,11 @@ async fn deliver_all(
     // and both handlings below are idempotent.
     let mut feed = Feed::open(log.clone(), projection.clone(), Start::Now, filter)
         .map_err(CallbacksError::Feed)?;
-    let http = reqwest::Client::builder()
-        .timeout(config.timeout)
-        .build()
-        .map_err(CallbacksError::Client)?;
+    let mut http = reqwest::Client::builder().timeout(config.timeout);
+    if let Some(ca) = &config.ca {
+        http = ca.trust(http);
+    }
+    let http = http.build().map_err(CallbacksError::Client)?;
     let delivery = deliver::Delivery {
         log: log.clone(),
         projection: projection.clone(),

@@ -7,7 +7,8 @@
 //! connections and slow-header ones alike); a client that takes no data
 //! for `send_timeout` dropped (so a stalled event stream or response
 //! gives its place back); and a graceful stop: stop accepting, let
-//! requests in flight finish.
+//! requests in flight finish. With TLS (`tls`) each connection's handshake
+//! runs in its own task, within the same `header_timeout`.
 //!
 //! HTTP/1.1 only, through hyper's own HTTP/1 server: Marathon's clients
 //! all speak it, an HTTP/2 connection without streams has no idle timeout
@@ -27,8 +28,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stride_runtime::Supervisor;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,6 +47,12 @@ pub struct ConnectionLimits {
     pub send_timeout: Duration,
 }
 
+/// What is served on the listener: the router, over TLS when given.
+pub struct Service {
+    pub router: Router,
+    pub tls: Option<TlsAcceptor>,
+}
+
 /// How often a refusal or an accept failure is logged at most.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 /// Pause after an accept failure such as EMFILE, so it does not spin.
@@ -54,7 +63,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// connection is tracked by `supervisor` too.
 pub async fn accept_until(
     listener: TcpListener,
-    router: Router,
+    service: Service,
     limits: ConnectionLimits,
     stop: impl Future<Output = ()>,
     supervisor: &Supervisor,
@@ -99,7 +108,11 @@ pub async fn accept_until(
         };
         stride_runtime::tcp::no_delay(&mut stream);
         stride_runtime::tcp::send_timeout(&stream, limits.send_timeout);
-        open.serve(&http, router.clone(), Counted::new(stream, slot), peer);
+        let stream = Counted::new(stream, slot);
+        match &service.tls {
+            None => open.serve(&http, service.router.clone(), stream, peer),
+            Some(tls) => open.serve_tls(&http, &service, tls, stream, peer, limits),
+        }
     }
     open
 }
@@ -115,26 +128,32 @@ impl Open {
     /// Serves HTTP on one accepted connection until it ends or, once
     /// draining, its request in flight is answered.
     fn serve(&self, http: &http1::Builder, router: Router, stream: Counted, peer: SocketAddr) {
-        let service =
-            tower::ServiceExt::map_request(router, move |mut request: axum::http::Request<_>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
-        let closing = self.closing.clone();
+        let served = http_connection(http.clone(), router, stream, peer, self.closing.clone());
+        self.connections.spawn(self.supervisor.track(served));
+    }
+
+    /// `serve`, once the TLS handshake is done; a client that does not
+    /// finish it within `header_timeout` (or before draining) is dropped.
+    fn serve_tls(
+        &self,
+        http: &http1::Builder,
+        service: &Service,
+        tls: &TlsAcceptor,
+        stream: Counted,
+        peer: SocketAddr,
+        limits: ConnectionLimits,
+    ) {
+        let (http, router, closing) = (http.clone(), service.router.clone(), self.closing.clone());
+        let handshake = tls.accept(stream);
         self.connections.spawn(self.supervisor.track(async move {
-            let mut connection = std::pin::pin!(connection);
-            let served = tokio::select! {
-                served = connection.as_mut() => served,
-                () = closing.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
+            let accepted = tokio::select! {
+                accepted = tokio::time::timeout(limits.header_timeout, handshake) => accepted,
+                () = closing.cancelled() => return,
             };
-            if let Err(error) = served {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+            match accepted {
+                Ok(Ok(stream)) => http_connection(http, router, stream, peer, closing).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         }));
     }
@@ -146,6 +165,36 @@ impl Open {
         self.closing.cancel();
         self.connections.close();
         self.connections.wait().await;
+    }
+}
+
+/// HTTP on one connection until it ends or, once `closing`, its request
+/// in flight is answered.
+async fn http_connection(
+    http: http1::Builder,
+    router: Router,
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    peer: SocketAddr,
+    closing: CancellationToken,
+) {
+    let service =
+        tower::ServiceExt::map_request(router, move |mut request: axum::http::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
+    let connection = http
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = closing.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = served {
+        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }
 
