@@ -47,6 +47,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stride-local",
             "stride-log",
             "stride-mesos",
+            "stride-protocol",
             "stride-runtime",
             "stride-server",
         ],

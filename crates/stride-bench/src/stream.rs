@@ -84,8 +84,7 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
         readers.push(tokio::spawn(async move {
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Text(text) = message {
-                    // `{"head":..,"seq":..,"type":"progress"}`: keys sorted.
-                    if text.starts_with(r#"{"head":"#) {
+                    if is_control(&text) {
                         continue;
                     }
                     let seq = order.saw(&text);
@@ -275,6 +274,16 @@ impl Spread {
     }
 }
 
+/// Whether `text` is a control message (`progress`, `error`) rather than
+/// an event: the protocol gives control messages a lower-case `type`,
+/// which serde writes first, and events their CamelCase type. Parsing each
+/// of a million messages a second would cost these clients more than the
+/// server's sending them.
+fn is_control(text: &str) -> bool {
+    text.strip_prefix(r#"{"type":""#)
+        .is_some_and(|kind| kind.starts_with(|c: char| c.is_ascii_lowercase()))
+}
+
 /// The envelope's `seq` (keys are sorted: the first `"seq":` is its own).
 fn seq_of(text: &str) -> Option<u64> {
     static SEQ: LazyLock<Finder> = LazyLock::new(|| Finder::new(r#""seq":"#));
@@ -349,4 +358,37 @@ fn percentile(counts: &[u64], q: f64) -> f64 {
         }
     }
     0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_control, seq_of};
+    use serde_json::{Value, json};
+    use stride_log::event::Seq;
+    use stride_protocol::{ErrorCode, ServerMessage, StreamError};
+
+    /// Told apart as `/v1/stream` writes them, so a change to the protocol
+    /// fails here rather than making every subscriber look out of order.
+    #[test]
+    fn control_messages_are_told_from_events() {
+        let progress = ServerMessage::<Value>::Progress {
+            seq: Seq(7),
+            head: Seq(9),
+        };
+        let error = ServerMessage::<Value>::Error(StreamError {
+            error: ErrorCode::Internal,
+            message: "gone".into(),
+            head: None,
+        });
+        for control in [progress, error] {
+            assert!(is_control(&control.to_text()), "{}", control.to_text());
+        }
+        let event = ServerMessage::Event(json!({
+            "actor": {"kind": "api"}, "at": "2026-01-01T00:00:00.000001Z",
+            "seq": 7, "type": "AppCreated", "app": "/a",
+        }));
+        let text = event.to_text();
+        assert!(!is_control(&text), "{text}");
+        assert_eq!(seq_of(&text), Some(7));
+    }
 }
