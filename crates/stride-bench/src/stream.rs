@@ -82,6 +82,7 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
         let order = Arc::new(Order::default());
         orders.push(order.clone());
         readers.push(tokio::spawn(async move {
+            let _closed = Closed(&order);
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Text(text) = message {
                     if is_control(&text) {
@@ -131,11 +132,13 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
     Ok(())
 }
 
-/// What a writer run achieved: events/s, and how long each create took
-/// to be acknowledged (durable).
+/// What a writer run achieved: events/s, how long each create took to be
+/// acknowledged (durable) as the writers saw it, and the server's own
+/// account of those requests.
 struct Appended {
     rate: f64,
     acks: Vec<u64>,
+    server: ServerSide,
 }
 
 impl Appended {
@@ -146,6 +149,78 @@ impl Appended {
             percentile(&self.acks, 0.5),
             percentile(&self.acks, 0.99)
         );
+        println!(
+            "  in the server: request p99 <= {:.1} ms, commit p99 <= {:.1} ms",
+            self.server.request_p99 * 1e3,
+            self.server.commit_p99 * 1e3
+        );
+    }
+}
+
+/// Where a writer's acknowledgement waited, from the server's `/metrics`
+/// histograms over one run (bucket bounds, so "at most"): the whole
+/// request in the server, and its command in the committer (decide,
+/// fsync, publish). The rest of the writers' wait is the client's.
+struct ServerSide {
+    request_p99: f64,
+    commit_p99: f64,
+}
+
+const REQUESTS: &str =
+    r#"stride_http_request_duration_seconds_bucket{method="POST",route="/v2/apps",le=""#;
+const COMMITS: &str = r#"stride_commit_ack_duration_seconds_bucket{result="committed",le=""#;
+
+/// A `/metrics` text, to compare two of.
+struct Scrape(String);
+
+impl Scrape {
+    async fn take(http: &reqwest::Client, base: &str) -> anyhow::Result<Scrape> {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(Scrape(text))
+    }
+
+    /// One histogram's cumulative buckets: (upper bound in s, count).
+    fn buckets(&self, series: &str) -> anyhow::Result<Vec<(f64, u64)>> {
+        let buckets: Vec<(f64, u64)> = self
+            .0
+            .lines()
+            .filter_map(|line| {
+                let (bound, count) = line.strip_prefix(series)?.split_once("\"} ")?;
+                Some((bound.parse().ok()?, count.parse().ok()?))
+            })
+            .collect();
+        if buckets.is_empty() {
+            bail!("the server's /metrics has no {series}...");
+        }
+        Ok(buckets)
+    }
+
+    /// The `q` quantile's bucket bound of what `series` counted since
+    /// `earlier`.
+    fn quantile_since(&self, earlier: &Scrape, series: &str, q: f64) -> anyhow::Result<f64> {
+        let before = earlier.buckets(series).unwrap_or_default();
+        let deltas: Vec<(f64, u64)> = self
+            .buckets(series)?
+            .into_iter()
+            .map(|(bound, count)| {
+                let old = before
+                    .iter()
+                    .find(|(b, _)| *b == bound)
+                    .map_or(0, |(_, c)| *c);
+                (bound, count.saturating_sub(old))
+            })
+            .collect();
+        let total = deltas.last().map_or(0, |(_, count)| *count);
+        let target = ((total as f64) * q).ceil() as u64;
+        Ok(deltas
+            .iter()
+            .find(|(_, count)| *count >= target.max(1))
+            .map_or(f64::NAN, |(bound, _)| *bound))
     }
 }
 
@@ -157,6 +232,7 @@ async fn append(
     args: &StreamBenchArgs,
     rate: Option<u64>,
 ) -> anyhow::Result<Appended> {
+    let before = Scrape::take(http, base).await?;
     let started = Instant::now();
     let appended = Arc::new(AtomicU64::new(0));
     let acks: Arc<Vec<AtomicU64>> = Arc::new((0..BUCKETS).map(|_| AtomicU64::new(0)).collect());
@@ -194,9 +270,15 @@ async fn append(
     for task in tasks {
         task.await.context("a writer panicked")??;
     }
+    let rate = appended.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let after = Scrape::take(http, base).await?;
     Ok(Appended {
-        rate: appended.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
+        rate,
         acks: acks.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+        server: ServerSide {
+            request_p99: after.quantile_since(&before, REQUESTS, 0.99)?,
+            commit_p99: after.quantile_since(&before, COMMITS, 0.99)?,
+        },
     })
 }
 
@@ -207,6 +289,17 @@ struct Order {
     last: AtomicU64,
     received: AtomicU64,
     out_of_order: AtomicU64,
+    /// Its connection ended (the server cut it off, or it failed).
+    closed: AtomicBool,
+}
+
+/// Marks its subscriber's connection ended when its reader stops.
+struct Closed<'a>(&'a Order);
+
+impl Drop for Closed<'_> {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Order {
@@ -292,18 +385,37 @@ fn seq_of(text: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Waits for every subscriber to reach the same last seq, then checks each
-/// saw the same run of seqs, each once, in order.
+/// How long the slowest subscriber may go without progress at the end.
+const STALL: Duration = Duration::from_secs(60);
+
+/// Waits for every subscriber to reach the same last seq (however long,
+/// while the slowest still moves: after the maximum rate run they are
+/// minutes behind), then checks each saw the same run of seqs, each once,
+/// in order.
 async fn check_order(orders: &[Arc<Order>]) -> anyhow::Result<()> {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut slowest = (0, Instant::now());
     loop {
         let head = orders.iter().map(|o| load(&o.last)).max().unwrap_or(0);
-        if orders.iter().all(|o| load(&o.last) == head) {
-            break;
+        let behind = orders.iter().filter(|o| load(&o.last) < head);
+        let (closed, open): (Vec<_>, Vec<_>) =
+            behind.partition(|o| o.closed.load(Ordering::Relaxed));
+        if !closed.is_empty() {
+            bail!(
+                "{} subscribers were disconnected before seq {head} (see the server's log)",
+                closed.len()
+            );
         }
-        if Instant::now() > deadline {
-            bail!("subscribers did not all reach seq {head} within 60 s");
+        let Some(least) = open.iter().map(|o| load(&o.last)).min() else {
+            break;
+        };
+        if least > slowest.0 {
+            slowest = (least, Instant::now());
+        } else if slowest.1.elapsed() > STALL {
+            bail!(
+                "{} subscribers stopped short of seq {head} (the slowest at {least} for {STALL:?})",
+                open.len()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -362,7 +474,7 @@ fn percentile(counts: &[u64], q: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_control, seq_of};
+    use super::{COMMITS, Scrape, is_control, seq_of};
     use serde_json::{Value, json};
     use stride_log::event::Seq;
     use stride_protocol::{ErrorCode, ServerMessage, StreamError};
@@ -390,5 +502,24 @@ mod tests {
         let text = event.to_text();
         assert!(!is_control(&text), "{text}");
         assert_eq!(seq_of(&text), Some(7));
+    }
+
+    #[test]
+    fn the_servers_quantile_is_read_from_the_buckets_a_run_added() {
+        let scrape = |counts: [u64; 4]| {
+            let bounds = ["0.001", "0.002", "0.004", "+Inf"];
+            let lines: Vec<String> = bounds
+                .iter()
+                .zip(counts)
+                .map(|(bound, count)| format!("{COMMITS}{bound}\"}} {count}"))
+                .collect();
+            Scrape(lines.join("\n"))
+        };
+        let before = scrape([10, 10, 10, 10]);
+        // The run added 98 requests under 1 ms and 2 between 2 and 4 ms.
+        let after = scrape([108, 108, 110, 110]);
+        let p = |q| after.quantile_since(&before, COMMITS, q).unwrap();
+        assert_eq!((p(0.5), p(0.98), p(0.99)), (0.001, 0.001, 0.004));
+        assert!(Scrape(String::new()).buckets(COMMITS).is_err());
     }
 }
