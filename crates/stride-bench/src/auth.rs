@@ -1,5 +1,5 @@
 //! What authorization costs, on against off in the same run, against two
-//! `stride serve --no-mesos` children: one without an auth file, one with
+//! `stride serve --no-mesos` children: one without an auth file, two with
 //! a file of `--tokens` tokens (checked against each on every request) and
 //! a Basic user. (a) The write path: forced scales of apps under `/bench/`
 //! by bearer token, by Basic user (argon2 once, then remembered), and with
@@ -60,11 +60,11 @@ pub fn run(args: AuthBench) -> anyhow::Result<()> {
     let (file, token, admin) = auth_file(&args.dir, args.tokens)?;
     let exe = std::env::current_exe()?;
     let off = ServeChild::start_with(&exe, &args.dir.join("serve-off"), &[])?;
-    let on = ServeChild::start_with(
-        &exe,
-        &args.dir.join("serve-on"),
-        &["--auth-file", file.to_str().context("a UTF-8 path")?],
-    )?;
+    // One secured server per kind of credentials, so that every server
+    // takes as many writes as the open one (a longer log is no handicap).
+    let secured = ["--auth-file", file.to_str().context("a UTF-8 path")?];
+    let on = ServeChild::start_with(&exe, &args.dir.join("serve-on"), &secured)?;
+    let on_basic = ServeChild::start_with(&exe, &args.dir.join("serve-on-basic"), &secured)?;
     let bearer = client(Some(format!("Bearer {token}")))?;
     let admin = client(Some(format!("Bearer {admin}")))?;
     let basic = basic_client()?;
@@ -97,7 +97,7 @@ pub fn run(args: AuthBench) -> anyhow::Result<()> {
             ))?);
             basic_samples.push(runtime.block_on(http_writes(
                 &basic,
-                &on.url,
+                &on_basic.url,
                 writers,
                 args.seconds,
             ))?);
