@@ -1,0 +1,56 @@
+//! The integration tests: one binary (one link, one support module),
+//! one module per part under test. Tests are named `module::test`.
+
+mod support;
+
+mod api_apps;
+mod api_errors;
+mod app_cli;
+mod audit;
+mod audit_diff;
+mod audit_props;
+mod callback_loops;
+mod callbacks;
+mod cli_store;
+mod connections;
+mod crash;
+mod crate_graph;
+mod descriptors;
+mod docker_launch_bench;
+mod docker_local;
+mod docker_real_mesos;
+mod durability_strace;
+mod error_shape;
+mod format;
+mod fuzz;
+mod groups;
+mod health;
+mod idempotency_keys;
+mod integrity;
+mod lb_haproxy;
+mod lb_zero_downtime;
+mod limits;
+mod local_cluster;
+mod local_cluster_shapes;
+mod local_health;
+mod local_launch_bench;
+mod log_api;
+mod marathon_client;
+mod marathon_docs;
+mod mesos_client;
+mod mesos_client_edge_cases;
+mod mesos_wire;
+mod metrics;
+mod openapi;
+mod projection_props;
+mod reconciler_acks;
+mod reconciler_e2e;
+mod serve_health;
+mod serve_mesos;
+mod shutdown;
+mod sse;
+mod stream;
+mod stream_edges;
+mod stream_liveness;
+mod task_files;
+mod ui;

@@ -1,0 +1,84 @@
+//! The real parts some tests need from outside this repository: a real
+//! Mesos master, HAProxy, strace, a Docker engine, chromium, the PyPI
+//! venvs. `scripts/test.sh` installs and starts every one of them and sets
+//! `STRIDE_TEST_REQUIRE_ALL=1`, so CI runs every test. On a clone that
+//! lacks a part, a test that needs it says on stderr that it was not run
+//! and why, and passes; under `STRIDE_TEST_REQUIRE_ALL=1` that is a failure.
+
+use std::io::Write;
+use std::path::Path;
+
+use tokio::sync::{Mutex, MutexGuard, OnceCell};
+
+pub const REQUIRE_ALL: &str = "STRIDE_TEST_REQUIRE_ALL";
+const REAL_MESOS_UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-mesos/up.sh");
+
+/// Reports that the running test needs `part`, missing because `why`: one
+/// line on stderr (written past the test harness's capture), or a panic
+/// under `STRIDE_TEST_REQUIRE_ALL=1`.
+pub fn not_run(part: &str, why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_owned();
+    let line = format!(
+        "not run: {test}: needs {part} ({why}); `scripts/test.sh` installs and starts it"
+    );
+    if std::env::var(REQUIRE_ALL).is_ok_and(|v| v == "1") {
+        panic!("{line}; {REQUIRE_ALL}=1 requires every test to run");
+    }
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+/// The real Mesos 1.11 master, this test's alone while it lives: tests on
+/// it launch tasks and decline offers, so they take turns rather than
+/// starve each other of offers.
+pub struct RealMaster {
+    pub url: String,
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// The real Mesos master: `STRIDE_MESOS_MASTER`, or the one
+/// `../shared/real-mesos/up.sh` starts (idempotent) on 127.0.0.1:5050;
+/// `None` after saying why there is none.
+pub async fn real_master() -> Option<RealMaster> {
+    static TURN: Mutex<()> = Mutex::const_new(());
+    static URL: OnceCell<Result<String, String>> = OnceCell::const_new();
+    let url = URL.get_or_init(locate_real_master).await;
+    match url {
+        Ok(url) => Some(RealMaster {
+            url: url.clone(),
+            _turn: TURN.lock().await,
+        }),
+        Err(why) => {
+            not_run("a real Mesos 1.11 master", why);
+            None
+        }
+    }
+}
+
+async fn locate_real_master() -> Result<String, String> {
+    if let Ok(url) = std::env::var("STRIDE_MESOS_MASTER") {
+        return Ok(url.trim_end_matches('/').to_owned());
+    }
+    if !Path::new(REAL_MESOS_UP).is_file() {
+        return Err(format!(
+            "STRIDE_MESOS_MASTER is unset and {REAL_MESOS_UP} is absent"
+        ));
+    }
+    let output = tokio::process::Command::new(REAL_MESOS_UP)
+        .output()
+        .await
+        .map_err(|e| format!("{REAL_MESOS_UP}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "real-mesos/up.sh failed: {}",
+            last_line(&String::from_utf8_lossy(&output.stderr))
+        ));
+    }
+    Ok("http://127.0.0.1:5050".to_owned())
+}

@@ -1,0 +1,41 @@
+//! The web UI in a real browser (`tests/ui/browser.py`): Debian's chromium
+//! driven by Playwright for Python against the real binary on the embedded
+//! cluster. `scripts/ui-test-up.sh` installs both (idempotent).
+
+
+use crate::support::{BIN, set_up};
+use std::process::Command;
+
+const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/browser.py");
+
+fn run(args: &[&str], done: &str) -> String {
+    let python = set_up("ui-test-up.sh");
+    let output = Command::new(python)
+        .arg(BROWSER)
+        .arg(BIN)
+        .args(args)
+        .output()
+        .expect("run browser.py");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{stdout}");
+    assert!(
+        output.status.success(),
+        "browser.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(done), "{stdout}");
+    stdout
+}
+
+#[test]
+fn a_person_deploys_scales_repairs_rolls_back_and_reads_in_the_browser() {
+    run(&[], "ui walk: ok");
+}
+
+/// `cargo test --release --test ui -- --ignored --nocapture` prints the
+/// figures in BENCHMARKS.md.
+#[test]
+#[ignore = "a benchmark: run on its own"]
+fn page_load_and_commit_to_screen() {
+    run(&["--bench"], "ui bench: ok");
+}
