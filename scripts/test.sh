@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-command -v strace >/dev/null || missing+=(strace)     # tests/durability_strace.rs
+command -v strace >/dev/null || missing+=(strace)     # tests/it/durability_strace.rs
 command -v python3 >/dev/null || missing+=(python3)   # tasks run `python3 -m http.server`
-command -v prlimit >/dev/null || missing+=(util-linux) # tests/descriptors.rs
-# tests/lb_haproxy.rs; Debian installs it in /usr/sbin, not on every PATH.
+command -v prlimit >/dev/null || missing+=(util-linux) # tests/it/descriptors.rs
+# tests/it/lb_haproxy.rs; Debian installs it in /usr/sbin, not on every PATH.
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
-command -v promtool >/dev/null || missing+=(prometheus)  # tests/metrics.rs: promtool and a real Prometheus
+command -v promtool >/dev/null || missing+=(prometheus)  # tests/it/metrics.rs: promtool and a real Prometheus
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}"
@@ -20,22 +20,25 @@ fi
 ../shared/real-mesos/up.sh
 export STRIDE_MESOS_MASTER="${STRIDE_MESOS_MASTER:-http://127.0.0.1:5050}"
 
-# The `marathon` client from PyPI in a venv, for tests/marathon_client.rs and
-# tests/marathon_docs.rs (idempotent).
+# The `marathon` client from PyPI in a venv, for tests/it/marathon_client.rs and
+# tests/it/marathon_docs.rs (idempotent).
 scripts/marathon-client-up.sh >/dev/null
 
 # schemathesis, openapi-spec-validator and prometheus-client from PyPI in a
-# venv, for tests/metrics.rs and tests/openapi.rs (idempotent).
+# venv, for tests/it/metrics.rs and tests/it/openapi.rs (idempotent).
 export STRIDE_API_TOOLS_PYTHON="$(scripts/api-tools-up.sh | tail -n 1)"
 
-# Debian's chromium and Playwright for Python in a venv, for tests/ui.rs
+# Debian's chromium and Playwright for Python in a venv, for tests/it/ui.rs
 # (idempotent).
 scripts/ui-test-up.sh >/dev/null
 
 # A Docker engine (the machine's, or a private dockerd) and the locally
-# built test image, for tests/docker_local.rs (idempotent).
+# built test image, for tests/it/docker_local.rs (idempotent).
 export STRIDE_DOCKER_SOCKET="$(scripts/docker-up.sh | tail -n 1)"
 
+# Every part above is here: a test that would skip for want of one fails
+# instead (tests/it/support/real_parts.rs), so CI runs every test.
+export STRIDE_TEST_REQUIRE_ALL=1
 cargo test --workspace --all-targets
 # --all-targets leaves doctests out; the log's say what must not compile
 # (a reader appending).

@@ -1,7 +1,6 @@
 //! Rejected requests: Marathon's status codes and error shapes, and a log
 //! that does not grow.
 
-
 use crate::support::{Server, all_events, app, client};
 use serde_json::{Value, json};
 

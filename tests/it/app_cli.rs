@@ -3,7 +3,6 @@
 //! its table read, and the exit code and message of each failure a script
 //! must tell apart (docs/cli.md).
 
-
 use crate::support::ports::ports;
 use crate::support::{BIN, Server};
 use serde_json::{Value, json};

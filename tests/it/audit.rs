@@ -2,7 +2,6 @@
 //! app, actor, type and time returns exactly the matching events, in order,
 //! with stable cursors. STRIDE_TEST_AUDIT_APPS sets the size (default 40).
 
-
 use crate::support::{Server, all_events, app, client, run_stride};
 use serde_json::Value;
 

@@ -3,7 +3,6 @@
 //! and when; `/v1/apps/{id}/diff` gives the same between any two versions;
 //! `stride audit --diff` prints them readably.
 
-
 use crate::support::{Server, client, run_stride};
 use reqwest::Method;
 use serde_json::{Value, json};

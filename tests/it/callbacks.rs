@@ -4,14 +4,14 @@
 
 use crate::support;
 
+use crate::support::stream_client::write_apps;
+use crate::support::{Server, client, wait_until};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use crate::support::{Server, client, wait_until};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::support::stream_client::write_apps;
 
 /// An endpoint that records (seq, eventType) of what it accepted, after
 /// refusing the first `fail_first` requests with a 500.

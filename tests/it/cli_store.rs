@@ -1,6 +1,5 @@
 //! `stride store export|verify` and bad command-line input.
 
-
 use crate::support::{Server, app, client, run_stride};
 
 #[tokio::test]

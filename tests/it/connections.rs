@@ -6,13 +6,13 @@
 
 use crate::support::stream_client;
 
+use crate::support::stream_client::{Received, receive, subscribe, ws_url};
 use crate::support::{Server, app, client, holds_within, wait_until};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use crate::support::stream_client::{Received, receive, subscribe, ws_url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

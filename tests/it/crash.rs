@@ -4,7 +4,6 @@
 //!
 //! Rounds default to 20; `scripts/crash-soak.sh` runs 1,000.
 
-
 use crate::support::{Server, app, client, run_stride};
 use rand::{Rng, SeedableRng};
 use std::collections::HashSet;

@@ -4,7 +4,6 @@
 //! to exactly the descriptors it holds, while a kept-alive connection still
 //! lets requests in; every commit then runs with none to spare.
 
-
 use crate::support::{Server, app, run_stride};
 use std::time::Duration;
 

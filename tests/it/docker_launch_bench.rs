@@ -4,10 +4,9 @@
 //! as many at once as the cluster's launches overlap here. Ignored by
 //! default (a measurement; it needs a quiet machine):
 //!
-//! `cargo test --release --test docker_launch_bench -- --ignored --nocapture`
+//! `cargo test --release --test it -- --ignored --nocapture docker_launch_bench::`
 //!
 //! `STRIDE_BENCH_DOCKER_TASKS` sets the number of containers (default 100).
-
 
 use crate::support::docker::{self, IMAGE};
 use std::path::Path;
@@ -59,6 +58,9 @@ fn raw_docker_run_rate(count: usize, parallelism: usize) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; run explicitly with --ignored"]
 async fn docker_tasks_reach_running() {
+    let Some(socket) = docker::engine() else {
+        return;
+    };
     let count = tasks();
     let baseline =
         tokio::task::spawn_blocking(move || raw_docker_run_rate(count, BASELINE_PARALLELISM))
@@ -71,7 +73,7 @@ async fn docker_tasks_reach_running() {
     let workload = Workload::Docker {
         image: IMAGE,
         command: COMMAND,
-        socket: Path::new(docker::socket()),
+        socket: Path::new(&socket),
     };
     let result = benchmark_launches(count, workload, Some(work_dir.path().to_path_buf()))
         .await

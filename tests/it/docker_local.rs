@@ -5,11 +5,13 @@
 //! pull was attempted. Each test has its own host ports (`support::ports`);
 //! the docker CLI looks at the engine from outside.
 
-
 use crate::support::docker::{self, AgentContainers, IMAGE, containers};
 use crate::support::lb::{HaproxyGuard, Sidecar};
 use crate::support::ports::ports;
-use crate::support::{Server, all_events, client, send_ok, wait_until};
+use crate::support::real_parts;
+use crate::support::{
+    Server, activations, all_events, client, send_ok, wait_for_a_whole_activation, wait_until,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,7 @@ struct Stride {
 impl Stride {
     /// `stride serve` on the embedded cluster with host ports `ports`.
     fn start(ports: &str) -> Stride {
-        Self::start_with(ports, docker::socket(), &[])
+        Self::start_with(ports, &docker::socket(), &[])
     }
 
     fn start_with(ports: &str, socket: &str, extra: &[&str]) -> Stride {
@@ -195,6 +197,9 @@ fn inspect(name: &str, format: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_local_image_runs_without_a_pull_and_force_pull_fails_naming_the_pull() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(20);
     let stride = Stride::start(&ports.slice(0, 19));
     let cmd = format!("env > $MESOS_SANDBOX/env.txt; {HTTPD}");
@@ -265,6 +270,9 @@ async fn a_local_image_runs_without_a_pull_and_force_pull_fails_naming_the_pull(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_absent_image_fails_clearly_everywhere_and_the_app_backs_off() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(20);
     let stride = Stride::start(&ports.slice(0, 19));
     let mut ws = stream_client::subscribe(&stride.server, "from=1").await;
@@ -314,6 +322,9 @@ async fn an_absent_image_fails_clearly_everywhere_and_the_app_backs_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_container_that_exits_at_once_fails_with_its_status_image_and_stderr() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(20);
     let stride = Stride::start(&ports.slice(0, 19));
     let app = docker_app("/crash", "echo cannot bind >&2; exit 3", json!({}));
@@ -340,6 +351,9 @@ async fn a_container_that_exits_at_once_fails_with_its_status_image_and_stderr()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_an_engine_docker_tasks_fail_saying_so() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(20);
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-engine.sock");
@@ -364,6 +378,9 @@ async fn without_an_engine_docker_tasks_fail_saying_so() {
 /// waits in `/v2/queue`, saying why.
 #[tokio::test(flavor = "multi_thread")]
 async fn host_networking_never_puts_two_tasks_on_one_port() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(2);
     let stride = Stride::start(&ports.slice(0, 1));
     let mut host = docker_app("/host-fixed", HTTPD, json!({}));
@@ -395,7 +412,7 @@ async fn host_networking_never_puts_two_tasks_on_one_port() {
     };
     let never_shared = || async {
         let held = holders().await;
-        for port in [ports.nth(0), ports.nth(1)] {
+        for port in [ports.nth(0), ports.nth(1)].map(u64::from) {
             let on_port: Vec<_> = held.iter().filter(|(p, _)| *p == port).collect();
             assert!(on_port.len() <= 1, "two tasks on port {port}: {held:?}");
         }
@@ -420,13 +437,13 @@ async fn host_networking_never_puts_two_tasks_on_one_port() {
         })
         .await;
     }
-    for _ in 0..20 {
-        never_shared().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    never_shared_through_a_whole_activation(&stride.server, &never_shared).await;
     // When the first port's holder goes, the waiting app starts, still alone on it.
     let held = never_shared().await;
-    let (_, holder) = held.iter().find(|(p, _)| *p == ports.nth(0)).unwrap();
+    let (_, holder) = held
+        .iter()
+        .find(|(p, _)| *p == u64::from(ports.nth(0)))
+        .unwrap();
     stride.delete(holder).await;
     wait_until("a waiting app to start", WAIT, || async {
         never_shared()
@@ -435,10 +452,7 @@ async fn host_networking_never_puts_two_tasks_on_one_port() {
             .any(|(_, a)| waiting.contains(a))
     })
     .await;
-    for _ in 0..20 {
-        never_shared().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    never_shared_through_a_whole_activation(&stride.server, &never_shared).await;
     for app in apps.into_iter().filter(|a| a != holder) {
         stride.delete(app).await;
     }
@@ -448,12 +462,30 @@ async fn host_networking_never_puts_two_tasks_on_one_port() {
     .await;
 }
 
+/// Checks `never_shared` until the reconciler has planned over the state
+/// as it is now (two more activations).
+async fn never_shared_through_a_whole_activation<F, Fut>(server: &Server, never_shared: &F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future,
+{
+    let before = activations(server).await;
+    wait_until("a whole reconciler activation", WAIT, || async {
+        never_shared().await;
+        activations(server).await >= before + 2
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bridge_host_port_zero_is_reachable_directly_and_through_haproxy() {
+    if docker::engine().is_none() || real_parts::haproxy().is_none() {
+        return;
+    }
     let ports = ports(251);
     let stride = Stride::start_with(
         &ports.slice(0, 19),
-        docker::socket(),
+        &docker::socket(),
         &[
             "--service-ports",
             &ports.slice(200, 249),
@@ -467,12 +499,14 @@ async fn bridge_host_port_zero_is_reachable_directly_and_through_haproxy() {
         json!({"network": "BRIDGE"}),
     );
     app["labels"] = json!({"HAPROXY_GROUP": "external"});
-    app["container"]["portMappings"] =
-        json!([{"containerPort": 80, "hostPort": 0, "servicePort": ports.nth(210), "name": "http"}]);
+    app["container"]["portMappings"] = json!([{"containerPort": 80, "hostPort": 0, "servicePort": ports.nth(210), "name": "http"}]);
     stride.create(app).await;
     let task = stride.wait_running("/bridged", 1).await.remove(0);
     let host_port = task["ports"][0].as_u64().unwrap();
-    assert!((ports.nth(0)..=ports.nth(19)).contains(&host_port), "{task}");
+    assert!(
+        (ports.nth(0).into()..=ports.nth(19).into()).contains(&host_port),
+        "{task}"
+    );
     wait_until("the container to answer on its host port", WAIT, || async {
         http_body(host_port)
             .await
@@ -493,7 +527,7 @@ async fn bridge_host_port_zero_is_reachable_directly_and_through_haproxy() {
     let _haproxy = HaproxyGuard(sidecar.master_socket());
     sidecar.wait_applied(&stride.server).await;
     wait_until("HAProxy to route the service port", WAIT, || async {
-        http_body(ports.nth(210))
+        http_body(ports.nth(210).into())
             .await
             .is_some_and(|b| b.contains("hello from stride-test"))
     })
@@ -512,6 +546,9 @@ async fn bridge_host_port_zero_is_reachable_directly_and_through_haproxy() {
 /// `CAP_SYS_RESOURCE`) and says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn user_networks_args_parameters_privileged_and_volumes_reach_the_container() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(20);
     let stride = Stride::start(&ports.slice(0, 19));
     let data = tempfile::tempdir().unwrap();
@@ -626,6 +663,9 @@ fn events_of(name: &str, since: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_uses_the_grace_period_as_docker_stop_time() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(20);
     let stride = Stride::start(&ports.slice(0, 19));
     let since = now();
@@ -700,6 +740,9 @@ async fn kill_uses_the_grace_period_as_docker_stop_time() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_stride_finds_its_running_containers_and_kills_none_twice() {
+    if docker::engine().is_none() {
+        return;
+    }
     let ports = ports(20);
     let mut stride = Stride::start(&ports.slice(0, 19));
     let mut app = docker_app("/steady", HTTPD, json!({}));
@@ -732,8 +775,8 @@ async fn a_sigkilled_stride_finds_its_running_containers_and_kills_none_twice() 
         },
     )
     .await;
-    // Past the reconciler's periodic pass: still nothing relaunched.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The reconciler has planned over this state: still nothing relaunched.
+    wait_for_a_whole_activation(&stride.server).await;
     let after: BTreeSet<String> = stride
         .tasks("/steady")
         .await

@@ -6,7 +6,6 @@
 //! agent has no Docker containerizer, so it fails each task, and its words
 //! reach `lastTaskFailure` and the event log.
 
-
 use crate::support::{Server, all_events, client, real_master, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -69,7 +68,7 @@ async fn docker_task_infos_are_marathons_and_the_agents_failure_reaches_the_user
     let framework = format!("stride-docker-{}", uuid::Uuid::new_v4());
     let server = Server::start_with_mesos(
         dir.path(),
-        &["--master", &master, "--framework-name", &framework],
+        &["--master", master, "--framework-name", &framework],
     );
     let http = client();
     let group = format!("/docker-{}", &framework[14..22]);
@@ -209,7 +208,7 @@ async fn docker_task_infos_are_marathons_and_the_agents_failure_reaches_the_user
         );
         let task_id = failure["taskId"].as_str().unwrap();
 
-        let task = master_task(&master, task_id).await;
+        let task = master_task(master, task_id).await;
         let port = granted_port(&task);
         let (docker, ports) = expect(task_id, port);
         let container = &task["container"];

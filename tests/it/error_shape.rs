@@ -3,7 +3,6 @@
 //! routes, 405 with `Allow`, 413), so clients that parse error bodies never
 //! meet plain text or an empty body.
 
-
 use crate::support::{Server, all_events, client};
 use reqwest::Method;
 use serde_json::Value;

@@ -4,8 +4,7 @@
 //! refused with clear messages.
 //!
 //! Regenerate the fixtures (only when adding a new format version, never to
-//! make a failing test pass): `STRIDE_WRITE_FIXTURES=1 cargo test --test format`.
-
+//! make a failing test pass): `STRIDE_WRITE_FIXTURES=1 cargo test --test it format::`.
 
 use crate::support::run_stride;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,6 @@
 //! dry runs and deletion; and, on the embedded cluster, a deployment whose
 //! steps follow `dependencies`.
 
-
 use crate::support::ports::ports;
 use crate::support::{LocalMesos, Server, all_events, client, wait_until};
 use reqwest::Method;

@@ -4,7 +4,6 @@
 //! header, appends nothing, and is never a 500. Keys recorded by store
 //! format 2, without a digest, still replay.
 
-
 use crate::support::{Server, app, client};
 use serde_json::Value;
 use std::path::Path;

@@ -5,9 +5,9 @@
 
 use crate::support::stream_client;
 
+use crate::support::stream_client::write_apps;
 use crate::support::{Server, all_events, app, client};
 use serde_json::Value;
-use crate::support::stream_client::write_apps;
 
 async fn field_paths(response: reqwest::Response) -> Vec<String> {
     let text = response.text().await.unwrap();

@@ -2,14 +2,13 @@
 //! raw HTTP: each test starts its own cluster on port 0 with a temp work
 //! dir, and shuts it down (killing every task process) at the end.
 
-
 use std::time::Duration;
 
 use crate::support::ports::{Ports, ports};
-use crate::support::{answers_http, holds_within};
 use crate::support::raw_scheduler::{
     RawScheduler, command_task, framework_info, offered_ports, scalar,
 };
+use crate::support::{answers_http, holds_within};
 use serde_json::{Value, json};
 use stride_local::{LocalCluster, LocalClusterConfig, PortRange};
 

@@ -2,7 +2,6 @@
 //! and value kinds, recursively) as those a real Mesos 1.11 master sent in
 //! `fixtures/mesos/`.
 
-
 use std::path::Path;
 
 use crate::support::raw_scheduler::{RawScheduler, command_task, framework_info};

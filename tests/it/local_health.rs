@@ -9,12 +9,13 @@
 //! `../shared/real-mesos/up.sh` starts on 127.0.0.1:5050). Where they
 //! disagree, the real one is right.
 
-
 use std::collections::HashMap;
 
 use crate::support::ports::ports;
+use crate::support::raw_scheduler::{
+    EVENT_TIMEOUT, RawScheduler, command_task, framework_info, offered_ports,
+};
 use crate::support::real_master;
-use crate::support::raw_scheduler::{EVENT_TIMEOUT, RawScheduler, command_task, framework_info, offered_ports};
 use serde_json::{Value, json};
 use stride_local::{LocalCluster, LocalClusterConfig};
 

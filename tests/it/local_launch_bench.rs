@@ -2,7 +2,7 @@
 //! ACCEPT to TASK_RUNNING, through Stride's Mesos client. Ignored by
 //! default (it is a measurement, and it needs a quiet machine):
 //!
-//! `cargo test --release --test local_launch_bench -- --ignored --nocapture`
+//! `cargo test --release --test it -- --ignored --nocapture local_launch_bench::`
 //!
 //! It also prints the machine's raw spawn rate for the same processes,
 //! measured right before, since the figure means little without it on a

@@ -1,7 +1,6 @@
 //! The write path seen from outside: commands become dense, durable events;
 //! rejections and retries append nothing.
 
-
 use crate::support::{Server, all_events, app, client};
 use serde_json::{Value, json};
 

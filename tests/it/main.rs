@@ -1,5 +1,13 @@
-//! The integration tests: one binary (one link, one support module),
-//! one module per part under test. Tests are named `module::test`.
+//! The integration tests: one binary (one link, one support module), one
+//! module per part under test; a test is named `module::test`, so
+//! `cargo test --test it lb_haproxy::` runs one part's.
+//!
+//! `support` holds the one harness: the real `stride` binary on port 0 with
+//! a temp data dir, one `wait_until`, one port allocator (`ports`), and the
+//! real parts from outside the repository (`real_parts`: a real Mesos
+//! master, HAProxy, strace, Docker, chromium, PyPI venvs). A test whose
+//! part is missing says why on stderr and is not run, except under
+//! `STRIDE_TEST_REQUIRE_ALL=1`, which `scripts/test.sh` (and so CI) sets.
 
 mod support;
 
@@ -48,6 +56,7 @@ mod reconciler_e2e;
 mod serve_health;
 mod serve_mesos;
 mod shutdown;
+mod skip_with_reason;
 mod sse;
 mod stream;
 mod stream_edges;

@@ -5,7 +5,6 @@
 //! checked against Marathon's field sets. `scripts/marathon-client-up.sh`
 //! makes the venv (idempotent).
 
-
 use crate::support::ports::ports;
 use crate::support::{LocalMesos, Server, marathon_python};
 use std::process::Command;
@@ -17,11 +16,14 @@ const DRIVER: &str = concat!(
 
 #[test]
 fn the_marathon_client_drives_stride_through_every_method() {
+    let Some(python) = marathon_python() else {
+        return;
+    };
     let ports = ports(100);
     let mesos = LocalMesos::start(&["--ports", &ports.arg()]);
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with_mesos(dir.path(), &["--master", &mesos.url]);
-    let output = Command::new(marathon_python())
+    let output = Command::new(python)
         .arg(DRIVER)
         .arg(&server.url)
         .output()

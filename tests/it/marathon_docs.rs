@@ -7,7 +7,6 @@
 //! `marathon` client's models (which refuse unknown keys); and the definition
 //! read back, sent again, changes nothing.
 
-
 use crate::support::{Server, client, marathon_python};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -263,8 +262,8 @@ fn definition(app: &Value) -> Value {
 }
 
 /// Parses each `(model, json)` with the marathon client's models.
-fn parse_with_client(items: Vec<Value>) {
-    let mut child = Command::new(marathon_python())
+fn parse_with_client(python: &str, items: Vec<Value>) {
+    let mut child = Command::new(python)
         .arg(PARSE)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -325,6 +324,9 @@ fn fresh() -> (tempfile::TempDir, Server) {
 
 #[tokio::test]
 async fn marathon_documentation_examples_are_accepted_and_read_back_as_marathon_would() {
+    let Some(python) = marathon_python() else {
+        return;
+    };
     let http = client();
     let mut parsed = Vec::new();
 
@@ -372,7 +374,7 @@ async fn marathon_documentation_examples_are_accepted_and_read_back_as_marathon_
         }
     }
 
-    parse_with_client(parsed);
+    parse_with_client(&python, parsed);
 }
 
 /// Each group of `given` is in `root` with its dependencies, and each of

@@ -8,18 +8,15 @@
 //! Target: `STRIDE_MESOS_MASTER` if set, else the real master that
 //! `../shared/real-mesos/up.sh` starts on 127.0.0.1:5050.
 
-
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures::FutureExt;
-use crate::support::ports::ports;
-use crate::support::{answers_http, holds_within, real_master};
 use crate::support::mesos_framework::{
-    Framework, STEP_TIMEOUT, config, ports, task,
-    teardown_frameworks_named,
+    Framework, STEP_TIMEOUT, config, ports, task, teardown_frameworks_named,
 };
+use crate::support::{answers_http, holds_within, real_master};
+use futures::FutureExt;
 use reqwest::Url;
 use stride_mesos::types::{Operation, ReconcileTask, TaskId, TaskInfo, TaskState};
 use stride_mesos::{CallError, SchedulerEvent, SubscriptionError};
@@ -54,7 +51,7 @@ async fn scheduler_lifecycle_against_a_real_master() {
 async fn scheduler_lifecycle_against_the_local_cluster() {
     let work = tempfile::tempdir().expect("temp dir");
     // Its own ports: tasks share this host with the real master's.
-    let ports = ports(500);
+    let ports = crate::support::ports::ports(500);
     let config = stride_local::LocalClusterConfig {
         work_dir: Some(work.path().to_owned()),
         ports: ports.arg().parse().expect("a port range"),

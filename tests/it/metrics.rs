@@ -4,38 +4,34 @@
 //! real Prometheus, which must see the target up and a value of every
 //! group move under load.
 
-use crate::support::api_tools;
 use crate::support;
+use crate::support::api_tools;
 use crate::support::stream_client;
 
-use crate::support::ports::ports;
+use crate::support::ports::{self, ports};
+use crate::support::real_parts;
 use crate::support::{LocalMesos, Server, client, send_ok, wait_until};
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-const PROMTOOL: &str = "/usr/bin/promtool";
-
 /// A real Prometheus scraping one target every second.
 struct Prometheus {
     child: Child,
     url: String,
+    _port: ports::Ports,
     _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start(target: &str) -> Prometheus {
-        assert!(
-            std::path::Path::new(PROMETHEUS).exists(),
-            "{PROMETHEUS} is missing: install Debian's prometheus package (scripts/test.sh does)"
-        );
+    fn start(prometheus: &Path, target: &str) -> Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("prometheus.yml");
         let host = target.trim_start_matches("http://");
@@ -47,11 +43,9 @@ impl Prometheus {
             ),
         )
         .expect("config");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(PROMETHEUS)
+        let listen = ports::port();
+        let port = listen.first();
+        let child = Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -66,6 +60,7 @@ impl Prometheus {
         Prometheus {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            _port: listen,
             _dir: dir,
         }
     }
@@ -187,6 +182,13 @@ const MUST_MOVE: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn a_real_prometheus_scrapes_every_group_moving_under_load() {
+    let (Some(prometheus), Some(promtool), Some(python)) = (
+        real_parts::program("prometheus", "prometheus"),
+        real_parts::program("promtool", "prometheus"),
+        api_tools::python(),
+    ) else {
+        return;
+    };
     // Ports no other test uses.
     let ports = ports(100);
     let mesos = LocalMesos::start(&["--ports", &ports.arg()]);
@@ -196,7 +198,7 @@ async fn a_real_prometheus_scrapes_every_group_moving_under_load() {
         &["--master", &mesos.url, "--snapshot-every", "20"],
     );
     let http = client();
-    let prometheus = Prometheus::start(&server.url);
+    let prometheus = Prometheus::start(&prometheus, &server.url);
     wait_until(
         "Prometheus to see the target up",
         Duration::from_secs(30),
@@ -335,7 +337,7 @@ async fn a_real_prometheus_scrapes_every_group_moving_under_load() {
         "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = text.text().await.expect("text");
-    let (ok, out, err) = promtool_check(&text);
+    let (ok, out, err) = promtool_check(&promtool, &text);
     assert!(
         ok && out.is_empty() && err.is_empty(),
         "promtool: {out}{err}"
@@ -349,7 +351,7 @@ async fn a_real_prometheus_scrapes_every_group_moving_under_load() {
         .text()
         .await
         .expect("text");
-    let families = openmetrics_families(&open);
+    let families = openmetrics_families(&python, &open);
     for (_, series) in MUST_MOVE {
         let name = series
             .trim_start_matches("sum(")
@@ -371,9 +373,9 @@ async fn a_real_prometheus_scrapes_every_group_moving_under_load() {
 }
 
 /// `promtool check metrics` on `text`: (success, stdout, stderr).
-fn promtool_check(text: &str) -> (bool, String, String) {
+fn promtool_check(promtool: &Path, text: &str) -> (bool, String, String) {
     use std::io::Write;
-    let mut child = Command::new(PROMTOOL)
+    let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -396,11 +398,11 @@ fn promtool_check(text: &str) -> (bool, String, String) {
 
 /// Family names and types, as prometheus-client's OpenMetrics parser reads
 /// `text` (it refuses anything not OpenMetrics, `# EOF` included).
-fn openmetrics_families(text: &str) -> BTreeMap<String, String> {
+fn openmetrics_families(python: &str, text: &str) -> BTreeMap<String, String> {
     let script = "import sys, json\n\
         from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
         print(json.dumps({f.name: f.type for f in text_string_to_metric_families(sys.stdin.read())}))";
-    let (ok, out, err) = api_tools::run_python(script, &[], text);
+    let (ok, out, err) = api_tools::run_python(python, script, &[], text);
     assert!(ok, "the OpenMetrics parser refused /metrics: {err}");
     serde_json::from_str(&out).expect("family names")
 }

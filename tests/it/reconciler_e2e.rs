@@ -3,9 +3,10 @@
 //! tasks run) and on the REAL Mesos 1.11 master from `../shared/real-mesos`.
 //! Each test gets its own host port range, below Linux's ephemeral range.
 
-
+use crate::support::ports::ports;
 use crate::support::{
-    LocalMesos, Server, all_events, answers_http, client, real_master, send_ok, wait_until,
+    LocalMesos, Server, all_events, answers_http, client, real_master, send_ok,
+    wait_for_a_whole_activation, wait_until,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -228,7 +229,7 @@ async fn apps_run_scale_get_replaced_and_go_away_on_real_mesos() {
         .unwrap();
     let _ = stride
         .http
-        .post(format!("{master}/master/teardown"))
+        .post(format!("{}/master/teardown", master.url))
         .form(&[("frameworkId", framework)])
         .send()
         .await;
@@ -248,7 +249,7 @@ async fn a_port_taken_on_the_only_agent_or_an_app_too_big_makes_apps_wait_with_a
         .await;
     assert_eq!(
         stride.wait_serving("/fixed", 1).await,
-        BTreeSet::from([ports.nth(50)])
+        BTreeSet::from([u64::from(ports.nth(50))])
     );
     // A second instance would need the same host port on the same agent.
     stride.scale("/fixed", 2).await;
@@ -496,8 +497,9 @@ async fn a_restart_waits_for_readiness_checks() {
         stride.running_ports("/ready").await.len() == 4
     })
     .await;
-    // Give the planner every chance to move on without readiness.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The planner has planned over this state and not moved on without
+    // readiness.
+    wait_for_a_whole_activation(&stride.server).await;
     assert_eq!(stride.deployments().await, 1);
     let deployments = stride.get("/v2/deployments").await;
     let results = &deployments[0]["currentActions"][0]["readinessCheckResults"];

@@ -2,7 +2,6 @@
 //! `stride local-mesos` (its own process and port range), apps posted over
 //! `/v2/apps`, tasks as real processes.
 
-
 use crate::support::ports::ports;
 use crate::support::{LocalMesos, Server, all_events, client, wait_until};
 use serde_json::{Value, json};

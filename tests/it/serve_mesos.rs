@@ -4,7 +4,6 @@
 //! `STRIDE_MESOS_MASTER`) and against `stride local-mesos` in its own
 //! process; `stride serve` with no master starts the local cluster itself.
 
-
 use crate::support::{LocalMesos, Server, all_events, client, real_master, wait_until};
 use serde_json::Value;
 use std::time::Duration;

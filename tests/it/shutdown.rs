@@ -6,6 +6,9 @@
 use crate::support;
 use crate::support::stream_client;
 
+use crate::support::stream_client::{
+    Received, read_until_caught_up, receive, subscribe, subscribe_small_window,
+};
 use crate::support::{Server, all_events, app, client};
 use futures::StreamExt;
 use nix::sys::signal::{Signal, kill};
@@ -14,7 +17,6 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::support::stream_client::{Received, read_until_caught_up, receive, subscribe, subscribe_small_window};
 use tokio::io::AsyncWriteExt;
 
 /// The close code the server ends `ws` with, skipping what comes before.

@@ -4,11 +4,11 @@
 
 use crate::support::stream_client;
 
+use crate::support::stream_client::write_apps;
 use crate::support::{Server, client};
 use futures::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
-use crate::support::stream_client::write_apps;
 
 #[derive(Debug)]
 struct SseEvent {

@@ -7,15 +7,15 @@
 
 use crate::support;
 
+use crate::support::stream_client::{
+    Received, env_or, read_until_caught_up, receive, subscribe, subscribe_small_window, write_apps,
+    write_apps_padded,
+};
 use crate::support::{Server, app, client};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use crate::support::stream_client::{
-    Received, env_or, read_until_caught_up, receive, subscribe, subscribe_small_window, write_apps,
-    write_apps_padded,
-};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subscribers_that_drop_and_resume_at_random_get_every_event_once_in_order() {

@@ -7,9 +7,9 @@ use crate::support;
 use crate::support::stream_client;
 
 use crate::support::Server;
+use crate::support::stream_client::{subscribe, write_apps_padded};
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
-use crate::support::stream_client::{subscribe, write_apps_padded};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;

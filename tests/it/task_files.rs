@@ -2,7 +2,6 @@
 //! its sandbox through the agent's `/files/read`, on the embedded cluster
 //! and on a real Mesos 1.11 agent.
 
-
 use crate::support::ports::ports;
 use crate::support::{Server, app, client, get_json, real_master, send_ok};
 use reqwest::Method;
@@ -171,7 +170,7 @@ async fn task_output_on_a_real_mesos_agent() {
     };
     let master = &master.url;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_mesos(dir.path(), &["--master", &master]);
+    let server = Server::start_with_mesos(dir.path(), &["--master", master]);
     let http = client();
     let id = format!("/files-{}", std::process::id());
     send_ok(&http, &server, Method::POST, "/v2/apps", Some(talker(&id))).await;

@@ -2,14 +2,19 @@
 //! driven by Playwright for Python against the real binary on the embedded
 //! cluster. `scripts/ui-test-up.sh` installs both (idempotent).
 
-
-use crate::support::{BIN, set_up};
+use crate::support::BIN;
+use crate::support::real_parts::set_up;
 use std::process::Command;
 
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/browser.py");
 
-fn run(args: &[&str], done: &str) -> String {
-    let python = set_up("ui-test-up.sh");
+/// Runs browser.py with `args` until it prints `done`; `None` when
+/// chromium or Playwright is missing.
+fn run(args: &[&str], done: &str) -> Option<String> {
+    let python = set_up(
+        "ui-test-up.sh",
+        "Debian's chromium and Playwright from PyPI",
+    )?;
     let output = Command::new(python)
         .arg(BROWSER)
         .arg(BIN)
@@ -24,7 +29,7 @@ fn run(args: &[&str], done: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains(done), "{stdout}");
-    stdout
+    Some(stdout)
 }
 
 #[test]
@@ -32,7 +37,7 @@ fn a_person_deploys_scales_repairs_rolls_back_and_reads_in_the_browser() {
     run(&[], "ui walk: ok");
 }
 
-/// `cargo test --release --test ui -- --ignored --nocapture` prints the
+/// `cargo test --release --test it -- --ignored --nocapture ui::` prints the
 /// figures in BENCHMARKS.md.
 #[test]
 #[ignore = "a benchmark: run on its own"]

@@ -5,27 +5,28 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-const UP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/api-tools-up.sh");
-
 /// The venv's python: `STRIDE_API_TOOLS_PYTHON` (scripts/test.sh sets it),
-/// else what the script prints (it installs the tools if missing).
-pub fn python() -> String {
+/// else what `scripts/api-tools-up.sh` prints (it installs the tools if
+/// missing); `None` after saying why there is none.
+pub fn python() -> Option<String> {
     if let Ok(python) = std::env::var("STRIDE_API_TOOLS_PYTHON") {
-        return python;
+        return Some(python);
     }
-    let output = Command::new(UP)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/api-tools-up.sh");
-    assert!(output.status.success(), "scripts/api-tools-up.sh failed");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout.lines().last().expect("the venv's python").to_owned()
+    super::real_parts::set_up(
+        "api-tools-up.sh",
+        "schemathesis, openapi-spec-validator and prometheus-client from PyPI",
+    )
 }
 
-/// Runs `script` with the venv's python, `input` on its stdin: (exit
+/// Runs `script` with the venv's `python`, `input` on its stdin: (exit
 /// success, stdout, stderr).
-pub fn run_python(script: &str, args: &[&str], input: &str) -> (bool, String, String) {
-    let mut child = Command::new(python())
+pub fn run_python(
+    python: &str,
+    script: &str,
+    args: &[&str],
+    input: &str,
+) -> (bool, String, String) {
+    let mut child = Command::new(python)
         .arg("-c")
         .arg(script)
         .args(args)

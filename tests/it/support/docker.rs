@@ -3,15 +3,19 @@
 //! look at it from outside Stride.
 
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// Built locally by `docker-up.sh`; no registry has it.
 pub const IMAGE: &str = "stride-test/busybox:local";
 
-/// The engine's socket path, starting an engine once per test binary.
-pub fn socket() -> &'static str {
-    static SOCKET: OnceLock<String> = OnceLock::new();
-    SOCKET.get_or_init(|| super::set_up("docker-up.sh"))
+/// The engine's socket path (an engine started once per test run), or
+/// `None` after saying why there is none.
+pub fn engine() -> Option<String> {
+    super::real_parts::set_up("docker-up.sh", "a Docker engine")
+}
+
+/// The socket of the engine the running test checked for.
+pub fn socket() -> String {
+    engine().expect("the test checked for the Docker engine first")
 }
 
 /// `docker -H unix://SOCKET ARGS...`; its stdout, or a panic with stderr.

@@ -9,13 +9,9 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// HAProxy on PATH, else Debian's /usr/sbin (not on every user's PATH).
+/// The HAProxy binary the running test checked for (`real_parts::haproxy`).
 pub fn haproxy_bin() -> PathBuf {
-    let paths = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&paths)
-        .map(|dir| dir.join("haproxy"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy"))
+    super::real_parts::haproxy().expect("the test checked for HAProxy first")
 }
 
 /// The sidecar process. Dropping it kills only the sidecar: HAProxy

@@ -14,7 +14,7 @@ pub mod stream_client;
 pub use real_parts::real_master;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,6 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_stride");
 pub struct Server {
     pub child: Child,
     pub url: String,
-    pub data_dir: PathBuf,
 }
 
 impl Server {
@@ -58,11 +57,7 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let (child, url) = spawn_until_listening(command, "stride: listening on ");
-        Server {
-            child,
-            url,
-            data_dir: data_dir.to_owned(),
-        }
+        Server { child, url }
     }
 
     /// Starts `stride serve` (`extra` names the master, or `--no-mesos`)
@@ -86,11 +81,7 @@ impl Server {
                 text.push('\n');
             }
         });
-        let server = Server {
-            child,
-            url,
-            data_dir: data_dir.to_owned(),
-        };
+        let server = Server { child, url };
         (server, log)
     }
 
@@ -217,24 +208,9 @@ pub fn run_stride(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// Runs one of `scripts/` that sets up a real part (idempotently) and
-/// prints where it is as its last line; that line, or a panic with stderr.
-pub fn set_up(script: &str) -> String {
-    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(&path).output().expect(script);
-    assert!(
-        output.status.success(),
-        "{script} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout.lines().last().expect(script).trim().to_owned()
-}
-
 /// The python of the venv holding the `marathon` client from PyPI.
-pub fn marathon_python() -> &'static str {
-    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PYTHON.get_or_init(|| set_up("marathon-client-up.sh"))
+pub fn marathon_python() -> Option<String> {
+    real_parts::set_up("marathon-client-up.sh", "the `marathon` client from PyPI")
 }
 
 pub fn client() -> reqwest::Client {
@@ -374,4 +350,38 @@ pub fn users_file(users: &[&str]) -> (tempfile::TempDir, PathBuf) {
         );
     }
     (dir, path)
+}
+
+/// The value of `series` (a name with its labels, as the text format
+/// writes it) on the server's `/metrics`.
+pub async fn metric(server: &Server, series: &str) -> f64 {
+    let text = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// Reconciler activations so far.
+pub async fn activations(server: &Server) -> u64 {
+    metric(server, "stride_reconciler_activations_total").await as u64
+}
+
+/// Waits until the reconciler has planned over the state as it is now: two
+/// more activations, since the one under way may have begun before.
+pub async fn wait_for_a_whole_activation(server: &Server) {
+    let before = activations(server).await;
+    wait_until(
+        "a whole reconciler activation",
+        Duration::from_secs(60),
+        || async { activations(server).await >= before + 2 },
+    )
+    .await;
 }

@@ -2,7 +2,6 @@
 //! RecordIO decoded with Stride's decoder, nothing hidden. Tests see every
 //! event, header and status code exactly as a client would.
 
-
 use std::collections::VecDeque;
 use std::time::Duration;
 
