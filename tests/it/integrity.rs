@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use crate::support::{Server, app, client, run_stride};
+use crate::support::{Server, app, client, metric, run_stride, wait_until};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -405,7 +405,11 @@ async fn a_backup_taken_while_serving_restores_the_same_state_and_audit_answers(
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The backup starts with writes under way.
+    wait_until("the first writes", Duration::from_secs(30), || async {
+        metric(&server, "stride_log_head_seq").await >= 10.0
+    })
+    .await;
     let backup = dir.path().join("backup");
     let args = [
         "store",
@@ -429,7 +433,7 @@ async fn a_backup_taken_while_serving_restores_the_same_state_and_audit_answers(
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no head in {stdout}"));
-    assert!(head > 0, "{stdout}");
+    assert!(head >= 10, "{stdout}");
     let original_state = get_json(&http, server.url(&format!("/v1/state?at={head}"))).await;
     let original_audit = audit_answers(&http, &server, head).await;
     let original_events = get_json(

@@ -6,11 +6,11 @@
 //! RecordIO frames and garbage JSON. Each must end in a clear error and a
 //! recovery, never a panic.
 
-
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use crate::support::fake_master::{FakeMaster, Part, Reply};
+use crate::support::wait_until;
+use axum::http::StatusCode;
 use reqwest::Url;
 use serde_json::{Value, json};
 use stride_mesos::recordio::{RecordIoError, encode_record};
@@ -314,7 +314,7 @@ async fn garbage_json_and_unknown_events_are_skipped_without_disconnecting() {
 #[tokio::test]
 async fn records_split_across_tiny_chunks_decode_as_captured() {
     init_tracing();
-    let captured = include_bytes!("../fixtures/mesos/subscribe-stream-first-records.recordio");
+    let captured = include_bytes!("../../fixtures/mesos/subscribe-stream-first-records.recordio");
     let mut parts: Vec<Part> = captured
         .chunks(7)
         .map(|c| Part::Bytes(c.to_vec()))
@@ -390,7 +390,14 @@ async fn shutdown_does_not_wait_for_a_consumer_that_stopped_reading() {
     let mut config = config(vec![master.url.clone()]);
     config.event_buffer = 1;
     let (handle, events) = spawn(config);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Subscribed (SUBSCRIBED fills the channel), then the session is gone:
+    // the stream ended and the driver is at its report of Disconnected,
+    // which cannot go in.
+    wait_until("the subscription to end", Duration::from_secs(10), || {
+        let ended = events.len() == 1 && handle.framework_id().is_none();
+        async move { ended }
+    })
+    .await;
     assert_eq!(master.subscribes().len(), 1, "blocked before resubscribing");
     tokio::time::timeout(Duration::from_secs(2), handle.shutdown())
         .await
@@ -404,7 +411,7 @@ async fn shutdown_does_not_wait_for_a_consumer_that_stopped_reading() {
 async fn decodes_a_real_masters_raw_http_response() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     init_tracing();
-    let raw = include_bytes!("../fixtures/mesos/subscribe-wire-raw.txt");
+    let raw = include_bytes!("../../fixtures/mesos/subscribe-wire-raw.txt");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

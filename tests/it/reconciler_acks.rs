@@ -10,9 +10,8 @@
 //! Scripted on purpose: neither a real master nor the local cluster lets a
 //! test choose exactly which updates reach a scheduler, and when.
 
-
-use crate::support::{Server, all_events, client, wait_until};
 use crate::support::fake_master::{FakeMaster, Part, Reply};
+use crate::support::{Server, all_events, client, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 use stride_mesos::recordio::encode_record;
@@ -81,8 +80,10 @@ async fn updates_are_acknowledged_only_after_they_are_durable() {
     let fresh = dir.path().join("fresh");
     let server = Server::start_with_mesos(&fresh, &["--master", &master_url]);
     let events = || async { recorded(all_events(&http, &server).await) };
+    // The last resend follows the answer: once it is acknowledged, the
+    // answer before it (same task, handled in order) has been handled.
     wait_until(
-        "both updates recorded and acknowledged",
+        "both updates recorded and three acknowledgements",
         Duration::from_secs(30),
         || async {
             let acks = master
@@ -90,11 +91,10 @@ async fn updates_are_acknowledged_only_after_they_are_durable() {
                 .iter()
                 .filter(|r| r.body["type"] == "ACKNOWLEDGE")
                 .count();
-            events().await.len() >= 2 && acks >= 2
+            events().await.len() >= 2 && acks >= 3
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let acks: Vec<_> = master
         .requests()
         .into_iter()
@@ -102,8 +102,8 @@ async fn updates_are_acknowledged_only_after_they_are_durable() {
         .collect();
     assert_eq!(
         acks.len(),
-        2,
-        "the update and its resend, never the answer: {acks:?}"
+        3,
+        "the update and its two resends, never the answer: {acks:?}"
     );
     let uuid = &running["update"]["status"]["uuid"];
     for ack in &acks {
@@ -135,6 +135,7 @@ fn script(subscribed: &Value, running: &Value, answer: &Value) -> Vec<Part> {
         record(running),
         record(running), // Mesos resends until acknowledged.
         record(answer),
+        record(running),
         Part::Hang,
     ]
 }

@@ -2,14 +2,13 @@
 //! the head, oversized and garbage frames, clients that stop reading. Other
 //! subscribers never notice.
 
-
-use crate::support::{Server, client};
-use futures::SinkExt;
-use std::time::Duration;
 use crate::support::stream_client::{
     Received, read_until_caught_up, receive, subscribe, subscribe_small_window, write_apps,
     write_apps_padded, ws_url,
 };
+use crate::support::{Server, client, metric, wait_until};
+use futures::SinkExt;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -144,7 +143,21 @@ async fn a_client_that_stops_reading_is_disconnected_and_a_reading_one_is_not() 
         }
     });
     write_apps_padded(&server, "big", 100, 2, 8192).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The server has dropped the stalled subscriber (its pings unanswered
+    // past the idle timeout) and keeps the reading one.
+    wait_until(
+        "the stalled subscriber dropped",
+        Duration::from_secs(30),
+        || async {
+            metric(
+                &server,
+                r#"stride_stream_subscribers{protocol="websocket"}"#,
+            )
+            .await
+                == 1.0
+        },
+    )
+    .await;
     write_apps(&server, "late", 100, 2).await;
     reading.await.unwrap();
     // The stalled client finds what was buffered, then the end.
