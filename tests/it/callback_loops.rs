@@ -219,12 +219,13 @@ async fn a_recorded_subscription_that_leads_back_after_a_restart_is_not_delivere
     .await;
     // The refusal ends the delivery task before its first POST (so no
     // later POST can come): nothing delivered, nothing tried, the cursor
-    // where the subscription began, and no event appended.
+    // still before the subscription's own event, and no event appended.
     let list = support::get_json(&http, &server.url("/v1/subscriptions")).await;
     let status = &list["subscriptions"][0];
     assert_eq!(status["delivered"], 0, "{status}");
     assert_eq!(status["failedAttempts"], 0, "{status}");
-    assert_eq!(status["cursor"], status["subscribedAt"], "{status}");
+    let subscribed_at = status["subscribedAt"].as_u64().expect("subscribedAt");
+    assert_eq!(status["cursor"], subscribed_at - 1, "{status}");
     assert_eq!(
         all_events(&http, &server).await.len(),
         before,
