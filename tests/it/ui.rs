@@ -3,6 +3,7 @@
 //! cluster. `scripts/ui-test-up.sh` installs both (idempotent).
 
 use crate::support::BIN;
+use crate::support::ports::ports;
 use crate::support::real_parts::set_up;
 use std::process::Command;
 
@@ -15,7 +16,9 @@ fn run(args: &[&str], done: &str) -> Option<String> {
         "ui-test-up.sh",
         "Debian's chromium and Playwright from PyPI",
     )?;
+    let task_ports = ports(100);
     let output = Command::new(python)
+        .env("STRIDE_UI_TASK_PORTS", task_ports.arg())
         .arg(BROWSER)
         .arg(BIN)
         .args(args)

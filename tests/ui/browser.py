@@ -35,7 +35,8 @@ from playwright.sync_api import sync_playwright, expect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHOTS = os.environ.get("STRIDE_UI_SCREENSHOTS", os.path.join(ROOT, "target", "ui-screenshots"))
-TASK_PORTS = "25100-25199"
+# The task ports tests/it/ui.rs allocated for this run.
+TASK_PORTS = os.environ["STRIDE_UI_TASK_PORTS"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -307,6 +308,8 @@ def scenario(page, stride):
     expect(page.locator("#log")).to_contain_text("GET / HTTP")
 
     # A deployment that cannot finish: why it waits, in words; then cancel it.
+    # First alice's restart finishes (a slow machine may still be on it).
+    wait_for("the restart to finish", lambda: stride.call("GET", "/v2/deployments") == [])
     page.goto(stride.url + "/ui/#/apps/web")
     page.evaluate("window.sameDocument = true")
     stride.call("PUT", "/v2/apps/web", {"instances": 2, "cpus": 1000})
