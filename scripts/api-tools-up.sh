@@ -2,7 +2,7 @@
 # The Python tools that check Stride's API from the outside, from PyPI:
 # schemathesis (fuzzes the API from /openapi.json), openapi-spec-validator
 # (checks that spec) and prometheus-client (its OpenMetrics parser reads
-# /metrics); hypothesis pinned too, so tests/openapi.rs's deterministic run
+# /metrics); hypothesis pinned too, so tests/it/openapi.rs's deterministic run
 # generates the same cases everywhere. Prints the venv's python as its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the browser tests need (tests/ui.rs): Debian's chromium, and
+# What the browser tests need (tests/it/ui.rs): Debian's chromium, and
 # Playwright for Python from PyPI (pinned) in a venv of its own. Playwright
 # never downloads a browser here: the tests launch /usr/bin/chromium.
 # Idempotent. Prints the venv's python as its last line.

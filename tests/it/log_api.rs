@@ -1,13 +1,14 @@
 //! The write path seen from outside: commands become dense, durable events;
 //! rejections and retries append nothing.
 
+use crate::support;
 use crate::support::{Server, all_events, app, client};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn events_get_dense_seqs_and_carry_the_actor() {
     let dir = tempfile::tempdir().unwrap();
-    let (_auth, auth_file) = common::users_file(&["alice"]);
+    let (_auth, auth_file) = support::users_file(&["alice"]);
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     for i in 0..5 {

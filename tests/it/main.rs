@@ -17,6 +17,7 @@ mod app_cli;
 mod audit;
 mod audit_diff;
 mod audit_props;
+mod auth;
 mod callback_loops;
 mod callbacks;
 mod cli_store;

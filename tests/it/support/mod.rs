@@ -14,7 +14,7 @@ pub mod stream_client;
 pub use real_parts::real_master;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,7 @@
 //! to `/prod/` and an admin; lists and both streams filtered to the
 //! principal's prefixes; the audit's principal proven; SIGHUP reloads.
 
-mod common;
-
-use common::{BIN, Log, Server, app, client, run_stride};
+use crate::support::{BIN, Log, Server, app, client, run_stride, wait_until};
 use futures::StreamExt;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::{Method, StatusCode};
@@ -745,15 +743,13 @@ async fn reload(secured: &Secured) -> bool {
         nix::sys::signal::Signal::SIGHUP,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = secured.log.text();
-        if outcomes(&text) > before {
-            return text.rfind("auth file reloaded") > text.rfind("auth file not reloaded");
-        }
-        assert!(Instant::now() < deadline, "no reload logged: {text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("a reload logged", Duration::from_secs(10), || {
+        let logged = outcomes(&secured.log.text()) > before;
+        async move { logged }
+    })
+    .await;
+    let text = secured.log.text();
+    text.rfind("auth file reloaded") > text.rfind("auth file not reloaded")
 }
 
 #[tokio::test]
