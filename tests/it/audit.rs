@@ -74,7 +74,7 @@ async fn paging_by_app_actor_type_and_time_returns_exactly_the_matches_in_order(
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
     let dir = tempfile::tempdir().unwrap();
-    let (_auth, auth_file) = support::users_file(&["alice", "bob"]);
+    let (_auth, auth_file) = support::users_file(&["alice", "bob"], "observer");
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     populate(&http, &server, apps).await;
@@ -170,7 +170,7 @@ async fn paging_by_app_actor_type_and_time_returns_exactly_the_matches_in_order(
 #[tokio::test]
 async fn cursors_are_stable_while_the_log_grows() {
     let dir = tempfile::tempdir().unwrap();
-    let (_auth, auth_file) = support::users_file(&["alice", "bob"]);
+    let (_auth, auth_file) = support::users_file(&["alice", "bob"], "observer");
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     populate(&http, &server, 12).await;
@@ -196,7 +196,7 @@ async fn cursors_are_stable_while_the_log_grows() {
 #[tokio::test]
 async fn bad_audit_queries_are_400s_that_say_why() {
     let dir = tempfile::tempdir().unwrap();
-    let (_auth, auth_file) = support::users_file(&["alice", "bob"]);
+    let (_auth, auth_file) = support::users_file(&["alice", "bob"], "observer");
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     populate(&http, &server, 3).await;
@@ -228,7 +228,7 @@ async fn bad_audit_queries_are_400s_that_say_why() {
 #[tokio::test]
 async fn the_audit_cli_prints_a_table_or_json() {
     let dir = tempfile::tempdir().unwrap();
-    let (_auth, auth_file) = support::users_file(&["alice", "bob"]);
+    let (_auth, auth_file) = support::users_file(&["alice", "bob"], "observer");
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     populate(&http, &server, 14).await;

@@ -68,7 +68,7 @@ fn changes(event: &Value) -> Vec<(String, Value, Value)> {
 #[tokio::test]
 async fn audit_and_diff_say_what_changed_who_changed_it_and_when() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_auth, auth_file) = support::users_file(&["alice", "bob", "carol"]);
+    let (_auth, auth_file) = support::users_file(&["alice", "bob", "carol"], "observer");
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     history(&http, &server).await;
@@ -167,7 +167,7 @@ async fn audit_and_diff_say_what_changed_who_changed_it_and_when() {
 #[tokio::test]
 async fn stride_audit_diff_prints_each_change_under_its_event() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_auth, auth_file) = support::users_file(&["alice", "bob", "carol"]);
+    let (_auth, auth_file) = support::users_file(&["alice", "bob", "carol"], "observer");
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     history(&client(), &server).await;
     let (ok, out, err) = run_stride(&["audit", "--app", "/web", "--diff", "--stride", &server.url]);

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn events_get_dense_seqs_and_carry_the_actor() {
     let dir = tempfile::tempdir().unwrap();
-    let (_auth, auth_file) = support::users_file(&["alice"]);
+    let (_auth, auth_file) = support::users_file(&["alice"], "observer");
     let server = Server::start(dir.path(), &["--auth-file", auth_file.to_str().unwrap()]);
     let http = client();
     for i in 0..5 {

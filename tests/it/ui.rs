@@ -2,9 +2,9 @@
 //! driven by Playwright for Python against the real binary on the embedded
 //! cluster. `scripts/ui-test-up.sh` installs both (idempotent).
 
-use crate::support::BIN;
 use crate::support::ports::ports;
 use crate::support::real_parts::set_up;
+use crate::support::{BIN, run_stride, users_file};
 use std::process::Command;
 
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/browser.py");
@@ -17,8 +17,26 @@ fn run(args: &[&str], done: &str) -> Option<String> {
         "Debian's chromium and Playwright from PyPI",
     )?;
     let task_ports = ports(100);
+    // The page acts anonymously, then with a token; alice's change from
+    // outside is proven.
+    let (_auth, auth_file) = users_file(&["alice"], "admin");
+    let path = auth_file.to_str().expect("a UTF-8 path");
+    let (ok, token, err) = run_stride(&[
+        "auth",
+        "token",
+        "create",
+        "--name",
+        "ui",
+        "--role",
+        "admin",
+        "--auth-file",
+        path,
+    ]);
+    assert!(ok, "{err}");
     let output = Command::new(python)
         .env("STRIDE_UI_TASK_PORTS", task_ports.arg())
+        .env("STRIDE_AUTH_FILE", &auth_file)
+        .env("STRIDE_UI_TOKEN", token.trim())
         .arg(BROWSER)
         .arg(BIN)
         .args(args)

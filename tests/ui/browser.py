@@ -37,6 +37,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SHOTS = os.environ.get("STRIDE_UI_SCREENSHOTS", os.path.join(ROOT, "target", "ui-screenshots"))
 # The task ports tests/it/ui.rs allocated for this run.
 TASK_PORTS = os.environ["STRIDE_UI_TASK_PORTS"]
+# A token of the auth file tests/it/ui.rs made (STRIDE_AUTH_FILE, which
+# `stride serve` reads).
+TOKEN = os.environ["STRIDE_UI_TOKEN"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -375,13 +378,13 @@ def scenario(page, stride):
     sent = []
     page.on("request", lambda r: sent.append((r.url, r.headers.get("authorization"))))
     page.click("#token-toggle")
-    page.fill("#token", "s3cret")
+    page.fill("#token", TOKEN)
     with page.expect_websocket(lambda ws: "/v1/stream?" in ws.url) as stream:
         page.click("form.token button")
-    assert "access_token=s3cret" in stream.value.url, stream.value.url
+    assert f"access_token={TOKEN}" in stream.value.url, stream.value.url
     expect(page.locator("#connection")).to_have_attribute("data-status", "live")
     state_calls = [auth for url, auth in sent if url.endswith("/v1/state")]
-    assert state_calls and all(a == "Bearer s3cret" for a in state_calls), sent
+    assert state_calls and all(a == f"Bearer {TOKEN}" for a in state_calls), sent
     page.evaluate("localStorage.removeItem('stride.token')")
     phase("token")
     print("ui walk: ok")

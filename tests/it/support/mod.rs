@@ -314,14 +314,15 @@ pub async fn answers_http(port: u64) -> bool {
 
 /// An auth file made with `stride auth` (so the audit's names are proven):
 /// each of `users` (password `pw`) may do everything, and requests without
-/// credentials may read, stream and audit.
-pub fn users_file(users: &[&str]) -> (tempfile::TempDir, PathBuf) {
+/// credentials have the role `anonymous`: `observer` (read, stream and
+/// audit) or `admin` (everything).
+pub fn users_file(users: &[&str], anonymous: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("auth.toml");
     std::fs::write(
         &path,
-        "anonymous = [\"observer\"]\n\
-         [roles.admin]\n\
+        format!("anonymous = [\"{anonymous}\"]\n")
+            + "[roles.admin]\n\
          grants = [{ prefix = \"/\", verbs = [\"read\", \"write\", \"stream\", \"audit\", \"admin\"] }]\n\
          [roles.observer]\n\
          grants = [{ prefix = \"/\", verbs = [\"read\", \"stream\", \"audit\"] }]\n",
