@@ -249,16 +249,17 @@ async fn a_local_image_runs_without_a_pull_and_force_pull_fails_naming_the_pull(
         message.starts_with("Failed to launch container: Failed to pull image 'stride-test/busybox:local' (forcePullImage is set"),
         "{message}"
     );
-    // Gone; the app backs off, then may have launched the next already.
+    // Gone (the failure may be shown a moment before the task goes); the
+    // app backs off, then may have launched the next already.
     let failed = &failure["taskId"];
-    assert!(
+    wait_until("the failed task to be gone", WAIT, || async {
         stride
             .tasks("/pulled")
             .await
             .iter()
-            .all(|t| &t["id"] != failed),
-        "a failed task is gone"
-    );
+            .all(|t| &t["id"] != failed)
+    })
+    .await;
 
     stride.delete("/local").await;
     stride.delete("/pulled").await;
