@@ -4,10 +4,9 @@
 //! sidecar following over WSS, bad certificate files named, and callbacks
 //! POSTed to an HTTPS receiver trusted by `--callback-ca-file`.
 
-mod common;
-
-use common::lb::{HaproxyGuard, Sidecar};
-use common::{BIN, Server, app, wait_until};
+use crate::support::lb::{HaproxyGuard, Sidecar};
+use crate::support::{BIN, Server, app, wait_until};
+use crate::support::{ports, real_parts};
 use futures::StreamExt;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -241,17 +240,20 @@ async fn https_and_wss_serve_clients_that_trust_the_ca() {
 /// the stream over WSS until HAProxy has everything.
 #[tokio::test]
 async fn the_lb_sidecar_follows_over_wss_with_the_ca_file() {
+    if real_parts::haproxy().is_none() {
+        return;
+    }
     let pki = Pki::new();
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &pki.tls_flags());
     let http = pki.client();
     create(&http, &server, "/lb/one").await;
     let lb_dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = ports::port();
     let sidecar = Sidecar::start_with(
         &server.url,
         lb_dir.path(),
-        port,
+        port.first(),
         &["--ca-file", pki.ca.to_str().unwrap()],
     );
     let _haproxy = HaproxyGuard(sidecar.master_socket());
@@ -278,11 +280,6 @@ async fn head(http: &reqwest::Client, server: &Server) -> u64 {
         .await
         .unwrap();
     state["seq"].as_u64().unwrap()
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// `stride serve` with bad TLS files exits naming the flag and the file.
