@@ -24,11 +24,20 @@ pub struct ServeChild {
 
 impl ServeChild {
     pub fn start(data_dir: &Path, server: &ServerBinary) -> anyhow::Result<ServeChild> {
+        Self::start_flagged(data_dir, server, &[])
+    }
+
+    /// `server` with `extra` flags for `stride serve`.
+    pub fn start_flagged(
+        data_dir: &Path,
+        server: &ServerBinary,
+        extra: &[&str],
+    ) -> anyhow::Result<ServeChild> {
         let exe = match &server.path {
             Some(path) => path.clone(),
             None => std::env::current_exe().context("cannot find the stride binary")?,
         };
-        Self::start_with(&exe, data_dir, &[])
+        Self::start_with(&exe, data_dir, extra)
     }
 
     /// `exe` with `extra` flags for `stride serve`.
