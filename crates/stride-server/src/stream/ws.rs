@@ -241,7 +241,12 @@ async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscrib
             } => written,
         };
         if !written {
-            break Ending::Broken;
+            // tungstenite refuses to send once the reader has taken the
+            // client's close: answer that close rather than drop the line.
+            break match timeout(CLOSE_WAIT, &mut gone_rx).await {
+                Ok(gone) => client_gone(gone, &mut reader).await,
+                Err(_) => Ending::Broken,
+            };
         }
         subscribed.sent(feed.position());
     };
@@ -330,6 +335,7 @@ async fn send_batch(sink: &mut Sink, feed: &mut Feed, hub: &Hub, first: Arc<Enve
         let Some(envelope) = feed.ready() else { break };
         envelopes.push(envelope);
     }
+    let more_waiting = envelopes.len() == BATCH;
     let texts = hub.render_all(&envelopes);
     let write = async {
         for text in texts {
@@ -341,7 +347,17 @@ async fn send_batch(sink: &mut Sink, feed: &mut Feed, hub: &Hub, first: Arc<Enve
     // the idle timer (a timer per write is a cost per subscriber per event).
     let mut write = std::pin::pin!(write);
     let outcome = match (&mut write).now_or_never() {
-        Some(done) => Ok(done),
+        Some(done) => {
+            // A client taking a backlog as fast as it is written never makes
+            // this task wait, so without a turn given back the reader (woken
+            // onto this worker, maybe into its LIFO slot, which no other
+            // worker may steal from) and the I/O driver would not run until
+            // the whole backlog was sent: a close or a ping heard only then.
+            if more_waiting {
+                tokio::task::yield_now().await;
+            }
+            Ok(done)
+        }
         None => timeout(hub.config.idle_timeout, write).await,
     };
     match outcome {
