@@ -183,6 +183,15 @@ struct ServeArgs {
     #[arg(long, env = "STRIDE_LOCAL_PORTS")]
     local_ports: Option<stride_local::PortRange>,
     /// Record no metrics and serve no `/metrics` (it answers 404).
+    /// High availability: ZooKeeper servers and Stride's path there, as
+    /// Marathon's --zk (e.g. zk://h1:2181,h2:2181,h3:2181/stride). Needs
+    /// --master or --no-mesos: the embedded cluster is one instance's own.
+    #[arg(long, env = "STRIDE_ZK")]
+    zk: Option<stride_zk::ZkUrl>,
+    /// The ZooKeeper session timeout asked for; a leader cut off from
+    /// ZooKeeper stops acting within 2/3 of it.
+    #[arg(long, env = "STRIDE_ZK_SESSION_TIMEOUT", default_value = "3s", value_parser = duration)]
+    zk_session_timeout: Duration,
     #[arg(long, env = "STRIDE_NO_METRICS")]
     no_metrics: bool,
     /// Who may do what: roles, tokens and users (docs/security.md);
@@ -240,6 +249,11 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Commands::Serve(args) => {
             let args = *args;
+            if args.zk.is_some() && args.master.is_empty() && !args.no_mesos {
+                anyhow::bail!(
+                    "--zk needs --master (or --no-mesos): every instance must reach the same Mesos, and the embedded cluster is one instance's own"
+                );
+            }
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             let config = ServeConfig {
                 data_dir: args.data_dir,
@@ -292,6 +306,10 @@ pub fn run() -> anyhow::Result<()> {
                     .tls_cert
                     .zip(args.tls_key)
                     .map(|(cert, key)| stride_server::tls::TlsFiles { cert, key }),
+                ha: args.zk.map(|zk| stride_server::ha::HaConfig {
+                    zk,
+                    session_timeout: args.zk_session_timeout,
+                }),
             };
             let served = runtime.block_on(server::serve(config));
             // Tasks still blocked (a log read for a client that is gone)

@@ -177,6 +177,7 @@ fn rule(method: &str, path: &str) -> Option<(&'static str, Target)> {
         ("GET", "/ping") => ("", Open),
         ("GET", "/metrics") => ("read", Root),
         ("GET", "/openapi.json" | "/v1/state" | "/v1/events" | "/v1/sidecars" | "/v1/queue")
+        | ("GET", "/v1/leader")
         | ("GET", "/v1/info" | "/v2/info" | "/v2/leader" | "/v2/apps" | "/v2/tasks")
         | ("GET", "/v2/deployments" | "/v2/queue" | "/v2/pods" | "/v2/pods/{id}") => {
             ("read", Anywhere)
@@ -186,7 +187,9 @@ fn rule(method: &str, path: &str) -> Option<(&'static str, Target)> {
         ("GET", "/v1/apps/{id}/diff") => ("read", Id),
         // An unknown task is the root's.
         ("GET", "/v1/tasks/{id}/files/{name}") => ("read", Root),
-        ("GET", "/v1/subscriptions" | "/v1/backup") | ("DELETE", "/v2/leader") => ("admin", Root),
+        ("GET", "/v1/subscriptions" | "/v1/backup" | "/v1/replica") | ("DELETE", "/v2/leader") => {
+            ("admin", Root)
+        }
         (_, "/v2/eventSubscriptions") => ("admin", Root),
         ("PUT" | "POST" | "PATCH", "/v2/apps") => ("write", Body),
         (_, p) if p.starts_with("/v2/apps/{id}") => (if reading { "read" } else { "write" }, Id),

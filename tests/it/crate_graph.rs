@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("stride-protocol", &["stride-core", "stride-log"]),
     ("stride-mesos", &["stride-runtime"]),
     ("stride-local", &["stride-mesos", "stride-runtime"]),
+    ("stride-zk", &[]),
     (
         "stride-lb",
         &[
@@ -36,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stride-mesos",
             "stride-protocol",
             "stride-runtime",
+            "stride-zk",
         ],
     ),
     (
@@ -50,6 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stride-protocol",
             "stride-runtime",
             "stride-server",
+            "stride-zk",
         ],
     ),
     (
@@ -65,6 +68,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stride-protocol",
             "stride-runtime",
             "stride-server",
+            "stride-zk",
         ],
     ),
 ];
@@ -101,6 +105,11 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     // The server is a library: errors typed per part (anyhow is the
     // binary's), and no sidecar inside it.
     ("stride-server", &["anyhow", "stride-lb", "stride-bench"]),
+    // ZooKeeper carries the log's batches as opaque bytes.
+    (
+        "stride-zk",
+        &["sled", "bincode", "stride-log", "stride-server"],
+    ),
 ];
 
 fn cargo() -> Command {

@@ -263,6 +263,11 @@ fn added_since_format_1() -> Vec<Envelope> {
         Event::GroupDeleted(GroupDeleted {
             group: AppId::from("/prod"),
         }),
+        Event::LeaderElected(LeaderElected {
+            epoch: 7,
+            instance: "stride-2".into(),
+            url: "http://10.0.0.2:8080".into(),
+        }),
     ];
     events
         .into_iter()

@@ -33,6 +33,7 @@ mod error_shape;
 mod format;
 mod fuzz;
 mod groups;
+mod ha;
 mod health;
 mod idempotency_keys;
 mod integrity;

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod ha;
 pub mod launch;
 mod lb;
 mod log;
@@ -37,6 +38,10 @@ pub enum BenchCommand {
     /// How soon a task change reaches traffic through HAProxy: the
     /// sidecar against a poll-and-reload baseline.
     Lb(lb::LbBench),
+    /// High availability: failover time (kill -9 of the leader to the
+    /// first acknowledged write), and durable writes with three instances
+    /// on a ZooKeeper ensemble against one instance alone.
+    Ha(ha::HaBench),
     /// What `bench lb` runs as each task: serves $MESOS_TASK_ID on $PORT0.
     #[command(hide = true)]
     LbTask,
@@ -51,6 +56,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Metrics(args) => metrics::run(args),
         BenchCommand::Auth(args) => auth::run(args),
         BenchCommand::Lb(args) => lb::run(args),
+        BenchCommand::Ha(args) => ha::run(args),
         BenchCommand::LbTask => lb::serve_task_id(),
     }
 }

@@ -25,8 +25,8 @@ use crate::event::{
     Actor, AppCreated, AppDeleted, AppScaled, AppUpdated, CallbackSubscribed, CallbackUnsubscribed,
     DeploymentFailed, DeploymentFinished, DeploymentPlanned, DeploymentStarted,
     DeploymentStepFinished, Envelope, Event, FrameworkSubscribed, GroupDeleted, GroupUpdated,
-    HealthChanged, Kind, LaunchDelayReset, Seq, TaskDraining, TaskExpunged, TaskKillRequested,
-    TaskLaunchRequested, TaskStatusRecorded,
+    HealthChanged, Kind, LaunchDelayReset, LeaderElected, Seq, TaskDraining, TaskExpunged,
+    TaskKillRequested, TaskLaunchRequested, TaskStatusRecorded,
 };
 use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -154,6 +154,7 @@ fn encode_payload(event: &Event, out: &mut Vec<u8>) -> Result<(), CodecError> {
         Event::DeploymentPlanned(p) => o.serialize_into(out, p),
         Event::GroupUpdated(p) => o.serialize_into(out, p),
         Event::GroupDeleted(p) => o.serialize_into(out, p),
+        Event::LeaderElected(p) => o.serialize_into(out, p),
     };
     result.map_err(CodecError::Encode)
 }
@@ -276,6 +277,7 @@ fn decode_payload(kind: Kind, bytes: &[u8]) -> Result<Event, bincode::Error> {
         Kind::DeploymentPlanned => Event::DeploymentPlanned(de::<DeploymentPlanned>(bytes)?),
         Kind::GroupUpdated => Event::GroupUpdated(de::<GroupUpdated>(bytes)?),
         Kind::GroupDeleted => Event::GroupDeleted(de::<GroupDeleted>(bytes)?),
+        Kind::LeaderElected => Event::LeaderElected(de::<LeaderElected>(bytes)?),
     })
 }
 

@@ -110,6 +110,9 @@ impl SchedulerHandle {
     }
 
     async fn send(&self, name: &'static str, kind: CallKind) -> Result<(), CallError> {
+        if !self.shared.may_act() {
+            return Err(CallError::Gated { call: name });
+        }
         let session = self.shared.session().ok_or(CallError::NotSubscribed)?;
         let call = Call {
             framework_id: Some(session.framework_id),

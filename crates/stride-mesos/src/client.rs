@@ -12,7 +12,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{ConfigError, SchedulerConfig};
+use super::config::{CallGate, ConfigError, SchedulerConfig};
 use super::subscription::{Driver, SubscriptionError};
 use super::types::{Failure, FrameworkId, Message, Offer, OfferId, OperationStatus, TaskStatus};
 
@@ -54,6 +54,8 @@ pub enum SchedulerEvent {
 pub enum CallError {
     #[error("not subscribed to a Mesos master")]
     NotSubscribed,
+    #[error("not the leader: {call} not sent")]
+    Gated { call: &'static str },
     #[error("this update has no uuid and must not be acknowledged")]
     NothingToAcknowledge,
     #[error("this update has no agent_id, so it cannot be acknowledged")]
@@ -90,6 +92,7 @@ pub(crate) struct Session {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub session: RwLock<Option<Session>>,
+    pub gate: Option<CallGate>,
     /// Stops the driver (and closes the subscription).
     pub stop: CancellationToken,
     /// Set while TEARDOWN is sent, so the connection Mesos then closes is
@@ -114,6 +117,11 @@ impl Shared {
         }
     }
 
+    /// False once the gate (if any) has closed.
+    pub fn may_act(&self) -> bool {
+        self.gate.as_ref().is_none_or(CallGate::is_open)
+    }
+
     pub fn is_tearing_down(&self) -> bool {
         self.tearing_down.load(Ordering::SeqCst)
     }
@@ -136,6 +144,7 @@ impl Scheduler {
             .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         let shared = Arc::new(Shared {
             session: RwLock::new(None),
+            gate: config.gate.clone(),
             stop: CancellationToken::new(),
             tearing_down: AtomicBool::new(false),
             reconnect: Notify::new(),

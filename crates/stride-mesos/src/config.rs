@@ -2,6 +2,7 @@
 //! setting from reaching Mesos (a zero failover timeout kills every task
 //! on the first disconnect).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -40,6 +41,8 @@ pub struct SchedulerConfig {
     /// Framework authentication: HTTP Basic on SUBSCRIBE and every call,
     /// and `framework_info.principal`.
     pub credential: Option<MesosCredential>,
+    /// Asked before every call and every SUBSCRIBE: closed, nothing is sent.
+    pub gate: Option<CallGate>,
 }
 
 /// A framework's principal and secret, as in the master's `--credentials`.
@@ -72,6 +75,28 @@ impl MesosCredential {
 impl std::fmt::Debug for MesosCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "MesosCredential({}:..)", self.principal)
+    }
+}
+
+/// Whether this scheduler may still act (a high-availability leader's
+/// lease): asked before each request, so a deposed leader sends nothing,
+/// whichever of its tasks runs first after a pause.
+#[derive(Clone)]
+pub struct CallGate(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl CallGate {
+    pub fn new(open: impl Fn() -> bool + Send + Sync + 'static) -> CallGate {
+        CallGate(Arc::new(open))
+    }
+
+    pub fn is_open(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for CallGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CallGate(open: {})", self.is_open())
     }
 }
 
@@ -145,6 +170,7 @@ impl SchedulerConfig {
             max_record_len: super::recordio::DEFAULT_MAX_RECORD_LEN,
             event_buffer: 1024,
             credential: None,
+            gate: None,
         }
     }
 

@@ -18,5 +18,5 @@ mod subscription;
 pub mod types;
 
 pub use client::{CallError, Scheduler, SchedulerEvent, SchedulerHandle};
-pub use config::{BackoffConfig, ConfigError, MesosCredential, SchedulerConfig};
+pub use config::{BackoffConfig, CallGate, ConfigError, MesosCredential, SchedulerConfig};
 pub use subscription::SubscriptionError;

@@ -60,6 +60,8 @@ pub enum SubscriptionError {
     MissingStreamId { url: Url },
     #[error("could not encode SUBSCRIBE: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("not the leader: SUBSCRIBE not sent")]
+    Gated,
     #[error("no SUBSCRIBED event within {0:?}")]
     SubscribeTimeout(Duration),
     #[error("nothing received for {0:?} ({HEARTBEAT_MISSES} heartbeat intervals)")]
@@ -194,6 +196,9 @@ impl Driver {
     async fn subscribe_to_any_master(
         &mut self,
     ) -> Result<(Response, Url, String), SubscriptionError> {
+        if !self.shared.may_act() {
+            return Err(SubscriptionError::Gated);
+        }
         let mut tried = 0;
         loop {
             let url = self.endpoints[self.next_master].clone();

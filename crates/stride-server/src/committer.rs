@@ -12,6 +12,14 @@
 //! concurrency. Once no batch has come for `SEAL_AFTER`, the sync thread
 //! seals the watermark (see `store/watermark.rs`).
 //!
+//! With high availability (`--zk`), the decide thread first writes each
+//! batch to the replicated log (`Replicate`, fenced by the leader's epoch),
+//! split at command boundaries under ZooKeeper's node limit, and only then
+//! to sled: the local log stays a prefix of the replicated one. Once a
+//! replicated write fails the committer is deposed: it answers every later
+//! command "not the leader" and decides nothing more, since its state may
+//! hold events nobody has.
+//!
 //! Only a failed append or sync stops the process: a read that fails (say,
 //! for want of descriptors) fails the one command that needed it. Its
 //! threads are parts of the process's `Supervisor`; `drain` stops it in
@@ -29,7 +37,7 @@ use std::time::Duration;
 use stride_core::command::{Command, Outcome, Rejection, Settings, decide};
 use stride_core::projection::{State, snapshot};
 use stride_log::event::{Actor, Envelope, Seq};
-use stride_log::store::{CommandRecord, EventLog, LogWriter, RequestDigest, StoreError};
+use stride_log::store::{CommandRecord, EventLog, LogWriter, RequestDigest, StoreError, replica};
 use stride_runtime::clock::now_micros;
 use stride_runtime::{Part, Supervisor};
 use tokio::sync::{mpsc, oneshot};
@@ -51,6 +59,32 @@ pub enum SubmitError {
     Stopped,
     #[error("{0}")]
     Unreadable(String),
+    /// High availability: this instance does not (or no longer) lead;
+    /// nothing was written, or (said so) the outcome is unknown.
+    #[error("{0}")]
+    NotLeader(String),
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// The replicated log a leader writes each batch to before its own store.
+pub trait Replicate: Send + Sync {
+    /// The largest encoded batch it takes.
+    fn limit(&self) -> usize;
+
+    /// Writes the encoded batch beginning at seq `first`, fenced by the
+    /// leader's epoch; blocks until ZooKeeper has it (a quorum) or refuses.
+    fn replicate(&self, first: Seq, batch: &[u8]) -> Result<(), ReplicaError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// Nothing was written and nothing more will be: another instance leads.
+    #[error("deposed: {0}")]
+    Deposed(String),
+    /// The write may or may not have landed.
+    #[error("{0}")]
+    Unknown(String),
 }
 
 /// An `Idempotency-Key` and the digest of the request that carried it: a
@@ -68,6 +102,17 @@ struct Submission {
     reply: oneshot::Sender<Result<Outcome, SubmitError>>,
 }
 
+/// What a committer works on.
+pub struct Parts {
+    /// The log's one writer; with high availability the instance's role
+    /// shares it, appending replicated batches only while no committer runs.
+    pub log: Arc<LogWriter>,
+    /// Its state must be the log's head.
+    pub projection: Arc<Projection>,
+    pub snapshot_every: u64,
+    pub settings: Settings,
+}
+
 /// The handle every writer uses; cheap to clone.
 #[derive(Clone)]
 pub struct Committer {
@@ -77,6 +122,9 @@ pub struct Committer {
     metrics: Metrics,
     /// Its threads, in the order they end when drained.
     parts: Arc<[Part]>,
+    /// A high-availability standby's handle: without a pipeline, it
+    /// answers "not the leader" rather than "stopping".
+    standby: bool,
 }
 
 impl Committer {
@@ -91,6 +139,37 @@ impl Committer {
         metrics: &Metrics,
         supervisor: &Supervisor,
     ) -> Result<Committer, StoreError> {
+        let parts = Parts {
+            log: Arc::new(log),
+            projection,
+            snapshot_every,
+            settings,
+        };
+        Committer::start_with(parts, None, metrics, supervisor)
+    }
+
+    /// As `start`, for a leader whose batches go to `replica` first.
+    pub fn start_replicated(
+        parts: Parts,
+        replica: Arc<dyn Replicate>,
+        metrics: &Metrics,
+        supervisor: &Supervisor,
+    ) -> Result<Committer, StoreError> {
+        Committer::start_with(parts, Some(replica), metrics, supervisor)
+    }
+
+    fn start_with(
+        parts: Parts,
+        replica: Option<Arc<dyn Replicate>>,
+        metrics: &Metrics,
+        supervisor: &Supervisor,
+    ) -> Result<Committer, StoreError> {
+        let Parts {
+            log,
+            projection,
+            snapshot_every,
+            settings,
+        } = parts;
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let (batches_tx, batches_rx) = sync_mpsc::sync_channel(MAX_UNSYNCED_BATCHES);
         let last_at = match log.head()? {
@@ -98,12 +177,13 @@ impl Committer {
             head => log.get(head)?.map_or(0, |e| e.recorded_at),
         };
         let snapshot_log = log.reader();
-        let log = Arc::new(log);
         let decider = Decider {
             log: log.clone(),
             state: State::clone(&projection.read()),
             settings,
             last_at,
+            replica,
+            deposed: None,
         };
         let path = log.path().to_owned();
         let decide = supervisor
@@ -130,7 +210,30 @@ impl Committer {
             tx: Arc::new(RwLock::new(Some(tx))),
             metrics: metrics.clone(),
             parts: Arc::new([decide, sync, snapshotter]),
+            standby: false,
         })
+    }
+
+    /// The handle the API of a high-availability instance holds: it takes
+    /// commands only while `attach`ed to a leader's pipeline.
+    pub fn standby(metrics: &Metrics) -> Committer {
+        Committer {
+            tx: Arc::new(RwLock::new(None)),
+            metrics: metrics.clone(),
+            parts: Arc::new([]),
+            standby: true,
+        }
+    }
+
+    /// Sends this handle's commands to `leading`'s pipeline.
+    pub fn attach(&self, leading: &Committer) {
+        let tx = leading.tx.read().unwrap_or_else(|p| p.into_inner()).clone();
+        *self.tx.write().unwrap_or_else(|p| p.into_inner()) = tx;
+    }
+
+    /// Sends them nowhere again (before the leader's pipeline drains).
+    pub fn detach(&self) {
+        self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Takes no more commands; resolves once everything submitted before
@@ -170,6 +273,10 @@ impl Committer {
         };
         let answered = match sent {
             true => answer.await.unwrap_or(Err(SubmitError::Stopped)),
+            false if self.standby => Err(SubmitError::NotLeader(
+                "this instance is not the leader now; retry (standbys pass writes to the leader)"
+                    .into(),
+            )),
             false => Err(SubmitError::Stopped),
         };
         let ack = match &answered {
@@ -215,6 +322,17 @@ struct Decider {
     state: State,
     settings: Settings,
     last_at: u64,
+    replica: Option<Arc<dyn Replicate>>,
+    /// Why this committer no longer decides (high availability).
+    deposed: Option<String>,
+}
+
+/// One command's share of a batch: its events and idempotency records.
+struct Unit {
+    events: std::ops::Range<usize>,
+    records: std::ops::Range<usize>,
+    /// Its index in the batch's replies.
+    reply: usize,
 }
 
 impl Decider {
@@ -239,7 +357,13 @@ impl Decider {
         let mut replies = Vec::new();
         let mut records: Vec<(String, CommandRecord)> = Vec::new();
         let mut in_batch: HashMap<String, CommandRecord> = HashMap::new();
+        let before = self.state.clone();
+        let mut units = Vec::new();
         for sub in submissions {
+            if let Some(reason) = &self.deposed {
+                let _ = sub.reply.send(Err(SubmitError::NotLeader(reason.clone())));
+                continue;
+            }
             if let Some(idempotency) = &sub.idempotency {
                 let earlier = match in_batch.get(&idempotency.key) {
                     Some(record) => Ok(Some(*record)),
@@ -295,6 +419,7 @@ impl Decider {
                 self.state.apply(&envelope);
                 envelopes.push(Arc::new(envelope));
             }
+            let records_from = records.len();
             if let Some(Idempotency { key, request }) = sub.idempotency {
                 let record = CommandRecord {
                     command_id,
@@ -305,11 +430,58 @@ impl Decider {
                 in_batch.insert(key.clone(), record);
                 records.push((key, record));
             }
+            units.push(Unit {
+                events: start..envelopes.len(),
+                records: records_from..records.len(),
+                reply: replies.len(),
+            });
             replies.push(Reply::Committed {
                 command_id,
                 events: start..envelopes.len(),
                 tx: sub.reply,
             });
+        }
+        if let Some(replica) = self.replica.clone()
+            && let Err((kept, first, rest)) =
+                self.replicate(&*replica, &envelopes, &records, &units)
+        {
+            // Later commands were decided after the first refused one: refuse
+            // them too, and fold only what the replicated log holds.
+            let refused = &units[kept..];
+            let failed: Vec<Uuid> = records[refused[0].records.start..]
+                .iter()
+                .map(|(_, record)| record.command_id)
+                .collect();
+            envelopes.truncate(refused[0].events.start);
+            records.truncate(refused[0].records.start);
+            let mut errors = std::iter::once(first).chain(std::iter::repeat_with(|| {
+                SubmitError::NotLeader(rest.clone())
+            }));
+            let refused: Vec<usize> = refused.iter().map(|u| u.reply).collect();
+            replies = replies
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, reply)| {
+                    let refuse = match &reply {
+                        Reply::Committed { .. } => refused.contains(&i),
+                        Reply::Replayed { record, .. } => failed.contains(&record.command_id),
+                    };
+                    if !refuse {
+                        return Some(reply);
+                    }
+                    let error = errors.next().expect("an endless supply");
+                    match reply {
+                        Reply::Committed { tx, .. } | Reply::Replayed { tx, .. } => {
+                            let _ = tx.send(Err(error));
+                        }
+                    }
+                    None
+                })
+                .collect();
+            self.state = before;
+            for envelope in &envelopes {
+                self.state.apply(envelope);
+            }
         }
         if !envelopes.is_empty() || !records.is_empty() {
             self.log
@@ -321,6 +493,71 @@ impl Decider {
             replies,
             state: Arc::new(self.state.clone()),
         }
+    }
+}
+
+impl Decider {
+    /// Writes the batch to the replicated log in order, in chunks of whole
+    /// commands under its limit. On a refusal: how many commands it holds,
+    /// the error for the first refused and the one for those after it.
+    fn replicate(
+        &mut self,
+        replica: &dyn Replicate,
+        envelopes: &[Arc<Envelope>],
+        records: &[(String, CommandRecord)],
+        units: &[Unit],
+    ) -> Result<(), (usize, SubmitError, String)> {
+        let encode = |range: std::ops::Range<usize>| {
+            let events = units[range.clone()].first().map_or(0, |u| u.events.start)
+                ..units[range.clone()].last().map_or(0, |u| u.events.end);
+            let kept = units[range.clone()].first().map_or(0, |u| u.records.start)
+                ..units[range].last().map_or(0, |u| u.records.end);
+            replica::encode_batch(&envelopes[events], &records[kept])
+                .unwrap_or_else(|e| fail_stop("encoding a batch", &e))
+        };
+        // The encoding is a format byte and a checksum, then two
+        // length-prefixed lists: a
+        // chunk's length is this plus its commands' own.
+        const FRAME: usize = 1 + 4 + 8 + 8;
+        let sizes: Vec<usize> = (0..units.len())
+            .map(|i| encode(i..i + 1).len() - FRAME)
+            .collect();
+        let limit = replica.limit();
+        let mut done = 0;
+        while done < units.len() {
+            if sizes[done] + FRAME > limit {
+                let too_large = SubmitError::TooLarge(format!(
+                    "this change encodes to {} bytes; with high availability one change may hold at most {limit} (ZooKeeper's node limit): split it",
+                    sizes[done] + FRAME
+                ));
+                let retry = "decided together with a change refused as too large; retry";
+                return Err((done, too_large, retry.into()));
+            }
+            let mut end = done;
+            let mut size = FRAME;
+            while end < units.len() && size + sizes[end] <= limit {
+                size += sizes[end];
+                end += 1;
+            }
+            // A chunk without events starts where the next event will.
+            let first = match envelopes.get(units[done].events.start) {
+                Some(event) => event.seq,
+                None => envelopes.last().map_or(self.state.seq, |e| e.seq).next(),
+            };
+            if let Err(error) = replica.replicate(first, &encode(done..end)) {
+                let reason = match error {
+                    ReplicaError::Deposed(why) => format!("not the leader ({why}); retry"),
+                    ReplicaError::Unknown(why) => format!(
+                        "the replicated log's answer was lost ({why}): the change may or may not be recorded; retry with the same Idempotency-Key"
+                    ),
+                };
+                tracing::warn!(%reason, "the committer is deposed");
+                self.deposed = Some(reason.clone());
+                return Err((done, SubmitError::NotLeader(reason.clone()), reason));
+            }
+            done = end;
+        }
+        Ok(())
     }
 }
 
@@ -663,5 +900,146 @@ mod tests {
         }
         assert_eq!(spacing(10, &state), 50);
         assert_eq!(spacing(100, &state), 100);
+    }
+
+    /// The replicated log as the committer sees it: batches kept in
+    /// memory, under a small limit, refusing once told to.
+    struct Memory {
+        limit: usize,
+        batches: std::sync::Mutex<Vec<(Seq, Vec<u8>)>>,
+        deposed: AtomicBool,
+    }
+
+    impl Replicate for Memory {
+        fn limit(&self) -> usize {
+            self.limit
+        }
+
+        fn replicate(&self, first: Seq, batch: &[u8]) -> Result<(), ReplicaError> {
+            assert!(
+                batch.len() <= self.limit,
+                "{} bytes over the limit",
+                batch.len()
+            );
+            if self.deposed.load(Ordering::SeqCst) {
+                return Err(ReplicaError::Deposed("epoch 1 is over".into()));
+            }
+            self.batches
+                .lock()
+                .expect("batches")
+                .push((first, batch.to_vec()));
+            Ok(())
+        }
+    }
+
+    fn start_replicated(limit: usize) -> (Running, Arc<Memory>) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let writer = Arc::new(LogWriter::open(dir.path()).expect("a store"));
+        let log = writer.reader();
+        let projection = Arc::new(Projection::new(State::default()));
+        let memory = Arc::new(Memory {
+            limit,
+            batches: Default::default(),
+            deposed: AtomicBool::new(false),
+        });
+        let parts = Parts {
+            log: writer,
+            projection: projection.clone(),
+            snapshot_every: 1_000_000,
+            settings: Settings::default(),
+        };
+        let committer =
+            Committer::start_replicated(parts, memory.clone(), &Metrics::off(), &Supervisor::new())
+                .expect("started");
+        let running = Running {
+            _dir: dir,
+            log,
+            projection,
+            committer,
+        };
+        (running, memory)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_replicates_whole_commands_under_the_limit_and_its_log_is_their_prefix() {
+        let (running, memory) = start_replicated(3_000);
+        let writers = (0..8).map(|w| {
+            let committer = running.committer.clone();
+            tokio::spawn(async move {
+                for n in 0..10 {
+                    create(&committer, &format!("/w{w}/a{n}")).await;
+                }
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            writer.await.expect("a writer");
+        }
+        let batches = memory.batches.lock().expect("batches").clone();
+        assert!(batches.len() > 1, "split under the limit");
+        let mut replicated = Vec::new();
+        for (first, bytes) in &batches {
+            let batch = replica::decode_batch(*first, bytes).expect("a batch");
+            // Whole commands: a batch never ends inside one.
+            let ids: BTreeSet<Uuid> = batch.events.iter().map(|e| e.command_id).collect();
+            for id in ids {
+                let of_command = batch.events.iter().filter(|e| e.command_id == id).count();
+                let in_log = running
+                    .log
+                    .iter_from(Seq(1))
+                    .filter(|e| e.as_ref().expect("readable").command_id == id)
+                    .count();
+                assert_eq!(of_command, in_log, "a command split across batches");
+            }
+            replicated.extend(batch.events);
+        }
+        let local: Vec<Arc<Envelope>> = running
+            .log
+            .iter_from(Seq(1))
+            .map(|e| Arc::new(e.expect("readable")))
+            .collect();
+        assert_eq!(local, replicated, "the local log is the replicated one");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_over_the_limit_is_refused_and_a_deposed_leader_appends_nothing() {
+        let (running, memory) = start_replicated(3_000);
+        create(&running.committer, "/small").await;
+        let big = serde_json::json!({"id": "/big", "cmd": "sleep 1", "labels": {"blob": "x".repeat(4_000)}});
+        let big: AppDefinition = serde_json::from_value(big).expect("definition");
+        let refused = running
+            .committer
+            .submit(Actor::Reconciler, None, Command::CreateApp(big))
+            .await;
+        assert!(
+            matches!(refused, Err(SubmitError::TooLarge(_))),
+            "{refused:?}"
+        );
+        let head = running.log.head().expect("head");
+        assert_eq!(running.projection.read().seq, head);
+        assert_eq!(
+            *running.projection.read(),
+            load(&running.log, None).expect("replays"),
+            "the state holds nothing the log does not"
+        );
+        // The next command decides against the state without the refused one.
+        create(&running.committer, "/big").await;
+
+        memory.deposed.store(true, Ordering::SeqCst);
+        let head = running.log.head().expect("head");
+        for id in ["/after1", "/after2"] {
+            let answer = running
+                .committer
+                .submit(Actor::Reconciler, None, Command::CreateApp(definition(id)))
+                .await;
+            assert!(
+                matches!(answer, Err(SubmitError::NotLeader(_))),
+                "{answer:?}"
+            );
+        }
+        assert_eq!(
+            running.log.head().expect("head"),
+            head,
+            "nothing appended once deposed"
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod callbacks;
 pub mod committer;
 pub mod connections;
+pub mod ha;
 pub mod health;
 pub mod metrics;
 pub mod published;

@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     /// `--tls-cert` and `--tls-key`: HTTPS and WSS instead of HTTP and WS.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// High availability (`--zk`); `None`: this instance alone.
+    pub ha: Option<crate::ha::HaConfig>,
 }
 
 /// Who may do what (`docs/security.md`). Neither set: open, with a
@@ -167,19 +169,28 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         true => Metrics::on(),
         false => Metrics::off(),
     };
-    // The committer alone appends; everything else reads.
+    let settings = Settings {
+        service_ports: config.service_ports,
+    };
+    // The committer alone appends; everything else reads. With high
+    // availability the pipeline runs only while leading, and the role
+    // holds the writer between (it applies the replicated log).
     let log = writer.reader();
-    let committer = Committer::start(
-        writer,
-        projection.clone(),
-        config.snapshot_every,
-        Settings {
-            service_ports: config.service_ports,
-        },
-        &metrics,
-        &supervisor,
-    )
-    .map_err(ServeError::Committer)?;
+    let (committer, standby_writer) = match &config.ha {
+        Some(_) => (Committer::standby(&metrics), Some(writer)),
+        None => {
+            let committer = Committer::start(
+                writer,
+                projection.clone(),
+                config.snapshot_every,
+                settings,
+                &metrics,
+                &supervisor,
+            )
+            .map_err(ServeError::Committer)?;
+            (committer, None)
+        }
+    };
     // No master configured: an embedded cluster on loopback, reached over
     // HTTP through the same client a real master gets.
     let local = match config.mesos.masters.is_empty() && !config.mesos.disabled {
@@ -198,38 +209,22 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut handle = None;
     // Stopped together once HTTP has: the reconciler first of all.
     let mut background = Vec::new();
+    let leader_parts = LeaderParts {
+        mesos: mesos.clone(),
+        projection: projection.clone(),
+        queue: queue.clone(),
+        sidecars: sidecars.clone(),
+        readiness: readiness.clone(),
+        health: health.clone(),
+        metrics: metrics.clone(),
+        supervisor: supervisor.clone(),
+    };
     if mesos.disabled {
         metrics.mesos(MesosState::Disabled);
-    } else {
-        let (scheduler, reconciler) = follow_mesos(
-            &mesos,
-            state_framework(&projection),
-            &committer,
-            &projection,
-            Links {
-                queue: queue.clone(),
-                sidecars: sidecars.clone(),
-                readiness: readiness.clone(),
-                drain_timeout: mesos.drain_timeout,
-                metrics: metrics.clone(),
-                clock: Clock::system(),
-            },
-            &supervisor,
-        )?;
+    } else if config.ha.is_none() {
+        let (scheduler, parts) = leader_parts.start_parts(&committer, None)?;
         handle = Some(scheduler);
-        background.push(reconciler);
-        let monitor = HealthMonitor::new(
-            projection.clone(),
-            committer.clone(),
-            health.clone(),
-            metrics.clone(),
-            Clock::system(),
-        )
-        .map_err(ServeError::Health)?;
-        background.push(supervisor.spawn("health monitor", |stop| monitor.run(stop)));
-        let readiness = ReadinessMonitor::new(projection.clone(), readiness.clone())
-            .map_err(ServeError::Health)?;
-        background.push(supervisor.spawn("readiness monitor", |stop| readiness.run(stop)));
+        background.extend(parts);
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -262,8 +257,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }));
     let shared = Shared {
         auth,
-        log,
-        projection,
+        log: log.clone(),
+        projection: projection.clone(),
         committer: committer.clone(),
         server: ServerInfo {
             address: bound,
@@ -280,16 +275,49 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         rendered: Default::default(),
         readiness,
         sidecars,
-        metrics,
+        metrics: metrics.clone(),
     };
     tracing::info!(addr = %bound, "serving");
     let advertised = advertise(&config.data_dir, scheme, bound);
+    let mut router = api::router(shared);
+    if let (Some(ha), Some(writer)) = (&config.ha, standby_writer) {
+        let view = crate::ha::RoleView::new(
+            crate::ha::instance_id(&config.data_dir).map_err(ServeError::Serve)?,
+            format!("{scheme}://{}", reachable(bound)),
+            ha,
+        );
+        let lead: Box<dyn crate::ha::Lead> = match mesos.disabled {
+            true => Box::new(crate::ha::NoMesos),
+            false => Box::new(leader_parts),
+        };
+        let role = crate::ha::Ha {
+            config: ha.clone(),
+            view: view.clone(),
+            log: Arc::new(writer),
+            projection: projection.clone(),
+            committer: committer.clone(),
+            snapshot_every: config.snapshot_every,
+            settings,
+            metrics: metrics.clone(),
+            supervisor: supervisor.clone(),
+            lead,
+            applying: Arc::default(),
+        };
+        background.insert(
+            0,
+            supervisor.spawn("high availability", |stop| role.run(stop)),
+        );
+        let proxy = crate::ha::Proxy::new(view.clone(), projection.clone());
+        router = router
+            .layer(axum::middleware::from_fn_with_state(
+                proxy,
+                crate::ha::pass_writes_to_leader,
+            ))
+            .layer(axum::Extension(view));
+    }
     // Tests and scripts wait for this line to learn the port.
     println!("stride: listening on {scheme}://{bound}");
-    let service = connections::Service {
-        router: api::router(shared),
-        tls,
-    };
+    let service = connections::Service { router, tls };
     let limits = ConnectionLimits {
         max_connections,
         header_timeout: config.connections.header_timeout,
@@ -469,10 +497,9 @@ fn open_checked(path: &std::path::Path) -> Result<(LogWriter, projection::State)
     Ok((log, state))
 }
 
-/// Names this server's URL in the data directory, so `stride store backup`
-/// can ask it for a live backup (`store/backup.rs`).
-fn advertise(data_dir: &std::path::Path, scheme: &str, bound: SocketAddr) -> Option<PathBuf> {
-    let host = match bound.ip() {
+/// Where this machine reaches the server bound at `bound`.
+fn reachable(bound: SocketAddr) -> SocketAddr {
+    match bound.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => {
             SocketAddr::from(([127, 0, 0, 1], bound.port()))
         }
@@ -480,7 +507,13 @@ fn advertise(data_dir: &std::path::Path, scheme: &str, bound: SocketAddr) -> Opt
             SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port()))
         }
         _ => bound,
-    };
+    }
+}
+
+/// Names this server's URL in the data directory, so `stride store backup`
+/// can ask it for a live backup (`store/backup.rs`).
+fn advertise(data_dir: &std::path::Path, scheme: &str, bound: SocketAddr) -> Option<PathBuf> {
+    let host = reachable(bound);
     match stride_log::store::backup::advertise(data_dir, &format!("{scheme}://{host}")) {
         Ok(path) => Some(path),
         Err(error) => {
@@ -527,11 +560,84 @@ fn without_credentials(url: &reqwest::Url) -> String {
     shown.to_string()
 }
 
+/// What a leader runs besides the committer: the Mesos subscription with
+/// the reconciler, the health and readiness monitors. A lone Stride starts
+/// them once; with high availability each win starts them anew (`Lead`).
+struct LeaderParts {
+    mesos: MesosConfig,
+    projection: Arc<Projection>,
+    queue: Arc<Queue>,
+    sidecars: crate::stream::Sidecars,
+    readiness: Readiness,
+    health: HealthResults,
+    metrics: Metrics,
+    supervisor: Supervisor,
+}
+
+impl LeaderParts {
+    /// Starts them on `committer`; every Mesos call passes `gate`, if any.
+    fn start_parts(
+        &self,
+        committer: &Committer,
+        gate: Option<stride_mesos::CallGate>,
+    ) -> Result<(SchedulerHandle, Vec<Part>), ServeError> {
+        let (scheduler, reconciler) = follow_mesos(
+            &self.mesos,
+            state_framework(&self.projection),
+            gate,
+            committer,
+            &self.projection,
+            Links {
+                queue: self.queue.clone(),
+                sidecars: self.sidecars.clone(),
+                readiness: self.readiness.clone(),
+                drain_timeout: self.mesos.drain_timeout,
+                metrics: self.metrics.clone(),
+                clock: Clock::system(),
+            },
+            &self.supervisor,
+        )?;
+        let mut parts = vec![reconciler];
+        let monitor = HealthMonitor::new(
+            self.projection.clone(),
+            committer.clone(),
+            self.health.clone(),
+            self.metrics.clone(),
+            Clock::system(),
+        )
+        .map_err(ServeError::Health)?;
+        parts.push(
+            self.supervisor
+                .spawn("health monitor", |stop| monitor.run(stop)),
+        );
+        let readiness = ReadinessMonitor::new(self.projection.clone(), self.readiness.clone())
+            .map_err(ServeError::Health)?;
+        parts.push(
+            self.supervisor
+                .spawn("readiness monitor", |stop| readiness.run(stop)),
+        );
+        Ok((scheduler, parts))
+    }
+}
+
+impl crate::ha::Lead for LeaderParts {
+    fn start(
+        &self,
+        committer: &Committer,
+        gate: stride_mesos::CallGate,
+    ) -> Result<Vec<Part>, String> {
+        self.start_parts(committer, Some(gate))
+            .map(|(_, parts)| parts)
+            .map_err(|error| stride_runtime::error::chain(&error))
+    }
+}
+
 /// Subscribes to Mesos (resubscribing with the recorded framework id, so a
 /// restarted Stride keeps its tasks) and starts the reconciler on its events.
 fn follow_mesos(
     config: &MesosConfig,
     framework: Option<stride_mesos::types::FrameworkId>,
+    gate: Option<stride_mesos::CallGate>,
     committer: &Committer,
     projection: &Arc<Projection>,
     links: Links,
@@ -544,6 +650,7 @@ fn follow_mesos(
     );
     scheduler.framework_id = framework;
     scheduler.credential = config.credential.clone();
+    scheduler.gate = gate;
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
     let reconciler = Reconciler::new(handle.clone(), committer.clone(), projection.clone(), links);
     let part = supervisor.spawn("reconciler", |stop| reconciler.run(events, stop));

@@ -127,6 +127,8 @@ pub enum Command {
     UnsubscribeCallback {
         callback_url: String,
     },
+    /// A high-availability leader's first write: its epoch, recorded.
+    RecordElection(crate::event::LeaderElected),
 }
 
 /// One app of `UpdateApps`.

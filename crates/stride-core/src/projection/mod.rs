@@ -21,7 +21,8 @@ pub use groups::Group;
 use crate::event::app::AppSpec;
 use crate::event::condition::Condition;
 use crate::event::{
-    AgentId, AppId, DeploymentId, Envelope, Event, FrameworkId, Seq, TaskId, TaskStatusRecorded,
+    AgentId, AppId, DeploymentId, Envelope, Event, FrameworkId, LeaderElected, Seq, TaskId,
+    TaskStatusRecorded,
 };
 use imbl::{OrdMap, OrdSet, Vector};
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,9 @@ pub struct State {
     /// The latest finished deployments, oldest first.
     #[serde(default)]
     pub finished_deployments: Vector<(DeploymentId, Arc<Deployment>)>,
+    /// The last election won (high availability).
+    #[serde(default)]
+    pub leader: Option<LeaderElected>,
 }
 
 /// One app's tasks, by id.
@@ -246,6 +250,7 @@ impl State {
             Event::FrameworkSubscribed(e) => {
                 self.framework = Some(e.framework.clone());
             }
+            Event::LeaderElected(e) => self.leader = Some(e.clone()),
             Event::LaunchDelayReset(e) => {
                 if let Some(app) = self.app_mut(&e.app) {
                     app.launch_delay = LaunchDelay::default();

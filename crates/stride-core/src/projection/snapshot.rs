@@ -6,7 +6,7 @@ use super::State;
 use crate::codec::{self, CodecError};
 
 /// Bump whenever `State` (or anything in it) changes shape.
-pub const STATE_VERSION: u16 = 6;
+pub const STATE_VERSION: u16 = 7;
 const MAGIC: u8 = b'S';
 
 #[derive(Debug, thiserror::Error)]

@@ -80,4 +80,5 @@ kinds! {
     DeploymentPlanned = 19, version 1;
     GroupUpdated = 20, version 1;
     GroupDeleted = 21, version 1;
+    LeaderElected = 22, version 1;
 }

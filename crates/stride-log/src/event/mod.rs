@@ -41,6 +41,7 @@ pub enum Event {
     DeploymentPlanned(DeploymentPlanned),
     GroupUpdated(GroupUpdated),
     GroupDeleted(GroupDeleted),
+    LeaderElected(LeaderElected),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +165,18 @@ pub struct GroupUpdated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupDeleted {
     pub group: AppId,
+}
+
+/// An instance won the election (high availability, `--zk`). Its epoch,
+/// derived from ZooKeeper, grows with every win; every batch it writes to
+/// the replicated log checks it, so a deposed leader writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderElected {
+    pub epoch: u64,
+    /// The instance's id (`--zk-instance`, or its data directory's).
+    pub instance: String,
+    /// Where it serves its API.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,6 +319,7 @@ impl Event {
             Event::HealthChanged(e) => Some(&e.app),
             Event::LaunchDelayReset(e) => Some(&e.app),
             Event::FrameworkSubscribed(_)
+            | Event::LeaderElected(_)
             | Event::CallbackSubscribed(_)
             | Event::CallbackUnsubscribed(_) => None,
         }

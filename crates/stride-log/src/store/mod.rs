@@ -32,6 +32,7 @@ pub(crate) mod keys;
 mod parts;
 mod postings;
 mod read;
+pub mod replica;
 pub mod restore;
 mod snapshot;
 pub mod watermark;
@@ -91,6 +92,8 @@ pub enum StoreError {
     MalformedIndex { index: &'static str, seq: Seq },
     #[error("the log has a gap: expected seq {expected}, found {found}")]
     Gap { expected: Seq, found: Seq },
+    #[error("the replicated batch at seq {first} is malformed: {reason}")]
+    BadBatch { first: Seq, reason: &'static str },
     #[error("record {seq}: its pointer to its parts is malformed")]
     BrokenPointer { seq: Seq },
     #[error("record {seq}: part {part} is missing or malformed")]

@@ -76,8 +76,12 @@ pub fn need(method: &Method, template: &str, rest: &str, state: &ProjectionState
     match template {
         "/ping" => Need::Nothing,
         "/metrics" => Need::On(Read, root()),
-        "/openapi.json" | "/v1/info" | "/v2/info" | "/v1/sidecars" => Need::Somewhere(Read),
+        "/openapi.json" | "/v1/info" | "/v1/leader" | "/v2/info" | "/v1/sidecars" => {
+            Need::Somewhere(Read)
+        }
         "/v2/leader" if reading => Need::Somewhere(Read),
+        // The raw log, as a peer copies it (high availability).
+        "/v1/replica" => Need::On(Admin, root()),
         "/v2/leader" | "/v1/backup" | "/v1/subscriptions" | "/v2/eventSubscriptions" => {
             Need::On(Admin, root())
         }
@@ -312,7 +316,8 @@ fn command_targets(command: &Command, state: &ProjectionState) -> (Verb, Vec<Str
         | Command::RecordPlan(_)
         | Command::RecordHealth { .. }
         | Command::KillUnhealthyTask { .. }
-        | Command::RecordFrameworkSubscribed { .. } => {
+        | Command::RecordFrameworkSubscribed { .. }
+        | Command::RecordElection(_) => {
             return (Verb::Admin, vec!["/".to_owned()]);
         }
     };

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Something Stride asked on the caller's behalf (Mesos) failed (502).
     #[error("{0}")]
     BadGateway(String),
+    /// A change too large to record (413).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -56,7 +59,10 @@ impl From<SubmitError> for ApiError {
         match error {
             SubmitError::Rejected(rejection) => ApiError::Rejected(rejection),
             SubmitError::Stopped => ApiError::Unavailable,
-            SubmitError::Unreadable(message) => ApiError::Busy(message),
+            SubmitError::Unreadable(message) | SubmitError::NotLeader(message) => {
+                ApiError::Busy(message)
+            }
+            SubmitError::TooLarge(message) => ApiError::TooLarge(message),
         }
     }
 }
@@ -95,6 +101,9 @@ impl IntoResponse for ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, json!({"message": message}))
             }
             ApiError::BadGateway(message) => (StatusCode::BAD_GATEWAY, json!({"message": message})),
+            ApiError::TooLarge(message) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, json!({"message": message}))
+            }
             ApiError::Internal(message) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"message": message}),

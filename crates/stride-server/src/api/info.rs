@@ -2,8 +2,10 @@
 //! Marathon's shapes; `/v1/info` says what Stride itself is.
 
 use super::Shared;
-use axum::Json;
+use super::error::ApiError;
+use crate::ha::RoleView;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use stride_core::command::PortRange;
@@ -37,27 +39,37 @@ pub struct ServerInfo {
         (status = 200, description = "Who serves, and how", body = crate::api::openapi::Info),
     )
 )]
-pub async fn info(State(shared): State<Shared>) -> Json<Value> {
+pub async fn info(State(shared): State<Shared>, ha: Option<Extension<RoleView>>) -> Json<Value> {
     let framework = shared.projection.read().framework.clone();
     let server = &shared.server;
-    let leader = server.address.to_string();
+    let (elected, leader) = match &ha {
+        Some(Extension(view)) => {
+            let view = view.now();
+            (view.leading, leader_host_port(&view))
+        }
+        None => (true, Some(server.address.to_string())),
+    };
+    let shown = leader.clone().unwrap_or_else(|| server.address.to_string());
+    let mut config = marathon_config(server, &shown);
+    config["ha"] = json!(ha.is_some());
+    let view = ha.as_ref().map(|Extension(view)| view.now());
     Json(json!({
         "name": "marathon",
         "version": MARATHON_API_VERSION,
         "buildref": concat!("stride-", env!("CARGO_PKG_VERSION")),
-        "elected": true,
+        "elected": elected,
         "leader": leader,
         "frameworkId": framework,
-        "marathon_config": marathon_config(server, &leader),
-        // Stride keeps its state in its own log, not in ZooKeeper.
+        "marathon_config": config,
+        // With --zk; the other keys are Marathon's own tree's settings.
         "zookeeper_config": {
-            "zk": null,
+            "zk": view.as_ref().map(|v| &v.zk),
             "zk_compression": null,
             "zk_compression_threshold": null,
             "zk_connection_timeout": null,
             "zk_max_node_size": null,
             "zk_max_versions": null,
-            "zk_session_timeout": null,
+            "zk_session_timeout": view.as_ref().map(|v| v.session_timeout.as_millis() as u64),
             "zk_timeout": null,
         },
         "http_config": {
@@ -137,13 +149,82 @@ fn marathon_config(server: &ServerInfo, leader: &str) -> Value {
         (status = 200, description = "Name and versions", body = crate::api::openapi::Info),
     )
 )]
-pub async fn stride(State(shared): State<Shared>) -> Json<Value> {
+pub async fn stride(State(shared): State<Shared>, ha: Option<Extension<RoleView>>) -> Json<Value> {
+    let leader = match &ha {
+        Some(Extension(view)) => leader_host_port(&view.now()),
+        None => Some(shared.server.address.to_string()),
+    };
     Json(json!({
         "name": "stride",
         "version": env!("CARGO_PKG_VERSION"),
         "marathonApiVersion": MARATHON_API_VERSION,
-        "leader": shared.server.address.to_string(),
+        "leader": leader,
+        "highAvailability": ha.map(|Extension(view)| election(&shared, &view)),
     }))
+}
+
+/// `GET /v1/leader`: the election as this instance knows it, and the seq
+/// its projection reflects; without `--zk`, this instance leads at epoch 0.
+#[utoipa::path(
+    get,
+    path = "/v1/leader",
+    tag = "server",
+    summary = "The election and this instance's place in it",
+    responses(
+        (status = 200, description = "The leader, its epoch, this instance", body = crate::api::openapi::Election),
+    )
+)]
+pub async fn election_v1(
+    State(shared): State<Shared>,
+    ha: Option<Extension<RoleView>>,
+) -> Json<Value> {
+    match ha {
+        Some(Extension(view)) => Json(election(&shared, &view)),
+        None => {
+            let url = format!("http://{}", shared.server.address);
+            Json(json!({
+                "leading": true,
+                "epoch": 0,
+                "leader": {"url": url},
+                "seq": shared.projection.head(),
+                "zookeeper": false,
+            }))
+        }
+    }
+}
+
+fn election(shared: &Shared, view: &RoleView) -> Value {
+    let view = view.now();
+    let state = shared.projection.read();
+    json!({
+        "instance": view.instance,
+        "url": view.url,
+        "leading": view.leading,
+        "epoch": view.leader.as_ref().map(|(epoch, _, _)| epoch),
+        "leader": view.leader.as_ref().map(|(epoch, instance, url)| json!({
+            "epoch": epoch,
+            "instance": instance,
+            "url": url,
+        })),
+        // The last election the log records, as far as this instance has applied it.
+        "recorded": state.leader.as_ref().map(|e| json!({
+            "epoch": e.epoch,
+            "instance": e.instance,
+            "url": e.url,
+        })),
+        "seq": state.seq,
+        "zookeeper": view.connected,
+    })
+}
+
+/// The leader as Marathon names it: `host:port`.
+fn leader_host_port(view: &crate::ha::View) -> Option<String> {
+    view.leader.as_ref().map(|(_, _, url)| {
+        url.trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned()
+    })
 }
 
 #[utoipa::path(
@@ -153,10 +234,20 @@ pub async fn stride(State(shared): State<Shared>) -> Json<Value> {
     summary = "The leader",
     responses(
         (status = 200, description = "The leading server", body = crate::api::openapi::Leader),
+        (status = 404, description = "There is no leader (high availability, none elected)", body = crate::api::openapi::ErrorBody),
     )
 )]
-pub async fn leader(State(shared): State<Shared>) -> Json<Value> {
-    Json(json!({ "leader": shared.server.address.to_string() }))
+pub async fn leader(
+    State(shared): State<Shared>,
+    ha: Option<Extension<RoleView>>,
+) -> Result<Json<Value>, ApiError> {
+    let leader = match ha {
+        Some(Extension(view)) => leader_host_port(&view.now()),
+        None => Some(shared.server.address.to_string()),
+    };
+    // Marathon's words when no leader is known (LeaderResource.scala).
+    let leader = leader.ok_or_else(|| ApiError::NotFound("There is no leader".into()))?;
+    Ok(Json(json!({ "leader": leader })))
 }
 
 /// `DELETE /v2/leader`. A lone Stride is re-elected at once, so abdicating
@@ -169,13 +260,27 @@ pub async fn leader(State(shared): State<Shared>) -> Json<Value> {
     summary = "Abdicate: resubscribe to Mesos and reconcile",
     responses(
         (status = 200, description = "Leadership abdicated", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "There is no leader (a standby with none known)", body = crate::api::openapi::ErrorBody),
     )
 )]
-pub async fn abdicate(State(shared): State<Shared>) -> Json<Value> {
-    if let Some(mesos) = &shared.mesos {
-        mesos.reconnect();
+pub async fn abdicate(
+    State(shared): State<Shared>,
+    ha: Option<Extension<RoleView>>,
+) -> Result<Json<Value>, ApiError> {
+    match ha {
+        // A standby passes this to the leader; one that gets it anyway (no
+        // leader known) answers as Marathon's non-leader does.
+        Some(Extension(view)) if !view.now().leading => {
+            return Err(ApiError::NotFound("There is no leader".into()));
+        }
+        Some(Extension(view)) => view.abdicate(),
+        None => {
+            if let Some(mesos) = &shared.mesos {
+                mesos.reconnect();
+            }
+        }
     }
-    Json(json!({ "message": "Leadership abdicated" }))
+    Ok(Json(json!({ "message": "Leadership abdicated" })))
 }
 
 #[utoipa::path(

@@ -64,6 +64,48 @@ pub async fn state(
 }
 
 #[derive(Deserialize)]
+pub struct ReplicaQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// `GET /v1/replica`: seqs `from` through `to` (default: the head), at most
+/// 10,000, with their commands' idempotency records, as a replicated batch
+/// (`stride-log`'s `store/replica.rs`): what an instance behind the
+/// replicated log's oldest batch copies (high availability).
+#[utoipa::path(
+    get,
+    path = "/v1/replica",
+    tag = "stride",
+    summary = "A range of the log as a replicated batch (high availability)",
+    params(
+        ("from" = u64, Query, minimum = 1, description = "The first seq"),
+        ("to" = Option<u64>, Query, description = "The last seq (default and at most: the head)"),
+    ),
+    responses(
+        (status = 200, description = "The batch", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, response = crate::api::openapi::BadRequest),
+    )
+)]
+pub async fn replica(
+    State(shared): State<Shared>,
+    Query(query): Query<ReplicaQuery>,
+) -> Result<Response, ApiError> {
+    if query.from == 0 {
+        return Err(ApiError::BadRequest("from must be at least 1".into()));
+    }
+    let head = shared.projection.head();
+    let to = Seq(query.to.unwrap_or(head.0).min(head.0));
+    let log = shared.log.clone();
+    let bytes =
+        tokio::task::spawn_blocking(move || log.replica_range(Seq(query.from), to, MAX_PAGE))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+#[derive(Deserialize)]
 pub struct EventsQuery {
     from: Option<u64>,
     limit: Option<usize>,

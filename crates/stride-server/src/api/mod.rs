@@ -88,6 +88,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/openapi.json", get(openapi::spec))
         .route("/v1/state", get(log::state))
         .route("/v1/events", get(log::events))
+        .route("/v1/replica", get(log::replica))
         .route("/v1/stream", get(stream::websocket))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/apps/{*rest}", get(diff::app_diff))
@@ -147,6 +148,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v2/queue/{*rest}", delete(queue::reset_delay))
         .route("/v2/info", get(info::info))
         .route("/v1/info", get(info::stride))
+        .route("/v1/leader", get(info::election_v1))
         .route("/v2/leader", get(info::leader).delete(info::abdicate))
         .route("/v1/backup", get(backup::backup))
         .route_layer(axum::middleware::from_fn_with_state(

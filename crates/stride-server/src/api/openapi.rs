@@ -304,6 +304,15 @@ pub struct Leader {
     pub leader: String,
 }
 
+/// `GET /v1/leader`: the election, and the seq this instance reflects.
+#[derive(ToSchema)]
+pub struct Election {
+    pub leading: bool,
+    pub seq: u64,
+    /// Whether this instance has a ZooKeeper session (false without `--zk`).
+    pub zookeeper: bool,
+}
+
 /// `GET /v2/info`: Marathon's `MarathonInfo`; `/v1/info`: Stride's.
 #[derive(ToSchema)]
 pub struct Info {
@@ -436,6 +445,7 @@ pub struct TaskFileChunk {
         spec,
         super::log::state,
         super::log::events,
+        super::log::replica,
         super::stream::websocket,
         super::audit::audit,
         super::diff::app_diff,
@@ -444,6 +454,7 @@ pub struct TaskFileChunk {
         super::subscriptions::deliveries,
         super::queue::explained,
         super::info::stride,
+        super::info::election_v1,
         super::stream::marathon_events,
         super::backup::backup,
         super::subscriptions::list,

@@ -206,7 +206,9 @@ pub fn marathon_events(
         | Event::TaskDraining(_)
         | Event::LaunchDelayReset(_)
         | Event::GroupUpdated(_)
-        | Event::GroupDeleted(_) => {}
+        | Event::GroupDeleted(_)
+        // Marathon's event bus says nothing of elections (`/v2/leader` does).
+        | Event::LeaderElected(_) => {}
     }
     for (kind, body) in &mut out {
         if let Value::Object(map) = body {

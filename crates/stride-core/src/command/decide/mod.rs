@@ -87,6 +87,7 @@ pub fn decide(
         Command::UnsubscribeCallback { callback_url } => {
             subscriptions::unsubscribe(state, callback_url)
         }
+        Command::RecordElection(elected) => Ok(vec![Event::LeaderElected(elected.clone())]),
     }
 }
 

@@ -1,0 +1,232 @@
+//! Applying the replicated log to the local one: batches after the local
+//! head, in seq order, each checked (its checksums, its seqs continuing the
+//! head), synced, then published; so a standby's projection, stream and
+//! reads follow the leader's seqs exactly. A store behind the oldest batch
+//! ZooKeeper still holds (a new instance, or one long gone) first copies
+//! the seqs before it from a peer (`GET /v1/replica`), up to exactly the
+//! seq before that batch, so the replicated log continues it.
+
+use crate::published::Projection;
+use std::sync::Arc;
+use std::time::Duration;
+use stride_log::event::Seq;
+use stride_log::store::replica::{self, ReplicatedBatch};
+use stride_log::store::{LogWriter, StoreError};
+use stride_zk::{BatchId, Zk, ZkError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    #[error("cannot apply the replicated log to the local store")]
+    Store(#[from] StoreError),
+    /// The batches this store needs next were trimmed, and no peer had them.
+    #[error(
+        "the replicated log was trimmed past this store (it holds seq {head}, the oldest batch starts at {oldest}) and no other instance could serve the seqs between"
+    )]
+    Trimmed { head: Seq, oldest: Seq },
+}
+
+/// A pause when ZooKeeper's answer was lost: the session may recover.
+const RETRY: Duration = Duration::from_millis(200);
+
+/// What applies the replicated log to this instance's store.
+pub(super) struct Follower<'a> {
+    pub zk: &'a Zk,
+    /// This instance's id and URL (not a peer to copy from).
+    pub instance: &'a str,
+    pub url: &'a str,
+    pub log: &'a Arc<LogWriter>,
+    pub projection: &'a Arc<Projection>,
+    /// Held while a batch is written and published (see `write`).
+    pub applying: &'a Arc<std::sync::Mutex<()>>,
+}
+
+/// Seqs asked of a peer at a time.
+const PEER_PAGE: u64 = 10_000;
+
+impl Follower<'_> {
+    /// Applies every batch the replicated log holds after the local head;
+    /// returns the head after them.
+    pub async fn catch_up(&self) -> Result<Seq, FollowError> {
+        let batches = self.zk.batches().await?;
+        self.apply(&batches).await
+    }
+
+    /// Follows the replicated log (ends only with an error), recording
+    /// after each step how far this instance has applied.
+    pub async fn follow(&self) -> FollowError {
+        let zk = self.zk;
+        loop {
+            let (batches, watch) = match zk.watch_batches().await {
+                Ok(watched) => watched,
+                Err(ZkError::Unknown { .. }) => {
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
+                Err(error) => return error.into(),
+            };
+            let applied = match self.apply(&batches).await {
+                Ok(head) => record(zk, self.instance, head)
+                    .await
+                    .map_err(FollowError::from),
+                Err(error) => Err(error),
+            };
+            match applied {
+                Ok(()) => watch.changed().await,
+                Err(FollowError::Zk(ZkError::Unknown { .. })) => tokio::time::sleep(RETRY).await,
+                Err(error) => return error,
+            }
+        }
+    }
+
+    async fn apply(&self, held: &[BatchId]) -> Result<Seq, FollowError> {
+        let (zk, log, projection) = (self.zk, self.log, self.projection);
+        let mut head = blocking(log, |log| log.head()).await?;
+        // Batches are applied whole, so the next one starts at head + 1. One
+        // of idempotency records alone starts there too, and is applied again
+        // until the head passes it (the same records: no change).
+        let Some(from) = held.iter().position(|batch| batch.first > head.0) else {
+            return Ok(head);
+        };
+        if held[from].first > head.next().0 {
+            head = self
+                .copy_from_peers(head, Seq(held[from].first - 1))
+                .await?;
+        }
+        let mut batches = Vec::new();
+        for id in &held[from..] {
+            let trimmed = FollowError::Trimmed {
+                head,
+                oldest: Seq(id.first),
+            };
+            if id.first != head.next().0 {
+                return Err(trimmed);
+            }
+            let Some(bytes) = zk.batch(id).await? else {
+                return Err(trimmed);
+            };
+            let batch = replica::decode_batch(Seq(id.first), &bytes)?;
+            head = batch.last().unwrap_or(head);
+            batches.push(batch);
+        }
+        write(log, projection, self.applying, batches).await?;
+        Ok(head)
+    }
+
+    /// Copies seqs after `head` through `until` from another instance;
+    /// returns `until`, or `Trimmed` if none could serve them.
+    async fn copy_from_peers(&self, mut head: Seq, until: Seq) -> Result<Seq, FollowError> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("a plain HTTP client builds");
+        tracing::warn!(%head, %until, "the replicated log no longer holds what this store needs next; copying it from a peer");
+        for (id, url) in self.zk.members().await? {
+            if id == self.instance || url == self.url {
+                continue;
+            }
+            while head < until {
+                let page = Seq(until.0.min(head.0 + PEER_PAGE));
+                match fetch(&http, &url, head.next(), page).await {
+                    Ok(batch) if batch.last().is_some() => {
+                        head = batch.last().unwrap_or(head);
+                        write(self.log, self.projection, self.applying, vec![batch]).await?;
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(peer = %url, %error, "cannot copy the log from a peer");
+                        break;
+                    }
+                }
+            }
+            if head == until {
+                return Ok(head);
+            }
+        }
+        Err(FollowError::Trimmed {
+            head,
+            oldest: until.next(),
+        })
+    }
+}
+
+/// `GET {url}/v1/replica`: seqs `from` through `to` as the peer has them,
+/// checked (checksums, seqs dense from `from`).
+async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    from: Seq,
+    to: Seq,
+) -> Result<ReplicatedBatch, String> {
+    let answer = http
+        .get(format!("{url}/v1/replica?from={}&to={}", from.0, to.0))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !answer.status().is_success() {
+        return Err(format!("it answered {}", answer.status()));
+    }
+    let bytes = answer.bytes().await.map_err(|e| e.to_string())?;
+    replica::decode_batch(from, &bytes).map_err(|e| e.to_string())
+}
+
+/// Writes batches that continue the local log, syncs, then publishes them,
+/// as one unit on a blocking thread under `applying`: a follower dropped
+/// midway (a new session, a win) never leaves a batch written but not
+/// published, and two never interleave. Batches the log already holds (the
+/// dropped one's) are skipped.
+async fn write(
+    log: &Arc<LogWriter>,
+    projection: &Arc<Projection>,
+    applying: &Arc<std::sync::Mutex<()>>,
+    batches: Vec<ReplicatedBatch>,
+) -> Result<(), StoreError> {
+    let (projection, applying) = (projection.clone(), applying.clone());
+    blocking(log, move |log| {
+        let _applying = applying.lock().unwrap_or_else(|p| p.into_inner());
+        let head = log.head()?;
+        let fresh: Vec<ReplicatedBatch> = batches
+            .into_iter()
+            .filter(|b| b.first().is_none_or(|first| first > head))
+            .collect();
+        for batch in &fresh {
+            log.append_replicated(batch)?;
+        }
+        log.sync()?;
+        log.seal()?;
+        publish(&projection, &fresh);
+        Ok(())
+    })
+    .await
+}
+
+fn publish(projection: &Projection, batches: &[ReplicatedBatch]) {
+    let mut state = stride_core::projection::State::clone(&projection.read());
+    let events: Vec<_> = batches
+        .iter()
+        .flat_map(|b| b.events.iter().cloned())
+        .collect();
+    for event in &events {
+        state.apply(event);
+    }
+    projection.publish(Arc::new(state), &events);
+}
+
+async fn blocking<T: Send + 'static>(
+    log: &Arc<LogWriter>,
+    work: impl FnOnce(&LogWriter) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || work(&log))
+        .await
+        .expect("a store task does not panic")
+}
+
+/// Tells ZooKeeper how far this store has applied (trimming waits for it).
+pub(super) async fn record(zk: &Zk, instance: &str, head: Seq) -> Result<(), ZkError> {
+    match zk.mark_applied(instance, head.0).await {
+        Err(ZkError::Unknown { .. }) => Ok(()),
+        other => other,
+    }
+}

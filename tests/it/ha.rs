@@ -1,0 +1,750 @@
+//! High availability (issue 15): three real `stride serve --zk` instances
+//! on a real three-node ZooKeeper ensemble (Debian's 3.8, started on free
+//! loopback ports by `stride_zk::ensemble`), driven over HTTP. The tests
+//! take turns (`TURN`): each runs six JVMs and Stride processes.
+
+use crate::support::{self as common, BIN, Server, client, stream_client, wait_until};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use stride_zk::ensemble::Ensemble;
+
+/// ZooKeeper's least with tickTime 500 is 1 s; a little more rides out a
+/// busy machine's pauses.
+const SESSION: &str = "1500ms";
+/// Generous bounds for what should take about a session timeout.
+const ELECTION_WITHIN: Duration = Duration::from_secs(20);
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Cluster {
+    ensemble: Ensemble,
+    dirs: Vec<tempfile::TempDir>,
+    servers: Vec<Option<Server>>,
+    extra: Vec<String>,
+}
+
+impl Cluster {
+    fn start(extra: &[&str]) -> Cluster {
+        Cluster::start_some(extra, 3)
+    }
+
+    /// Three instances' places, the first `running` of them started.
+    fn start_some(extra: &[&str], running: usize) -> Cluster {
+        let ensemble = Ensemble::start(3).expect("a ZooKeeper ensemble");
+        let mut cluster = Cluster {
+            ensemble,
+            dirs: (0..3)
+                .map(|_| tempfile::tempdir().expect("a dir"))
+                .collect(),
+            servers: (0..3).map(|_| None).collect(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..running {
+            cluster.start_instance(i);
+        }
+        cluster
+    }
+
+    fn start_instance(&mut self, i: usize) {
+        let url = self.ensemble.url("/stride");
+        let mut args = vec!["--zk", &url, "--zk-session-timeout", SESSION];
+        args.extend(self.extra.iter().map(String::as_str));
+        let server = match self.extra.iter().any(|a| a == "--master") {
+            true => Server::start_with_mesos(self.dirs[i].path(), &args),
+            false => Server::start(self.dirs[i].path(), &args),
+        };
+        self.servers[i] = Some(server);
+    }
+
+    fn url(&self, i: usize) -> String {
+        self.servers[i].as_ref().expect("running").url.clone()
+    }
+
+    fn running(&self) -> Vec<usize> {
+        (0..3).filter(|&i| self.servers[i].is_some()).collect()
+    }
+
+    async fn election(&self, i: usize) -> Option<Value> {
+        let response = client()
+            .get(format!("{}/v1/leader", self.url(i)))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
+    /// Waits until one running instance leads and every running one names
+    /// it; returns it and its epoch.
+    async fn leader(&self) -> (usize, u64) {
+        let deadline = Instant::now() + ELECTION_WITHIN;
+        loop {
+            let mut views = Vec::new();
+            for i in self.running() {
+                views.push((i, self.election(i).await));
+            }
+            let leading: Vec<&(usize, Option<Value>)> = views
+                .iter()
+                .filter(|(_, v)| v.as_ref().is_some_and(|v| v["leading"] == true))
+                .collect();
+            if let [(i, Some(view))] = leading[..] {
+                let url = &view["url"];
+                if views
+                    .iter()
+                    .all(|(_, v)| v.as_ref().is_some_and(|v| v["leader"]["url"] == *url))
+                {
+                    return (*i, view["epoch"].as_u64().expect("an epoch"));
+                }
+            }
+            assert!(Instant::now() < deadline, "no single leader: {views:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every running instance reflects the same seq.
+    async fn converged(&self) -> u64 {
+        let deadline = Instant::now() + ELECTION_WITHIN;
+        loop {
+            let mut seqs = BTreeSet::new();
+            for i in self.running() {
+                seqs.insert(self.election(i).await.map(|v| v["seq"].as_u64()));
+            }
+            if let [Some(Some(seq))] = seqs.iter().collect::<Vec<_>>()[..] {
+                return *seq;
+            }
+            assert!(Instant::now() < deadline, "instances disagree: {seqs:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut server) = self.servers[i].take() {
+            server.kill();
+        }
+    }
+
+    fn signal(&self, i: usize, signal: nix::sys::signal::Signal) {
+        let pid = self.servers[i].as_ref().expect("running").child.id();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).expect("signalled");
+    }
+
+    /// Stops every instance with SIGTERM, then `stride store verify` on
+    /// each store.
+    fn stop_and_verify(&mut self) {
+        for i in self.running() {
+            self.signal(i, nix::sys::signal::Signal::SIGTERM);
+        }
+        for server in self.servers.iter_mut().flatten() {
+            let status = server.exit_within(Duration::from_secs(20));
+            assert!(status.is_some_and(|s| s.success()), "{status:?}");
+        }
+        for dir in &self.dirs {
+            let output = std::process::Command::new(BIN)
+                .args(["store", "verify", "--data-dir"])
+                .arg(dir.path())
+                .output()
+                .expect("verify runs");
+            assert!(
+                output.status.success(),
+                "verify {}: {}{}",
+                dir.path().display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+/// Writes apps through every running instance, each with an
+/// Idempotency-Key, retrying one until it is acknowledged; records what was.
+struct Writers {
+    acked: Arc<Mutex<BTreeSet<u64>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(urls: Arc<Mutex<Vec<String>>>, count: u64) -> Writers {
+        let acked = Arc::new(Mutex::new(BTreeSet::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..count)
+            .map(|w| {
+                let (urls, acked, stop) = (urls.clone(), acked.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let http = client();
+                    let mut n = w * 1_000_000;
+                    let mut turn = w as usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        // The same request, retried until acknowledged.
+                        loop {
+                            turn += 1;
+                            let url = {
+                                let urls = urls.lock().expect("urls");
+                                urls[turn % urls.len()].clone()
+                            };
+                            let sent = http
+                                .post(format!("{url}/v2/apps"))
+                                .header("Idempotency-Key", format!("key-{n}"))
+                                .timeout(Duration::from_secs(5))
+                                .json(&json!({"id": format!("/w/a{n}"), "cmd": "sleep 1", "instances": 0}))
+                                .send()
+                                .await;
+                            match sent.map(|r| r.status()) {
+                                Ok(status) if status.is_success() => {
+                                    acked.lock().expect("acked").insert(n);
+                                    break;
+                                }
+                                Ok(status) => assert!(
+                                    status == StatusCode::SERVICE_UNAVAILABLE
+                                        || status == StatusCode::BAD_GATEWAY,
+                                    "write {n}: {status}"
+                                ),
+                                Err(_) => {}
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Writers { acked, stop, tasks }
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.lock().expect("acked").len()
+    }
+
+    async fn stop(self) -> BTreeSet<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("a writer");
+        }
+        Arc::try_unwrap(self.acked)
+            .expect("writers done")
+            .into_inner()
+            .expect("acked")
+    }
+}
+
+/// How many times each app was created, by the leader's log.
+async fn created(url: &str) -> BTreeMap<String, usize> {
+    let http = client();
+    let mut counts = BTreeMap::new();
+    let mut from = 1;
+    loop {
+        let page: Value = http
+            .get(format!("{url}/v1/events?from={from}&limit=10000"))
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("events json");
+        let events = page["events"].as_array().expect("events").clone();
+        if events.is_empty() {
+            return counts;
+        }
+        from = page["next"].as_u64().expect("next");
+        for event in events.iter().filter(|e| e["type"] == "AppCreated") {
+            let id = event["app"].as_str().expect("an app id").to_owned();
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+}
+
+fn urls_of(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .running()
+        .into_iter()
+        .map(|i| cluster.url(i))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_the_leader_under_keyed_writes_loses_and_doubles_nothing() {
+    let _turn = TURN.lock().await;
+    let mut cluster = Cluster::start(&[]);
+    let (mut leader, mut epoch) = cluster.leader().await;
+    let urls = Arc::new(Mutex::new(urls_of(&cluster)));
+    let writers = Writers::start(urls.clone(), 4);
+    for round in 0..10 {
+        let before = writers.acked();
+        wait_until("writes acknowledged", ELECTION_WITHIN, || async {
+            writers.acked() >= before + 5
+        })
+        .await;
+        cluster.kill(leader);
+        *urls.lock().expect("urls") = urls_of(&cluster);
+        let (next, next_epoch) = cluster.leader().await;
+        assert_ne!(next, leader, "round {round}");
+        assert!(
+            next_epoch > epoch,
+            "round {round}: epoch {next_epoch} after {epoch}"
+        );
+        cluster.start_instance(leader);
+        *urls.lock().expect("urls") = urls_of(&cluster);
+        (leader, epoch) = (next, next_epoch);
+    }
+    let acked = writers.stop().await;
+    assert!(acked.len() > 50, "only {} writes acknowledged", acked.len());
+    let (leader, _) = cluster.leader().await;
+    let head = cluster.converged().await;
+    let counts = created(&cluster.url(leader)).await;
+    for n in &acked {
+        let id = format!("/w/a{n}");
+        assert_eq!(counts.get(&id), Some(&1), "{id} acknowledged");
+    }
+    assert!(counts.values().all(|&c| c == 1), "an app created twice");
+    // Each election is in the log, with a growing epoch.
+    let state: Value = client()
+        .get(format!("{}/v1/leader", cluster.url(leader)))
+        .send()
+        .await
+        .expect("leader")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(state["recorded"]["epoch"], state["epoch"], "{state}");
+    assert_eq!(state["seq"].as_u64(), Some(head));
+    cluster.stop_and_verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_stopped_past_its_session_is_fenced_and_rejoins_as_a_standby() {
+    let _turn = TURN.lock().await;
+    let mut cluster = Cluster::start(&[]);
+    let (old, old_epoch) = cluster.leader().await;
+    let old_url = cluster.url(old);
+    cluster.signal(old, nix::sys::signal::Signal::SIGSTOP);
+    let others: Vec<usize> = cluster
+        .running()
+        .into_iter()
+        .filter(|&i| i != old)
+        .collect();
+    // The others elect a new leader while the old one sleeps.
+    let deadline = Instant::now() + ELECTION_WITHIN;
+    let (new, new_epoch) = loop {
+        let mut found = None;
+        for &i in &others {
+            if let Some(view) = cluster.election(i).await
+                && view["leading"] == true
+            {
+                found = Some((i, view["epoch"].as_u64().expect("epoch")));
+            }
+        }
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no new leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(new_epoch > old_epoch);
+    // A write sent to the paused leader waits in its socket; it wakes
+    // believing it leads, with state from before.
+    let pending = tokio::spawn(async move {
+        client()
+            .post(format!("{old_url}/v2/apps"))
+            .header("Idempotency-Key", "while-stopped")
+            .json(&json!({"id": "/stopped/app", "cmd": "sleep 1", "instances": 0}))
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.signal(old, nix::sys::signal::Signal::SIGCONT);
+    let status = pending.await.expect("the request").expect("an answer");
+    // Fenced (503) or passed on to the new leader once stepped down (201):
+    // never written under the old epoch.
+    assert!(
+        status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CREATED,
+        "{status}"
+    );
+    let (leader, epoch) = cluster.leader().await;
+    assert_eq!(
+        (leader, epoch),
+        (new, new_epoch),
+        "the old leader rejoined as a standby"
+    );
+    cluster.converged().await;
+    let counts = created(&cluster.url(new)).await;
+    let expected = usize::from(status == StatusCode::CREATED);
+    assert_eq!(counts.get("/stopped/app").copied().unwrap_or(0), expected);
+    // Every election in the log came from a live leader, in order.
+    let events: Vec<Value> =
+        common::all_events(&client(), cluster.servers[new].as_ref().expect("new"))
+            .await
+            .into_iter()
+            .filter(|e| e["type"] == "LeaderElected")
+            .collect();
+    let epochs: Vec<u64> = events
+        .iter()
+        .map(|e| e["epoch"].as_u64().expect("epoch"))
+        .collect();
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
+    assert_eq!(epochs.last(), Some(&new_epoch));
+    cluster.stop_and_verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_zookeeper_leader_loses_no_acknowledged_write() {
+    let _turn = TURN.lock().await;
+    let mut cluster = Cluster::start(&[]);
+    cluster.leader().await;
+    let urls = Arc::new(Mutex::new(urls_of(&cluster)));
+    let writers = Writers::start(urls, 4);
+    wait_until("writes", ELECTION_WITHIN, || async {
+        writers.acked() >= 20
+    })
+    .await;
+    let zk_leader = cluster.ensemble.leader().expect("a quorum leader");
+    cluster.ensemble.kill(zk_leader);
+    let before = writers.acked();
+    wait_until(
+        "writes after the quorum re-elected",
+        ELECTION_WITHIN,
+        || async { writers.acked() >= before + 20 },
+    )
+    .await;
+    let acked = writers.stop().await;
+    let (leader, _) = cluster.leader().await;
+    cluster.converged().await;
+    let counts = created(&cluster.url(leader)).await;
+    for n in &acked {
+        assert_eq!(counts.get(&format!("/w/a{n}")), Some(&1), "write {n}");
+    }
+    cluster.stop_and_verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_zookeeper_stops_the_leader_and_its_return_elects_one_without_restarts() {
+    let _turn = TURN.lock().await;
+    let mut cluster = Cluster::start(&[]);
+    let (leader, epoch) = cluster.leader().await;
+    let url = cluster.url(leader);
+    let http = client();
+    let write = |id: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(format!("{url}/v2/apps"))
+                .timeout(Duration::from_secs(10))
+                .json(&json!({"id": id, "cmd": "sleep 1", "instances": 0}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }
+    };
+    assert_eq!(
+        write("/before").await.expect("answered"),
+        StatusCode::CREATED
+    );
+    for i in 0..3 {
+        cluster.ensemble.kill(i);
+    }
+    // The leader stops leading within its session; reads go on.
+    wait_until("the leader steps down", ELECTION_WITHIN, || async {
+        cluster
+            .election(leader)
+            .await
+            .is_some_and(|v| v["leading"] == false)
+    })
+    .await;
+    let refused = write("/during").await.expect("answered");
+    assert_eq!(refused, StatusCode::SERVICE_UNAVAILABLE);
+    let apps: Value = http
+        .get(format!("{url}/v2/apps"))
+        .send()
+        .await
+        .expect("a read")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(apps["apps"].as_array().map(Vec::len), Some(1), "{apps}");
+    for i in 0..3 {
+        cluster.ensemble.restart(i).expect("restarted");
+    }
+    cluster.ensemble.wait_serving().expect("a quorum again");
+    let (_, next_epoch) = cluster.leader().await;
+    assert!(next_epoch > epoch);
+    wait_until("writes accepted again", ELECTION_WITHIN, || async {
+        write("/after")
+            .await
+            .is_ok_and(|s| s == StatusCode::CREATED)
+    })
+    .await;
+    let (leader, _) = cluster.leader().await;
+    cluster.converged().await;
+    let counts = created(&cluster.url(leader)).await;
+    assert_eq!(counts.get("/before"), Some(&1));
+    assert_eq!(counts.get("/during"), None);
+    assert_eq!(counts.get("/after"), Some(&1));
+    cluster.stop_and_verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standbys_serve_reads_and_streams_at_the_leaders_seqs_and_pass_writes_on() {
+    let _turn = TURN.lock().await;
+    let mut cluster = Cluster::start(&[]);
+    let (leader, _) = cluster.leader().await;
+    let standby = (leader + 1) % 3;
+    let http = client();
+    let answer = http
+        .post(format!("{}/v2/apps", cluster.url(standby)))
+        .json(&json!({"id": "/via/standby", "cmd": "sleep 1", "instances": 0}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let head = cluster.converged().await;
+    let read = http
+        .get(format!("{}/v2/apps/via/standby", cluster.url(standby)))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(read.status(), StatusCode::OK);
+    let seq: u64 = read.headers()["x-stride-seq"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("a seq");
+    assert_eq!(seq, head);
+    // Marathon's shapes name the leader on every instance.
+    let expected = cluster.url(leader).trim_start_matches("http://").to_owned();
+    for i in 0..3 {
+        let leader_v2: Value = http
+            .get(format!("{}/v2/leader", cluster.url(i)))
+            .send()
+            .await
+            .expect("leader")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(leader_v2, json!({"leader": expected}));
+        let info: Value = http
+            .get(format!("{}/v2/info", cluster.url(i)))
+            .send()
+            .await
+            .expect("info")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(info["leader"], json!(expected));
+        assert_eq!(info["elected"], json!(i == leader));
+        assert_eq!(info["marathon_config"]["ha"], json!(true));
+    }
+    // A standby's stream subscriber sees the leader's events, seq by seq,
+    // as writes passed through that standby land.
+    let mut ws = stream_client::subscribe(
+        cluster.servers[standby].as_ref().expect("standby"),
+        "from=1",
+    )
+    .await;
+    for n in 0..5 {
+        let answer = http
+            .post(format!("{}/v2/apps", cluster.url(standby)))
+            .json(&json!({"id": format!("/streamed/a{n}"), "cmd": "sleep 1", "instances": 0}))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(answer.status(), StatusCode::CREATED);
+    }
+    let head = cluster.converged().await;
+    let mut streamed = Vec::new();
+    while streamed.last().and_then(|e: &Value| e["seq"].as_u64()) != Some(head) {
+        streamed.extend(stream_client::read_until_caught_up(&mut ws).await);
+    }
+    let on_leader =
+        common::all_events(&http, cluster.servers[leader].as_ref().expect("leader")).await;
+    let on_standby =
+        common::all_events(&http, cluster.servers[standby].as_ref().expect("standby")).await;
+    assert_eq!(on_leader, on_standby);
+    let ids = |events: &[Value]| {
+        events
+            .iter()
+            .map(|e| (e["seq"].clone(), e["id"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&streamed), ids(&on_leader));
+    cluster.stop_and_verify();
+}
+
+/// The app's running tasks by id, as `url` shows them.
+async fn running_tasks(url: &str, app: &str) -> BTreeSet<String> {
+    let answer: Value = match client()
+        .get(format!("{url}/v2/apps{app}/tasks"))
+        .send()
+        .await
+    {
+        Ok(response) => response.json().await.unwrap_or_default(),
+        Err(_) => return BTreeSet::new(),
+    };
+    answer["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["state"] == "TASK_RUNNING")
+        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Whether the real master has framework `id` connected and active.
+async fn subscribed(master: &str, id: &str) -> bool {
+    let Ok(response) = client()
+        .get(format!("{master}/master/frameworks"))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let frameworks: Value = response.json().await.unwrap_or_default();
+    frameworks["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f["id"] == id && f["active"] == true && f["connected"] == true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_real_mesos_a_new_leader_keeps_the_framework_and_its_tasks() {
+    let _turn = TURN.lock().await;
+    // Held to the end: the real master is this test's alone meanwhile.
+    let Some(real) = common::real_master().await else {
+        return;
+    };
+    let master = real.url.clone();
+    let name = format!("stride-ha-{}", uuid::Uuid::new_v4());
+    let mut cluster = Cluster::start(&["--master", &master, "--framework-name", &name]);
+    let (mut leader, _) = cluster.leader().await;
+    let http = client();
+    let app = "/ha/sleep";
+    let created = http
+        .post(format!("{}/v2/apps", cluster.url((leader + 1) % 3)))
+        .json(&json!({"id": app, "cmd": "sleep 1000", "instances": 2, "cpus": 0.01, "mem": 8}))
+        .send()
+        .await
+        .expect("created");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let tasks = loop {
+        let tasks = running_tasks(&cluster.url(leader), app).await;
+        if tasks.len() == 2 {
+            break tasks;
+        }
+        assert!(Instant::now() < deadline, "two tasks never ran: {tasks:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let info: Value = common::get_json(&http, &format!("{}/v2/info", cluster.url(leader))).await;
+    let framework = info["frameworkId"]
+        .as_str()
+        .expect("a framework id")
+        .to_owned();
+    for round in 0..3 {
+        cluster.kill(leader);
+        let (next, _) = cluster.leader().await;
+        leader = next;
+        let url = cluster.url(leader);
+        // The new leader subscribes as the same framework and keeps the tasks.
+        wait_until("the framework resubscribed", ELECTION_WITHIN, || async {
+            subscribed(&master, &framework).await
+        })
+        .await;
+        let info: Value = common::get_json(&http, &format!("{url}/v2/info")).await;
+        assert_eq!(info["frameworkId"], json!(framework), "round {round}");
+        assert_eq!(running_tasks(&url, app).await, tasks, "round {round}");
+        cluster.start_instance(
+            (0..3)
+                .find(|&i| cluster.servers[i].is_none())
+                .expect("the killed one"),
+        );
+    }
+    // Past a reconciliation, nothing was launched or killed again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = common::all_events(&http, cluster.servers[leader].as_ref().expect("leader")).await;
+    let of = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
+    assert_eq!(of("TaskLaunchRequested"), 2, "a task launched twice");
+    assert_eq!(of("TaskKillRequested"), 0, "a task killed");
+    let subscribed_as: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "FrameworkSubscribed")
+        .filter_map(|e| e["framework"].as_str())
+        .collect();
+    assert_eq!(subscribed_as, BTreeSet::from([framework.as_str()]));
+    assert_eq!(running_tasks(&cluster.url(leader), app).await, tasks);
+    // Leave the shared agent as found.
+    let deleted = http
+        .delete(format!("{}/v2/apps{app}", cluster.url(leader)))
+        .send()
+        .await
+        .expect("deleted");
+    assert!(deleted.status().is_success());
+    wait_until("the tasks gone", Duration::from_secs(60), || async {
+        !subscribed(&master, &framework).await || {
+            let frameworks: Value =
+                common::get_json(&http, &format!("{master}/master/frameworks")).await;
+            frameworks["frameworks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| f["id"] == framework.as_str())
+                .all(|f| f["tasks"].as_array().is_none_or(Vec::is_empty))
+        }
+    })
+    .await;
+    cluster.stop_and_verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_behind_the_trimmed_log_copies_it_from_a_peer() {
+    let _turn = TURN.lock().await;
+    let mut cluster = Cluster::start_some(&[], 2);
+    let (leader, _) = cluster.leader().await;
+    let http = client();
+    for n in 0..20 {
+        let created = http
+            .post(format!("{}/v2/apps", cluster.url(leader)))
+            .header("Idempotency-Key", format!("early-{n}"))
+            .json(&json!({"id": format!("/early/a{n}"), "cmd": "sleep 1", "instances": 0}))
+            .send()
+            .await
+            .expect("created");
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    // The two running instances applied everything: the leader trims.
+    let url: stride_zk::ZkUrl = cluster.ensemble.url("/stride").parse().expect("a URL");
+    let zk = stride_zk::Zk::connect(&url, Duration::from_secs(5))
+        .await
+        .expect("a session");
+    wait_until("the replicated log trimmed", ELECTION_WITHIN, || async {
+        zk.batches()
+            .await
+            .is_ok_and(|b| b.first().is_some_and(|b| b.first > 1))
+    })
+    .await;
+    cluster.start_instance(2);
+    let head = cluster.converged().await;
+    let copied = created(&cluster.url(2)).await;
+    assert_eq!(copied, created(&cluster.url(leader)).await);
+    assert_eq!(copied.len(), 20);
+    // Its idempotency records came along: a retry replays, appending nothing.
+    let events = common::all_events(&http, cluster.servers[2].as_ref().expect("new")).await;
+    assert_eq!(events.len() as u64, head);
+    cluster.stop_and_verify();
+    // Started alone on that store, it answers the retry from its own copy.
+    let alone = Server::start(cluster.dirs[2].path(), &[]);
+    let retried = http
+        .post(alone.url("/v2/apps"))
+        .header("Idempotency-Key", "early-3")
+        .json(&json!({"id": "/early/a3", "cmd": "sleep 1", "instances": 0}))
+        .send()
+        .await
+        .expect("retried");
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    assert_eq!(common::all_events(&http, &alone).await.len() as u64, head);
+}
