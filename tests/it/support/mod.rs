@@ -24,6 +24,20 @@ pub struct Server {
     pub url: String,
 }
 
+/// `serve` on an ephemeral port over `data_dir`, logging at `level`.
+fn serve_args<'a>(
+    command: &'a mut Command,
+    data_dir: &Path,
+    extra: &[&str],
+    level: &str,
+) -> &'a mut Command {
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("STRIDE_LOG", level)
+}
+
 impl Server {
     /// Starts `stride serve --no-mesos` on `data_dir` and waits until it
     /// listens: the log and the API alone, so seqs are the test's own.
@@ -49,13 +63,7 @@ impl Server {
             }
             None => Command::new(BIN),
         };
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("STRIDE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        serve_args(&mut command, data_dir, extra, "warn").stderr(Stdio::inherit());
         let (child, url) = spawn_until_listening(command, "stride: listening on ");
         Server { child, url }
     }
@@ -64,12 +72,7 @@ impl Server {
     /// logging at info level into a `Log` the test reads.
     pub fn start_logged(data_dir: &Path, extra: &[&str]) -> (Server, Log) {
         let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("STRIDE_LOG", "info")
-            .stderr(Stdio::piped());
+        serve_args(&mut command, data_dir, extra, "info").stderr(Stdio::piped());
         let (mut child, url) = spawn_until_listening(command, "stride: listening on ");
         let log = Log::default();
         let stderr = child.stderr.take().expect("stderr is piped");
