@@ -849,6 +849,13 @@ async fn info_leader_and_ping() {
         ]
     );
     assert_eq!(keys(&info["http_config"]), ["http_port", "https_port"]);
+    // Served over HTTP: its port there, none for HTTPS (tls.rs has the other).
+    let port = server.url.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    assert_eq!(
+        info["http_config"],
+        json!({"http_port": port, "https_port": null})
+    );
+    assert_eq!(info["marathon_config"]["webui_url"], server.url.as_str());
     assert_eq!(
         info["version"], "1.11.0",
         "a Marathon version clients accept"

@@ -118,6 +118,7 @@ impl Stack {
             readiness: Default::default(),
             server: ServerInfo {
                 address,
+                scheme: "http",
                 service_ports: PortRange::default(),
                 framework_name: "stride".into(),
                 masters: Vec::new(),

@@ -236,6 +236,31 @@ async fn https_and_wss_serve_clients_that_trust_the_ca() {
     );
 }
 
+/// Served over HTTPS, `/v2/info` says so as Marathon with
+/// `--disable_http` and a keystore does: the HTTPS port, no HTTP port, and
+/// an `https://` web UI; `/v1/leader` names the same URL.
+#[tokio::test]
+async fn info_names_the_https_port_and_url() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &pki.tls_flags());
+    let http = pki.client();
+    let get = |path: &str| {
+        let request = http.get(server.url(path));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let info = get("/v2/info").await;
+    assert_eq!(
+        info["http_config"],
+        serde_json::json!({"http_port": null, "https_port": port}),
+        "{info}"
+    );
+    assert_eq!(info["marathon_config"]["webui_url"], server.url.as_str());
+    let leader = get("/v1/leader").await;
+    assert_eq!(leader["leader"]["url"], server.url.as_str(), "{leader}");
+}
+
 /// `stride lb haproxy --ca-file` reads the state over HTTPS and follows
 /// the stream over WSS until HAProxy has everything.
 #[tokio::test]

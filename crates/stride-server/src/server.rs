@@ -262,6 +262,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         committer: committer.clone(),
         server: ServerInfo {
             address: bound,
+            scheme,
             service_ports: config.service_ports,
             framework_name: mesos.framework_name.clone(),
             masters: mesos.masters.iter().map(without_credentials).collect(),

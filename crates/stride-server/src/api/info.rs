@@ -20,6 +20,8 @@ pub const MARATHON_API_VERSION: &str = "1.11.0";
 pub struct ServerInfo {
     /// The address the API is bound to; with a single Stride it is the leader.
     pub address: SocketAddr,
+    /// `https` with `--tls-cert`, else `http`: the one scheme it serves.
+    pub scheme: &'static str,
     pub service_ports: PortRange,
     pub framework_name: String,
     /// The masters Stride drives, credentials removed; empty without Mesos.
@@ -49,8 +51,12 @@ pub async fn info(State(shared): State<Shared>, ha: Option<Extension<RoleView>>)
         }
         None => (true, Some(server.address.to_string())),
     };
-    let shown = leader.clone().unwrap_or_else(|| server.address.to_string());
-    let mut config = marathon_config(server, &shown);
+    // The leader's own URL carries its scheme; a lone server, its own.
+    let webui = match view_leader_url(ha.as_ref()) {
+        Some(url) => url,
+        None => server.url(),
+    };
+    let mut config = marathon_config(server, &webui);
     config["ha"] = json!(ha.is_some());
     let view = ha.as_ref().map(|Extension(view)| view.now());
     Json(json!({
@@ -72,15 +78,18 @@ pub async fn info(State(shared): State<Shared>, ha: Option<Extension<RoleView>>)
             "zk_session_timeout": view.as_ref().map(|v| v.session_timeout.as_millis() as u64),
             "zk_timeout": null,
         },
+        // One listener: its port under its scheme, none under the other
+        // (Marathon's `--disable_http` with HTTPS on).
         "http_config": {
-            "http_port": server.address.port(),
-            "https_port": null,
+            "http_port": (server.scheme == "http").then_some(server.address.port()),
+            "https_port": (server.scheme == "https").then_some(server.address.port()),
         },
     }))
 }
 
-/// Marathon's `marathon_config`: its flags, by name.
-fn marathon_config(server: &ServerInfo, leader: &str) -> Value {
+/// Marathon's `marathon_config`: its flags, by name; `webui` is the
+/// leader's URL.
+fn marathon_config(server: &ServerInfo, webui: &str) -> Value {
     let master = server.masters.join(",");
     let entries = [
         ("access_control_allow_origin", json!(null)),
@@ -127,7 +136,8 @@ fn marathon_config(server: &ServerInfo, leader: &str) -> Value {
         ("task_lost_expunge_initial_delay", json!(0)),
         ("task_lost_expunge_interval", json!(0)),
         ("task_reservation_timeout", json!(null)),
-        ("webui_url", json!(format!("http://{leader}"))),
+        // Marathon's derived UI URL (scheme by TLS), as it tells Mesos.
+        ("webui_url", json!(webui)),
         ("maintenance_mode", json!(null)),
     ];
     Value::Object(
@@ -181,7 +191,7 @@ pub async fn election_v1(
     match ha {
         Some(Extension(view)) => Json(election(&shared, &view)),
         None => {
-            let url = format!("http://{}", shared.server.address);
+            let url = shared.server.url();
             Json(json!({
                 "leading": true,
                 "epoch": 0,
@@ -215,6 +225,21 @@ fn election(shared: &Shared, view: &RoleView) -> Value {
         "seq": state.seq,
         "zookeeper": view.connected,
     })
+}
+
+impl ServerInfo {
+    /// This server's base URL, in the scheme it serves.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.address)
+    }
+}
+
+/// The known leader's base URL, with high availability.
+fn view_leader_url(ha: Option<&Extension<RoleView>>) -> Option<String> {
+    let Extension(view) = ha?;
+    let view = view.now();
+    let (_, _, url) = view.leader.as_ref()?;
+    Some(url.trim_end_matches('/').to_owned())
 }
 
 /// The leader as Marathon names it: `host:port`.
