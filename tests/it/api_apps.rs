@@ -850,7 +850,7 @@ async fn info_leader_and_ping() {
     );
     assert_eq!(keys(&info["http_config"]), ["http_port", "https_port"]);
     // Served over HTTP: its port there, none for HTTPS (tls.rs has the other).
-    let port = server.url.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
     assert_eq!(
         info["http_config"],
         json!({"http_port": port, "https_port": null})
