@@ -22,14 +22,37 @@ pub struct Remote {
         default_value = "http://127.0.0.1:8080"
     )]
     pub url: Url,
+    #[command(flatten)]
+    pub auth: ClientAuth,
+}
+
+/// What every client of a running Stride presents, whatever names the
+/// server (--stride, or the store's serving file for a live backup).
+#[derive(clap::Args, Clone, Default)]
+pub struct ClientAuth {
     /// A bearer token (`stride auth token create`), sent on every request
     /// and stream; needed when the server has an auth file.
     #[arg(long, env = "STRIDE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// PEM certificates to trust the server's by (an https:// --stride
-    /// whose certificate a private CA signed), besides the public roots.
+    /// PEM certificates to trust the server's by (an https:// server whose
+    /// certificate a private CA signed), besides the public roots.
     #[arg(long, env = "STRIDE_CA_FILE")]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl ClientAuth {
+    /// The token and the CA file, each checked (the error names the flag).
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        let ca = self
+            .ca_file
+            .as_deref()
+            .map(CaFile::load)
+            .transpose()
+            .context("--ca-file (or STRIDE_CA_FILE)")?;
+        let credentials = Credentials::bearer(self.token.clone()).with_ca(ca);
+        credentials.headers().context("--token (or STRIDE_TOKEN)")?;
+        Ok(credentials)
+    }
 }
 
 impl Remote {
@@ -52,17 +75,9 @@ impl Remote {
         Ok(url)
     }
 
-    /// The token and the CA file, each checked (the error names the flag).
+    /// The token and the CA file (`ClientAuth::credentials`).
     pub fn credentials(&self) -> anyhow::Result<Credentials> {
-        let ca = self
-            .ca_file
-            .as_deref()
-            .map(CaFile::load)
-            .transpose()
-            .context("--ca-file (or STRIDE_CA_FILE)")?;
-        let credentials = Credentials::bearer(self.token.clone()).with_ca(ca);
-        credentials.headers().context("--token (or STRIDE_TOKEN)")?;
-        Ok(credentials)
+        self.auth.credentials()
     }
 
     /// The headers every request carries: the credentials, if any.
@@ -85,7 +100,6 @@ impl Remote {
             .credentials()?
             .http_client()?
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
             .build()
             .context("cannot make an HTTP client")?;
         Ok(Api {
@@ -125,23 +139,14 @@ impl Api {
         url: Url,
         body: Option<&Value>,
     ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut request = self.http.request(method.clone(), url.clone());
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(Duration::from_secs(60));
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|error| {
-            // The innermost cause says it ("Connection refused"); the
-            // layers above it repeat the URL.
-            let mut cause: &dyn std::error::Error = &error;
-            while let Some(source) = cause.source() {
-                cause = source;
-            }
-            Failure::Unreachable(format!(
-                "cannot reach Stride at {} (--stride or STRIDE_URL): {cause}{}",
-                self.remote.url,
-                untrusted_hint(&error)
-            ))
-        })?;
+        let response = self.open(request).await?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -156,6 +161,37 @@ impl Api {
             return Ok((status, answer));
         }
         Err(refusal(status, &answer, &format!("{method} {url}")))
+    }
+
+    /// A GET whose 2xx answer the caller reads as it comes, with no time
+    /// limit on the whole (a backup may be large); other answers fail as
+    /// `send`'s do.
+    pub async fn get_streamed(&self, url: Url) -> anyhow::Result<reqwest::Response> {
+        let response = self.open(self.http.get(url.clone())).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let answer = response.json().await.unwrap_or(Value::Null);
+        Err(refusal(status, &answer, &format!("GET {url}")))
+    }
+
+    /// Sends `request`; failing to reach the server says why.
+    async fn open(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let response = request.send().await.map_err(|error| {
+            // The innermost cause says it ("Connection refused"); the
+            // layers above it repeat the URL.
+            let mut cause: &dyn std::error::Error = &error;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            Failure::Unreachable(format!(
+                "cannot reach Stride at {} (--stride or STRIDE_URL): {cause}{}",
+                self.remote.url,
+                untrusted_hint(&error)
+            ))
+        })?;
+        Ok(response)
     }
 }
 
@@ -271,8 +307,7 @@ mod tests {
     fn ids_become_escaped_segments() {
         let remote = Remote {
             url: "http://h:1/".parse().unwrap(),
-            token: None,
-            ca_file: None,
+            auth: ClientAuth::default(),
         };
         let url = remote.resource(
             "/v2/apps",

@@ -13,6 +13,8 @@ use stride_log::store::backup::{self, Summary};
 use stride_log::store::{Acknowledged, EventLog, restore};
 use stride_runtime::clock::now_micros;
 
+use super::remote::{ClientAuth, Remote, block_on};
+
 #[derive(Subcommand)]
 pub enum StoreCommand {
     /// Check every record, the seqs against the watermark, the indexes and
@@ -38,6 +40,9 @@ pub enum StoreCommand {
         /// The backup file to write (replaced only once complete).
         #[arg(long)]
         to: PathBuf,
+        /// How to reach the server running on the store, if one is.
+        #[command(flatten)]
+        auth: ClientAuth,
     },
     /// Replace the store with a backup, rebuilding its indexes; the store
     /// it replaces is kept in a `replaced-<time>` directory beside it.
@@ -64,7 +69,7 @@ pub fn run(command: StoreCommand) -> anyhow::Result<()> {
     match command {
         StoreCommand::Verify { data_dir } => verify(&data_dir),
         StoreCommand::Export { data_dir, from } => export(&data_dir, Seq(from)),
-        StoreCommand::Backup { data_dir, to } => write_backup(&data_dir, &to),
+        StoreCommand::Backup { data_dir, to, auth } => write_backup(&data_dir, &to, &auth),
         StoreCommand::Restore { data_dir, from } => restore_backup(&data_dir, &from),
         StoreCommand::Repair {
             data_dir,
@@ -175,7 +180,7 @@ fn export(data_dir: &Path, from: Seq) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
+fn write_backup(data_dir: &Path, to: &Path, auth: &ClientAuth) -> anyhow::Result<()> {
     if !data_dir.join("db").exists() {
         bail!("--data-dir {}: no Stride store there", data_dir.display());
     }
@@ -183,7 +188,7 @@ fn write_backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     let file = File::create(&partial)
         .with_context(|| format!("--to {}: cannot create {}", to.display(), partial.display()))?;
     let written = if in_use(data_dir)? {
-        backup_from_server(data_dir, &file).and_then(|()| {
+        backup_from_server(data_dir, &file, auth).and_then(|()| {
             let copy = File::open(&partial).context("cannot read the backup back")?;
             backup::inspect(BufReader::new(copy)).context("the server's backup does not check out")
         })
@@ -229,20 +234,29 @@ fn backup_offline(data_dir: &Path, file: &File) -> anyhow::Result<Summary> {
     Ok(log.backup(head, now_micros(), false, BufWriter::new(file))?)
 }
 
-/// Streams `GET /v1/backup` from the server running on the store.
-fn backup_from_server(data_dir: &Path, file: &File) -> anyhow::Result<()> {
+/// Streams `GET /v1/backup` from the server running on the store, as any
+/// client of it does (token, CA file).
+fn backup_from_server(data_dir: &Path, file: &File, auth: &ClientAuth) -> anyhow::Result<()> {
+    let serving = data_dir.join(backup::SERVING_FILE);
     let Some(url) = backup::serving_url(data_dir) else {
         bail!(
             "--data-dir {}: the store is in use, but no server names itself in {} (is it an older stride serve?)",
             data_dir.display(),
-            data_dir.join(backup::SERVING_FILE).display()
+            serving.display()
         );
     };
-    super::remote::block_on(async {
-        let endpoint = format!("{url}/v1/backup");
-        let mut response = reqwest::get(&endpoint)
+    let remote = Remote {
+        url: url
+            .parse()
+            .with_context(|| format!("{}: not a URL: {url}", serving.display()))?,
+        auth: auth.clone(),
+    };
+    let endpoint = remote.endpoint("/v1/backup")?;
+    let api = remote.api()?;
+    block_on(async {
+        let mut response = api
+            .get_streamed(endpoint.clone())
             .await
-            .and_then(|r| r.error_for_status())
             .with_context(|| format!("cannot get a backup from {endpoint}"))?;
         let mut out = BufWriter::new(file);
         while let Some(chunk) = response

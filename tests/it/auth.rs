@@ -4,13 +4,13 @@
 //! to `/prod/` and an admin; lists and both streams filtered to the
 //! principal's prefixes; the audit's principal proven; SIGHUP reloads.
 
-use crate::support::{BIN, Log, Server, app, client, run_stride, wait_until};
+use crate::support::{BIN, Log, Server, app, client, create_token, run_stride, wait_until};
 use futures::StreamExt;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -83,30 +83,6 @@ impl Secured {
             .unwrap();
         events["head"].as_u64().unwrap()
     }
-}
-
-/// `stride auth token create`: the secret is stdout's one line, and the
-/// file holds its hash, never the secret.
-fn create_token(file: &Path, name: &str, role: &str) -> String {
-    let (ok, out, err) = run_stride(&[
-        "auth",
-        "token",
-        "create",
-        "--name",
-        name,
-        "--role",
-        role,
-        "--auth-file",
-        file.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    let secret = out.trim().to_owned();
-    assert_eq!(out.lines().count(), 1, "{out}");
-    assert!(secret.starts_with("stride_"), "{out}");
-    let text = std::fs::read_to_string(file).unwrap();
-    assert!(!text.contains(&secret), "the secret is written nowhere");
-    assert!(text.contains(&format!("name = \"{name}\"")), "{text}");
-    secret
 }
 
 /// What a principal's roles grant, as this test models them (apart from

@@ -5,7 +5,7 @@
 //! POSTed to an HTTPS receiver trusted by `--callback-ca-file`.
 
 use crate::support::lb::{HaproxyGuard, Sidecar};
-use crate::support::{BIN, Server, app, wait_until};
+use crate::support::{BIN, Server, app, create_token, run_stride, wait_until};
 use crate::support::{ports, real_parts};
 use futures::StreamExt;
 use rcgen::{
@@ -259,6 +259,85 @@ async fn info_names_the_https_port_and_url() {
     assert_eq!(info["marathon_config"]["webui_url"], server.url.as_str());
     let leader = get("/v1/leader").await;
     assert_eq!(leader["leader"]["url"], server.url.as_str(), "{leader}");
+}
+
+/// `stride store backup` of a store an HTTPS server with an auth file
+/// runs on: the backup comes through GET /v1/backup with the client
+/// options every client has (`--ca-file` / `STRIDE_CA_FILE`, `--token` /
+/// `STRIDE_TOKEN`); without them it fails saying which to give.
+#[tokio::test]
+async fn a_live_backup_over_https_carries_the_ca_file_and_the_token() {
+    let pki = Pki::new();
+    let auth = tempfile::tempdir().unwrap();
+    let file = auth.path().join("auth.toml");
+    std::fs::write(
+        &file,
+        "[roles.admin]\ngrants = [{ prefix = \"/\", verbs = [\"read\", \"write\", \"stream\", \"audit\", \"admin\"] }]\n",
+    )
+    .unwrap();
+    let token = create_token(&file, "ops", "admin");
+    let data = tempfile::tempdir().unwrap();
+    let mut flags = pki.tls_flags();
+    flags.extend(["--auth-file", file.to_str().unwrap()]);
+    let server = Server::start(data.path(), &flags);
+    let created = pki
+        .client()
+        .post(server.url("/v2/apps"))
+        .bearer_auth(&token)
+        .json(&app("/backed/up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let to = auth.path().join("backup");
+    let backup = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command
+            .args(["store", "backup", "--data-dir"])
+            .arg(data.path())
+            .arg("--to")
+            .arg(&to)
+            .args(args)
+            .env("STRIDE_LOG", "warn")
+            .env_remove("STRIDE_CA_FILE")
+            .env_remove("STRIDE_TOKEN")
+            .envs(env.iter().copied());
+        let output = command.output().unwrap();
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), out + &err)
+    };
+    let ca = pki.ca.to_str().unwrap();
+    let (ok, said) = backup(&["--token", &token], &[]);
+    assert!(
+        !ok && said.contains("--ca-file or STRIDE_CA_FILE"),
+        "{said}"
+    );
+    let (ok, said) = backup(&["--ca-file", ca], &[]);
+    assert!(!ok && said.contains("--token or STRIDE_TOKEN"), "{said}");
+    assert!(!to.exists(), "a failed backup leaves no file");
+    let (ok, said) = backup(&["--ca-file", ca, "--token", &token], &[]);
+    assert!(ok && said.contains("backup of seqs 1..="), "{said}");
+    std::fs::remove_file(&to).unwrap();
+    let (ok, said) = backup(&[], &[("STRIDE_CA_FILE", ca), ("STRIDE_TOKEN", &token)]);
+    assert!(ok && said.contains("backup of seqs 1..="), "{said}");
+
+    // The copy holds the app: restored elsewhere, the store exports it.
+    let restored = tempfile::tempdir().unwrap();
+    let target = restored.path().join("store");
+    let (ok, _, err) = run_stride(&[
+        "store",
+        "restore",
+        "--data-dir",
+        target.to_str().unwrap(),
+        "--from",
+        to.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, exported, err) =
+        run_stride(&["store", "export", "--data-dir", target.to_str().unwrap()]);
+    assert!(ok && exported.contains("/backed/up"), "{err}{exported}");
 }
 
 /// `stride lb haproxy --ca-file` reads the state over HTTPS and follows

@@ -356,6 +356,30 @@ pub fn users_file(users: &[&str], anonymous: &str) -> (tempfile::TempDir, PathBu
     (dir, path)
 }
 
+/// A token for `role` named `name`, made by `stride auth token create` in
+/// the auth file `file`; the secret is printed once and stored nowhere.
+pub fn create_token(file: &Path, name: &str, role: &str) -> String {
+    let (ok, out, err) = run_stride(&[
+        "auth",
+        "token",
+        "create",
+        "--name",
+        name,
+        "--role",
+        role,
+        "--auth-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let secret = out.trim().to_owned();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(secret.starts_with("stride_"), "{out}");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(!text.contains(&secret), "the secret is written nowhere");
+    assert!(text.contains(&format!("name = \"{name}\"")), "{text}");
+    secret
+}
+
 /// The value of `series` (a name with its labels, as the text format
 /// writes it) on the server's `/metrics`.
 pub async fn metric(server: &Server, series: &str) -> f64 {
