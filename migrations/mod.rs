@@ -1,12 +1,18 @@
 //! Upcasting steps for event payloads, applied in order on read; the log is
-//! never rewritten. Compiled into `stride-log` by its `codec.rs`.
+//! never rewritten. Compiled into `stride-log` (its `lib.rs`).
+//!
+//! Store steps change the store's layout, not its history: each runs once,
+//! when a build opens an older store for writing, before the store is
+//! marked with the new format (`stride-log`'s `store/mod.rs`):
+//! - `m0001_snapshot_files.rs`, store format 3 -> 4: snapshots move from
+//!   the `snapshots` tree to files.
 //!
 //! To change an event payload's shape: bump its version in
 //! `stride-log`'s `event/kind.rs`, add `mNNNN_<what>.rs` here with a frozen copy of the
 //! old struct and an `upcast(&[u8]) -> Result<Vec<u8>, UpcastError>` that
 //! decodes the old bytes and encodes the new payload, register it in
 //! `STEPS`, and commit a fixture store written by the previous build under
-//! `fixtures/` with a test in `tests/migrations.rs` that opens it. Never edit
+//! `fixtures/` with a test in `tests/it/format.rs` that opens it. Never edit
 //! a step that has shipped.
 //!
 //! Event payloads are all still at their first version: no steps yet.
@@ -15,8 +21,10 @@
 //! needs no step either. Nor does store format 3: its record checksums wrap
 //! the payload (record format 1, unchecked, still decodes), and its command
 //! records and snapshot markers read their older shapes as they are.
-//! `fixtures/store-v1`, `store-v2` and `store-v3` are opened by
-//! `tests/format.rs`.
+//! `fixtures/store-v1` to `store-v4` are opened by `tests/it/format.rs`.
+
+#[cfg(feature = "store")]
+pub(crate) mod m0001_snapshot_files;
 
 /// One upcast: payload bytes of `kind` at version `from` to version `from + 1`.
 pub(crate) struct Step {

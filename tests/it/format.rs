@@ -519,6 +519,49 @@ fn an_older_store_is_marked_with_the_new_format_and_keeps_growing_in_it() {
     assert_eq!(format.as_ref(), STORE_FORMAT.to_be_bytes());
 }
 
+/// The snapshot an older store kept in its `snapshots` tree: the bytes of
+/// the newest complete one, read raw.
+fn snapshot_in_tree(db: &sled::Db) -> (u64, Vec<u8>) {
+    let tree = db.open_tree("snapshots").unwrap();
+    let (marker, count) = tree
+        .iter()
+        .map(Result::unwrap)
+        .rfind(|(key, _)| key.len() == 12 && key[8..] == [0xff; 4])
+        .expect("the fixture has a snapshot");
+    let seq = u64::from_be_bytes(marker[..8].try_into().unwrap());
+    let count = u32::from_be_bytes(count[..4].try_into().unwrap());
+    let bytes = (0..count)
+        .flat_map(|chunk| {
+            let mut key = marker[..8].to_vec();
+            key.extend_from_slice(&chunk.to_be_bytes());
+            tree.get(key).unwrap().unwrap().to_vec()
+        })
+        .collect();
+    (seq, bytes)
+}
+
+/// Store step m0001: an older store's newest snapshot moves from sled's
+/// `snapshots` tree to a file; the tree is dropped.
+#[test]
+fn opening_an_older_store_moves_its_snapshot_out_of_sled_into_a_file() {
+    for format in 1..STORE_FORMAT {
+        let dir = fixture_store(format);
+        let (seq, bytes) = snapshot_in_tree(&reopen_raw(dir.path()));
+        assert_eq!(seq, 10);
+        let log = EventLog::open(dir.path()).unwrap();
+        assert_eq!(log.snapshot_seqs().unwrap(), vec![Seq(10)]);
+        assert_eq!(log.snapshot(Seq(10)).unwrap().unwrap(), bytes);
+        let file = dir.path().join("snapshots/snap-00000000000000000010.bin");
+        assert!(file.is_file(), "format {format}");
+        drop(log);
+        let db = reopen_raw(dir.path());
+        assert!(
+            !db.tree_names().iter().any(|name| name == b"snapshots"),
+            "format {format}: the snapshots tree is still there"
+        );
+    }
+}
+
 #[test]
 fn a_store_from_a_newer_format_is_refused_naming_both_versions() {
     let dir = fixture_store(1);

@@ -254,20 +254,32 @@ async fn every_damage_to_every_file_is_detected_or_harmless_and_a_backup_restore
     let pristine = export(&store);
     let backed_up = &pristine[..120];
 
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&store)
-        .unwrap()
+    // sled's files, the watermark, and Stride's snapshot files.
+    let mut files: Vec<PathBuf> = [store.clone(), store.join("snapshots")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
         .collect();
     files.sort();
     let names: Vec<String> = files
         .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|f| {
+            f.strip_prefix(&store)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     for expected in ["conf", "db", "watermark"] {
         assert!(names.contains(&expected.to_owned()), "{names:?}");
     }
+    // sled's page-table snapshot, and Stride's snapshots of the state.
     assert!(names.iter().any(|n| n.starts_with("snap.")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("snapshots/snap-")),
+        "{names:?}"
+    );
     let mut outcomes = Vec::new();
     for (file, name) in files.iter().zip(&names) {
         let bytes = std::fs::read(file).unwrap();
@@ -335,6 +347,52 @@ async fn every_damage_to_every_file_is_detected_or_harmless_and_a_backup_restore
         lost("watermark: zero page") + lost("watermark: truncate") >= 2,
         "{outcomes:?}"
     );
+    // A snapshot is a cache: damage to one costs a replay, never history.
+    assert!(
+        lost("snapshots/") == 0
+            && outcomes
+                .iter()
+                .any(|(case, outcome)| { case.starts_with("snapshots/") && *outcome == "cache" }),
+        "{outcomes:?}"
+    );
+}
+
+/// A snapshot file is a cache: one with a flipped byte is dropped on
+/// start and the state rebuilt from an older one and the log, exactly.
+#[tokio::test]
+async fn a_damaged_snapshot_file_is_dropped_and_the_state_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--snapshot-every", "20"]);
+    create_apps(&server, 0, 40).await;
+    let snapshots = dir.path().join("snapshots");
+    let files = || -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+            .map(|listing| listing.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    };
+    wait_until("two snapshot files", Duration::from_secs(30), || async {
+        files().len() == 2
+    })
+    .await;
+    let http = client();
+    let before = get_json(&http, server.url("/v2/apps")).await;
+    stop(&mut server);
+    let newest = files().pop().unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&newest, bytes).unwrap();
+
+    let (ok, out) = verify(dir.path());
+    assert!(
+        !ok && out.contains("cache: ") && out.contains("checksum"),
+        "{out}"
+    );
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(get_json(&http, server.url("/v2/apps")).await, before);
+    assert!(!newest.exists(), "the damaged snapshot was kept");
 }
 
 async fn get_json(http: &reqwest::Client, url: String) -> Value {

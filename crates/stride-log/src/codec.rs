@@ -32,8 +32,7 @@ use bincode::Options;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-#[path = "../../../migrations/mod.rs"]
-mod migrations;
+use crate::migrations;
 
 pub const RECORD_FORMAT: u8 = 2;
 /// Records written before checksums (store formats 1 and 2).

@@ -2,7 +2,8 @@
 //! idempotency records and the callback cursors, in a file of its own
 //! format (restoring one: `restore.rs`). Records are copied as stored
 //! (checksums and all), so the restored log replays to the same state and
-//! answers audits alike.
+//! answers audits alike. Snapshot files are a cache and are not backed
+//! up: a restored store replays its log once, then snapshots anew.
 //!
 //! Events up to an acknowledged head never change, so a running server can
 //! write a backup while it appends (`GET /v1/backup`); a running server

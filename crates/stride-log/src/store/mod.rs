@@ -11,12 +11,12 @@
 //!   idx_kind     kind number (u16), first seq -> seqs
 //!   idx_time     recorded_at (u64 µs) of the first, first seq -> (recorded_at, seq) pairs
 //!   idempotency  Idempotency-Key            -> CommandRecord
-//!   snapshots    seq, chunk (u32)           -> snapshot bytes (see snapshot.rs)
 //!   meta         "format"                   -> store format (u32)
 //!   cursors      callback URL               -> last delivered seq (u64)
 //!
 //! Beside sled's files, `watermark` records how far the log was
-//! acknowledged (see watermark.rs); `integrity.rs` checks the two agree.
+//! acknowledged (see watermark.rs); `integrity.rs` checks the two agree;
+//! `snapshots/` holds snapshot files (see snapshot.rs).
 //!
 //! Only the committer appends (it alone holds the one `LogWriter`; readers
 //! get an `EventLog`, which cannot), so seq order is commit order. `cursors` is
@@ -34,7 +34,7 @@ mod postings;
 mod read;
 pub mod replica;
 pub mod restore;
-mod snapshot;
+pub(crate) mod snapshot;
 pub mod watermark;
 mod write;
 
@@ -58,8 +58,9 @@ use watermark::{Found, Mark, Watermark};
 /// carry checksums, large ones are split into parts, a watermark file
 /// records the acknowledged head, command records the request's digest and
 /// snapshot markers a checksum; older records, command records and markers
-/// read as they are.
-pub const STORE_FORMAT: u32 = 3;
+/// read as they are. 4: snapshots are files of their own, not a tree
+/// (store step `migrations/m0001_snapshot_files.rs`).
+pub const STORE_FORMAT: u32 = 4;
 /// The first store format with a watermark.
 const WATERMARKED: u32 = 3;
 
@@ -123,7 +124,6 @@ pub struct EventLog {
     idx_kind: sled::Tree,
     idx_time: sled::Tree,
     idempotency: sled::Tree,
-    snapshots: sled::Tree,
     cursors: sled::Tree,
     /// None when the store was found damaged: nothing may be written then.
     durability: Option<Durability>,
@@ -198,7 +198,6 @@ impl EventLog {
             idx_kind: db.open_tree("idx_kind")?,
             idx_time: db.open_tree("idx_time")?,
             idempotency: db.open_tree("idempotency")?,
-            snapshots: db.open_tree("snapshots")?,
             cursors: db.open_tree("cursors")?,
             events,
             db,
@@ -217,6 +216,10 @@ impl EventLog {
         };
         if log.durability.is_some() {
             if format != Some(STORE_FORMAT) {
+                if format.is_some_and(|f| f < 4) {
+                    let moved = crate::migrations::m0001_snapshot_files::run(&log.db, path)?;
+                    tracing::info!(?moved, "snapshots moved out of sled");
+                }
                 // Older entries stay as written; only what comes next is
                 // in the new format, which an older build must not misread.
                 meta.insert("format", &STORE_FORMAT.to_be_bytes())?;

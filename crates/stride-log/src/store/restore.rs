@@ -116,11 +116,13 @@ fn flush_events(
     })
 }
 
-/// The files of a store in a data directory: sled's and the watermark.
+/// The files of a store in a data directory: sled's, the watermark and
+/// the snapshot files (a restored store must not pick up the replaced
+/// store's snapshots: they are of another log).
 fn is_store_file(name: &str) -> bool {
     matches!(
         name,
-        "conf" | "db" | "blobs" | "watermark" | "watermark.partial"
+        "conf" | "db" | "blobs" | "watermark" | "watermark.partial" | super::snapshot::DIR
     ) || name.starts_with("snap.")
         || name.starts_with("damaged-snap.")
 }
