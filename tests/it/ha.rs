@@ -28,13 +28,14 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(extra: &[&str]) -> Cluster {
+    /// `None` (the test not run) without ZooKeeper or a JRE.
+    fn start(extra: &[&str]) -> Option<Cluster> {
         Cluster::start_some(extra, 3)
     }
 
     /// Three instances' places, the first `running` of them started.
-    fn start_some(extra: &[&str], running: usize) -> Cluster {
-        let ensemble = Ensemble::start(3).expect("a ZooKeeper ensemble");
+    fn start_some(extra: &[&str], running: usize) -> Option<Cluster> {
+        let ensemble = common::zookeeper(3)?;
         let mut cluster = Cluster {
             ensemble,
             dirs: (0..3)
@@ -46,7 +47,7 @@ impl Cluster {
         for i in 0..running {
             cluster.start_instance(i);
         }
-        cluster
+        Some(cluster)
     }
 
     fn start_instance(&mut self, i: usize) {
@@ -271,7 +272,9 @@ fn urls_of(cluster: &Cluster) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_the_leader_under_keyed_writes_loses_and_doubles_nothing() {
     let _turn = TURN.lock().await;
-    let mut cluster = Cluster::start(&[]);
+    let Some(mut cluster) = Cluster::start(&[]) else {
+        return;
+    };
     let (mut leader, mut epoch) = cluster.leader().await;
     let urls = Arc::new(Mutex::new(urls_of(&cluster)));
     let writers = Writers::start(urls.clone(), 4);
@@ -320,7 +323,9 @@ async fn kill_9_the_leader_under_keyed_writes_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_stopped_past_its_session_is_fenced_and_rejoins_as_a_standby() {
     let _turn = TURN.lock().await;
-    let mut cluster = Cluster::start(&[]);
+    let Some(mut cluster) = Cluster::start(&[]) else {
+        return;
+    };
     let (old, old_epoch) = cluster.leader().await;
     let old_url = cluster.url(old);
     cluster.signal(old, nix::sys::signal::Signal::SIGSTOP);
@@ -396,7 +401,9 @@ async fn a_leader_stopped_past_its_session_is_fenced_and_rejoins_as_a_standby() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_zookeeper_leader_loses_no_acknowledged_write() {
     let _turn = TURN.lock().await;
-    let mut cluster = Cluster::start(&[]);
+    let Some(mut cluster) = Cluster::start(&[]) else {
+        return;
+    };
     cluster.leader().await;
     let urls = Arc::new(Mutex::new(urls_of(&cluster)));
     let writers = Writers::start(urls, 4);
@@ -426,7 +433,9 @@ async fn killing_the_zookeeper_leader_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn losing_zookeeper_stops_the_leader_and_its_return_elects_one_without_restarts() {
     let _turn = TURN.lock().await;
-    let mut cluster = Cluster::start(&[]);
+    let Some(mut cluster) = Cluster::start(&[]) else {
+        return;
+    };
     let (leader, epoch) = cluster.leader().await;
     let url = cluster.url(leader);
     let http = client();
@@ -491,7 +500,9 @@ async fn losing_zookeeper_stops_the_leader_and_its_return_elects_one_without_res
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn standbys_serve_reads_and_streams_at_the_leaders_seqs_and_pass_writes_on() {
     let _turn = TURN.lock().await;
-    let mut cluster = Cluster::start(&[]);
+    let Some(mut cluster) = Cluster::start(&[]) else {
+        return;
+    };
     let (leader, _) = cluster.leader().await;
     let standby = (leader + 1) % 3;
     let http = client();
@@ -620,7 +631,10 @@ async fn with_real_mesos_a_new_leader_keeps_the_framework_and_its_tasks() {
     };
     let master = real.url.clone();
     let name = format!("stride-ha-{}", uuid::Uuid::new_v4());
-    let mut cluster = Cluster::start(&["--master", &master, "--framework-name", &name]);
+    let Some(mut cluster) = Cluster::start(&["--master", &master, "--framework-name", &name])
+    else {
+        return;
+    };
     let (mut leader, _) = cluster.leader().await;
     let http = client();
     let app = "/ha/sleep";
@@ -703,7 +717,9 @@ async fn with_real_mesos_a_new_leader_keeps_the_framework_and_its_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_instance_behind_the_trimmed_log_copies_it_from_a_peer() {
     let _turn = TURN.lock().await;
-    let mut cluster = Cluster::start_some(&[], 2);
+    let Some(mut cluster) = Cluster::start_some(&[], 2) else {
+        return;
+    };
     let (leader, _) = cluster.leader().await;
     let http = client();
     for n in 0..20 {

@@ -67,3 +67,4 @@ mod stream_liveness;
 mod task_files;
 mod tls;
 mod ui;
+mod zk_ensemble;

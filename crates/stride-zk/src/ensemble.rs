@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CLASSPATH: &str = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
+const JARS: [&str; 2] = [
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/slf4j-simple.jar",
+];
 /// Small heaps and the client compiler start faster on 2 cores.
 const JVM: &[&str] = &["-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"];
 /// How long a start may take before the ensemble is declared broken.
@@ -26,6 +29,18 @@ struct Node {
 }
 
 impl Ensemble {
+    /// Why no ensemble can start on this machine (Debian's `zookeeper` or a
+    /// JRE missing), or `None` when both are there.
+    pub fn missing() -> Option<String> {
+        if let Some(jar) = JARS.iter().find(|jar| !Path::new(jar).is_file()) {
+            return Some(format!("{jar} is absent; Debian's `zookeeper` has it"));
+        }
+        let java = std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join("java").is_file())
+        });
+        (!java).then(|| "java is not on PATH; Debian's `default-jre-headless` has it".to_owned())
+    }
+
     /// Starts `size` nodes (tickTime 500 ms) and waits until a quorum serves.
     pub fn start(size: usize) -> std::io::Result<Ensemble> {
         let dir = tempfile::Builder::new().prefix("stride-zk-").tempdir()?;
@@ -83,7 +98,7 @@ impl Ensemble {
         let child = Command::new("java")
             .args(JVM)
             .arg("-cp")
-            .arg(format!("{}:{CLASSPATH}", node_dir.display()))
+            .arg(format!("{}:{}", node_dir.display(), JARS.join(":")))
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
             .arg(node_dir.join("zoo.cfg"))
             .stdin(Stdio::null())
@@ -91,9 +106,10 @@ impl Ensemble {
             .stderr(log)
             .spawn()
             .map_err(|error| {
+                let why = Ensemble::missing().unwrap_or_default();
                 std::io::Error::new(
                     error.kind(),
-                    format!("cannot run java for ZooKeeper (install default-jre-headless and zookeeper): {error}"),
+                    format!("cannot run java for ZooKeeper: {error} {why}"),
                 )
             })?;
         self.nodes[i].child = Some(child);

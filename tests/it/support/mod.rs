@@ -11,7 +11,7 @@ pub mod raw_scheduler;
 pub mod real_parts;
 pub mod stream_client;
 
-pub use real_parts::real_master;
+pub use real_parts::{real_master, zookeeper};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

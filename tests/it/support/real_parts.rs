@@ -1,6 +1,6 @@
 //! The real parts some tests need from outside this repository: a real
-//! Mesos master, HAProxy, strace, a Docker engine, chromium, the PyPI
-//! venvs. `scripts/test.sh` installs and starts every one of them and sets
+//! Mesos master, HAProxy, strace, a Docker engine, chromium, ZooKeeper
+//! with a JRE, the PyPI venvs. `scripts/test.sh` installs and starts every one of them and sets
 //! `STRIDE_TEST_REQUIRE_ALL=1`, so CI runs every test. On a clone that
 //! lacks a part, a test that needs it says on stderr that it was not run
 //! and why, and passes; under `STRIDE_TEST_REQUIRE_ALL=1` that is a failure.
@@ -148,4 +148,15 @@ async fn locate_real_master() -> Result<String, String> {
         ));
     }
     Ok("http://127.0.0.1:5050".to_owned())
+}
+
+/// A real ZooKeeper ensemble of `size` nodes on free loopback ports, or
+/// `None` after saying what is missing (Debian's `zookeeper`, a JRE).
+pub fn zookeeper(size: usize) -> Option<stride_zk::ensemble::Ensemble> {
+    use stride_zk::ensemble::Ensemble;
+    if let Some(why) = Ensemble::missing() {
+        not_run("a ZooKeeper ensemble", &why);
+        return None;
+    }
+    Some(Ensemble::start(size).expect("a ZooKeeper ensemble starts"))
 }
