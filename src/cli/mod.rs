@@ -192,6 +192,16 @@ struct ServeArgs {
     /// ZooKeeper stops acting within 2/3 of it.
     #[arg(long, env = "STRIDE_ZK_SESSION_TIMEOUT", default_value = "3s", value_parser = duration)]
     zk_session_timeout: Duration,
+    /// With --zk and an auth file: a file holding the token this instance
+    /// shows the others when it copies the log from one (admin on /;
+    /// docs/security.md).
+    #[arg(long, env = "STRIDE_PEER_TOKEN_FILE", requires = "zk")]
+    peer_token_file: Option<PathBuf>,
+    /// With --zk: PEM certificates trusted, besides the public roots, for
+    /// the other instances' HTTPS (copying the log, passing writes to the
+    /// leader), when a private CA signed their --tls-cert.
+    #[arg(long, env = "STRIDE_CA_FILE", requires = "zk")]
+    ca_file: Option<PathBuf>,
     #[arg(long, env = "STRIDE_NO_METRICS")]
     no_metrics: bool,
     /// Who may do what: roles, tokens and users (docs/security.md);
@@ -229,6 +239,37 @@ fn mesos_credential(
     let secret = secret.strip_suffix('\n').unwrap_or(&secret);
     let secret = secret.strip_suffix('\r').unwrap_or(secret);
     Ok(Some(stride_mesos::MesosCredential::new(principal, secret)))
+}
+
+/// What an instance reaches the others with: `--peer-token-file`'s token
+/// and `--ca-file`'s certificates.
+fn peers(
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+) -> anyhow::Result<stride_runtime::credentials::Credentials> {
+    let token = token_file
+        .map(|file| {
+            let token = std::fs::read_to_string(&file).with_context(|| {
+                format!("--peer-token-file {}: cannot read it", file.display())
+            })?;
+            anyhow::ensure!(
+                !token.trim().is_empty(),
+                "--peer-token-file {}: it is empty (it holds a token from `stride auth token create`)",
+                file.display()
+            );
+            Ok(token)
+        })
+        .transpose()?;
+    let ca = ca_file
+        .as_deref()
+        .map(stride_runtime::tls::CaFile::load)
+        .transpose()
+        .context("--ca-file (or STRIDE_CA_FILE)")?;
+    let credentials = stride_runtime::credentials::Credentials::bearer(token).with_ca(ca);
+    credentials
+        .headers()
+        .context("--peer-token-file: not a token")?;
+    Ok(credentials)
 }
 
 fn saturating_usize(n: u64) -> usize {
@@ -306,10 +347,14 @@ pub fn run() -> anyhow::Result<()> {
                     .tls_cert
                     .zip(args.tls_key)
                     .map(|(cert, key)| stride_server::tls::TlsFiles { cert, key }),
-                ha: args.zk.map(|zk| stride_server::ha::HaConfig {
-                    zk,
-                    session_timeout: args.zk_session_timeout,
-                }),
+                ha: match args.zk {
+                    Some(zk) => Some(stride_server::ha::HaConfig {
+                        zk,
+                        session_timeout: args.zk_session_timeout,
+                        peers: peers(args.peer_token_file, args.ca_file)?,
+                    }),
+                    None => None,
+                },
             };
             let served = runtime.block_on(server::serve(config));
             // Tasks still blocked (a log read for a client that is gone)

@@ -25,6 +25,8 @@ struct Cluster {
     dirs: Vec<tempfile::TempDir>,
     servers: Vec<Option<Server>>,
     extra: Vec<String>,
+    /// What the test reads the instances with.
+    http: reqwest::Client,
 }
 
 impl Cluster {
@@ -35,6 +37,15 @@ impl Cluster {
 
     /// Three instances' places, the first `running` of them started.
     fn start_some(extra: &[&str], running: usize) -> Option<Cluster> {
+        Cluster::start_reading_with(extra, running, client())
+    }
+
+    /// As `start_some`, read with `http` (one trusting their CA).
+    fn start_reading_with(
+        extra: &[&str],
+        running: usize,
+        http: reqwest::Client,
+    ) -> Option<Cluster> {
         let ensemble = common::zookeeper(3)?;
         let mut cluster = Cluster {
             ensemble,
@@ -43,6 +54,7 @@ impl Cluster {
                 .collect(),
             servers: (0..3).map(|_| None).collect(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            http,
         };
         for i in 0..running {
             cluster.start_instance(i);
@@ -50,10 +62,20 @@ impl Cluster {
         Some(cluster)
     }
 
+    fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--zk".to_owned(),
+            self.ensemble.url("/stride"),
+            "--zk-session-timeout".to_owned(),
+            SESSION.to_owned(),
+        ];
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
     fn start_instance(&mut self, i: usize) {
-        let url = self.ensemble.url("/stride");
-        let mut args = vec!["--zk", &url, "--zk-session-timeout", SESSION];
-        args.extend(self.extra.iter().map(String::as_str));
+        let args = self.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let server = match self.extra.iter().any(|a| a == "--master") {
             true => Server::start_with_mesos(self.dirs[i].path(), &args),
             false => Server::start(self.dirs[i].path(), &args),
@@ -70,7 +92,8 @@ impl Cluster {
     }
 
     async fn election(&self, i: usize) -> Option<Value> {
-        let response = client()
+        let response = self
+            .http
             .get(format!("{}/v1/leader", self.url(i)))
             .timeout(Duration::from_secs(2))
             .send()
@@ -120,6 +143,20 @@ impl Cluster {
             assert!(Instant::now() < deadline, "instances disagree: {seqs:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until the leader has trimmed the replicated log's first batch.
+    async fn trimmed(&self) {
+        let url: stride_zk::ZkUrl = self.ensemble.url("/stride").parse().expect("a URL");
+        let zk = stride_zk::Zk::connect(&url, Duration::from_secs(5))
+            .await
+            .expect("a session");
+        wait_until("the replicated log trimmed", ELECTION_WITHIN, || async {
+            zk.batches()
+                .await
+                .is_ok_and(|b| b.first().is_some_and(|b| b.first > 1))
+        })
+        .await;
     }
 
     fn kill(&mut self, i: usize) {
@@ -237,7 +274,10 @@ impl Writers {
 
 /// How many times each app was created, by the leader's log.
 async fn created(url: &str) -> BTreeMap<String, usize> {
-    let http = client();
+    created_as_read_by(&client(), url).await
+}
+
+async fn created_as_read_by(http: &reqwest::Client, url: &str) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     let mut from = 1;
     loop {
@@ -733,16 +773,7 @@ async fn an_instance_behind_the_trimmed_log_copies_it_from_a_peer() {
         assert_eq!(created.status(), StatusCode::CREATED);
     }
     // The two running instances applied everything: the leader trims.
-    let url: stride_zk::ZkUrl = cluster.ensemble.url("/stride").parse().expect("a URL");
-    let zk = stride_zk::Zk::connect(&url, Duration::from_secs(5))
-        .await
-        .expect("a session");
-    wait_until("the replicated log trimmed", ELECTION_WITHIN, || async {
-        zk.batches()
-            .await
-            .is_ok_and(|b| b.first().is_some_and(|b| b.first > 1))
-    })
-    .await;
+    cluster.trimmed().await;
     cluster.start_instance(2);
     let head = cluster.converged().await;
     let copied = created(&cluster.url(2)).await;
@@ -763,4 +794,124 @@ async fn an_instance_behind_the_trimmed_log_copies_it_from_a_peer() {
         .expect("retried");
     assert_eq!(retried.status(), StatusCode::CREATED);
     assert_eq!(common::all_events(&http, &alone).await.len() as u64, head);
+}
+
+/// `stride auth token create --name peers --role admin`: its secret.
+fn peer_token(auth_file: &std::path::Path) -> String {
+    let (ok, out, err) = common::run_stride(&[
+        "auth",
+        "token",
+        "create",
+        "--name",
+        "peers",
+        "--role",
+        "admin",
+        "--auth-file",
+        auth_file.to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(ok, "{err}");
+    out.trim().to_owned()
+}
+
+/// HTTPS with a private CA (certificates made here, as tests/it/tls.rs
+/// does) and an auth file: a write sent to a standby reaches the leader
+/// over HTTPS with the client's own credentials; an instance behind the
+/// trimmed log without the peer token, or with a wrong one, is refused and
+/// says so; with the right one it copies the log over HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_https_with_auth_writes_pass_to_the_leader_and_catch_up_needs_the_peer_token() {
+    let _turn = TURN.lock().await;
+    let pki = crate::tls::Pki::new();
+    let (auth_dir, auth_file) = common::users_file(&[], "observer");
+    let token = peer_token(&auth_file);
+    let token_file = auth_dir.path().join("peer-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("written");
+    let wrong_file = auth_dir.path().join("wrong-token");
+    std::fs::write(&wrong_file, "stride_not-a-token-of-this-file\n").expect("written");
+    let path = |p: &std::path::Path| p.to_str().expect("a UTF-8 path").to_owned();
+    let secured = [
+        "--auth-file".to_owned(),
+        path(&auth_file),
+        "--tls-cert".to_owned(),
+        path(&pki.cert),
+        "--tls-key".to_owned(),
+        path(&pki.key),
+        "--ca-file".to_owned(),
+        path(&pki.ca),
+    ];
+    let mut extra: Vec<&str> = secured.iter().map(String::as_str).collect();
+    let token_arg = path(&token_file);
+    extra.extend(["--peer-token-file", &token_arg]);
+    let Some(mut cluster) = Cluster::start_reading_with(&extra, 2, pki.client()) else {
+        return;
+    };
+    let (leader, _) = cluster.leader().await;
+    let standby = 1 - leader;
+    assert!(cluster.url(standby).starts_with("https://"));
+    let http = pki.client();
+    // Passed on without the peer token: an anonymous write stays refused.
+    let anonymous = http
+        .post(format!("{}/v2/apps", cluster.url(standby)))
+        .json(&json!({"id": "/anonymous", "cmd": "sleep 1", "instances": 0}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(anonymous.status(), StatusCode::FORBIDDEN);
+    for n in 0..20 {
+        let created = http
+            .post(format!("{}/v2/apps", cluster.url(standby)))
+            .bearer_auth(&token)
+            .json(&json!({"id": format!("/tls/a{n}"), "cmd": "sleep 1", "instances": 0}))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(
+            created.status(),
+            StatusCode::CREATED,
+            "write {n} via the standby"
+        );
+    }
+    cluster.trimmed().await;
+    // The third instance lacks what ZooKeeper no longer holds, and each peer
+    // refuses it the log: it stops, naming the flag.
+    let base: Vec<String> = cluster
+        .args()
+        .into_iter()
+        .take(4)
+        .chain(secured.iter().cloned())
+        .collect();
+    for (peer_token, refusal) in [
+        (
+            None,
+            "it refused a request without a token (this instance has no --peer-token-file) (403 Forbidden)",
+        ),
+        (
+            Some(path(&wrong_file)),
+            "it refused the token of --peer-token-file (401 Unauthorized)",
+        ),
+    ] {
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.push("--no-mesos");
+        if let Some(file) = &peer_token {
+            args.extend(["--peer-token-file", file]);
+        }
+        let (mut lagging, log) = Server::start_logged(cluster.dirs[2].path(), &args);
+        let status = lagging.exit_within(ELECTION_WITHIN);
+        let text = log.text();
+        assert!(status.is_some_and(|s| !s.success()), "{status:?}: {text}");
+        assert!(text.contains(refusal), "{text}");
+        assert!(
+            text.contains("the replicated log was trimmed past this store"),
+            "{text}"
+        );
+    }
+    cluster.start_instance(2);
+    cluster.converged().await;
+    let copied = created_as_read_by(&http, &cluster.url(2)).await;
+    assert_eq!(copied.len(), 20);
+    assert_eq!(
+        copied,
+        created_as_read_by(&http, &cluster.url(leader)).await
+    );
+    cluster.stop_and_verify();
 }

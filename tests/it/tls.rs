@@ -24,15 +24,15 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A CA, and a certificate it signed for 127.0.0.1 and localhost, as PEM
 /// files in a temp dir.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -64,7 +64,7 @@ impl Pki {
     }
 
     /// An HTTP client trusting this CA only.
-    fn client(&self) -> reqwest::Client {
+    pub(crate) fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem()).unwrap())

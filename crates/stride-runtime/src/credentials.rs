@@ -31,6 +31,19 @@ impl Credentials {
         Credentials { ca, ..self }
     }
 
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The same trust without the token: for passing on another client's
+    /// request, which must carry that client's credentials alone.
+    pub fn trust_only(&self) -> Credentials {
+        Credentials {
+            token: None,
+            ca: self.ca.clone(),
+        }
+    }
+
     /// An HTTP client builder that sends the headers and trusts the CA.
     pub fn http_client(&self) -> Result<reqwest::ClientBuilder, InvalidToken> {
         let builder = reqwest::Client::builder().default_headers(self.headers()?);

@@ -131,6 +131,8 @@ pub enum ServeError {
     },
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot use the peer token (--peer-token-file)")]
+    PeerToken(#[source] stride_runtime::credentials::InvalidToken),
 }
 
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
@@ -303,12 +305,18 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             supervisor: supervisor.clone(),
             lead,
             applying: Arc::default(),
+            peers: crate::ha::peer_client(ha.peers.http_client().map_err(ServeError::PeerToken)?),
         };
         background.insert(
             0,
             supervisor.spawn("high availability", |stop| role.run(stop)),
         );
-        let proxy = crate::ha::Proxy::new(view.clone(), projection.clone());
+        let passing = ha.peers.trust_only().http_client();
+        let proxy = crate::ha::Proxy::new(
+            view.clone(),
+            projection.clone(),
+            passing.map_err(ServeError::PeerToken)?,
+        );
         router = router
             .layer(axum::middleware::from_fn_with_state(
                 proxy,

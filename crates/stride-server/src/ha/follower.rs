@@ -7,6 +7,7 @@
 //! seq before that batch, so the replicated log continues it.
 
 use crate::published::Projection;
+use reqwest::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
 use stride_log::event::Seq;
@@ -36,6 +37,9 @@ pub(super) struct Follower<'a> {
     /// This instance's id and URL (not a peer to copy from).
     pub instance: &'a str,
     pub url: &'a str,
+    /// Sends `--peer-token-file`'s token (if `peer_token`), trusts `--ca-file`.
+    pub peers: &'a reqwest::Client,
+    pub peer_token: bool,
     pub log: &'a Arc<LogWriter>,
     pub projection: &'a Arc<Projection>,
     /// Held while a batch is written and published (see `write`).
@@ -117,10 +121,6 @@ impl Follower<'_> {
     /// Copies seqs after `head` through `until` from another instance;
     /// returns `until`, or `Trimmed` if none could serve them.
     async fn copy_from_peers(&self, mut head: Seq, until: Seq) -> Result<Seq, FollowError> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("a plain HTTP client builds");
         tracing::warn!(%head, %until, "the replicated log no longer holds what this store needs next; copying it from a peer");
         for (id, url) in self.zk.members().await? {
             if id == self.instance || url == self.url {
@@ -128,7 +128,7 @@ impl Follower<'_> {
             }
             while head < until {
                 let page = Seq(until.0.min(head.0 + PEER_PAGE));
-                match fetch(&http, &url, head.next(), page).await {
+                match fetch(self, &url, head.next(), page).await {
                     Ok(batch) if batch.last().is_some() => {
                         head = batch.last().unwrap_or(head);
                         write(self.log, self.projection, self.applying, vec![batch]).await?;
@@ -154,18 +154,32 @@ impl Follower<'_> {
 /// `GET {url}/v1/replica`: seqs `from` through `to` as the peer has them,
 /// checked (checksums, seqs dense from `from`).
 async fn fetch(
-    http: &reqwest::Client,
+    follower: &Follower<'_>,
     url: &str,
     from: Seq,
     to: Seq,
 ) -> Result<ReplicatedBatch, String> {
-    let answer = http
+    let answer = follower
+        .peers
         .get(format!("{url}/v1/replica?from={}&to={}", from.0, to.0))
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if !answer.status().is_success() {
-        return Err(format!("it answered {}", answer.status()));
+    let status = answer.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        let sent = match follower.peer_token {
+            true => "it refused the token of --peer-token-file",
+            false => {
+                "it refused a request without a token (this instance has no --peer-token-file)"
+            }
+        };
+        return Err(format!(
+            "{sent} ({status}): give every instance --peer-token-file naming a token \
+             the auth file grants admin on / (docs/security.md)"
+        ));
+    }
+    if !status.is_success() {
+        return Err(format!("it answered {status}"));
     }
     let bytes = answer.bytes().await.map_err(|e| e.to_string())?;
     replica::decode_batch(from, &bytes).map_err(|e| e.to_string())

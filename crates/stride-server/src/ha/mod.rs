@@ -34,6 +34,11 @@ pub struct HaConfig {
     /// What Stride asks ZooKeeper for; a leader stops acting within 2/3 of
     /// it once ZooKeeper no longer answers.
     pub session_timeout: Duration,
+    /// How this instance reaches the others: the token it shows when it
+    /// copies the log from one (`--peer-token-file`), and the CA file it
+    /// trusts their certificates by (`--ca-file`), also when passing a
+    /// client's write to the leader (with that client's credentials only).
+    pub peers: stride_runtime::credentials::Credentials,
 }
 
 /// Who leads, as an instance knows it: what `/v2/leader`, `/v2/info` and
@@ -101,6 +106,14 @@ pub fn instance_id(data_dir: &Path) -> std::io::Result<String> {
             Ok(id)
         }
     }
+}
+
+/// The client an instance copies the log from a peer with.
+pub fn peer_client(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client builds")
 }
 
 /// A leader without Mesos (`--no-mesos`): the API and the log only.

@@ -33,12 +33,17 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(view: RoleView, projection: Arc<Projection>) -> Proxy {
-        let http = reqwest::Client::builder()
+    /// `builder` trusts `--ca-file` and sends no credentials of its own.
+    pub fn new(
+        view: RoleView,
+        projection: Arc<Projection>,
+        builder: reqwest::ClientBuilder,
+    ) -> Proxy {
+        let http = builder
             .connect_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .expect("a plain HTTP client builds");
+            .expect("an HTTP client builds");
         Proxy {
             view,
             projection,
@@ -90,7 +95,11 @@ async fn pass(
     request: Request,
 ) -> Response {
     let unavailable = |message: String| refuse(StatusCode::SERVICE_UNAVAILABLE, message);
-    let via = format!("1.1 {}", view.url.trim_start_matches("http://"));
+    let host = view
+        .url
+        .split_once("://")
+        .map_or(&*view.url, |(_, host)| host);
+    let via = format!("1.1 {host}");
     let looped = request
         .headers()
         .get_all(VIA)

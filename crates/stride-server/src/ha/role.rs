@@ -85,6 +85,8 @@ pub struct Ha {
     pub lead: Box<dyn Lead>,
     /// Serializes applying replicated batches across sessions.
     pub applying: Arc<std::sync::Mutex<()>>,
+    /// `config.peers` as a client, for copying the log from a peer.
+    pub peers: reqwest::Client,
 }
 
 impl Ha {
@@ -144,6 +146,8 @@ impl Ha {
             zk,
             instance: &instance,
             url: &url,
+            peers: &self.peers,
+            peer_token: self.config.peers.has_token(),
             log: &self.log,
             projection: &self.projection,
             applying: &self.applying,
