@@ -203,7 +203,9 @@ fn concrete(path: &str, inside: bool) -> (String, String) {
     }
 }
 
-async fn operations(secured: &Secured) -> Vec<(String, String)> {
+/// Every operation in `/openapi.json`, and whether it says it is open to
+/// all (`security: [{}]`) rather than asking for credentials.
+async fn operations(secured: &Secured) -> Vec<(String, String, bool)> {
     let spec: Value = secured
         .request(Method::GET, "/openapi.json", Some(secured.token("reader")))
         .send()
@@ -214,9 +216,10 @@ async fn operations(secured: &Secured) -> Vec<(String, String)> {
         .unwrap();
     let mut operations = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
+        for (method, operation) in item.as_object().unwrap() {
             if ["get", "put", "post", "delete", "patch", "head"].contains(&method.as_str()) {
-                operations.push((method.to_uppercase(), path.clone()));
+                let open = operation["security"] == json!([{}]);
+                operations.push((method.to_uppercase(), path.clone(), open));
             }
         }
     }
@@ -239,7 +242,7 @@ async fn every_route_answers_each_principal_as_its_roles_say() {
     assert!(operations.len() > 50, "{operations:?}");
     let unruled: Vec<_> = operations
         .iter()
-        .filter(|(m, p)| rule(m, p).is_none())
+        .filter(|(m, p, _)| rule(m, p).is_none())
         .collect();
     assert!(
         unruled.is_empty(),
@@ -264,8 +267,10 @@ async fn every_route_answers_each_principal_as_its_roles_say() {
             Who::Writer => Some(secured.token("writer")),
             Who::Admin => Some(secured.token("admin")),
         };
-        for (method, path) in &operations {
+        for (method, path, open) in &operations {
             let (verb, target) = rule(method, path).unwrap();
+            // The document says which operations take no credentials.
+            assert_eq!(*open, matches!(target, Target::Open), "{method} {path}");
             for inside in [true, false] {
                 let (url, id) = concrete(path, inside);
                 let method = Method::from_bytes(method.as_bytes()).unwrap();

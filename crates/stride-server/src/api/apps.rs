@@ -406,8 +406,7 @@ pub async fn update_many(
     ),
     request_body = Vec<crate::api::openapi::AppDoc>,
     responses(
-        (status = 200, description = "The deployment started", body = crate::api::openapi::DeploymentResult),
-        (status = 201, description = "Apps were created", body = crate::api::openapi::DeploymentResult),
+        (status = 200, description = "The deployment started (also when it creates apps, as in Marathon)", body = crate::api::openapi::DeploymentResult),
         crate::api::openapi::WriteErrors,
         (status = 404, response = crate::api::openapi::NotFound),
     )

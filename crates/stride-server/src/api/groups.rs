@@ -479,8 +479,7 @@ pub async fn update_root(
     ),
     request_body = crate::api::openapi::GroupUpdateDoc,
     responses(
-        (status = 200, description = "The deployment started, or with dryRun the plan", body = crate::api::openapi::GroupUpdateAnswer),
-        (status = 201, description = "Created", body = crate::api::openapi::DeploymentResult),
+        (status = 200, description = "The deployment started (also when it creates the group, as in Marathon), or with dryRun the plan", body = crate::api::openapi::GroupUpdateAnswer),
         crate::api::openapi::AppChangeErrors,
         (status = 422, response = crate::api::openapi::Invalid),
     )

@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use stride_log::event::AppId;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
 
@@ -522,12 +523,46 @@ pub struct TaskFileChunk {
 pub struct ApiDoc;
 
 /// What every operation shares: an id made from its method and path
-/// (`getV2AppsIdTasks`), and the 401 and 403 that authentication and
-/// authorization answer.
+/// (`getV2AppsIdTasks`), the 401 and 403 that authentication and
+/// authorization answer, and the credentials they take (an operation open
+/// to all, `/ping`, says `security: [{}]` itself).
 struct Conventions;
+
+/// The names of the security schemes, as requirements refer to them.
+pub const BEARER: &str = "bearer";
+pub const BASIC: &str = "basic";
 
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from `stride auth token create` (docs/security.md)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            BASIC,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A user from `stride auth user set` or `--http-credentials`, as Marathon's clients send",
+                    ))
+                    .build(),
+            ),
+        );
+        // Either scheme will do. A server without an auth file, or whose
+        // file grants `anonymous` a role, also serves requests without.
+        openapi.security = Some(vec![
+            SecurityRequirement::new(BEARER, Vec::<String>::new()),
+            SecurityRequirement::new(BASIC, Vec::<String>::new()),
+        ]);
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 ("get", &mut item.get),
@@ -548,6 +583,14 @@ impl Modify for Conventions {
 
 fn conventions(method: &str, path: &str, operation: &mut Operation) {
     operation.operation_id = Some(operation_id(method, path));
+    // An operation open to all (`security: [{}]`) refuses no one.
+    let open = operation
+        .security
+        .as_ref()
+        .is_some_and(|requirements| requirements.iter().all(|r| *r == Default::default()));
+    if open {
+        return;
+    }
     for (status, response) in [("401", "Unauthorized"), ("403", "Forbidden")] {
         operation
             .responses
