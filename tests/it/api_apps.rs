@@ -718,20 +718,23 @@ async fn tasks_counts_queue_and_kills() {
     assert_eq!(status, 200, "{on_host}");
     assert_eq!(on_host["tasks"][0]["id"], "web.2");
     assert_eq!(on_host["tasks"].as_array().unwrap().len(), 1);
-    let (status, nothing, _) = call(
-        &http,
-        &server,
-        Method::DELETE,
-        "/v2/apps/web/tasks?host=nowhere&scale=true",
-        None,
-    )
-    .await;
-    assert_eq!((status.as_u16(), nothing), (200, json!({"tasks": []})));
+    // A host is named whole (Marathon's AppTasksResource.deleteMany):
+    // neither a part of one nor an empty name picks anything.
+    for host in ["nowhere", "host", "host-", "", "host-*"] {
+        let path = format!("/v2/apps/web/tasks?host={host}&scale=true");
+        let (status, nothing, _) = call(&http, &server, Method::DELETE, &path, None).await;
+        assert_eq!(
+            (status.as_u16(), nothing),
+            (200, json!({"tasks": []})),
+            "{host}"
+        );
+    }
+    // `*` is every host.
     let (status, all, headers) = call(
         &http,
         &server,
         Method::DELETE,
-        "/v2/apps/web/tasks?scale=true&force=true",
+        "/v2/apps/web/tasks?host=*&scale=true&force=true",
         None,
     )
     .await;

@@ -161,7 +161,7 @@ pub struct GroupUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskSelection {
     One(TaskId),
-    /// Every live task, or only those on one host.
+    /// Every live task, or only those on one host (`*`: on any host).
     All {
         host: Option<String>,
     },

@@ -38,12 +38,20 @@ pub(super) fn kill(
         TaskSelection::All { host } => state
             .tasks_of(app_id)
             .filter(|(_, task)| !task.condition.is_terminal())
-            .filter(|(_, task)| host.as_ref().is_none_or(|h| *h == task.host))
+            .filter(|(_, task)| host.as_deref().is_none_or(|h| on_host(h, &task.host)))
             .map(|(id, _)| id.clone())
             .collect(),
     };
     let by_app = BTreeMap::from([(app_id.clone(), selected)]);
     kill_and_maybe_scale(state, deployment, by_app, scale, force)
+}
+
+/// Whether a task on `task_host` is one `?host=` picks: `*` is every host,
+/// anything else one host by its exact name, not a part of it (Marathon's
+/// AppTasksResource.deleteMany: `hostname.contains(h) || h == "*"` on an
+/// `Option`, which is equality).
+fn on_host(host: &str, task_host: &str) -> bool {
+    host == "*" || host == task_host
 }
 
 /// `POST /v2/tasks/delete`: the tasks named, of whichever apps; ids of no
