@@ -915,3 +915,73 @@ async fn over_https_with_auth_writes_pass_to_the_leader_and_catch_up_needs_the_p
     );
     cluster.stop_and_verify();
 }
+
+/// The seqs of the snapshots in a data directory (`snapshots/snap-<seq>.bin`).
+fn snapshot_seqs(data_dir: &std::path::Path) -> Vec<u64> {
+    let mut seqs: Vec<u64> = std::fs::read_dir(data_dir.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("snap-")?
+                .strip_suffix(".bin")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
+/// A standby snapshots what it applies, as the leader what it commits, so
+/// its promotion or restart does not replay the whole log: restarted, it
+/// loads from its newest snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_snapshots_what_it_applies_and_restarts_from_it() {
+    let _turn = TURN.lock().await;
+    let Some(mut cluster) = Cluster::start_some(&["--snapshot-every", "10"], 2) else {
+        return;
+    };
+    let (leader, _) = cluster.leader().await;
+    let standby = 1 - leader;
+    let http = client();
+    for n in 0..40 {
+        let created = http
+            .post(format!("{}/v2/apps", cluster.url(leader)))
+            .json(&json!({"id": format!("/snap/a{n}"), "cmd": "sleep 1", "instances": 0}))
+            .send()
+            .await
+            .expect("created");
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    let head = cluster.converged().await;
+    let dir = cluster.dirs[standby].path().to_owned();
+    wait_until("the standby snapshotted", ELECTION_WITHIN, || async {
+        snapshot_seqs(&dir).last().is_some_and(|&seq| seq >= 10)
+    })
+    .await;
+    assert_eq!(cluster.leader().await.0, leader, "the standby never led");
+    cluster.signal(standby, nix::sys::signal::Signal::SIGTERM);
+    let stopped = cluster.servers[standby]
+        .as_mut()
+        .expect("running")
+        .exit_within(ELECTION_WITHIN);
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+    cluster.servers[standby] = None;
+    let newest = *snapshot_seqs(&dir).last().expect("a snapshot");
+    assert!(newest <= head);
+    let mut args = cluster.args();
+    args.push("--no-mesos".to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (restarted, log) = Server::start_logged(&dir, &args);
+    let loaded = format!("state loaded from a snapshot; replaying the log after it seq={newest}");
+    wait_until("the restart logged its load", ELECTION_WITHIN, || async {
+        log.text().contains("state rebuilt")
+    })
+    .await;
+    assert!(log.text().contains(&loaded), "{}", log.text());
+    assert_eq!(
+        common::all_events(&http, &restarted).await.len() as u64,
+        head
+    );
+}

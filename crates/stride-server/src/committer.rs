@@ -109,8 +109,10 @@ pub struct Parts {
     pub log: Arc<LogWriter>,
     /// Its state must be the log's head.
     pub projection: Arc<Projection>,
-    pub snapshot_every: u64,
     pub settings: Settings,
+    /// With high availability the instance's own, outliving each term it
+    /// leads: its standby takes snapshots of what it applies too.
+    pub snapshots: Arc<Snapshotter>,
 }
 
 /// The handle every writer uses; cheap to clone.
@@ -139,13 +141,21 @@ impl Committer {
         metrics: &Metrics,
         supervisor: &Supervisor,
     ) -> Result<Committer, StoreError> {
-        let parts = Parts {
-            log: Arc::new(log),
-            projection,
+        let log = Arc::new(log);
+        let (snapshots, snapshotter) = Snapshotter::start(
+            log.reader(),
+            projection.clone(),
             snapshot_every,
+            metrics,
+            supervisor,
+        )?;
+        let parts = Parts {
+            log,
+            projection,
             settings,
+            snapshots: Arc::new(snapshots),
         };
-        Committer::start_with(parts, None, metrics, supervisor)
+        Committer::start_with(parts, None, Some(snapshotter), metrics, supervisor)
     }
 
     /// As `start`, for a leader whose batches go to `replica` first.
@@ -155,20 +165,23 @@ impl Committer {
         metrics: &Metrics,
         supervisor: &Supervisor,
     ) -> Result<Committer, StoreError> {
-        Committer::start_with(parts, Some(replica), metrics, supervisor)
+        Committer::start_with(parts, Some(replica), None, metrics, supervisor)
     }
 
+    /// `snapshotter`: the thread of `parts.snapshots`, if this committer
+    /// owns it (it then ends once the sync thread has).
     fn start_with(
         parts: Parts,
         replica: Option<Arc<dyn Replicate>>,
+        snapshotter: Option<Part>,
         metrics: &Metrics,
         supervisor: &Supervisor,
     ) -> Result<Committer, StoreError> {
         let Parts {
             log,
             projection,
-            snapshot_every,
             settings,
+            snapshots,
         } = parts;
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let (batches_tx, batches_rx) = sync_mpsc::sync_channel(MAX_UNSYNCED_BATCHES);
@@ -176,7 +189,6 @@ impl Committer {
             Seq(0) => 0,
             head => log.get(head)?.map_or(0, |e| e.recorded_at),
         };
-        let snapshot_log = log.reader();
         let decider = Decider {
             log: log.clone(),
             state: State::clone(&projection.read()),
@@ -192,13 +204,6 @@ impl Committer {
                 Ok::<(), Infallible>(())
             })
             .map_err(|source| thread_error(&path, "cannot start the decide thread", source))?;
-        let (snapshots, snapshotter) = Snapshotter::start(
-            snapshot_log,
-            projection.clone(),
-            snapshot_every,
-            metrics,
-            supervisor,
-        )?;
         let synced = metrics.clone();
         let sync = supervisor
             .spawn_thread("committer (sync)", move |_| {
@@ -209,7 +214,7 @@ impl Committer {
         Ok(Committer {
             tx: Arc::new(RwLock::new(Some(tx))),
             metrics: metrics.clone(),
-            parts: Arc::new([decide, sync, snapshotter]),
+            parts: [decide, sync].into_iter().chain(snapshotter).collect(),
             standby: false,
         })
     }
@@ -657,7 +662,7 @@ fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
 }
 
 /// Takes snapshots off the write path, on its own thread.
-struct Snapshotter {
+pub struct Snapshotter {
     /// Events between snapshots: at least `--snapshot-every`, and at least
     /// the size of the state last snapshotted (see `spacing`).
     spacing: Arc<AtomicU64>,
@@ -676,7 +681,8 @@ fn spacing(every: u64, state: &State) -> u64 {
 }
 
 impl Snapshotter {
-    fn start(
+    /// Snapshots of `projection`, at least `every` events apart.
+    pub fn start(
         log: Arc<EventLog>,
         projection: Arc<Projection>,
         every: u64,
@@ -727,7 +733,8 @@ impl Snapshotter {
         Ok((snapshotter, part))
     }
 
-    fn maybe_take(&self, head: Seq) {
+    /// Takes one if `head` is far enough past the last.
+    pub fn maybe_take(&self, head: Seq) {
         let due = self.last.load(Ordering::Relaxed) + self.spacing.load(Ordering::Relaxed);
         if head.0 >= due && self.tx.try_send(()).is_ok() {
             self.last.store(head.0, Ordering::Relaxed);
@@ -942,14 +949,23 @@ mod tests {
             batches: Default::default(),
             deposed: AtomicBool::new(false),
         });
+        let supervisor = Supervisor::new();
+        let (snapshots, _) = Snapshotter::start(
+            writer.reader(),
+            projection.clone(),
+            1_000_000,
+            &Metrics::off(),
+            &supervisor,
+        )
+        .expect("a snapshot thread");
         let parts = Parts {
             log: writer,
             projection: projection.clone(),
-            snapshot_every: 1_000_000,
             settings: Settings::default(),
+            snapshots: Arc::new(snapshots),
         };
         let committer =
-            Committer::start_replicated(parts, memory.clone(), &Metrics::off(), &Supervisor::new())
+            Committer::start_replicated(parts, memory.clone(), &Metrics::off(), &supervisor)
                 .expect("started");
         let running = Running {
             _dir: dir,

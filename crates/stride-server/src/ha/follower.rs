@@ -6,6 +6,7 @@
 //! the seqs before it from a peer (`GET /v1/replica`), up to exactly the
 //! seq before that batch, so the replicated log continues it.
 
+use crate::committer::Snapshotter;
 use crate::published::Projection;
 use reqwest::StatusCode;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub(super) struct Follower<'a> {
     pub projection: &'a Arc<Projection>,
     /// Held while a batch is written and published (see `write`).
     pub applying: &'a Arc<std::sync::Mutex<()>>,
+    /// Told of each new head, as the leader's committer tells it.
+    pub snapshots: &'a Arc<Snapshotter>,
 }
 
 /// Seqs asked of a peer at a time.
@@ -85,7 +88,7 @@ impl Follower<'_> {
     }
 
     async fn apply(&self, held: &[BatchId]) -> Result<Seq, FollowError> {
-        let (zk, log, projection) = (self.zk, self.log, self.projection);
+        let (zk, log) = (self.zk, self.log);
         let mut head = blocking(log, |log| log.head()).await?;
         // Batches are applied whole, so the next one starts at head + 1. One
         // of idempotency records alone starts there too, and is applied again
@@ -114,7 +117,7 @@ impl Follower<'_> {
             head = batch.last().unwrap_or(head);
             batches.push(batch);
         }
-        write(log, projection, self.applying, batches).await?;
+        write(self, batches).await?;
         Ok(head)
     }
 
@@ -131,7 +134,7 @@ impl Follower<'_> {
                 match fetch(self, &url, head.next(), page).await {
                     Ok(batch) if batch.last().is_some() => {
                         head = batch.last().unwrap_or(head);
-                        write(self.log, self.projection, self.applying, vec![batch]).await?;
+                        write(self, vec![batch]).await?;
                     }
                     Ok(_) => break,
                     Err(error) => {
@@ -190,14 +193,11 @@ async fn fetch(
 /// midway (a new session, a win) never leaves a batch written but not
 /// published, and two never interleave. Batches the log already holds (the
 /// dropped one's) are skipped.
-async fn write(
-    log: &Arc<LogWriter>,
-    projection: &Arc<Projection>,
-    applying: &Arc<std::sync::Mutex<()>>,
-    batches: Vec<ReplicatedBatch>,
-) -> Result<(), StoreError> {
-    let (projection, applying) = (projection.clone(), applying.clone());
-    blocking(log, move |log| {
+async fn write(follower: &Follower<'_>, batches: Vec<ReplicatedBatch>) -> Result<(), StoreError> {
+    let projection = follower.projection.clone();
+    let applying = follower.applying.clone();
+    let snapshots = follower.snapshots.clone();
+    blocking(follower.log, move |log| {
         let _applying = applying.lock().unwrap_or_else(|p| p.into_inner());
         let head = log.head()?;
         let fresh: Vec<ReplicatedBatch> = batches
@@ -210,6 +210,7 @@ async fn write(
         log.sync()?;
         log.seal()?;
         publish(&projection, &fresh);
+        snapshots.maybe_take(projection.head());
         Ok(())
     })
     .await

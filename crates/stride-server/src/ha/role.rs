@@ -7,8 +7,7 @@ use super::follower::{self, FollowError, Follower};
 use super::lease::Lease;
 use super::replica::ZkReplica;
 use super::{HaConfig, RoleView, View};
-use crate::committer::Committer;
-use crate::committer::Parts;
+use crate::committer::{Committer, Parts, Snapshotter};
 use crate::metrics::Metrics;
 use crate::published::Projection;
 use std::sync::Arc;
@@ -34,6 +33,8 @@ pub trait Lead: Send + Sync {
 pub enum HaError {
     #[error("the local store cannot follow the replicated log")]
     Follow(#[source] FollowError),
+    #[error("cannot start the snapshot thread")]
+    Snapshots(#[source] StoreError),
     #[error("cannot start the leader's committer")]
     Committer(#[source] StoreError),
     #[error("cannot start what a leader runs: {0}")]
@@ -93,6 +94,17 @@ impl Ha {
     /// Runs until `stop`; returns an error only when the local store
     /// cannot go on.
     pub async fn run(self, stop: CancellationToken) -> Result<(), HaError> {
+        // One for the process: a standby snapshots what it applies, as a
+        // leader what it commits, so a promotion or restart replays little.
+        let (snapshots, _thread) = Snapshotter::start(
+            self.log.reader(),
+            self.projection.clone(),
+            self.snapshot_every,
+            &self.metrics,
+            &self.supervisor,
+        )
+        .map_err(HaError::Snapshots)?;
+        let snapshots = Arc::new(snapshots);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         loop {
             let connecting = Zk::connect(&self.config.zk, self.config.session_timeout);
@@ -113,7 +125,7 @@ impl Ha {
             };
             backoff.reset();
             self.view.update(|v| v.connected = true);
-            let ended = self.session(&zk, &stop).await;
+            let ended = self.session(&zk, &snapshots, &stop).await;
             self.view.update(|v| {
                 v.connected = false;
                 v.leading = false;
@@ -133,7 +145,12 @@ impl Ha {
         (instance, url)
     }
 
-    async fn session(&self, zk: &Arc<Zk>, stop: &CancellationToken) -> Result<(), Ended> {
+    async fn session(
+        &self,
+        zk: &Arc<Zk>,
+        snapshots: &Arc<Snapshotter>,
+        stop: &CancellationToken,
+    ) -> Result<(), Ended> {
         let (instance, url) = self.identity();
         let identity = format!("{instance}\n{url}");
         zk.join(&instance, &url).await?;
@@ -151,6 +168,7 @@ impl Ha {
             log: &self.log,
             projection: &self.projection,
             applying: &self.applying,
+            snapshots,
         };
         let leadership = tokio::select! {
             () = stop.cancelled() => return Ok(()),
@@ -180,8 +198,8 @@ impl Ha {
         let parts = Parts {
             log: self.log.clone(),
             projection: self.projection.clone(),
-            snapshot_every: self.snapshot_every,
             settings: self.settings,
+            snapshots: snapshots.clone(),
         };
         let leading =
             Committer::start_replicated(parts, Arc::new(replica), &self.metrics, &self.supervisor)

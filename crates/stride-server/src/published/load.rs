@@ -93,7 +93,10 @@ fn newest_snapshot(log: &EventLog, at: Seq) -> Result<State, StoreError> {
             .snapshot(seq)
             .map(|bytes| bytes.map(|b| snapshot::decode(&b)));
         let damage = match decoded {
-            Ok(Some(Ok(state))) if state.seq == seq => return Ok(state),
+            Ok(Some(Ok(state))) if state.seq == seq => {
+                tracing::info!(%seq, "state loaded from a snapshot; replaying the log after it");
+                return Ok(state);
+            }
             Ok(Some(Ok(_))) => "its state is of another seq".to_owned(),
             // Another build's state: a cache miss, not damage.
             Ok(Some(Err(snapshot::SnapshotDecodeError::OtherVersion { .. }))) | Ok(None) => {
