@@ -645,6 +645,19 @@ async fn running_tasks(url: &str, app: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every running instance answers a task's stdout from its sandbox.
+async fn assert_task_files_answer(cluster: &Cluster, tasks: &BTreeSet<String>) {
+    let task = tasks.first().expect("a task");
+    for i in cluster.running() {
+        let url = format!("{}/v1/tasks/{task}/files/stdout", cluster.url(i));
+        let answer = client().get(&url).send().await.expect("answered");
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "{url}: {body}");
+        assert_eq!(body["file"], "stdout", "{body}");
+    }
+}
+
 /// Whether the real master has framework `id` connected and active.
 async fn subscribed(master: &str, id: &str) -> bool {
     let Ok(response) = client()
@@ -694,6 +707,9 @@ async fn with_real_mesos_a_new_leader_keeps_the_framework_and_its_tasks() {
         assert!(Instant::now() < deadline, "two tasks never ran: {tasks:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // Task files, read through the leader's subscription, answer on every
+    // instance (a standby passes the read on).
+    assert_task_files_answer(&cluster, &tasks).await;
     let info: Value = common::get_json(&http, &format!("{}/v2/info", cluster.url(leader))).await;
     let framework = info["frameworkId"]
         .as_str()
@@ -718,6 +734,9 @@ async fn with_real_mesos_a_new_leader_keeps_the_framework_and_its_tasks() {
                 .expect("the killed one"),
         );
     }
+    // Once the restarted instance knows the leader.
+    cluster.leader().await;
+    assert_task_files_answer(&cluster, &tasks).await;
     // Past a reconciliation, nothing was launched or killed again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let events = common::all_events(&http, cluster.servers[leader].as_ref().expect("leader")).await;

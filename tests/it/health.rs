@@ -124,7 +124,7 @@ impl Stack {
                 masters: Vec::new(),
                 mesos_user: "nobody".into(),
             },
-            mesos: None,
+            mesos: Default::default(),
             metrics,
         };
         let app =

@@ -208,7 +208,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let sidecars = crate::stream::Sidecars::default();
     let readiness = Readiness::default();
     let health = HealthResults::default();
-    let mut handle = None;
+    let subscription = crate::api::MesosSlot::default();
     // Stopped together once HTTP has: the reconciler first of all.
     let mut background = Vec::new();
     let leader_parts = LeaderParts {
@@ -220,12 +220,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         health: health.clone(),
         metrics: metrics.clone(),
         supervisor: supervisor.clone(),
+        subscription: subscription.clone(),
     };
     if mesos.disabled {
         metrics.mesos(MesosState::Disabled);
     } else if config.ha.is_none() {
         let (scheduler, parts) = leader_parts.start_parts(&committer, None)?;
-        handle = Some(scheduler);
+        subscription.set(Some(scheduler));
         background.extend(parts);
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -270,7 +271,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             masters: mesos.masters.iter().map(without_credentials).collect(),
             mesos_user: mesos.user.clone(),
         },
-        mesos: handle,
+        mesos: subscription,
         stream: stream.clone(),
         callbacks,
         queue,
@@ -581,6 +582,8 @@ struct LeaderParts {
     health: HealthResults,
     metrics: Metrics,
     supervisor: Supervisor,
+    /// Where the API finds the subscription (task files).
+    subscription: crate::api::MesosSlot,
 }
 
 impl LeaderParts {
@@ -635,9 +638,15 @@ impl crate::ha::Lead for LeaderParts {
         committer: &Committer,
         gate: stride_mesos::CallGate,
     ) -> Result<Vec<Part>, String> {
-        self.start_parts(committer, Some(gate))
-            .map(|(_, parts)| parts)
-            .map_err(|error| stride_runtime::error::chain(&error))
+        let (scheduler, parts) = self
+            .start_parts(committer, Some(gate))
+            .map_err(|error| stride_runtime::error::chain(&error))?;
+        self.subscription.set(Some(scheduler));
+        Ok(parts)
+    }
+
+    fn stopped(&self) {
+        self.subscription.set(None);
     }
 }
 

@@ -300,7 +300,7 @@ pub async fn abdicate(
         }
         Some(Extension(view)) => view.abdicate(),
         None => {
-            if let Some(mesos) = &shared.mesos {
+            if let Some(mesos) = shared.mesos.get() {
                 mesos.reconnect();
             }
         }

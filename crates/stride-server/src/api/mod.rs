@@ -61,11 +61,26 @@ pub struct Shared {
     pub rendered: Rendered,
     /// Readiness check results, kept by the readiness monitor.
     pub readiness: crate::health::Readiness,
-    /// The Mesos subscription, when Stride drives Mesos.
-    pub mesos: Option<stride_mesos::SchedulerHandle>,
+    /// The Mesos subscription, while this instance drives Mesos.
+    pub mesos: MesosSlot,
     pub metrics: crate::metrics::Metrics,
     /// Who may do what: the auth file in force (`access.rs`).
     pub auth: Arc<stride_auth::Keeper>,
+}
+
+/// The Mesos subscription: set once by a lone Stride, and by each win of
+/// a high-availability instance (emptied when it steps down).
+#[derive(Clone, Default)]
+pub struct MesosSlot(Arc<std::sync::RwLock<Option<stride_mesos::SchedulerHandle>>>);
+
+impl MesosSlot {
+    pub fn get(&self) -> Option<stride_mesos::SchedulerHandle> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set(&self, handle: Option<stride_mesos::SchedulerHandle>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = handle;
+    }
 }
 
 impl Shared {

@@ -52,10 +52,13 @@ pub async fn read(
     let range = range(&params)?;
     let task = TaskId(task);
     let (agent, framework) = locate(&shared, &task)?;
-    let Some(mesos) = &shared.mesos else {
-        return Err(ApiError::Busy(
-            "Stride runs without Mesos (--no-mesos)".into(),
-        ));
+    let Some(mesos) = shared.mesos.get() else {
+        // With high availability a standby passes this to the leader
+        // (`ha/proxy.rs`): only a leader is subscribed.
+        return Err(ApiError::Busy(match shared.server.masters.is_empty() {
+            true => "Stride runs without Mesos (--no-mesos)".into(),
+            false => "not subscribed to Mesos at the moment (a leader being elected); retry".into(),
+        }));
     };
     let file = SandboxFile {
         agent: agent.as_str(),
@@ -63,7 +66,7 @@ pub async fn read(
         executor: task.as_str(),
         name: &name,
     };
-    let chunk = sandbox::read(mesos, &file, range)
+    let chunk = sandbox::read(&mesos, &file, range)
         .await
         .map_err(|error| match error {
             SandboxError::NoFile(_) | SandboxError::UnknownAgent(_) => {

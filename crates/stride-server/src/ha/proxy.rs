@@ -1,5 +1,6 @@
 //! With high availability a standby serves reads from its own projection
-//! and passes every write to the leader, returning the leader's answer, as
+//! and passes every write (and task file reads, which need the leader's
+//! Mesos subscription) to the leader, returning the leader's answer, as
 //! Marathon's standbys do (`LeaderProxyFilter.scala`, which passes reads on
 //! too): clients see one API whichever instance they reach. Every answer
 //! names the leader (`X-Marathon-Leader`, as Marathon's leader does) and
@@ -62,7 +63,8 @@ pub async fn pass_writes_to_leader(
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let view = proxy.view.now();
-    let mut response = if reads || view.leading {
+    let local = reads && !needs_mesos(request.uri().path());
+    let mut response = if local || view.leading {
         next.run(request).await
     } else {
         let remote = request
@@ -82,6 +84,13 @@ pub async fn pass_writes_to_leader(
         headers.insert(LEADER, value);
     }
     response
+}
+
+/// Reads only the leader can answer: task files come from the agents,
+/// found through the leader's Mesos subscription.
+fn needs_mesos(path: &str) -> bool {
+    path.strip_prefix("/v1/tasks/")
+        .is_some_and(|rest| rest.contains("/files/"))
 }
 
 fn refuse(status: StatusCode, message: String) -> Response {

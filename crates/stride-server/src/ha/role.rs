@@ -27,6 +27,9 @@ pub trait Lead: Send + Sync {
     /// records), the reconciler and the monitors, writing through
     /// `committer`, every Mesos call passing `gate`.
     fn start(&self, committer: &Committer, gate: CallGate) -> Result<Vec<Part>, String>;
+
+    /// The parts `start` returned have been told to stop.
+    fn stopped(&self) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +226,7 @@ impl Ha {
         for part in &running {
             part.stop();
         }
+        self.lead.stopped();
         self.committer.detach();
         leading.drain().await;
         for part in &running {
