@@ -86,15 +86,17 @@ struct ServeArgs {
     /// Service ports for `port: 0` are assigned from this range, FIRST-LAST.
     #[arg(long, env = "STRIDE_SERVICE_PORTS", default_value_t = PortRange::default())]
     service_ports: PortRange,
-    /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050);
-    /// none starts the embedded local cluster.
+    /// Mesos masters, comma-separated (e.g. http://10.0.0.1:5050,http://10.0.0.2:5050),
+    /// or, as Marathon's --master, the ZooKeeper path where they register
+    /// (zk://h1:2181,h2:2181/mesos): Stride follows the leading one there.
+    /// None starts the embedded local cluster.
     #[arg(
         long,
         env = "STRIDE_MASTER",
-        value_delimiter = ',',
+        value_parser = masters,
         conflicts_with = "no_mesos"
     )]
-    master: Vec<reqwest::Url>,
+    master: Option<Masters>,
     /// Run without any Mesos: the API and the log only.
     #[arg(long, env = "STRIDE_NO_MESOS")]
     no_mesos: bool,
@@ -182,7 +184,6 @@ struct ServeArgs {
     /// Host ports the embedded cluster offers, BEGIN-END (default 31000-32000).
     #[arg(long, env = "STRIDE_LOCAL_PORTS")]
     local_ports: Option<stride_local::PortRange>,
-    /// Record no metrics and serve no `/metrics` (it answers 404).
     /// High availability: ZooKeeper servers and Stride's path there, as
     /// Marathon's --zk (e.g. zk://h1:2181,h2:2181,h3:2181/stride). Needs
     /// --master or --no-mesos: the embedded cluster is one instance's own.
@@ -202,6 +203,7 @@ struct ServeArgs {
     /// leader), when a private CA signed their --tls-cert.
     #[arg(long, env = "STRIDE_CA_FILE", requires = "zk")]
     ca_file: Option<PathBuf>,
+    /// Record no metrics and serve no `/metrics` (it answers 404).
     #[arg(long, env = "STRIDE_NO_METRICS")]
     no_metrics: bool,
     /// Who may do what: roles, tokens and users (docs/security.md);
@@ -224,6 +226,24 @@ struct ServeArgs {
     /// public roots (a receiver whose certificate a private CA signed).
     #[arg(long, env = "STRIDE_CALLBACK_CA_FILE")]
     callback_ca_file: Option<PathBuf>,
+}
+
+/// What `--master` names.
+#[derive(Clone)]
+enum Masters {
+    Urls(Vec<reqwest::Url>),
+    /// The ZooKeeper group the masters register in.
+    Zk(stride_zk::ZkUrl),
+}
+
+fn masters(raw: &str) -> Result<Masters, String> {
+    if raw.starts_with("zk://") {
+        return raw.parse().map(Masters::Zk).map_err(|e| format!("{e}"));
+    }
+    raw.split(',')
+        .map(|url| reqwest::Url::parse(url.trim()).map_err(|e| format!("{url:?}: {e}")))
+        .collect::<Result<_, _>>()
+        .map(Masters::Urls)
 }
 
 /// The principal and the secret read from its file.
@@ -290,7 +310,7 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Commands::Serve(args) => {
             let args = *args;
-            if args.zk.is_some() && args.master.is_empty() && !args.no_mesos {
+            if args.zk.is_some() && args.master.is_none() && !args.no_mesos {
                 anyhow::bail!(
                     "--zk needs --master (or --no-mesos): every instance must reach the same Mesos, and the embedded cluster is one instance's own"
                 );
@@ -325,7 +345,14 @@ pub fn run() -> anyhow::Result<()> {
                     shutdown_timeout: args.shutdown_timeout,
                 },
                 mesos: MesosConfig {
-                    masters: args.master,
+                    masters: match &args.master {
+                        Some(Masters::Urls(urls)) => urls.clone(),
+                        _ => Vec::new(),
+                    },
+                    detect: match args.master {
+                        Some(Masters::Zk(url)) => Some(url),
+                        _ => None,
+                    },
                     disabled: args.no_mesos,
                     framework_name: args.framework_name,
                     drain_timeout: args.drain_timeout,

@@ -122,6 +122,7 @@ impl Stack {
                 service_ports: PortRange::default(),
                 framework_name: "stride".into(),
                 masters: Vec::new(),
+                detector: None,
                 mesos_user: "nobody".into(),
             },
             mesos: Default::default(),

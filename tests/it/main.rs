@@ -51,6 +51,7 @@ mod mesos_auth;
 mod mesos_client;
 mod mesos_client_edge_cases;
 mod mesos_wire;
+mod mesos_zk;
 mod metrics;
 mod openapi;
 mod projection_props;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use tokio::sync::watch;
 
 use super::types::{FrameworkCapability, FrameworkCapabilityType, FrameworkId, FrameworkInfo};
 
@@ -18,6 +19,10 @@ pub struct SchedulerConfig {
     /// Base URLs of the masters, e.g. `http://10.0.0.1:5050`. Any of them
     /// will do: a non-leader redirects to the leader.
     pub masters: Vec<Url>,
+    /// The leading master's base URL as a detector finds it (Mesos's
+    /// ZooKeeper group), instead of `masters`: SUBSCRIBE goes there, and
+    /// moves when it names another; `None` while it knows of none.
+    pub detected: Option<watch::Receiver<Option<Url>>>,
     pub framework_name: String,
     /// Unix user tasks run as (unless a task says otherwise).
     pub user: String,
@@ -156,6 +161,7 @@ impl SchedulerConfig {
     ) -> Self {
         Self {
             masters,
+            detected: None,
             framework_name: framework_name.into(),
             user: user.into(),
             roles: vec!["*".to_string()],
@@ -188,7 +194,7 @@ impl SchedulerConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.masters.is_empty() {
+        if self.masters.is_empty() && self.detected.is_none() {
             return Err(ConfigError::NoMasters);
         }
         if let Some(url) = self

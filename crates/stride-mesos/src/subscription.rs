@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest::{Response, StatusCode, Url};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, trace, warn};
 
 use super::client::{STREAM_ID_HEADER, SchedulerEvent, Session, Shared};
@@ -74,6 +74,11 @@ pub enum SubscriptionError {
     StreamEnded,
     #[error("reconnect requested")]
     ReconnectRequested,
+    /// `SchedulerConfig::detected` names no leading master.
+    #[error("no leading Mesos master known yet; waiting for one to be detected")]
+    NoMasterKnown,
+    #[error("the leading Mesos master moved from {from} to {to}")]
+    LeaderMoved { from: Url, to: Url },
 }
 
 impl SubscriptionError {
@@ -105,6 +110,12 @@ pub(crate) struct Driver {
     http: reqwest::Client,
     endpoints: Vec<Url>,
     next_master: usize,
+    /// The detected leader, when the config has a detector.
+    detected: Option<watch::Receiver<Option<Url>>>,
+    /// The detected leader the subscription under way went through.
+    via: Option<Url>,
+    /// `NoMasterKnown` was reported, and nothing since.
+    told_no_master: bool,
     framework_id: Option<FrameworkId>,
     backoff: Backoff,
 }
@@ -120,6 +131,9 @@ impl Driver {
         Ok(Self {
             framework_id: config.framework_id.clone(),
             backoff: Backoff::new(config.backoff.initial, config.backoff.max),
+            detected: config.detected.clone(),
+            via: None,
+            told_no_master: false,
             config,
             shared,
             events,
@@ -157,14 +171,25 @@ impl Driver {
                     break;
                 }
                 Outcome::Lost(reason) => {
-                    let delay = self.backoff.next_delay();
-                    warn!(%reason, retry_in = ?delay, "not subscribed");
-                    if !self.emit(SchedulerEvent::Disconnected { reason }).await {
-                        break;
+                    // No master known: wait for the detector, not a timer.
+                    let delay = match reason {
+                        SubscriptionError::NoMasterKnown => None,
+                        SubscriptionError::LeaderMoved { .. } => Some(Duration::ZERO),
+                        _ => Some(self.backoff.next_delay()),
+                    };
+                    let no_master = delay.is_none();
+                    if !(no_master && self.told_no_master) {
+                        warn!(%reason, retry_in = ?delay, "not subscribed");
+                        if !self.emit(SchedulerEvent::Disconnected { reason }).await {
+                            break;
+                        }
                     }
+                    self.told_no_master = no_master;
+                    let mut detected = self.detected.clone();
                     tokio::select! {
                         () = stop.cancelled() => break,
-                        () = tokio::time::sleep(delay) => {}
+                        () = pause(delay) => {}
+                        () = named(&mut detected) => {}
                     }
                 }
             }
@@ -198,6 +223,12 @@ impl Driver {
     ) -> Result<(Response, Url, String), SubscriptionError> {
         if !self.shared.may_act() {
             return Err(SubscriptionError::Gated);
+        }
+        if let Some(detected) = &mut self.detected {
+            let leader = detected.borrow_and_update().clone();
+            let leader = leader.ok_or(SubscriptionError::NoMasterKnown)?;
+            self.via = Some(leader.clone());
+            return self.subscribe_via(scheduler_endpoint(&leader)).await;
         }
         let mut tried = 0;
         loop {
@@ -313,6 +344,8 @@ impl Driver {
         let mut decoder = RecordIoDecoder::new(self.config.max_record_len);
         let mut silence_limit = self.config.subscribe_timeout;
         let mut subscribed = false;
+        let mut detected = self.detected.clone();
+        let via = self.via.clone();
         loop {
             loop {
                 let record = match decoder.next_record() {
@@ -332,6 +365,10 @@ impl Driver {
             let next = tokio::select! {
                 () = self.shared.reconnect.notified() => {
                     return Outcome::Lost(SubscriptionError::ReconnectRequested);
+                }
+                to = moved(&mut detected, via.as_ref()) => {
+                    let from = via.clone().unwrap_or_else(|| endpoint.clone());
+                    return Outcome::Lost(SubscriptionError::LeaderMoved { from, to });
                 }
                 next = tokio::time::timeout(silence_limit, body.next()) => next,
             };
@@ -380,6 +417,7 @@ impl Driver {
                     framework_id: framework_id.clone(),
                 }));
                 self.backoff.reset();
+                self.told_no_master = false;
                 let event = SchedulerEvent::Subscribed {
                     framework_id,
                     heartbeat_interval: heartbeat,
@@ -416,6 +454,42 @@ impl Driver {
             Err(_) => Step::End(Outcome::ConsumerGone),
         }
     }
+}
+
+/// Sleeps `delay`; `None`: forever.
+async fn pause(delay: Option<Duration>) {
+    match delay {
+        Some(delay) => tokio::time::sleep(delay).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the detector names a leader; never without one.
+async fn named(detected: &mut Option<watch::Receiver<Option<Url>>>) {
+    if let Some(detected) = detected {
+        while detected.changed().await.is_ok() {
+            if detected.borrow_and_update().is_some() {
+                return;
+            }
+        }
+    }
+    std::future::pending().await
+}
+
+/// Resolves with the leader the detector names when it is another than
+/// `via`; never without a detector. A detector that names none keeps the
+/// subscription: a master that lost its place ends its streams itself,
+/// while ZooKeeper's silence says nothing about the master.
+async fn moved(detected: &mut Option<watch::Receiver<Option<Url>>>, via: Option<&Url>) -> Url {
+    if let Some(detected) = detected {
+        while detected.changed().await.is_ok() {
+            let leader = detected.borrow_and_update().clone();
+            if let Some(leader) = leader.filter(|l| Some(l) != via) {
+                return leader;
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 enum Step {

@@ -9,11 +9,13 @@
 mod call;
 mod container;
 mod event;
+mod master;
 mod task;
 
 pub use call::*;
 pub use container::*;
 pub use event::*;
+pub use master::*;
 pub use task::*;
 
 use base64::Engine as _;

@@ -12,6 +12,7 @@ pub mod committer;
 pub mod connections;
 pub mod ha;
 pub mod health;
+pub mod master_detector;
 pub mod metrics;
 pub mod published;
 pub mod reconciler;

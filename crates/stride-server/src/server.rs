@@ -6,6 +6,7 @@ use crate::api::{self, ServerInfo, Shared};
 use crate::committer::Committer;
 use crate::connections::{self, ConnectionLimits, descriptors};
 use crate::health::{HealthMonitor, HealthResults, Readiness, ReadinessMonitor};
+use crate::master_detector::MasterDetector;
 use crate::metrics::{MesosState, Metrics};
 use crate::published::{self, LoadError, Projection};
 use crate::reconciler::{Links, Queue, Reconciler};
@@ -69,8 +70,12 @@ pub struct ConnectionConfig {
 /// How Stride reaches Mesos.
 #[derive(Debug, Clone)]
 pub struct MesosConfig {
-    /// Masters to try; empty means the embedded local cluster.
+    /// Masters to try; empty (and no `detect`) means the embedded local
+    /// cluster.
     pub masters: Vec<reqwest::Url>,
+    /// `--master zk://...`: the masters' ZooKeeper group, where the leading
+    /// master is found.
+    pub detect: Option<stride_zk::ZkUrl>,
     /// No Mesos at all (`--no-mesos`): the API and the log only.
     pub disabled: bool,
     pub framework_name: String,
@@ -195,10 +200,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     };
     // No master configured: an embedded cluster on loopback, reached over
     // HTTP through the same client a real master gets.
-    let local = match config.mesos.masters.is_empty() && !config.mesos.disabled {
-        true => Some(start_local(&config, &supervisor).await?),
-        false => None,
-    };
+    let mesos_wanted = !config.mesos.disabled;
+    let local =
+        match config.mesos.masters.is_empty() && config.mesos.detect.is_none() && mesos_wanted {
+            true => Some(start_local(&config, &supervisor).await?),
+            false => None,
+        };
     let mut mesos = config.mesos.clone();
     if let Some(cluster) = &local {
         let url = reqwest::Url::parse(&cluster.url()).expect("the local cluster's URL parses");
@@ -211,7 +218,16 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let subscription = crate::api::MesosSlot::default();
     // Stopped together once HTTP has: the reconciler first of all.
     let mut background = Vec::new();
+    let detector = match (&mesos.detect, mesos_wanted) {
+        (Some(url), true) => {
+            let (detector, part) = MasterDetector::start(url.clone(), &supervisor);
+            background.push(part);
+            Some(detector)
+        }
+        _ => None,
+    };
     let leader_parts = LeaderParts {
+        detected: detector.as_ref().map(MasterDetector::leader),
         mesos: mesos.clone(),
         projection: projection.clone(),
         queue: queue.clone(),
@@ -269,6 +285,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             service_ports: config.service_ports,
             framework_name: mesos.framework_name.clone(),
             masters: mesos.masters.iter().map(without_credentials).collect(),
+            detector,
             mesos_user: mesos.user.clone(),
         },
         mesos: subscription,
@@ -575,6 +592,8 @@ fn without_credentials(url: &reqwest::Url) -> String {
 /// them once; with high availability each win starts them anew (`Lead`).
 struct LeaderParts {
     mesos: MesosConfig,
+    /// The leading master, with `--master zk://`.
+    detected: Option<tokio::sync::watch::Receiver<Option<reqwest::Url>>>,
     projection: Arc<Projection>,
     queue: Arc<Queue>,
     sidecars: crate::stream::Sidecars,
@@ -593,10 +612,18 @@ impl LeaderParts {
         committer: &Committer,
         gate: Option<stride_mesos::CallGate>,
     ) -> Result<(SchedulerHandle, Vec<Part>), ServeError> {
+        let mut scheduler = SchedulerConfig::new(
+            self.mesos.masters.clone(),
+            self.mesos.framework_name.clone(),
+            self.mesos.user.clone(),
+        );
+        scheduler.detected = self.detected.clone();
+        // The recorded framework id: a restarted Stride keeps its tasks.
+        scheduler.framework_id = state_framework(&self.projection);
+        scheduler.credential = self.mesos.credential.clone();
+        scheduler.gate = gate;
         let (scheduler, reconciler) = follow_mesos(
-            &self.mesos,
-            state_framework(&self.projection),
-            gate,
+            scheduler,
             committer,
             &self.projection,
             Links {
@@ -650,25 +677,15 @@ impl crate::ha::Lead for LeaderParts {
     }
 }
 
-/// Subscribes to Mesos (resubscribing with the recorded framework id, so a
-/// restarted Stride keeps its tasks) and starts the reconciler on its events.
+/// Subscribes to Mesos as `scheduler` says and starts the reconciler on its
+/// events.
 fn follow_mesos(
-    config: &MesosConfig,
-    framework: Option<stride_mesos::types::FrameworkId>,
-    gate: Option<stride_mesos::CallGate>,
+    scheduler: SchedulerConfig,
     committer: &Committer,
     projection: &Arc<Projection>,
     links: Links,
     supervisor: &Supervisor,
 ) -> Result<(SchedulerHandle, Part), ServeError> {
-    let mut scheduler = SchedulerConfig::new(
-        config.masters.clone(),
-        config.framework_name.clone(),
-        config.user.clone(),
-    );
-    scheduler.framework_id = framework;
-    scheduler.credential = config.credential.clone();
-    scheduler.gate = gate;
     let (handle, events) = Scheduler::spawn(scheduler).map_err(ServeError::Mesos)?;
     let reconciler = Reconciler::new(handle.clone(), committer.clone(), projection.clone(), links);
     let part = supervisor.spawn("reconciler", |stop| reconciler.run(events, stop));

@@ -1,7 +1,8 @@
 //! Stride's use of ZooKeeper (issue 15): the `zk://` URL, one session, the
 //! leader election whose epoch fences every write, and the replicated log's
-//! batches. Stride's bytes are opaque here: this crate knows paths, versions
-//! and ZooKeeper's limits, not events.
+//! batches; and, read only, the Mesos masters' group (`masters`). Stride's
+//! bytes are opaque here: this crate knows paths, versions and ZooKeeper's
+//! limits, not events.
 //!
 //! The tree under the URL's path (`/stride` by default):
 //!
@@ -16,6 +17,7 @@
 mod election;
 mod error;
 mod log;
+mod masters;
 mod session;
 mod url;
 
@@ -24,5 +26,6 @@ pub mod ensemble;
 pub use election::{Candidate, Leader, Leadership};
 pub use error::ZkError;
 pub use log::{BatchId, NODE_LIMIT, Watch};
+pub use masters::{GroupView, MASTER_LABEL, Member, follow_masters, leading_member};
 pub use session::{SessionState, SessionWatch, Zk};
 pub use url::ZkUrl;

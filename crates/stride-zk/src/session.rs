@@ -50,17 +50,22 @@ pub(crate) fn ephemeral() -> CreateOptions<'static> {
     CreateMode::Ephemeral.with_acls(Acls::anyone_all())
 }
 
+/// A session with `url`'s servers, creating nothing.
+pub(crate) async fn open(url: &ZkUrl, session_timeout: Duration) -> Result<Client, ZkError> {
+    Client::connector()
+        .with_session_timeout(session_timeout)
+        .connect(&url.servers)
+        .await
+        .map_err(|source| ZkError::Connect {
+            servers: url.servers.clone(),
+            source,
+        })
+}
+
 impl Zk {
     /// Opens a session (asking for `session_timeout`) and makes Stride's tree.
     pub async fn connect(url: &ZkUrl, session_timeout: Duration) -> Result<Zk, ZkError> {
-        let client = Client::connector()
-            .with_session_timeout(session_timeout)
-            .connect(&url.servers)
-            .await
-            .map_err(|source| ZkError::Connect {
-                servers: url.servers.clone(),
-                source,
-            })?;
+        let client = open(url, session_timeout).await?;
         let zk = Zk {
             client,
             root: url.root.clone(),

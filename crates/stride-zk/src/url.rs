@@ -22,6 +22,9 @@ impl FromStr for ZkUrl {
             .strip_prefix("zk://")
             .ok_or_else(|| invalid("it does not start with zk://"))?;
         let (servers, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if servers.is_empty() {
+            return Err(invalid("it names no server"));
+        }
         if servers.contains('@') {
             return Err(invalid("credentials in the URL are not supported"));
         }
@@ -35,7 +38,7 @@ impl FromStr for ZkUrl {
         }
         let path = path.trim_end_matches('/');
         if path.is_empty() {
-            return Err(invalid("it names no path (say /stride)"));
+            return Err(invalid("it names no path"));
         }
         if path
             .split('/')
@@ -72,6 +75,9 @@ mod tests {
     fn bad_urls_say_why() {
         for (url, reason) in [
             ("http://h:1/x", "zk://"),
+            ("zk://", "no server"),
+            ("zk:///mesos", "no server"),
+            ("zk://h:99999/x", "host:port"),
             ("zk://h:1", "no path"),
             ("zk://h/x", ":port"),
             ("zk://h:0/x", "host:port"),

@@ -24,8 +24,11 @@ pub struct ServerInfo {
     pub scheme: &'static str,
     pub service_ports: PortRange,
     pub framework_name: String,
-    /// The masters Stride drives, credentials removed; empty without Mesos.
+    /// The masters Stride drives, credentials removed; empty without Mesos
+    /// or with `detector`.
     pub masters: Vec<String>,
+    /// `--master zk://...`: where the leading master is found.
+    pub detector: Option<crate::master_detector::MasterDetector>,
     pub mesos_user: String,
 }
 
@@ -90,7 +93,15 @@ pub async fn info(State(shared): State<Shared>, ha: Option<Extension<RoleView>>)
 /// Marathon's `marathon_config`: its flags, by name; `webui` is the
 /// leader's URL.
 fn marathon_config(server: &ServerInfo, webui: &str) -> Value {
-    let master = server.masters.join(",");
+    // Marathon echoes its --master, and names the leading master's UI as
+    // its MasterInfo does (`MesosLeaderInfo.scala`).
+    let (master, leader_ui) = match &server.detector {
+        Some(detector) => (
+            detector.flag.clone(),
+            detector.now().leading.map(|leading| leading.ui),
+        ),
+        None => (server.masters.join(","), server.masters.first().cloned()),
+    };
     let entries = [
         ("access_control_allow_origin", json!(null)),
         ("checkpoint", json!(true)),
@@ -117,7 +128,7 @@ fn marathon_config(server: &ServerInfo, webui: &str) -> Value {
         ("mesos_bridge_name", json!(null)),
         ("mesos_heartbeat_failure_threshold", json!(null)),
         ("mesos_heartbeat_interval", json!(null)),
-        ("mesos_leader_ui_url", json!(server.masters.first())),
+        ("mesos_leader_ui_url", json!(leader_ui)),
         ("mesos_role", json!("*")),
         ("mesos_user", json!(server.mesos_user)),
         ("new_group_enforce_role", json!("Off")),
@@ -170,7 +181,19 @@ pub async fn stride(State(shared): State<Shared>, ha: Option<Extension<RoleView>
         "marathonApiVersion": MARATHON_API_VERSION,
         "leader": leader,
         "highAvailability": ha.map(|Extension(view)| election(&shared, &view)),
+        "mesosMaster": shared.server.detector.as_ref().map(detected),
     }))
+}
+
+/// The leading Mesos master as `--master zk://` finds it.
+fn detected(detector: &crate::master_detector::MasterDetector) -> Value {
+    let now = detector.now();
+    json!({
+        "master": detector.flag,
+        "leading": now.leading.as_ref().map(|l| l.url.as_str()),
+        "node": now.leading.as_ref().map(|l| &l.node),
+        "detector": now.state.to_string(),
+    })
 }
 
 /// `GET /v1/leader`: the election as this instance knows it, and the seq
