@@ -275,6 +275,21 @@ async fn stride_authenticates_to_the_real_master() {
     stride_authenticates(Some(&real), &["--master", &real]).await;
 }
 
+/// The same, with the master found in ZooKeeper (`--master zk://`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stride_authenticates_to_the_real_master_found_in_zookeeper() {
+    use crate::mesos_zk::{GROUP, Group, master_info};
+    let Some(real) = real_auth_master() else {
+        return;
+    };
+    let Some(ensemble) = real_parts::zookeeper(1) else {
+        return;
+    };
+    let group = Group::connect(&ensemble.servers()).await;
+    group.announce(&master_info(&real).await).await;
+    stride_authenticates(Some(&real), &["--master", &ensemble.url(GROUP)]).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stride_authenticates_to_the_embedded_cluster_requiring_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,15 +19,15 @@ use std::time::Duration;
 use zookeeper_client::{Acls, Client, CreateMode};
 
 const WITHIN: Duration = Duration::from_secs(60);
-const GROUP: &str = "/mesos";
+pub const GROUP: &str = "/mesos";
 
 /// The masters' group, written as the masters' contenders write it.
-struct Group {
+pub struct Group {
     client: Client,
 }
 
 impl Group {
-    async fn connect(servers: &str) -> Group {
+    pub async fn connect(servers: &str) -> Group {
         let client = Client::connector()
             .with_session_timeout(Duration::from_secs(10))
             .connect(servers)
@@ -37,7 +37,7 @@ impl Group {
     }
 
     /// Creates `json.info_<seq>` holding `info`; returns its name.
-    async fn announce(&self, info: &Value) -> String {
+    pub async fn announce(&self, info: &Value) -> String {
         let persistent = CreateMode::Persistent.with_acls(Acls::anyone_all());
         self.client
             .mkdir(GROUP, &persistent)
@@ -66,7 +66,7 @@ impl Group {
 }
 
 /// The real master's `MasterInfo`, as it reports it.
-async fn master_info(master: &str) -> Value {
+pub async fn master_info(master: &str) -> Value {
     let answer: Value = client()
         .post(format!("{master}/api/v1"))
         .header("Accept", "application/json")
@@ -361,6 +361,44 @@ async fn a_leading_node_that_redirects_is_followed_to_the_real_master() {
         d["leading"],
         json!(format!("http://127.0.0.1:{fake_port}/"))
     );
+    drop(server);
+    teardown_frameworks_named(&Url::parse(&real.url).expect("URL"), &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_high_availability_the_leader_finds_the_master_through_zookeeper() {
+    let Some(real) = real_master().await else {
+        return;
+    };
+    let Some(ensemble) = zookeeper(1) else {
+        return;
+    };
+    let group = Group::connect(&ensemble.servers()).await;
+    group.announce(&master_info(&real.url).await).await;
+    let name = format!("stride-zkm-{}", uuid::Uuid::new_v4());
+    let dir = tempfile::tempdir().expect("a dir");
+    let (stride, mesos) = (ensemble.url("/stride"), ensemble.url(GROUP));
+    let server = Server::start_with_mesos(
+        dir.path(),
+        &[
+            "--zk",
+            &stride,
+            "--master",
+            &mesos,
+            "--framework-name",
+            &name,
+        ],
+    );
+    wait_until("the leader subscribed", WITHIN, || async {
+        !subscriptions(&server).await.is_empty()
+    })
+    .await;
+    let (framework, master) = subscriptions(&server).await.remove(0);
+    assert_eq!(master, "http://127.0.0.1:5050/api/v1/scheduler");
+    assert!(connected(&real.url, &framework).await);
+    let info: Value = get_json(&client(), &server.url("/v2/info")).await;
+    assert_eq!(info["marathon_config"]["master"], json!(mesos));
+    assert_eq!(info["zookeeper_config"]["zk"], json!(stride));
     drop(server);
     teardown_frameworks_named(&Url::parse(&real.url).expect("URL"), &name).await;
 }
