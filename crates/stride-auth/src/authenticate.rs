@@ -115,6 +115,42 @@ enum Secret {
     Digest([u8; 32]),
 }
 
+/// The file's tokens by their hash's `bucket`: one lookup whatever their
+/// number. Within a bucket (nearly always one token) every hash is
+/// compared in constant time, so how long a check takes says nothing of
+/// how much of a stored hash a guess's hash shares, beyond the bucket.
+#[derive(Default)]
+struct Tokens {
+    buckets: HashMap<u64, Vec<(TokenHash, Arc<Principal>)>>,
+    count: usize,
+}
+
+impl Tokens {
+    /// A hash given twice keeps the later principal, as the file's last
+    /// word.
+    fn insert(&mut self, hash: TokenHash, principal: Arc<Principal>) {
+        let bucket = self.buckets.entry(hash.bucket()).or_default();
+        match bucket.iter_mut().find(|(known, _)| known.matches(&hash)) {
+            Some(known) => known.1 = principal,
+            None => {
+                bucket.push((hash, principal));
+                self.count += 1;
+            }
+        }
+    }
+
+    fn find(&self, presented: &TokenHash) -> Option<Arc<Principal>> {
+        let bucket = self.buckets.get(&presented.bucket())?;
+        let mut found = None;
+        for (hash, principal) in bucket {
+            if hash.matches(presented) {
+                found = Some(principal.clone());
+            }
+        }
+        found
+    }
+}
+
 /// How many verified Basic credentials are remembered: argon2 costs tens
 /// of milliseconds by design, and Marathon clients send Basic on every
 /// request.
@@ -124,7 +160,7 @@ pub struct Authenticator {
     /// No auth file: everyone is anonymous and may do everything.
     open: bool,
     anonymous: Option<Arc<Principal>>,
-    tokens: Vec<(TokenHash, Arc<Principal>)>,
+    tokens: Tokens,
     users: HashMap<String, (Secret, Arc<Principal>)>,
     /// SHA-256 of `user\0password` for credentials already verified.
     verified: Mutex<HashMap<[u8; 32], Arc<Principal>>>,
@@ -140,7 +176,7 @@ impl Authenticator {
                 name: ANONYMOUS.to_owned(),
                 access: Access::everything(),
             })),
-            tokens: Vec::new(),
+            tokens: Tokens::default(),
             users: HashMap::new(),
             verified: Mutex::default(),
         }
@@ -156,12 +192,12 @@ impl Authenticator {
             })
         };
         let mut users = HashMap::new();
-        let mut tokens = Vec::new();
+        let mut tokens = Tokens::default();
         let mut anonymous = None;
         if let Some(file) = file {
             anonymous = file.anonymous.as_ref().map(|a| principal(ANONYMOUS, a));
             for (entry, hash) in &file.tokens {
-                tokens.push((hash.clone(), principal(&entry.name, &entry.access)));
+                tokens.insert(hash.clone(), principal(&entry.name, &entry.access));
             }
             for (entry, phc) in &file.users {
                 users.insert(
@@ -198,7 +234,7 @@ impl Authenticator {
 
     /// How many tokens and users can authenticate.
     pub fn counts(&self) -> (usize, usize) {
-        (self.tokens.len(), self.users.len())
+        (self.tokens.count, self.users.len())
     }
 
     /// The principal `header` (an `Authorization` value) proves.
@@ -211,18 +247,10 @@ impl Authenticator {
         }
         match Credentials::from_header(header)? {
             Credentials::None => self.anonymous.clone().ok_or(Unauthenticated::Missing),
-            Credentials::Bearer(secret) => {
-                let presented = TokenHash::of(secret);
-                // Every hash is compared, so the time taken does not say
-                // which (if any) matched.
-                let mut found = None;
-                for (hash, principal) in &self.tokens {
-                    if hash.matches(&presented) {
-                        found = Some(principal.clone());
-                    }
-                }
-                found.ok_or(Unauthenticated::UnknownToken)
-            }
+            Credentials::Bearer(secret) => self
+                .tokens
+                .find(&TokenHash::of(secret))
+                .ok_or(Unauthenticated::UnknownToken),
             Credentials::Basic { user, password } => self.basic(&user, &password),
         }
     }
@@ -379,6 +407,54 @@ mod tests {
         assert_eq!(auth.authenticate(None), Err(Unauthenticated::Missing));
         assert!(HttpCredentials::parse("marathon").is_err());
         assert!(HttpCredentials::parse(":pw").is_err());
+    }
+
+    /// A hash whose bucket is `bucket` repeated: few buckets, so tokens
+    /// share them as they would if the map were adversarially filled.
+    fn hash(bucket: u8, rest: &[u8; 24]) -> TokenHash {
+        let bytes: Vec<u8> = std::iter::repeat_n(bucket, 8)
+            .chain(rest.iter().copied())
+            .collect();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        TokenHash::parse_hex(&hex).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The keyed lookup finds what scanning every token found: the
+        /// principal of the last entry with the presented hash, or none.
+        #[test]
+        fn the_keyed_lookup_finds_what_a_scan_finds(
+            stored in proptest::collection::vec((0u8..3, proptest::prelude::any::<[u8; 24]>()), 0..40),
+            random in (0u8..3, proptest::prelude::any::<[u8; 24]>()),
+            pick in proptest::prelude::any::<Option<proptest::sample::Index>>(),
+        ) {
+            let entries: Vec<(TokenHash, Arc<Principal>)> = stored
+                .iter()
+                .enumerate()
+                .map(|(i, (bucket, rest))| {
+                    let principal = Principal { name: format!("t{i}"), access: Access::everything() };
+                    (hash(*bucket, rest), Arc::new(principal))
+                })
+                .collect();
+            let mut tokens = Tokens::default();
+            for (hash, principal) in &entries {
+                tokens.insert(hash.clone(), principal.clone());
+            }
+            let presented = match pick.filter(|_| !entries.is_empty()) {
+                Some(index) => index.get(&entries).0.clone(),
+                None => hash(random.0, &random.1),
+            };
+            let scanned = entries
+                .iter()
+                .rev()
+                .find(|(hash, _)| hash.matches(&presented))
+                .map(|(_, principal)| principal.name.clone());
+            let found = tokens.find(&presented).map(|principal| principal.name.clone());
+            proptest::prop_assert_eq!(found, scanned);
+            let distinct: std::collections::BTreeSet<String> =
+                entries.iter().map(|(hash, _)| hash.to_hex()).collect();
+            proptest::prop_assert_eq!(tokens.count, distinct.len());
+        }
     }
 
     #[test]

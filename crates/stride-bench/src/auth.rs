@@ -46,11 +46,22 @@ pub struct AuthBench {
     /// Rounds of on and off, alternating.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Tokens in the file for the in-process lookup table, against 1.
+    #[arg(long, default_value_t = 10_000)]
+    lookup_tokens: usize,
+    /// Print the in-process lookup table only (no servers).
+    #[arg(long)]
+    lookup_only: bool,
 }
 
 const PASSWORD: &str = "bench-password";
 
 pub fn run(args: AuthBench) -> anyhow::Result<()> {
+    println!("## stride bench auth\n");
+    super::token_lookup::run(args.lookup_tokens, args.rounds.max(5))?;
+    if args.lookup_only {
+        return Ok(());
+    }
     if args.dir.exists() {
         std::fs::remove_dir_all(&args.dir)
             .with_context(|| format!("--dir {}: cannot clear it", args.dir.display()))?;
@@ -71,7 +82,6 @@ pub fn run(args: AuthBench) -> anyhow::Result<()> {
     let open = client(None)?;
     let runtime = tokio::runtime::Runtime::new()?;
 
-    println!("## stride bench auth\n");
     println!(
         "medians of {} alternating rounds of {} s each; the auth file holds {} tokens and a Basic user\n",
         args.rounds,

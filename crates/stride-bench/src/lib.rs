@@ -13,6 +13,7 @@ mod metrics;
 mod plan;
 mod serve;
 mod stream;
+mod token_lookup;
 mod world;
 
 use clap::Subcommand;
