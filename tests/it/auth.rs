@@ -920,3 +920,109 @@ async fn clients_carry_the_token() {
     assert!(ok, "{err}");
     assert!(out.starts_with("# Written by `stride lb haproxy`"), "{out}");
 }
+
+/// A websocket on `/v1/stream` with `token`, from the first event.
+async fn open_ws(
+    secured: &Secured,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = secured.server.url.replacen("http", "ws", 1);
+    let mut request = format!("{url}/v1/stream?from=1")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// The close frame a websocket ends with (code, reason), reading past
+/// whatever comes before it.
+async fn close_of(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> (u16, String) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                return (u16::from(frame.code), frame.reason.to_string());
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the stream ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+/// SIGHUP after revoking a token closes its open `/v1/stream` (1008, the
+/// reason) and `/v2/events` (a last `: closed: ...` comment); a token whose
+/// role's stream grant changed is closed too (reconnecting gets the new
+/// one); a stream whose grant stands is untouched.
+#[tokio::test]
+async fn sighup_closes_the_streams_a_reload_takes_away_saying_why() {
+    let secured = Secured::start(&[]);
+    let path = secured.file.to_str().unwrap().to_owned();
+    let lb = create_token(&secured.file, "lb", "writer");
+    assert!(reload(&secured).await);
+    let writer = secured.token("writer").to_owned();
+    let admin = secured.token("admin").to_owned();
+    let mut revoked_ws = open_ws(&secured, &writer).await;
+    let mut changed_ws = open_ws(&secured, &lb).await;
+    let mut kept_ws = open_ws(&secured, &admin).await;
+    let sse = secured
+        .request(Method::GET, "/v2/events", Some(&writer))
+        .header("accept", "text/event-stream")
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+
+    let (ok, _, err) = run_stride(&["auth", "revoke", "--name", "writer", "--auth-file", &path]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&secured.file).unwrap();
+    let narrowed = text.replace(
+        r#"prefix = "/prod/", verbs = ["read", "write", "stream"]"#,
+        r#"prefix = "/prod/web/", verbs = ["read", "write", "stream"]"#,
+    );
+    assert_ne!(text, narrowed, "the writer role's grant is in the file");
+    std::fs::write(&secured.file, narrowed).unwrap();
+    assert!(reload(&secured).await);
+
+    let (code, reason) = close_of(&mut revoked_ws).await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("credentials were revoked"), "{reason}");
+    let (code, reason) = close_of(&mut changed_ws).await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("stream grant changed"), "{reason}");
+    let body = tokio::time::timeout(Duration::from_secs(30), sse.text())
+        .await
+        .expect("the SSE stream ends")
+        .unwrap();
+    assert!(
+        body.trim_end()
+            .ends_with(": closed: the credentials were revoked (auth file reloaded)"),
+        "{body}"
+    );
+
+    // The admin's stream still delivers.
+    let created = secured
+        .request(Method::POST, "/v2/apps", Some(&admin))
+        .json(&app("/after/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let delivered = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(message)) = kept_ws.next().await {
+            if let Message::Text(text) = message {
+                if text.contains("/after/reload") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(delivered, Ok(true), "the admin's stream was cut");
+}

@@ -14,6 +14,19 @@ pub struct Principal {
     /// The token's or user's name, or [`ANONYMOUS`].
     pub name: String,
     pub access: Access,
+    /// What proved it, so a reloaded file can say whether it still does.
+    credential: Credential,
+}
+
+/// What a principal was proven by: never a secret, only what the file
+/// holds of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Credential {
+    Anonymous,
+    Token(TokenHash),
+    /// A user and the SHA-256 of the stored password hash: a password
+    /// changed in the file no longer proves the user.
+    User(String, [u8; 32]),
 }
 
 impl Principal {
@@ -115,6 +128,15 @@ enum Secret {
     Digest([u8; 32]),
 }
 
+impl Secret {
+    fn fingerprint(&self) -> [u8; 32] {
+        match self {
+            Secret::Argon2(phc) => Sha256::digest(phc.as_bytes()).into(),
+            Secret::Digest(digest) => Sha256::digest(digest).into(),
+        }
+    }
+}
+
 /// The file's tokens by their hash's `bucket`: one lookup whatever their
 /// number. Within a bucket (nearly always one token) every hash is
 /// compared in constant time, so how long a check takes says nothing of
@@ -175,6 +197,7 @@ impl Authenticator {
             anonymous: Some(Arc::new(Principal {
                 name: ANONYMOUS.to_owned(),
                 access: Access::everything(),
+                credential: Credential::Anonymous,
             })),
             tokens: Tokens::default(),
             users: HashMap::new(),
@@ -185,38 +208,43 @@ impl Authenticator {
     /// Deny by default: the file's principals, its anonymous role if it
     /// has one, and the `--http-credentials` user.
     pub fn new(file: Option<&AuthFile>, http: Option<&HttpCredentials>) -> Authenticator {
-        let principal = |name: &str, access: &Access| {
+        let principal = |name: &str, access: &Access, credential: Credential| {
             Arc::new(Principal {
                 name: name.to_owned(),
                 access: access.clone(),
+                credential,
             })
+        };
+        let user = |name: &str, access: &Access, secret: Secret| {
+            let credential = Credential::User(name.to_owned(), secret.fingerprint());
+            (secret, principal(name, access, credential))
         };
         let mut users = HashMap::new();
         let mut tokens = Tokens::default();
         let mut anonymous = None;
         if let Some(file) = file {
-            anonymous = file.anonymous.as_ref().map(|a| principal(ANONYMOUS, a));
+            anonymous = file
+                .anonymous
+                .as_ref()
+                .map(|a| principal(ANONYMOUS, a, Credential::Anonymous));
             for (entry, hash) in &file.tokens {
-                tokens.insert(hash.clone(), principal(&entry.name, &entry.access));
+                let credential = Credential::Token(hash.clone());
+                tokens.insert(
+                    hash.clone(),
+                    principal(&entry.name, &entry.access, credential),
+                );
             }
             for (entry, phc) in &file.users {
-                users.insert(
-                    entry.name.clone(),
-                    (
-                        Secret::Argon2(phc.clone()),
-                        principal(&entry.name, &entry.access),
-                    ),
-                );
+                let secret = Secret::Argon2(phc.clone());
+                users.insert(entry.name.clone(), user(&entry.name, &entry.access, secret));
             }
         }
         if let Some(http) = http {
             // The flag wins over a file user of the same name.
+            let secret = Secret::Digest(http.password);
             users.insert(
                 http.user.clone(),
-                (
-                    Secret::Digest(http.password),
-                    principal(&http.user, &Access::everything()),
-                ),
+                user(&http.user, &Access::everything(), secret),
             );
         }
         Authenticator {
@@ -252,6 +280,22 @@ impl Authenticator {
                 .find(&TokenHash::of(secret))
                 .ok_or(Unauthenticated::UnknownToken),
             Credentials::Basic { user, password } => self.basic(&user, &password),
+        }
+    }
+
+    /// `principal` as this authenticator knows it now (a reloaded file may
+    /// have changed its roles), or `None` if what proved it no longer
+    /// does: the token revoked or rotated, the user removed or given a new
+    /// password, anonymous access withdrawn.
+    pub fn reverify(&self, principal: &Principal) -> Option<Arc<Principal>> {
+        match &principal.credential {
+            Credential::Anonymous => self.anonymous.clone(),
+            Credential::Token(hash) => self.tokens.find(hash),
+            Credential::User(name, fingerprint) => {
+                let (secret, now) = self.users.get(name)?;
+                let same: bool = secret.fingerprint().ct_eq(fingerprint).into();
+                same.then(|| now.clone())
+            }
         }
     }
 
@@ -432,7 +476,11 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, (bucket, rest))| {
-                    let principal = Principal { name: format!("t{i}"), access: Access::everything() };
+                    let principal = Principal {
+                        name: format!("t{i}"),
+                        access: Access::everything(),
+                        credential: Credential::Anonymous,
+                    };
                     (hash(*bucket, rest), Arc::new(principal))
                 })
                 .collect();
@@ -455,6 +503,31 @@ mod tests {
                 entries.iter().map(|(hash, _)| hash.to_hex()).collect();
             proptest::prop_assert_eq!(tokens.count, distinct.len());
         }
+    }
+
+    /// After a reload, a principal stands only if what proved it still
+    /// does, with the roles the new file gives it.
+    #[test]
+    fn a_reloaded_file_reverifies_each_principal_by_its_credential() {
+        let token = Token::generate();
+        let before = Authenticator::new(Some(&file(&token, true)), None);
+        let ci = before
+            .authenticate(Some(&format!("Bearer {}", token.secret())))
+            .unwrap();
+        let alice = before
+            .authenticate(Some(&basic("alice", "wonderland")))
+            .unwrap();
+        let anonymous = before.authenticate(None).unwrap();
+        let same = Authenticator::new(Some(&file(&token, true)), None);
+        assert_eq!(same.reverify(&ci).unwrap().name, "ci");
+        assert!(same.reverify(&anonymous).is_some());
+        // `file` hashes alice's password again: a new hash, as after
+        // `stride auth user set`, so her old proof no longer stands.
+        assert!(same.reverify(&alice).is_none());
+        let rotated = Authenticator::new(Some(&file(&Token::generate(), false)), None);
+        assert!(rotated.reverify(&ci).is_none());
+        assert!(rotated.reverify(&anonymous).is_none());
+        assert_eq!(before.reverify(&alice).unwrap().name, "alice");
     }
 
     #[test]

@@ -271,8 +271,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     )
     .map_err(ServeError::Pacer)?;
     background.push(supervisor.spawn("auth file reloader", {
-        let auth = auth.clone();
-        |stop| reload_on_hangup(auth, stop)
+        let (auth, stream) = (auth.clone(), stream.clone());
+        |stop| reload_on_hangup(auth, stream, stop)
     }));
     let shared = Shared {
         auth,
@@ -712,6 +712,7 @@ fn load_auth(config: &AuthConfig) -> Result<Arc<stride_auth::Keeper>, ServeError
 /// one in force and says why.
 async fn reload_on_hangup(
     auth: Arc<stride_auth::Keeper>,
+    stream: Arc<crate::stream::Hub>,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<(), std::io::Error> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -729,6 +730,8 @@ async fn reload_on_hangup(
             Ok(current) => {
                 let (tokens, users) = current.counts();
                 tracing::info!(file = ?auth.file(), tokens, users, "auth file reloaded");
+                // Open streams check their grant against it.
+                stream.auth_reloaded();
             }
             Err(error) => {
                 tracing::error!(%error, "auth file not reloaded; the one loaded before stays in force");

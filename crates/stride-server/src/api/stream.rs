@@ -6,6 +6,7 @@
 use super::access::Who;
 use super::{ApiError, Caller, Shared};
 use crate::stream::marathon::PlanFormat;
+use crate::stream::revocation::Revoked;
 use crate::stream::sse::{self, Wanted};
 use crate::stream::ws::{self, StreamQuery};
 use crate::stream::{Feed, Filter, Protocol, Start};
@@ -16,7 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use stride_auth::Verb;
+use stride_auth::{Scope, Verb};
 use stride_log::event::Actor;
 
 /// `GET /v1/stream`: validates the query before upgrading.
@@ -45,18 +46,32 @@ pub async fn websocket(
 ) -> Result<Response, ApiError> {
     let mut query =
         StreamQuery::parse(&pairs).map_err(|bad| ApiError::BadRequest(bad.to_string()))?;
-    // Checked once, at subscribe: a grant revoked later ends no stream.
-    query.filter.scope = Some(who.scope(Verb::Stream));
+    // Resolved at subscribe, and checked again on each auth file reload.
+    let scope = who.scope(Verb::Stream);
+    query.filter.scope = Some(scope.clone());
     let subscribed = shared
         .stream
         .subscribe(Protocol::Websocket)
         .map_err(|full| ApiError::Busy(full.to_string()))?;
+    let revoked = revocation(&shared, &who, scope);
     Ok(ws::accept(
         upgrade,
         shared.stream_sources(),
         query,
         subscribed,
+        revoked,
     ))
+}
+
+/// Ends the stream `who` opened with `scope` once a reload of the auth
+/// file takes it away.
+fn revocation(shared: &Shared, who: &Who, scope: Scope) -> Revoked {
+    crate::stream::revocation::watch(
+        shared.auth.clone(),
+        who.0.clone(),
+        scope,
+        shared.stream.auth_reloads(),
+    )
 }
 
 /// `GET /v2/events`.
@@ -130,12 +145,14 @@ pub async fn marathon_events(
         }
     };
     let sources = shared.stream_sources();
+    let scope = who.scope(Verb::Stream);
+    let revoked = revocation(&shared, &who, scope.clone());
     let feed = Feed::open(
         sources.log.clone(),
         sources.projection.clone(),
         start,
         Filter {
-            scope: Some(who.scope(Verb::Stream)),
+            scope: Some(scope),
             ..Filter::default()
         },
     )
@@ -156,7 +173,7 @@ pub async fn marathon_events(
         skip,
         remote,
     };
-    Ok(sse::respond(&sources, feed, subscribed, wanted))
+    Ok(sse::respond(&sources, feed, subscribed, wanted, revoked))
 }
 
 /// `GET /v1/sidecars`.

@@ -2,8 +2,8 @@
 //! many subscribers wake together and write more per wakeup; the JSON
 //! text of recent events, so fanning one event out to N subscribers
 //! serializes it once instead of N times; a bounded number of places for
-//! subscribers; the threads websocket sessions run on; and the signal that
-//! the server is stopping.
+//! subscribers; the threads websocket sessions run on; the signal that
+//! the server is stopping, and the one that the auth file was reloaded.
 
 use super::StreamConfig;
 use crate::published::Projection;
@@ -45,6 +45,9 @@ pub struct Hub {
     stopping: CancellationToken,
     /// The subscribers still open, so a stopping server can wait for them.
     open: TaskTracker,
+    /// Bumped on each reload of the auth file: open streams check their
+    /// grant again (`Revocation`).
+    auth_reloads: watch::Sender<u64>,
     /// The runtime websocket sessions run on, when not the caller's.
     sessions: Option<tokio::runtime::Handle>,
 }
@@ -127,6 +130,7 @@ impl Hub {
             max_subscribers,
             stopping: CancellationToken::new(),
             open: TaskTracker::new(),
+            auth_reloads: watch::channel(0).0,
             sessions,
         });
         let weak = Arc::downgrade(&hub);
@@ -200,6 +204,16 @@ impl Hub {
     /// Resolves once the server is stopping.
     pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
         self.stopping.clone().cancelled_owned()
+    }
+
+    /// The auth file was reloaded: every open stream checks its grant.
+    pub fn auth_reloaded(&self) {
+        self.auth_reloads.send_modify(|reloads| *reloads += 1);
+    }
+
+    /// Changes with every reload of the auth file.
+    pub fn auth_reloads(&self) -> watch::Receiver<u64> {
+        self.auth_reloads.subscribe()
     }
 
     /// Tells every subscriber to end; `stopped` resolves once they all have.

@@ -4,13 +4,15 @@
 //! `ws` serves it as a websocket session, `sse` as Marathon's event
 //! stream; the API's `api/stream.rs` routes requests to them.
 //! `Sidecars` tracks the load balancer sidecars among the subscribers and
-//! how far each has applied the log.
+//! how far each has applied the log; `revocation` ends a stream whose
+//! grant a reload of the auth file took away.
 //! The message schema is documented in `docs/stream.md`.
 
 mod feed;
 mod filter;
 mod hub;
 pub mod marathon;
+pub mod revocation;
 pub mod sidecars;
 pub mod sse;
 #[cfg(test)]

@@ -13,11 +13,13 @@ use super::Sources;
 use super::feed::{Feed, FeedError, Item};
 use super::hub::Subscribed;
 use super::marathon::{PlanFormat, marathon_events, stream_attached};
+use super::revocation::Revoked;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use stride_log::event::Seq;
 use stride_runtime::clock::now_micros;
@@ -39,7 +41,13 @@ pub struct Wanted {
 
 /// Serves `feed` as Marathon's event stream, counted among the hub's
 /// subscribers while it lasts.
-pub fn respond(sources: &Sources, feed: Feed, subscribed: Subscribed, asked: Wanted) -> Response {
+pub fn respond(
+    sources: &Sources,
+    feed: Feed,
+    subscribed: Subscribed,
+    asked: Wanted,
+    revoked: Revoked,
+) -> Response {
     let Wanted {
         format,
         types,
@@ -106,8 +114,30 @@ pub fn respond(sources: &Sources, feed: Feed, subscribed: Subscribed, asked: Wan
             }
         }
     });
-    // Ends when the server stops, so a client never holds up its shutdown.
-    let body = stream::iter(greeting).chain(events).take_until(stopping);
+    // Ends when the server stops, so a client never holds up its shutdown,
+    // or when a reload takes the stream away: then a last comment line
+    // says why (SSE has no close frame; a comment is no event to clients).
+    let why = Arc::new(OnceLock::new());
+    let end = {
+        let why = why.clone();
+        async move {
+            tokio::select! {
+                () = stopping => {}
+                reason = revoked => {
+                    let _ = why.set(reason);
+                }
+            }
+        }
+    };
+    let farewell = stream::once(async move {
+        why.get()
+            .map(|reason| Ok(SseEvent::default().comment(format!("closed: {reason}"))))
+    })
+    .filter_map(std::future::ready);
+    let body = stream::iter(greeting)
+        .chain(events)
+        .take_until(end)
+        .chain(farewell);
     Sse::new(body)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()

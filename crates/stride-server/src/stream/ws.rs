@@ -10,6 +10,7 @@
 
 use super::feed::{Feed, FeedError, Item, Start};
 use super::hub::Subscribed;
+use super::revocation::Revoked;
 use super::sidecars::Registration;
 use super::{Filter, Hub, Sidecars, Sources, StreamConfig};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -102,6 +103,7 @@ pub fn accept(
     sources: Sources,
     query: StreamQuery,
     subscribed: Subscribed,
+    revoked: Revoked,
 ) -> Response {
     upgrade
         // Clients say little; the default (128 KiB, zeroed before every
@@ -111,7 +113,7 @@ pub fn accept(
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| {
             let hub = sources.hub.clone();
-            hub.run_session(serve(socket, sources, query, subscribed));
+            hub.run_session(serve(socket, sources, query, subscribed, revoked));
             std::future::ready(())
         })
 }
@@ -138,6 +140,8 @@ enum Ending {
     Client(ClientGone),
     /// No pong within the idle timeout.
     Silent,
+    /// A reload of the auth file took the stream away (the reason).
+    Revoked(&'static str),
     Failed(FeedError),
     /// A write failed or stalled: the connection is unusable.
     Broken,
@@ -153,7 +157,13 @@ enum Write {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscribed: Subscribed) {
+async fn serve(
+    socket: WebSocket,
+    sources: Sources,
+    query: StreamQuery,
+    subscribed: Subscribed,
+    mut revoked: Revoked,
+) {
     let config = sources.hub.config;
     let (mut sink, source) = socket.split();
     let opened = Feed::open(
@@ -201,6 +211,7 @@ async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscrib
         let step = tokio::select! {
             biased;
             () = &mut stopping => break 'serve Ending::Stopping,
+            reason = &mut revoked => break 'serve Ending::Revoked(reason),
             gone = &mut gone_rx => break 'serve client_gone(gone, &mut reader).await,
             _ = ping.tick() => Step::Ping,
             _ = progress.tick() => Step::Progress,
@@ -232,6 +243,7 @@ async fn serve(socket: WebSocket, sources: Sources, query: StreamQuery, subscrib
         let written = tokio::select! {
             biased;
             () = &mut stopping => break 'serve Ending::Stopping,
+            reason = &mut revoked => break 'serve Ending::Revoked(reason),
             gone = &mut gone_rx => break 'serve client_gone(gone, &mut reader).await,
             written = async {
                 match write {
@@ -268,6 +280,7 @@ async fn end(sink: &mut Sink, ending: Ending, config: &StreamConfig) {
             close(sink, code, reason, config).await;
         }
         Ending::Silent => close(sink, CLOSE_IDLE, "no pong within the idle timeout", config).await,
+        Ending::Revoked(reason) => close(sink, close_code::POLICY, reason, config).await,
         Ending::Failed(error) => {
             tracing::error!(error = %error, "stream feed failed");
             let message = ServerMessage::Error(StreamError {
