@@ -53,15 +53,9 @@ async fn create_loop_app(server: &Server) {
     assert_eq!(created.status(), 201);
 }
 
-/// Starts a server listening on `listen` (port 0).
+/// Starts a server listening on `listen`.
 fn start_on(dir: &std::path::Path, listen: &str) -> Server {
-    let mut command = std::process::Command::new(support::BIN);
-    command
-        .args(["serve", "--no-mesos", "--listen", listen, "--data-dir"])
-        .arg(dir)
-        .env("STRIDE_LOG", "warn");
-    let (child, url) = support::spawn_until_listening(command, "stride: listening on ");
-    Server { child, url }
+    Server::start_on(dir, listen, &["--no-mesos"])
 }
 
 /// This host's IPv4 addresses other than loopback.
@@ -196,9 +190,9 @@ async fn no_subscriber_drives_the_log_faster_than_its_rate() {
 #[tokio::test]
 async fn a_recorded_subscription_that_leads_back_after_a_restart_is_not_delivered() {
     let dir = tempfile::tempdir().unwrap();
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let later = free.local_addr().unwrap().port();
-    drop(free);
+    // A port no one else takes meanwhile (support::ports holds it).
+    let held = support::ports::ports(1);
+    let later = held.first();
     let loop_url = format!("http://127.0.0.1:{later}/v2/apps/loop/restart?force=true");
     let server = Server::start(dir.path(), &[]);
     let http = client();

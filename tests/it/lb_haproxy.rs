@@ -12,7 +12,7 @@ use crate::support;
 use crate::support::lb::{HaproxyGuard, Sidecar, haproxy_bin, haproxy_pids, head};
 use crate::support::ports::ports;
 use crate::support::real_parts;
-use crate::support::{BIN, LocalMesos, Server, client, spawn_until_listening, wait_until};
+use crate::support::{LocalMesos, Server, client, wait_until};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -37,15 +37,14 @@ const WAIT: Duration = Duration::from_secs(30);
 /// messages often enough that a sidecar's applied seq reaches the head fast.
 fn stride(data_dir: &Path, listen: Option<u16>, service_ports: &str) -> Server {
     let listen = format!("127.0.0.1:{}", listen.unwrap_or(0));
-    let mut command = Command::new(BIN);
-    command
-        .args(["serve", "--no-mesos", "--listen", &listen, "--data-dir"])
-        .arg(data_dir)
-        .args(["--service-ports", service_ports])
-        .args(["--stream-progress-interval", "200ms"])
-        .env("STRIDE_LOG", "warn");
-    let (child, url) = spawn_until_listening(command, "stride: listening on ");
-    Server { child, url }
+    let extra = [
+        "--no-mesos",
+        "--service-ports",
+        service_ports,
+        "--stream-progress-interval",
+        "200ms",
+    ];
+    Server::start_on(data_dir, &listen, &extra)
 }
 
 async fn create(server: &Server, app: Value) {

@@ -9,9 +9,7 @@
 use crate::support;
 use crate::support::lb::{HaproxyGuard, Sidecar};
 use crate::support::real_parts;
-use crate::support::{
-    BIN, LocalMesos, Server, all_events, client, spawn_until_listening, wait_until,
-};
+use crate::support::{LocalMesos, Server, all_events, client, wait_until};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -248,16 +246,16 @@ impl Cluster {
 /// `stride serve` against the local cluster, with this test's ports.
 fn stride(data: &Path, master: &str, ports: &Ports) -> Server {
     let service = format!("{}-{}", ports.service, ports.service + 4);
-    let mut command = Command::new(BIN);
-    command
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", ports.stride)])
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--master", master, "--service-ports", &service])
-        .args(["--stream-progress-interval", "200ms"])
-        .env("STRIDE_LOG", "warn");
-    let (child, url) = spawn_until_listening(command, "stride: listening on ");
-    Server { child, url }
+    let listen = format!("127.0.0.1:{}", ports.stride);
+    let extra = [
+        "--master",
+        master,
+        "--service-ports",
+        &service,
+        "--stream-progress-interval",
+        "200ms",
+    ];
+    Server::start_on(data, &listen, &extra)
 }
 
 /// The app as the deployment test runs it: its tasks ignore SIGTERM and

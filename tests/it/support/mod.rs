@@ -24,15 +24,19 @@ pub struct Server {
     pub url: String,
 }
 
-/// `serve` on an ephemeral port over `data_dir`, logging at `level`.
+/// Where servers listen unless a test says otherwise: the kernel's choice.
+const ANY_PORT: &str = "127.0.0.1:0";
+
+/// `serve` on `listen` over `data_dir`, logging at `level`.
 fn serve_args<'a>(
     command: &'a mut Command,
     data_dir: &Path,
+    listen: &str,
     extra: &[&str],
     level: &str,
 ) -> &'a mut Command {
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .env("STRIDE_LOG", level)
@@ -53,6 +57,16 @@ impl Server {
         Self::start_wrapped(data_dir, extra, &[])
     }
 
+    /// `stride serve` listening on `listen`: a port from `ports` that a
+    /// restarted server must be found on again, or another interface
+    /// (`0.0.0.0:0`). `extra` as for `start_with_mesos`.
+    pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Server {
+        let mut command = Command::new(BIN);
+        serve_args(&mut command, data_dir, listen, extra, "warn").stderr(Stdio::inherit());
+        let (child, url) = spawn_until_listening(command, "stride: listening on ");
+        Server { child, url }
+    }
+
     /// Like `start`, with the binary run under `wrapper` (e.g. strace).
     pub fn start_wrapped(data_dir: &Path, extra: &[&str], wrapper: &[&str]) -> Server {
         let mut command = match wrapper.split_first() {
@@ -63,7 +77,7 @@ impl Server {
             }
             None => Command::new(BIN),
         };
-        serve_args(&mut command, data_dir, extra, "warn").stderr(Stdio::inherit());
+        serve_args(&mut command, data_dir, ANY_PORT, extra, "warn").stderr(Stdio::inherit());
         let (child, url) = spawn_until_listening(command, "stride: listening on ");
         Server { child, url }
     }
@@ -72,7 +86,7 @@ impl Server {
     /// logging at info level into a `Log` the test reads.
     pub fn start_logged(data_dir: &Path, extra: &[&str]) -> (Server, Log) {
         let mut command = Command::new(BIN);
-        serve_args(&mut command, data_dir, extra, "info").stderr(Stdio::piped());
+        serve_args(&mut command, data_dir, ANY_PORT, extra, "info").stderr(Stdio::piped());
         let (mut child, url) = spawn_until_listening(command, "stride: listening on ");
         let log = Log::default();
         let stderr = child.stderr.take().expect("stderr is piped");
