@@ -12,7 +12,9 @@
 use crate::support::fake_master::{FakeMaster, Reply};
 use crate::support::mesos_framework::teardown_frameworks_named;
 use crate::support::real_parts::zookeeper;
-use crate::support::{Log, Server, all_events, client, get_json, metric, real_master, wait_until};
+use crate::support::{
+    Log, Server, all_events, client, get_json, metric, real_master, run_stride, wait_until,
+};
 use reqwest::Url;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -365,6 +367,46 @@ async fn a_leading_node_that_redirects_is_followed_to_the_real_master() {
     teardown_frameworks_named(&Url::parse(&real.url).expect("URL"), &name).await;
 }
 
+/// A leading master that takes the connection and never answers is left
+/// as soon as another leads, not after the 30 s SUBSCRIBE timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_leading_master_is_left_when_another_leads() {
+    let Some(real) = real_master().await else {
+        return;
+    };
+    let Some(ensemble) = zookeeper(1) else {
+        return;
+    };
+    // The kernel completes its connections; nobody reads them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let silent_port = silent.local_addr().expect("an address").port();
+    let group = Group::connect(&ensemble.servers()).await;
+    let real_info = master_info(&real.url).await;
+    let first = group.announce(&elsewhere(&real_info, silent_port)).await;
+    group.announce(&real_info).await;
+    let name = format!("stride-zkm-{}", uuid::Uuid::new_v4());
+    let dir = tempfile::tempdir().expect("a dir");
+    let (server, log) = start(dir.path(), &ensemble.url(GROUP), &name);
+    wait_until("the silent master named", WITHIN, || async {
+        detected(&server).await["node"] == json!(first)
+    })
+    .await;
+    group.withdraw(&first).await;
+    wait_until(
+        "subscribed to the real master, well before SUBSCRIBE times out",
+        Duration::from_secs(20),
+        || async { !subscriptions(&server).await.is_empty() },
+    )
+    .await;
+    let logged = log.text();
+    assert!(
+        logged.contains("the leading Mesos master moved"),
+        "{logged}"
+    );
+    drop(server);
+    teardown_frameworks_named(&Url::parse(&real.url).expect("URL"), &name).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_high_availability_the_leader_finds_the_master_through_zookeeper() {
     let Some(real) = real_master().await else {
@@ -401,4 +443,31 @@ async fn with_high_availability_the_leader_finds_the_master_through_zookeeper() 
     assert_eq!(info["zookeeper_config"]["zk"], json!(stride));
     drop(server);
     teardown_frameworks_named(&Url::parse(&real.url).expect("URL"), &name).await;
+}
+
+#[test]
+fn a_bad_zk_master_url_is_a_cli_error_naming_master() {
+    for (url, why) in [
+        ("zk://", "names no server"),
+        ("zk:///mesos", "names no server"),
+        ("zk://h1:2181", "names no path"),
+        ("zk://h1:2181,h2/mesos", "lacks its :port"),
+        ("zk://h1:99999/mesos", "not host:port"),
+        ("zk://h1:0/mesos", "not host:port"),
+    ] {
+        let dir = tempfile::tempdir().expect("a dir");
+        let data = dir.path().join("data");
+        let data = data.to_str().expect("a path");
+        let (ok, _, stderr) = run_stride(&["serve", "--data-dir", data, "--master", url]);
+        assert!(!ok, "{url} was taken");
+        assert!(
+            stderr.contains(&format!("invalid value '{url}' for '--master <MASTER>'"))
+                && stderr.contains(why),
+            "{url}: {stderr}"
+        );
+        assert!(
+            !std::path::Path::new(data).exists(),
+            "{url}: a store was made"
+        );
+    }
 }

@@ -228,7 +228,14 @@ impl Driver {
             let leader = detected.borrow_and_update().clone();
             let leader = leader.ok_or(SubscriptionError::NoMasterKnown)?;
             self.via = Some(leader.clone());
-            return self.subscribe_via(scheduler_endpoint(&leader)).await;
+            // A master that does not answer is left as soon as another leads.
+            let mut watching = self.detected.clone();
+            return tokio::select! {
+                subscribed = self.subscribe_via(scheduler_endpoint(&leader)) => subscribed,
+                to = moved(&mut watching, Some(&leader)) => {
+                    Err(SubscriptionError::LeaderMoved { from: leader.clone(), to })
+                }
+            };
         }
         let mut tried = 0;
         loop {
