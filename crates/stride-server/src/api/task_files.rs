@@ -55,7 +55,8 @@ pub async fn read(
     let Some(mesos) = shared.mesos.get() else {
         // With high availability a standby passes this to the leader
         // (`ha/proxy.rs`): only a leader is subscribed.
-        return Err(ApiError::Busy(match shared.server.masters.is_empty() {
+        let no_mesos = shared.server.masters.is_empty() && shared.server.detector.is_none();
+        return Err(ApiError::Busy(match no_mesos {
             true => "Stride runs without Mesos (--no-mesos)".into(),
             false => "not subscribed to Mesos at the moment (a leader being elected); retry".into(),
         }));
