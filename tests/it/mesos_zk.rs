@@ -198,6 +198,16 @@ async fn stride_follows_the_leading_master_through_zookeeper_and_its_absence() {
         log.text().contains("no Mesos master registered")
     })
     .await;
+    // The health of the subscription says so too.
+    wait_until("the subscription reported down", WITHIN, || async {
+        metric(
+            &server,
+            "stride_mesos_subscription_state{state=\"disconnected\"}",
+        )
+        .await
+            == 1.0
+    })
+    .await;
 
     // A master on a dead port registers first, so it leads; the real one
     // second. Stride names the dead one and cannot subscribe.
