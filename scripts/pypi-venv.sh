@@ -9,8 +9,10 @@ venv="$1"
 shift
 python="$venv/bin/python"
 
+# A venv copied or moved from elsewhere keeps the old path in its scripts'
+# shebangs (pip, schemathesis, playwright), so it counts as absent.
 has_pins() {
-    [ -x "$python" ] && "$python" - "$@" >/dev/null 2>&1 <<'PY'
+    [ -x "$python" ] && [[ "$(head -n1 "$venv/bin/pip" 2>/dev/null)" == "#!$venv/bin/"* ]] && "$python" - "$@" >/dev/null 2>&1 <<'PY'
 import sys
 from importlib.metadata import version
 for pin in sys.argv[1:]:
