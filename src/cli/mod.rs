@@ -191,7 +191,8 @@ struct ServeArgs {
     zk: Option<stride_zk::ZkUrl>,
     /// The ZooKeeper session timeout asked for; a leader cut off from
     /// ZooKeeper stops acting within 2/3 of it.
-    #[arg(long, env = "STRIDE_ZK_SESSION_TIMEOUT", default_value = "3s", value_parser = duration)]
+    #[arg(long, env = "STRIDE_ZK_SESSION_TIMEOUT", value_parser = duration,
+          default_value = stride_server::ha::DEFAULT_SESSION_TIMEOUT)]
     zk_session_timeout: Duration,
     /// With --zk and an auth file: a file holding the token this instance
     /// shows the others when it copies the log from one (admin on /;

@@ -31,8 +31,8 @@ pub struct HaBench {
     #[arg(long, default_value_t = 20)]
     failovers: usize,
     /// `--zk-session-timeout` of each instance (ZooKeeper's least with the
-    /// ensemble's tickTime of 500 ms is 1 s).
-    #[arg(long, default_value = "1500ms")]
+    /// ensemble's tickTime of 500 ms is 1 s); `stride serve`'s default.
+    #[arg(long, default_value = stride_server::ha::DEFAULT_SESSION_TIMEOUT)]
     session_timeout: String,
 }
 

@@ -164,13 +164,16 @@ impl Zk {
     }
 
     /// Deletes every batch that ends at or before `through` (its successor
-    /// starts at or before `through + 1`), checking the epoch with each
-    /// request. The newest batch stays: it names the replicated head.
+    /// starts at or before `through + 1`) and starts there too, checking
+    /// the epoch with each request. A batch of idempotency records alone
+    /// at `through + 1` stays: a store at `through` may not have read it
+    /// yet (it goes once a mark passes the events after it). The newest
+    /// batch stays: it names the replicated head.
     pub async fn trim(&self, leadership: &Leadership, through: u64) -> Result<usize, ZkError> {
         let batches = self.batches().await?;
         let done: Vec<&BatchId> = batches
             .windows(2)
-            .take_while(|pair| pair[1].first <= through + 1)
+            .take_while(|pair| pair[0].first <= through && pair[1].first <= through + 1)
             .map(|pair| &pair[0])
             .collect();
         for chunk in done.chunks(TRIM_PER_REQUEST) {

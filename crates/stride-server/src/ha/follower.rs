@@ -43,8 +43,11 @@ pub(super) struct Follower<'a> {
     pub peer_token: bool,
     pub log: &'a Arc<LogWriter>,
     pub projection: &'a Arc<Projection>,
-    /// Held while a batch is written and published (see `write`).
-    pub applying: &'a Arc<std::sync::Mutex<()>>,
+    /// Held while a batch is written and published (see `write`); holds
+    /// the generation of the follower that may write (`supersede`).
+    pub applying: &'a Arc<std::sync::Mutex<u64>>,
+    /// This follower's generation.
+    pub generation: u64,
     /// Told of each new head, as the leader's committer tells it.
     pub snapshots: &'a Arc<Snapshotter>,
 }
@@ -117,8 +120,9 @@ impl Follower<'_> {
             head = batch.last().unwrap_or(head);
             batches.push(batch);
         }
-        write(self, batches).await?;
-        Ok(head)
+        // What the store holds once written, not what was read: the mark
+        // trimming trusts must never run ahead of the store.
+        Ok(write(self, batches).await?)
     }
 
     /// Copies seqs after `head` through `until` from another instance;
@@ -133,8 +137,7 @@ impl Follower<'_> {
                 let page = Seq(until.0.min(head.0 + PEER_PAGE));
                 match fetch(self, &url, head.next(), page).await {
                     Ok(batch) if batch.last().is_some() => {
-                        head = batch.last().unwrap_or(head);
-                        write(self, vec![batch]).await?;
+                        head = write(self, vec![batch]).await?;
                     }
                     Ok(_) => break,
                     Err(error) => {
@@ -189,21 +192,28 @@ async fn fetch(
 }
 
 /// Writes batches that continue the local log, syncs, then publishes them,
-/// as one unit on a blocking thread under `applying`: a follower dropped
-/// midway (a new session, a win) never leaves a batch written but not
-/// published, and two never interleave. Batches the log already holds (the
-/// dropped one's) are skipped.
-async fn write(follower: &Follower<'_>, batches: Vec<ReplicatedBatch>) -> Result<(), StoreError> {
+/// as one unit on a blocking thread under `applying`; returns the store's
+/// head after them. A follower dropped midway (a new session, a win) never
+/// leaves a batch written but not published, and two never interleave.
+/// The write of a follower superseded meanwhile does nothing: once an
+/// instance leads, its committer alone writes and publishes, and a stale
+/// publish would take the projection back. Batches the log already holds
+/// are skipped.
+async fn write(follower: &Follower<'_>, batches: Vec<ReplicatedBatch>) -> Result<Seq, StoreError> {
     let projection = follower.projection.clone();
     let applying = follower.applying.clone();
     let snapshots = follower.snapshots.clone();
+    let generation = follower.generation;
     blocking(follower.log, move |log| {
-        let _applying = applying.lock().unwrap_or_else(|p| p.into_inner());
+        let current = applying.lock().unwrap_or_else(|p| p.into_inner());
         let head = log.head()?;
         let fresh: Vec<ReplicatedBatch> = batches
             .into_iter()
             .filter(|b| b.first().is_none_or(|first| first > head))
             .collect();
+        if *current != generation || fresh.is_empty() {
+            return Ok(head);
+        }
         for batch in &fresh {
             log.append_replicated(batch)?;
         }
@@ -211,9 +221,17 @@ async fn write(follower: &Follower<'_>, batches: Vec<ReplicatedBatch>) -> Result
         log.seal()?;
         publish(&projection, &fresh);
         snapshots.maybe_take(projection.head());
-        Ok(())
+        log.head()
     })
     .await
+}
+
+/// Makes every follower made before this call write nothing more; returns
+/// the generation of the next one.
+pub(super) fn supersede(applying: &std::sync::Mutex<u64>) -> u64 {
+    let mut current = applying.lock().unwrap_or_else(|p| p.into_inner());
+    *current += 1;
+    *current
 }
 
 fn publish(projection: &Projection, batches: &[ReplicatedBatch]) {

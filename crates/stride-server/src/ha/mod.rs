@@ -27,6 +27,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use stride_zk::ZkUrl;
 
+/// `--zk-session-timeout`'s default. A leader killed outright is replaced
+/// once ZooKeeper expires its session, so this bounds failover from below
+/// (`stride bench ha`): 2 s keeps it under 3 s where the ensemble grants
+/// it (its least is 2 x tickTime), while a leader still rides out a pause
+/// of a second (its lease runs 2/3 of it). Marathon's is 10 s.
+pub const DEFAULT_SESSION_TIMEOUT: &str = "2s";
+
 /// `--zk` and what goes with it.
 #[derive(Debug, Clone)]
 pub struct HaConfig {

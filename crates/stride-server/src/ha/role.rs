@@ -87,8 +87,9 @@ pub struct Ha {
     pub metrics: Metrics,
     pub supervisor: Supervisor,
     pub lead: Box<dyn Lead>,
-    /// Serializes applying replicated batches across sessions.
-    pub applying: Arc<std::sync::Mutex<()>>,
+    /// Serializes applying replicated batches across sessions (see
+    /// `follower::supersede`).
+    pub applying: Arc<std::sync::Mutex<u64>>,
     /// `config.peers` as a client, for copying the log from a peer.
     pub peers: reqwest::Client,
 }
@@ -127,6 +128,12 @@ impl Ha {
                 }
             };
             backoff.reset();
+            let granted = zk.session_timeout();
+            if granted != self.config.session_timeout {
+                // The ensemble bounds it (2 and 20 x its tickTime): failover
+                // and the lease follow what it granted.
+                tracing::warn!(asked = ?self.config.session_timeout, ?granted, "ZooKeeper granted another session timeout than --zk-session-timeout");
+            }
             self.view.update(|v| v.connected = true);
             let ended = self.session(&zk, &snapshots, &stop).await;
             self.view.update(|v| {
@@ -171,6 +178,7 @@ impl Ha {
             log: &self.log,
             projection: &self.projection,
             applying: &self.applying,
+            generation: follower::supersede(&self.applying),
             snapshots,
         };
         let leadership = tokio::select! {
@@ -188,7 +196,12 @@ impl Ha {
             return Err(Ended::Session("deposed as soon as elected".into()));
         }
         let lease = Lease::new(zk.session_timeout(), sent);
-        // Everything written under earlier epochs, before this one writes.
+        // Everything written under earlier epochs, before this one writes;
+        // the dropped follower's write, if still queued, does nothing.
+        let follower = Follower {
+            generation: follower::supersede(&self.applying),
+            ..follower
+        };
         follower.catch_up().await?;
         let failed = Arc::new(Notify::new());
         let replica = ZkReplica {
