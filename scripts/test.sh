@@ -11,7 +11,7 @@ command -v prlimit >/dev/null || missing+=(util-linux) # tests/it/descriptors.rs
 # tests/it/lb_haproxy.rs; Debian installs it in /usr/sbin, not on every PATH.
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v promtool >/dev/null || missing+=(prometheus)  # tests/it/metrics.rs: promtool and a real Prometheus
-# Real ZooKeeper ensembles (crates/stride-zk's `ensemble`, tests/it/ha.rs).
+# Real ZooKeeper ensembles (crates/stride-zk's `ensemble`; tests/it/ha.rs, zk_ensemble.rs).
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v java >/dev/null || missing+=(default-jre-headless)
 if [ ${#missing[@]} -gt 0 ]; then
