@@ -5,6 +5,8 @@
 //! sync_file_range, so without Stride's fdatasync this test fails. Large
 //! definitions are split into bounded parts, so sled writes no blob file
 //! (which it would neither sync nor open without a descriptor to spare).
+//! Snapshots are written to files of their own and synced by the snapshot
+//! thread, never by the thread that syncs sled's db before replies.
 //! Needs strace (`.ci/run` installs it).
 
 use crate::support::real_parts;
@@ -20,6 +22,16 @@ enum Call {
     },
     Pwrite {
         fd: i32,
+    },
+    /// write(2), as std's `File` writes.
+    Write {
+        fd: i32,
+    },
+    Close {
+        fd: i32,
+    },
+    Rename {
+        to: String,
     },
     /// fdatasync, or fsync.
     Fdatasync {
@@ -37,22 +49,23 @@ fn first_arg(line: &str, name: &str) -> Option<i32> {
         .ok()
 }
 
-/// Completed calls. Under `strace -f` a call another thread interrupts is
-/// split in two lines (`name(args <unfinished ...>`, then `<... name
-/// resumed> ...) = result`), so its start is kept per pid.
-fn calls(trace: &str) -> Vec<Call> {
+/// Completed calls, each with the thread that made it. Under `strace -f`
+/// a call another thread interrupts is split in two lines (`name(args
+/// <unfinished ...>`, then `<... name resumed> ...) = result`), so its
+/// start is kept per pid.
+fn calls(trace: &str) -> Vec<(String, Call)> {
     let mut started: HashMap<String, String> = HashMap::new();
     let mut calls = Vec::new();
     for line in trace.lines() {
-        if line.contains("HTTP/1.1 201") {
-            calls.push(Call::Reply201);
-            continue;
-        }
         let pid = line
             .split_whitespace()
             .next()
             .unwrap_or_default()
             .to_owned();
+        if line.contains("HTTP/1.1 201") {
+            calls.push((pid, Call::Reply201));
+            continue;
+        }
         if line.contains("<unfinished") {
             started.insert(pid, line.to_owned());
             continue;
@@ -73,19 +86,39 @@ fn calls(trace: &str) -> Vec<Call> {
         if result < 0 {
             continue;
         }
-        if whole.contains("openat(") {
+        let call = if whole.contains("openat(") {
             let path = whole.split('"').nth(1).unwrap_or_default().to_owned();
-            calls.push(Call::Open {
+            Call::Open {
                 path,
                 fd: result as i32,
-            });
+            }
+        } else if whole
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|call| call.starts_with("rename"))
+        {
+            // The last quoted argument is where it went.
+            let to = whole.rsplit('"').nth(1).unwrap_or_default().to_owned();
+            Call::Rename { to }
         } else if let Some(fd) = first_arg(&whole, "pwrite64") {
-            calls.push(Call::Pwrite { fd });
+            Call::Pwrite { fd }
+        } else if let Some(fd) = first_arg(&whole, "write") {
+            Call::Write { fd }
+        } else if let Some(fd) = first_arg(&whole, "close") {
+            Call::Close { fd }
         } else if let Some(fd) = first_arg(&whole, "fdatasync").or(first_arg(&whole, "fsync")) {
-            calls.push(Call::Fdatasync { fd });
-        }
+            Call::Fdatasync { fd }
+        } else {
+            continue;
+        };
+        calls.push((pid, call));
     }
     calls
+}
+
+/// strace's arguments: follow threads, trace `calls` into `trace`.
+fn strace<'a>(calls: &'a str, trace: &'a str) -> [&'a str; 9] {
+    ["strace", "-f", "-qq", "-s", "16", "-e", calls, "-o", trace]
 }
 
 #[tokio::test]
@@ -96,18 +129,10 @@ async fn every_201_follows_an_fdatasync_of_its_append_and_the_watermark() {
     let dir = tempfile::tempdir().unwrap();
     let trace_path = dir.path().join("trace");
     let data = dir.path().join("data");
-    let trace_arg = trace_path.to_str().unwrap();
-    let wrapper = [
-        "strace",
-        "-f",
-        "-qq",
-        "-s",
-        "16",
-        "-e",
-        "trace=openat,pwrite64,fdatasync,fsync,sync_file_range,write,writev,sendto,sendmsg",
-        "-o",
-        trace_arg,
-    ];
+    let wrapper = strace(
+        "trace=openat,close,pwrite64,fdatasync,fsync,sync_file_range,write,writev,sendto,sendmsg",
+        trace_path.to_str().unwrap(),
+    );
     let mut server = Server::start_wrapped(&data, &["--no-mesos"], &wrapper);
     let http = client();
     let requests = 20;
@@ -149,7 +174,7 @@ async fn every_201_follows_an_fdatasync_of_its_append_and_the_watermark() {
     let blobs = std::fs::read_dir(data.join("blobs")).map_or(0, |d| d.count());
     assert_eq!(blobs, 0, "sled wrote blob files");
     let trace = std::fs::read_to_string(&trace_path).unwrap();
-    let calls = calls(&trace);
+    let calls: Vec<Call> = calls(&trace).into_iter().map(|(_, call)| call).collect();
     let replies = calls.iter().filter(|c| **c == Call::Reply201).count();
     assert_eq!(
         replies,
@@ -183,6 +208,10 @@ async fn every_201_follows_an_fdatasync_of_its_append_and_the_watermark() {
                 }
                 unsynced.remove(&path);
             }
+            Call::Close { fd } => {
+                paths.remove(fd);
+            }
+            Call::Write { .. } | Call::Rename { .. } => {}
             Call::Reply201 => {
                 assert!(
                     unsynced.is_empty(),
@@ -202,4 +231,101 @@ async fn every_201_follows_an_fdatasync_of_its_append_and_the_watermark() {
         .count();
     let sync_file_ranges = trace.matches("sync_file_range(").count();
     println!("{replies} replies, {fdatasyncs} fdatasync, {sync_file_ranges} sync_file_range");
+}
+
+/// A snapshot is written into a file of its own, fdatasync'd before it is
+/// renamed into place, all by one thread that never fdatasyncs sled's db;
+/// the thread that does (the committer's sync thread, before each reply)
+/// never writes a snapshot. Without the snapshot files (snapshots in sled,
+/// as before store format 4), the committer's fdatasync carried them.
+#[tokio::test]
+async fn snapshots_are_written_and_synced_by_their_own_thread_not_the_committers() {
+    if real_parts::program("strace", "strace").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = dir.path().join("trace");
+    let data = dir.path().join("data");
+    let wrapper = strace(
+        "trace=openat,close,write,pwrite64,fdatasync,fsync,rename,renameat,renameat2",
+        trace_path.to_str().unwrap(),
+    );
+    let mut server =
+        Server::start_wrapped(&data, &["--no-mesos", "--snapshot-every", "10"], &wrapper);
+    let http = client();
+    for i in 0..30 {
+        let response = http
+            .post(server.url("/v2/apps"))
+            .json(&app(&format!("/snap/a{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let snapshots = data.join("snapshots");
+    crate::support::wait_until(
+        "a snapshot file",
+        std::time::Duration::from_secs(30),
+        || async { std::fs::read_dir(&snapshots).is_ok_and(|mut d| d.next().is_some()) },
+    )
+    .await;
+    server.kill();
+    let trace = std::fs::read_to_string(&trace_path).unwrap();
+    let mut paths: HashMap<i32, String> = HashMap::new();
+    // Per snapshot file: the threads that wrote it, whether it was synced
+    // before its rename.
+    let mut writers: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut synced: HashSet<String> = HashSet::new();
+    let mut renamed = 0;
+    let mut db_syncers = HashSet::new();
+    for (pid, call) in calls(&trace) {
+        let path_of = |fd: &i32| paths.get(fd).cloned().unwrap_or_default();
+        match call {
+            Call::Open { path, fd } => {
+                paths.insert(fd, path);
+            }
+            Call::Close { fd } => {
+                paths.remove(&fd);
+            }
+            Call::Write { fd } | Call::Pwrite { fd } => {
+                let path = path_of(&fd);
+                if path.contains("/snapshots/") {
+                    writers.entry(path).or_default().insert(pid);
+                }
+            }
+            Call::Fdatasync { fd } => {
+                let path = path_of(&fd);
+                if path.ends_with("/db") {
+                    db_syncers.insert(pid);
+                } else if path.contains("/snapshots/") {
+                    assert!(
+                        writers.get(&path).is_some_and(|w| w.contains(&pid)),
+                        "{path} was synced by {pid}, not the thread that wrote it"
+                    );
+                    synced.insert(path);
+                }
+            }
+            Call::Rename { to } if to.contains("/snapshots/snap-") => {
+                let from = format!("{to}.partial");
+                assert!(
+                    synced.contains(&from),
+                    "{to} was renamed into place unsynced"
+                );
+                renamed += 1;
+            }
+            Call::Rename { .. } | Call::Reply201 => {}
+        }
+    }
+    assert!(
+        renamed >= 1 && !writers.is_empty(),
+        "no snapshot file was written"
+    );
+    assert!(!db_syncers.is_empty(), "nobody synced sled's db");
+    for (path, threads) in &writers {
+        assert_eq!(threads.len(), 1, "{path} was written by {threads:?}");
+        assert!(
+            threads.is_disjoint(&db_syncers),
+            "{path} was written by {threads:?}, which also sync sled's db"
+        );
+    }
 }

@@ -134,6 +134,18 @@ const MUST_MOVE: &[(&str, &str)] = &[
         "write path",
         r#"stride_commit_ack_duration_seconds_count{result="committed"}"#,
     ),
+    (
+        "write path",
+        r#"stride_commit_phase_duration_seconds_count{phase="queued"}"#,
+    ),
+    (
+        "write path",
+        r#"stride_commit_phase_duration_seconds_count{phase="handoff"}"#,
+    ),
+    (
+        "write path",
+        r#"stride_commit_phase_duration_seconds_count{phase="wake"}"#,
+    ),
     ("write path", "stride_log_head_seq"),
     ("write path", "stride_snapshot_seq"),
     (

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use stride_server::metrics::Phase;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -33,6 +34,15 @@ pub struct StreamBenchArgs {
     /// Concurrent HTTP writers.
     #[arg(long, default_value_t = 32)]
     writers: usize,
+    /// The server's `--snapshot-every` (its default: snapshots are taken
+    /// as in production, in every run alike).
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: u64,
+    /// The nice value of the subscribers' threads. Subscribers stand in
+    /// for clients on other machines; at the writers' priority (0) they
+    /// take this machine's cores from the server they measure.
+    #[arg(long, default_value_t = 10)]
+    subscriber_nice: i32,
     #[command(flatten)]
     server: ServerBinary,
 }
@@ -44,20 +54,33 @@ const BUCKETS: usize = 300_000;
 pub fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("stride-bench-{}", uuid::Uuid::new_v4()));
     // Subscribers are separate clients in real life: one thread per core
-    // here, not all of them on a single one.
+    // here, not all of them on a single one, and apart from the writers'.
+    let nice = args.subscriber_nice;
+    let subscribers = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("bench-subscribers")
+        .on_thread_start(move || {
+            if let Err(error) = rustix::process::setpriority_process(None, nice) {
+                eprintln!("cannot set the subscribers' nice to {nice}: {error}");
+            }
+        })
+        .enable_all()
+        .build()
+        .context("cannot start the subscribers' runtime")?;
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the runtime")
-        .and_then(|runtime| runtime.block_on(bench(&args, &dir)));
+        .and_then(|runtime| runtime.block_on(bench(&args, &dir, subscribers.handle())));
+    subscribers.shutdown_background();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
-    // No snapshot during the bench: one of the whole state (100,000+ apps
-    // by the paced runs) is written into the store, and the committer's
-    // next fsync carries its tens of MB, so it would land in whichever run
-    // crosses its spacing and decide the comparison of the paced runs.
-    let server = ServeChild::start_flagged(dir, &args.server, &["--snapshot-every", "1000000000"])?;
+async fn bench(
+    args: &StreamBenchArgs,
+    dir: &std::path::Path,
+    subscribers: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    let every = args.snapshot_every.to_string();
+    let server = ServeChild::start_flagged(dir, &args.server, &["--snapshot-every", &every])?;
     let base = server.url.clone();
     let http = reqwest::Client::new();
     append(&http, &base, args, None)
@@ -78,14 +101,19 @@ async fn bench(args: &StreamBenchArgs, dir: &std::path::Path) -> anyhow::Result<
         // The default read buffer (128 KiB, zeroed before each read) would
         // cost these clients more than the messages do.
         let config = WebSocketConfig::default().read_buffer_size(32 * 1024);
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(ws_url.as_str(), Some(config), true)
-                .await
-                .context("a subscriber cannot connect (is the open-file limit high enough?)")?;
+        // Connected on the subscribers' runtime, whose reactor then
+        // serves the socket.
+        let url = ws_url.clone();
+        let (mut ws, _) = subscribers
+            .spawn(async move {
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await
+            })
+            .await?
+            .context("a subscriber cannot connect (is the open-file limit high enough?)")?;
         let (histogram, recording, spread) = (histogram.clone(), recording.clone(), spread.clone());
         let order = Arc::new(Order::default());
         orders.push(order.clone());
-        readers.push(tokio::spawn(async move {
+        readers.push(subscribers.spawn(async move {
             let _closed = Closed(&order);
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Text(text) = message {
@@ -158,6 +186,13 @@ impl Appended {
             self.server.request_p99 * 1e3,
             self.server.commit_p99 * 1e3
         );
+        let phases: Vec<String> = self
+            .server
+            .phases_p99
+            .iter()
+            .map(|(name, p99)| format!("{name} {:.2}", p99 * 1e3))
+            .collect();
+        println!("  committer steps, p99 <= ms: {}", phases.join(", "));
     }
 }
 
@@ -168,11 +203,21 @@ impl Appended {
 struct ServerSide {
     request_p99: f64,
     commit_p99: f64,
+    /// Each step of the committer (`Phase`) and the fsync.
+    phases_p99: Vec<(&'static str, f64)>,
 }
 
 const REQUESTS: &str =
     r#"stride_http_request_duration_seconds_bucket{method="POST",route="/v2/apps",le=""#;
 const COMMITS: &str = r#"stride_commit_ack_duration_seconds_bucket{result="committed",le=""#;
+const FSYNCS: &str = r#"stride_fsync_duration_seconds_bucket{le=""#;
+
+fn phase_series(phase: Phase) -> String {
+    format!(
+        r#"stride_commit_phase_duration_seconds_bucket{{phase="{}",le=""#,
+        phase.name()
+    )
+}
 
 /// A `/metrics` text, to compare two of.
 struct Scrape(String);
@@ -282,6 +327,14 @@ async fn append(
         server: ServerSide {
             request_p99: after.quantile_since(&before, REQUESTS, 0.99)?,
             commit_p99: after.quantile_since(&before, COMMITS, 0.99)?,
+            phases_p99: Phase::ALL
+                .iter()
+                .map(|&phase| {
+                    let p99 = after.quantile_since(&before, &phase_series(phase), 0.99);
+                    (phase.name(), p99.unwrap_or(f64::NAN))
+                })
+                .chain([("fsync", after.quantile_since(&before, FSYNCS, 0.99)?)])
+                .collect(),
         },
     })
 }

@@ -26,14 +26,14 @@
 //! order: what was submitted is decided, synced and answered, the
 //! watermark sealed, and nothing more is taken.
 
-use crate::metrics::{Ack, Metrics};
+use crate::metrics::{Ack, Metrics, Phase};
 use crate::published::Projection;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as sync_mpsc;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use stride_core::command::{Command, Outcome, Rejection, Settings, decide};
 use stride_core::projection::{State, snapshot};
 use stride_log::event::{Actor, Envelope, Seq};
@@ -99,7 +99,21 @@ struct Submission {
     actor: Actor,
     idempotency: Option<Idempotency>,
     command: Command,
-    reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+    reply: ReplyTo,
+    /// When it was submitted (metrics on).
+    submitted: Option<Instant>,
+}
+
+/// Where a command's answer goes, stamped when it is sent: the wait from
+/// then until the writer's task runs again is the API runtime's
+/// (`Phase::Wake`), not the committer's.
+struct ReplyTo(oneshot::Sender<(Result<Outcome, SubmitError>, Instant)>);
+
+impl ReplyTo {
+    fn send(self, answer: Result<Outcome, SubmitError>) {
+        // A writer that gave up waiting has nobody to tell.
+        let _ = self.0.send((answer, Instant::now()));
+    }
 }
 
 /// What a committer works on.
@@ -196,6 +210,7 @@ impl Committer {
             last_at,
             replica,
             deposed: None,
+            metrics: metrics.clone(),
         };
         let path = log.path().to_owned();
         let decide = supervisor
@@ -269,7 +284,8 @@ impl Committer {
             actor,
             idempotency,
             command,
-            reply,
+            reply: ReplyTo(reply),
+            submitted: started,
         };
         let tx = self.tx.read().unwrap_or_else(|p| p.into_inner()).clone();
         let sent = match tx {
@@ -277,7 +293,13 @@ impl Committer {
             None => false,
         };
         let answered = match sent {
-            true => answer.await.unwrap_or(Err(SubmitError::Stopped)),
+            true => match answer.await {
+                Ok((answer, sent)) => {
+                    self.metrics.phase(Phase::Wake, Some(sent));
+                    answer
+                }
+                Err(_) => Err(SubmitError::Stopped),
+            },
             false if self.standby => Err(SubmitError::NotLeader(
                 "this instance is not the leader now; retry (standbys pass writes to the leader)"
                     .into(),
@@ -307,11 +329,11 @@ enum Reply {
     Committed {
         command_id: Uuid,
         events: std::ops::Range<usize>,
-        tx: oneshot::Sender<Result<Outcome, SubmitError>>,
+        tx: ReplyTo,
     },
     Replayed {
         record: CommandRecord,
-        tx: oneshot::Sender<Result<Outcome, SubmitError>>,
+        tx: ReplyTo,
     },
 }
 
@@ -320,6 +342,8 @@ struct Batch {
     replies: Vec<Reply>,
     /// The state after `envelopes`, to publish once they are durable.
     state: Arc<State>,
+    /// When it was written to sled (metrics on).
+    written: Option<Instant>,
 }
 
 struct Decider {
@@ -330,6 +354,7 @@ struct Decider {
     replica: Option<Arc<dyn Replicate>>,
     /// Why this committer no longer decides (high availability).
     deposed: Option<String>,
+    metrics: Metrics,
 }
 
 /// One command's share of a batch: its events and idempotency records.
@@ -350,6 +375,9 @@ impl Decider {
                     Err(_) => break,
                 }
             }
+            for submission in &submissions {
+                self.metrics.phase(Phase::Queued, submission.submitted);
+            }
             let batch = self.decide_batch(submissions);
             if out.send(batch).is_err() {
                 return;
@@ -358,6 +386,7 @@ impl Decider {
     }
 
     fn decide_batch(&mut self, submissions: Vec<Submission>) -> Batch {
+        let deciding = self.metrics.start();
         let mut envelopes = Vec::new();
         let mut replies = Vec::new();
         let mut records: Vec<(String, CommandRecord)> = Vec::new();
@@ -366,7 +395,7 @@ impl Decider {
         let mut units = Vec::new();
         for sub in submissions {
             if let Some(reason) = &self.deposed {
-                let _ = sub.reply.send(Err(SubmitError::NotLeader(reason.clone())));
+                sub.reply.send(Err(SubmitError::NotLeader(reason.clone())));
                 continue;
             }
             if let Some(idempotency) = &sub.idempotency {
@@ -379,7 +408,7 @@ impl Decider {
                         if record.request.is_some_and(|r| r != idempotency.request) =>
                     {
                         let reused = Rejection::reused_key();
-                        let _ = sub.reply.send(Err(SubmitError::Rejected(reused)));
+                        sub.reply.send(Err(SubmitError::Rejected(reused)));
                         continue;
                     }
                     Ok(Some(record)) => {
@@ -391,8 +420,7 @@ impl Decider {
                     }
                     Ok(None) => {}
                     Err(error) => {
-                        let _ = sub
-                            .reply
+                        sub.reply
                             .send(Err(unreadable("an idempotency record", &error)));
                         continue;
                     }
@@ -402,7 +430,7 @@ impl Decider {
             let events = match decide(&self.state, &self.settings, &sub.command, command_id) {
                 Ok(events) => events,
                 Err(rejection) => {
-                    let _ = sub.reply.send(Err(SubmitError::Rejected(rejection)));
+                    sub.reply.send(Err(SubmitError::Rejected(rejection)));
                     continue;
                 }
             };
@@ -477,7 +505,7 @@ impl Decider {
                     let error = errors.next().expect("an endless supply");
                     match reply {
                         Reply::Committed { tx, .. } | Reply::Replayed { tx, .. } => {
-                            let _ = tx.send(Err(error));
+                            tx.send(Err(error));
                         }
                     }
                     None
@@ -488,15 +516,19 @@ impl Decider {
                 self.state.apply(envelope);
             }
         }
+        self.metrics.phase(Phase::Decide, deciding);
+        let appending = self.metrics.start();
         if !envelopes.is_empty() || !records.is_empty() {
             self.log
                 .append(&envelopes, &records)
                 .unwrap_or_else(|e| fail_stop("appending to the log", &e));
         }
+        self.metrics.phase(Phase::Append, appending);
         Batch {
             envelopes,
             replies,
             state: Arc::new(self.state.clone()),
+            written: self.metrics.start(),
         }
     }
 }
@@ -593,6 +625,9 @@ fn sync_loop(
         };
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
+        for batch in &batches {
+            metrics.phase(Phase::Handoff, batch.written);
+        }
         let started = metrics.start();
         log.sync()
             .unwrap_or_else(|e| fail_stop("syncing the log", &e));
@@ -601,12 +636,16 @@ fn sync_loop(
             let events = batches.iter().map(|b| b.envelopes.len()).sum();
             metrics.synced(started, commands, events);
         }
+        let publishing = metrics.start();
         publish(projection, &batches);
+        metrics.phase(Phase::Publish, publishing);
+        let answering = metrics.start();
         for batch in batches {
             for reply in batch.replies {
                 answer(log, &batch.envelopes, reply);
             }
         }
+        metrics.phase(Phase::Answer, answering);
         snapshots.maybe_take(projection.head());
     }
 }
@@ -642,7 +681,7 @@ fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
                 events: envelopes[events].to_vec(),
                 replayed: false,
             };
-            let _ = tx.send(Ok(outcome));
+            tx.send(Ok(outcome));
         }
         Reply::Replayed { record, tx } => {
             let events = (record.first.0..=record.last.0)
@@ -656,7 +695,7 @@ fn answer(log: &EventLog, envelopes: &[Arc<Envelope>], reply: Reply) {
                     replayed: true,
                 })
                 .map_err(|error| unreadable("the events of a retried command", &error));
-            let _ = tx.send(outcome);
+            tx.send(outcome);
         }
     }
 }
@@ -704,6 +743,9 @@ impl Snapshotter {
         let spacing_seen = spacing_now.clone();
         let part = supervisor
             .spawn_thread("snapshotter", move |stop| {
+                // Encoding the whole state takes a core for a while; the
+                // committer and the API must not wait for it.
+                crate::priority::yield_to_writers();
                 for () in rx {
                     if stop.is_cancelled() {
                         break;
@@ -895,6 +937,51 @@ mod tests {
                 "published at {} != the log's fold",
                 state.seq
             );
+        }
+    }
+
+    /// Each of this process's threads whose name starts with `prefix` (as
+    /// the kernel keeps it, 15 bytes), with its nice value.
+    fn nice_of_threads(prefix: &str) -> Vec<i64> {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc");
+        tasks
+            .flatten()
+            .filter_map(|task| {
+                let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                if !comm.starts_with(prefix) {
+                    return None;
+                }
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // Fields after the name: state is field 3, nice field 19.
+                let (_, fields) = stat.rsplit_once(')')?;
+                fields.split_whitespace().nth(16)?.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_snapshot_thread_yields_to_the_committers_threads() {
+        let _running = start();
+        // Per thread: the committer's keep the process's nice, whatever
+        // the test runs at; the snapshotter's is 10 lower (19 at most).
+        let committers = nice_of_threads("stride-committe");
+        let process = committers[0];
+        assert!(
+            committers.iter().all(|nice| *nice == process),
+            "{committers:?}"
+        );
+        let lowered = (process + 10).min(19);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let snapshotters = nice_of_threads("stride-snapshot");
+            if !snapshotters.is_empty() && snapshotters.iter().all(|nice| *nice == lowered) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "snapshot threads at nice {snapshotters:?}, the committer's at {process}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

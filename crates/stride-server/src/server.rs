@@ -451,7 +451,7 @@ impl Sessions {
     fn start() -> std::io::Result<Sessions> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("stride-stream")
-            .on_thread_start(yield_to_writers)
+            .on_thread_start(crate::priority::yield_to_writers)
             .enable_all()
             .build()?;
         Ok(Sessions(Some(runtime)))
@@ -467,17 +467,6 @@ impl Drop for Sessions {
         if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
-    }
-}
-
-/// Lowers the calling thread's priority (Linux nice is per thread): when
-/// fanning events out to many subscribers takes every core, the API and
-/// the committer, on which writers wait for their acknowledgements, go
-/// first; subscribers fall behind and catch up, never losing an event.
-fn yield_to_writers() {
-    const STREAM_NICE: i32 = 10;
-    if let Err(error) = rustix::process::setpriority_process(None, STREAM_NICE) {
-        tracing::debug!(%error, "cannot lower a stream thread's priority");
     }
 }
 

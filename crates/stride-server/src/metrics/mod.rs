@@ -18,7 +18,7 @@ mod recorded;
 
 pub use http::{Refine, Tracking, track};
 pub use observed::{CallbackObserved, MAX_NAMED, Observed, SnapshotObserved, StreamObserved};
-pub use recorded::{Ack, MesosState};
+pub use recorded::{Ack, MesosState, Phase};
 
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::registry::Registry;
@@ -96,6 +96,11 @@ impl Metrics {
     /// event was recorded at `recorded_at` (unix µs).
     pub fn snapshot_taken(&self, seq: u64, recorded_at: u64) {
         self.with(|r| r.snapshot_taken(seq, recorded_at));
+    }
+
+    /// A step of the committer that began at `started` ended now.
+    pub fn phase(&self, phase: Phase, started: Option<Instant>) {
+        self.with(|r| r.phase(phase, elapsed(started)));
     }
 
     /// A command answered, `started` when it was submitted.

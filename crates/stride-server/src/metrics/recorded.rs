@@ -34,6 +34,50 @@ impl Ack {
     }
 }
 
+/// A step of a command's way through the committer (`committer.rs`),
+/// timed so that a slow acknowledgement can be placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Submitted until the decide thread took it.
+    Queued,
+    /// Deciding and folding one batch (idempotency lookups included).
+    Decide,
+    /// Writing one batch to sled (not yet synced).
+    Append,
+    /// A written batch waiting for the sync thread (the fsync before it).
+    Handoff,
+    /// Publishing the state after a group commit.
+    Publish,
+    /// Sending a group commit's answers.
+    Answer,
+    /// An answer sent until its writer's task ran again (the API runtime).
+    Wake,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::Queued,
+        Phase::Decide,
+        Phase::Append,
+        Phase::Handoff,
+        Phase::Publish,
+        Phase::Answer,
+        Phase::Wake,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Decide => "decide",
+            Phase::Append => "append",
+            Phase::Handoff => "handoff",
+            Phase::Publish => "publish",
+            Phase::Answer => "answer",
+            Phase::Wake => "wake",
+        }
+    }
+}
+
 /// Where the Mesos subscription stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MesosState {
@@ -89,6 +133,7 @@ pub(super) struct Recorded {
     batch_commands: Histogram,
     fsync: Histogram,
     ack: Histograms<Labels<1>>,
+    phases: Histograms<Labels<1>>,
     activations: Counter,
     plan: Histogram,
     offers_received: Counter,
@@ -112,6 +157,12 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 17))
 }
 
+/// 10 µs to about 5 s, doubling: the committer's steps, most of which
+/// take microseconds.
+fn fine_latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.00001, 2.0, 20))
+}
+
 /// 1 to 4096 (the committer's largest batch), doubling.
 fn sizes() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 2.0, 13))
@@ -125,6 +176,7 @@ impl Recorded {
             batch_commands: sizes(),
             fsync: latency(),
             ack: Family::new_with_constructor(latency),
+            phases: Family::new_with_constructor(fine_latency),
             activations: Counter::default(),
             plan: latency(),
             offers_received: Counter::default(),
@@ -167,6 +219,12 @@ impl Recorded {
             "Time from a command's submission to its answer, by result",
             Unit::Seconds,
             self.ack.clone(),
+        );
+        r.register_with_unit(
+            "stride_commit_phase_duration",
+            "Time a command or its batch spent in one step of the committer, by phase (fsync: stride_fsync_duration)",
+            Unit::Seconds,
+            self.phases.clone(),
         );
         r.register(
             "stride_reconciler_activations",
@@ -251,6 +309,12 @@ impl Recorded {
     pub fn acknowledged(&self, took: Duration, ack: Ack) {
         self.ack
             .get_or_create(&[("result", ack.name())])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn phase(&self, phase: Phase, took: Duration) {
+        self.phases
+            .get_or_create(&[("phase", phase.name())])
             .observe(took.as_secs_f64());
     }
 
