@@ -83,6 +83,17 @@ impl Cluster {
         self.servers[i] = Some(server);
     }
 
+    /// As `start_instance` (without Mesos), logging at info level into
+    /// the `Log` returned.
+    fn start_instance_logged(&mut self, i: usize) -> common::Log {
+        let args = self.args();
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.push("--no-mesos");
+        let (server, log) = Server::start_logged(self.dirs[i].path(), &args);
+        self.servers[i] = Some(server);
+        log
+    }
+
     fn url(&self, i: usize) -> String {
         self.servers[i].as_ref().expect("running").url.clone()
     }
@@ -357,6 +368,83 @@ async fn kill_9_the_leader_under_keyed_writes_loses_and_doubles_nothing() {
         .expect("json");
     assert_eq!(state["recorded"]["epoch"], state["epoch"], "{state}");
     assert_eq!(state["seq"].as_u64(), Some(head));
+    cluster.stop_and_verify();
+}
+
+/// A planned stop (SIGTERM, as in a rolling upgrade) closes the leader's
+/// session once it has stepped down: its nodes are gone as soon as the
+/// process is (not a session timeout later), and a standby takes over
+/// with nothing acknowledged lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_closes_the_leaders_session_so_its_nodes_go_with_it() {
+    let _turn = TURN.lock().await;
+    let Some(mut cluster) = Cluster::start_some(&[], 0) else {
+        return;
+    };
+    // The first instance started leads; its log is read.
+    let log = cluster.start_instance_logged(0);
+    let (leader, epoch) = cluster.leader().await;
+    assert_eq!(leader, 0);
+    cluster.start_instance(1);
+    cluster.start_instance(2);
+    let view = cluster.election(leader).await.expect("the leader's view");
+    let instance = view["instance"]
+        .as_str()
+        .expect("an instance id")
+        .to_owned();
+    let url: stride_zk::ZkUrl = cluster.ensemble.url("/stride").parse().expect("a URL");
+    let zk = stride_zk::Zk::connect(&url, Duration::from_secs(5))
+        .await
+        .expect("a session");
+    let registered = |members: Vec<(String, String)>| members.iter().any(|(id, _)| *id == instance);
+    assert!(registered(zk.members().await.expect("members")));
+    let urls = Arc::new(Mutex::new(urls_of(&cluster)));
+    let writers = Writers::start(urls.clone(), 4);
+    wait_until("writes acknowledged", ELECTION_WITHIN, || async {
+        writers.acked() >= 5
+    })
+    .await;
+    cluster.signal(leader, nix::sys::signal::Signal::SIGTERM);
+    let mut stopped = cluster.servers[leader].take().expect("running");
+    let status = stopped.exit_within(ELECTION_WITHIN);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    // Read once, right after the exit: an expiring session would still
+    // hold the node for up to its timeout.
+    assert!(
+        !registered(zk.members().await.expect("members")),
+        "the stopped leader is still registered: its session was left to expire"
+    );
+    // Closed only once it no longer acted: after stepping down (its parts
+    // stopped, its committer drained), before the shutdown went on.
+    common::assert_in_order(
+        &log.text(),
+        &[
+            "shutdown: HTTP stopped",
+            "stepped down; a standby now",
+            "shutdown: ZooKeeper session closed",
+            "shutdown: part stopped part=\"high availability\"",
+            "shutdown: committer drained",
+        ],
+    );
+    *urls.lock().expect("urls") = urls_of(&cluster);
+    let (next, next_epoch) = cluster.leader().await;
+    assert_ne!(next, leader);
+    assert!(next_epoch > epoch, "epoch {next_epoch} after {epoch}");
+    let before = writers.acked();
+    wait_until(
+        "writes acknowledged by the new leader",
+        ELECTION_WITHIN,
+        || async { writers.acked() >= before + 5 },
+    )
+    .await;
+    let acked = writers.stop().await;
+    cluster.converged().await;
+    let counts = created(&cluster.url(next)).await;
+    for n in &acked {
+        let id = format!("/w/a{n}");
+        assert_eq!(counts.get(&id), Some(&1), "{id} acknowledged");
+    }
+    assert!(counts.values().all(|&c| c == 1), "an app created twice");
     cluster.stop_and_verify();
 }
 

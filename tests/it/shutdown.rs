@@ -172,24 +172,18 @@ async fn sigterm_during_writes_loses_no_acknowledged_write_and_stops_in_order() 
         writer.await.unwrap();
     }
 
-    let text = log.text();
-    let order = [
-        "shutdown: stopped accepting connections",
-        "shutdown: HTTP stopped: requests answered, streams closed",
-        "shutdown: part stopped part=\"reconciler\"",
-        "shutdown: background parts stopped",
-        "shutdown: committer drained",
-        "shutdown: local cluster stopped",
-        "shutdown: every part ended",
-    ];
-    let at: Vec<usize> = order
-        .iter()
-        .map(|step| {
-            text.find(step)
-                .unwrap_or_else(|| panic!("no {step:?} in\n{text}"))
-        })
-        .collect();
-    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order:\n{text}");
+    crate::support::assert_in_order(
+        &log.text(),
+        &[
+            "shutdown: stopped accepting connections",
+            "shutdown: HTTP stopped: requests answered, streams closed",
+            "shutdown: part stopped part=\"reconciler\"",
+            "shutdown: background parts stopped",
+            "shutdown: committer drained",
+            "shutdown: local cluster stopped",
+            "shutdown: every part ended",
+        ],
+    );
 
     drop(server);
     let restarted = Server::start(dir.path(), &[]);

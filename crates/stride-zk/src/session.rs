@@ -87,6 +87,23 @@ impl Zk {
         Ok(zk)
     }
 
+    /// Ends the session now, for a clean stop: ZooKeeper drops its
+    /// ephemeral nodes (the candidate, the registration) at once, so a
+    /// standby is elected without waiting out the session timeout. Every
+    /// handle on the session must be gone (the client closes it when its
+    /// last clone drops); waits `within` at most for ZooKeeper's answer,
+    /// and says whether it came (if not, the session expires as usual).
+    pub async fn close(self, within: Duration) -> bool {
+        let mut state = self.client.state_watcher();
+        drop(self);
+        let closed = async {
+            while !state.peek_state().is_terminated() {
+                state.changed().await;
+            }
+        };
+        tokio::time::timeout(within, closed).await.is_ok()
+    }
+
     /// The timeout ZooKeeper granted.
     pub fn session_timeout(&self) -> Duration {
         self.client.session_timeout()
@@ -123,9 +140,14 @@ impl Zk {
         }
     }
 
-    /// Every live instance: (id, URL).
+    /// Every live instance: (id, URL), as the ensemble holds them now (a
+    /// sync first: a lagging server still lists one just gone).
     pub async fn members(&self) -> Result<Vec<(String, String)>, ZkError> {
         let dir = self.path("members");
+        self.client
+            .sync(&dir)
+            .await
+            .map_err(ZkError::request("syncing"))?;
         let ids = self
             .client
             .list_children(&dir)

@@ -150,6 +150,18 @@ impl Drop for Server {
 
 /// Spawns `command` and waits for the stdout line that starts with
 /// `prefix`; returns the child and the rest of that line (its URL).
+/// Asserts `text` (a server's log) holds each of `steps`, in this order.
+pub fn assert_in_order(text: &str, steps: &[&str]) {
+    let at: Vec<usize> = steps
+        .iter()
+        .map(|step| {
+            text.find(step)
+                .unwrap_or_else(|| panic!("no {step:?} in\n{text}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order:\n{text}");
+}
+
 pub fn spawn_until_listening(mut command: Command, prefix: &str) -> (Child, String) {
     command.stdout(Stdio::piped());
     let mut child = command.spawn().expect("stride starts");

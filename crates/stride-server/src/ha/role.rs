@@ -141,7 +141,10 @@ impl Ha {
                 v.leading = false;
             });
             match ended {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    close(zk).await;
+                    return Ok(());
+                }
                 Err(Ended::Fatal(error)) => return Err(error),
                 Err(Ended::Session(why)) => {
                     tracing::warn!(%why, "the ZooKeeper session ended; starting another")
@@ -358,6 +361,24 @@ impl Ha {
                 Err(error) => return error,
             }
         }
+    }
+}
+
+/// A clean stop, once this instance no longer acts (a leader has stopped
+/// its parts and drained its committer): closes the session, so its
+/// candidate and registration go now and a standby is elected at once
+/// rather than when the session would expire.
+async fn close(zk: Arc<Zk>) {
+    let within = zk.session_timeout();
+    let Ok(zk) = Arc::try_unwrap(zk) else {
+        tracing::warn!("shutdown: the ZooKeeper session is still held; it expires by itself");
+        return;
+    };
+    match zk.close(within).await {
+        true => tracing::info!("shutdown: ZooKeeper session closed"),
+        false => tracing::warn!(
+            "shutdown: ZooKeeper did not answer the close in time; the session expires by itself"
+        ),
     }
 }
 
