@@ -803,7 +803,7 @@ fn fail_stop(what: &str, error: &StoreError) -> ! {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::published::load;
     use std::collections::BTreeSet;
@@ -816,7 +816,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({"id": id, "cmd": "sleep 1"})).expect("definition")
     }
 
-    fn created(seq: u64) -> Envelope {
+    pub(crate) fn created(seq: u64) -> Envelope {
         let id = format!("/app{seq}");
         Envelope {
             seq: Seq(seq),

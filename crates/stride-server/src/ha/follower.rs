@@ -200,30 +200,45 @@ async fn fetch(
 /// publish would take the projection back. Batches the log already holds
 /// are skipped.
 async fn write(follower: &Follower<'_>, batches: Vec<ReplicatedBatch>) -> Result<Seq, StoreError> {
-    let projection = follower.projection.clone();
-    let applying = follower.applying.clone();
-    let snapshots = follower.snapshots.clone();
-    let generation = follower.generation;
-    blocking(follower.log, move |log| {
-        let current = applying.lock().unwrap_or_else(|p| p.into_inner());
-        let head = log.head()?;
-        let fresh: Vec<ReplicatedBatch> = batches
-            .into_iter()
-            .filter(|b| b.first().is_none_or(|first| first > head))
-            .collect();
-        if *current != generation || fresh.is_empty() {
-            return Ok(head);
-        }
-        for batch in &fresh {
-            log.append_replicated(batch)?;
-        }
-        log.sync()?;
-        log.seal()?;
-        publish(&projection, &fresh);
-        snapshots.maybe_take(projection.head());
-        log.head()
-    })
-    .await
+    let target = Target {
+        projection: follower.projection.clone(),
+        applying: follower.applying.clone(),
+        snapshots: follower.snapshots.clone(),
+        generation: follower.generation,
+    };
+    blocking(follower.log, move |log| write_now(log, &target, batches)).await
+}
+
+/// What `write` publishes to, and the generation it writes as.
+struct Target {
+    projection: Arc<Projection>,
+    applying: Arc<std::sync::Mutex<u64>>,
+    snapshots: Arc<Snapshotter>,
+    generation: u64,
+}
+
+fn write_now(
+    log: &LogWriter,
+    target: &Target,
+    batches: Vec<ReplicatedBatch>,
+) -> Result<Seq, StoreError> {
+    let current = target.applying.lock().unwrap_or_else(|p| p.into_inner());
+    let head = log.head()?;
+    let fresh: Vec<ReplicatedBatch> = batches
+        .into_iter()
+        .filter(|b| b.first().is_none_or(|first| first > head))
+        .collect();
+    if *current != target.generation || fresh.is_empty() {
+        return Ok(head);
+    }
+    for batch in &fresh {
+        log.append_replicated(batch)?;
+    }
+    log.sync()?;
+    log.seal()?;
+    publish(&target.projection, &fresh);
+    target.snapshots.maybe_take(target.projection.head());
+    log.head()
 }
 
 /// Makes every follower made before this call write nothing more; returns
@@ -261,5 +276,53 @@ pub(super) async fn record(zk: &Zk, instance: &str, head: Seq) -> Result<(), ZkE
     match zk.mark_applied(instance, head.0).await {
         Err(ZkError::Unknown { .. }) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::committer::tests::created;
+    use crate::metrics::Metrics;
+    use stride_runtime::Supervisor;
+
+    #[test]
+    fn a_follower_superseded_by_a_win_writes_and_publishes_nothing() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let log = LogWriter::open(dir.path()).expect("a store");
+        let projection = Arc::new(Projection::new(Default::default()));
+        let (snapshots, _thread) = Snapshotter::start(
+            log.reader(),
+            projection.clone(),
+            1_000_000,
+            &Metrics::off(),
+            &Supervisor::new(),
+        )
+        .expect("a snapshotter");
+        let snapshots = Arc::new(snapshots);
+        let applying = Arc::new(std::sync::Mutex::new(0));
+        let target = |generation| Target {
+            projection: projection.clone(),
+            applying: applying.clone(),
+            snapshots: snapshots.clone(),
+            generation,
+        };
+        let batch = || ReplicatedBatch {
+            events: vec![Arc::new(created(1))],
+            idempotency: Vec::new(),
+        };
+        let standby = supersede(&applying);
+        // Won: the leader's follower supersedes the standby's, whose batch
+        // read before the win may still be on its way to the store.
+        let leading = supersede(&applying);
+        let published = projection.watch_head();
+        let head = write_now(&log, &target(standby), vec![batch()]).expect("no error");
+        assert_eq!(head, Seq(0));
+        assert_eq!(log.head().expect("a head"), Seq(0), "written");
+        assert_eq!(projection.head(), Seq(0), "published");
+        assert!(!published.has_changed().expect("a head"), "published");
+        let head = write_now(&log, &target(leading), vec![batch()]).expect("written");
+        assert_eq!(head, Seq(1));
+        assert_eq!(projection.head(), Seq(1));
     }
 }
