@@ -17,6 +17,9 @@ use stride_zk::ensemble::Ensemble;
 const SESSION: &str = "1500ms";
 /// Generous bounds for what should take about a session timeout.
 const ELECTION_WITHIN: Duration = Duration::from_secs(20);
+/// What an election may take in all while it still moves (instances
+/// restarting, catching up, answering slowly on a loaded machine).
+const ELECTION_AT_MOST: Duration = Duration::from_secs(90);
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -114,9 +117,12 @@ impl Cluster {
     }
 
     /// Waits until one running instance leads and every running one names
-    /// it; returns it and its epoch.
+    /// it; returns it and its epoch. Fails once no instance's view of the
+    /// election has changed for `ELECTION_WITHIN` (stuck, not merely slow
+    /// on a loaded machine), or past `ELECTION_AT_MOST`.
     async fn leader(&self) -> (usize, u64) {
-        let deadline = Instant::now() + ELECTION_WITHIN;
+        let started = Instant::now();
+        let (mut changed, mut last) = (started, None);
         loop {
             let mut views = Vec::new();
             for i in self.running() {
@@ -135,8 +141,45 @@ impl Cluster {
                     return (*i, view["epoch"].as_u64().expect("an epoch"));
                 }
             }
-            assert!(Instant::now() < deadline, "no single leader: {views:?}");
+            let election: Vec<Option<[Value; 3]>> = views
+                .iter()
+                .map(|(_, v)| {
+                    let field = |v: &Value, name| v[name].clone();
+                    v.as_ref().map(|v| {
+                        [
+                            field(v, "leading"),
+                            field(v, "leader"),
+                            field(v, "zookeeper"),
+                        ]
+                    })
+                })
+                .collect();
+            if last.as_ref() != Some(&election) {
+                (changed, last) = (Instant::now(), Some(election));
+            }
+            if changed.elapsed() > ELECTION_WITHIN || started.elapsed() > ELECTION_AT_MOST {
+                panic!(
+                    "no single leader after {:?} (the views unchanged for {:?}): {views:?}\nZooKeeper: {}",
+                    started.elapsed(),
+                    changed.elapsed(),
+                    self.as_zookeeper_has_it().await
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last winner and the live sessions' registrations, as ZooKeeper
+    /// holds them (a stuck election's evidence).
+    async fn as_zookeeper_has_it(&self) -> String {
+        let url: stride_zk::ZkUrl = self.ensemble.url("/stride").parse().expect("a URL");
+        match stride_zk::Zk::connect(&url, Duration::from_secs(5)).await {
+            Ok(zk) => format!(
+                "leader {:?}, registered {:?}",
+                zk.leader().await,
+                zk.members().await
+            ),
+            Err(error) => format!("no session: {error}"),
         }
     }
 
