@@ -281,11 +281,7 @@ fn peers(
             Ok(token)
         })
         .transpose()?;
-    let ca = ca_file
-        .as_deref()
-        .map(stride_runtime::tls::CaFile::load)
-        .transpose()
-        .context("--ca-file (or STRIDE_CA_FILE)")?;
+    let ca = remote::load_ca(ca_file.as_deref(), "--ca-file (or STRIDE_CA_FILE)")?;
     let credentials = stride_runtime::credentials::Credentials::bearer(token).with_ca(ca);
     credentials
         .headers()
@@ -330,12 +326,10 @@ pub fn run() -> anyhow::Result<()> {
                     max_backoff: args.callback_max_backoff,
                     timeout: args.callback_timeout,
                     max_rate: args.callback_max_rate,
-                    ca: args
-                        .callback_ca_file
-                        .as_deref()
-                        .map(stride_runtime::tls::CaFile::load)
-                        .transpose()
-                        .context("--callback-ca-file (or STRIDE_CALLBACK_CA_FILE)")?,
+                    ca: remote::load_ca(
+                        args.callback_ca_file.as_deref(),
+                        "--callback-ca-file (or STRIDE_CALLBACK_CA_FILE)",
+                    )?,
                 },
                 service_ports: args.service_ports,
                 connections: ConnectionConfig {

@@ -43,16 +43,18 @@ pub struct ClientAuth {
 impl ClientAuth {
     /// The token and the CA file, each checked (the error names the flag).
     pub fn credentials(&self) -> anyhow::Result<Credentials> {
-        let ca = self
-            .ca_file
-            .as_deref()
-            .map(CaFile::load)
-            .transpose()
-            .context("--ca-file (or STRIDE_CA_FILE)")?;
+        let ca = load_ca(self.ca_file.as_deref(), "--ca-file (or STRIDE_CA_FILE)")?;
         let credentials = Credentials::bearer(self.token.clone()).with_ca(ca);
         credentials.headers().context("--token (or STRIDE_TOKEN)")?;
         Ok(credentials)
     }
+}
+
+/// The CA file a flag names, if any; an error names the flag.
+pub fn load_ca(path: Option<&std::path::Path>, flag: &str) -> anyhow::Result<Option<CaFile>> {
+    path.map(CaFile::load)
+        .transpose()
+        .with_context(|| flag.to_owned())
 }
 
 impl Remote {
