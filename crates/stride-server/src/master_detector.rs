@@ -1,18 +1,23 @@
 //! `--master zk://h1:2181,h2:2181/mesos`: the leading Mesos master, found
-//! in the masters' ZooKeeper group (`stride_zk::follow_masters`) and
-//! followed as it changes. The scheduler subscribes to whichever master
-//! this names; while ZooKeeper is out of reach the last master read stays
-//! named, so a working subscription is not dropped for a ZooKeeper blip.
+//! in the masters' ZooKeeper group (`stride_zk::MastersSession`) and
+//! followed as it changes, one session after another. The scheduler
+//! subscribes to whichever master this names; while ZooKeeper is out of
+//! reach the last master read stays named, so a working subscription is not
+//! dropped for a ZooKeeper blip.
 
 use std::time::Duration;
 use stride_mesos::types::MasterInfo;
-use stride_runtime::{Part, Supervisor};
-use stride_zk::{GroupView, ZkUrl};
+use stride_runtime::{Backoff, Part, Supervisor};
+use stride_zk::{GroupView, MastersSession, ZkUrl, update_view};
 use tokio::sync::watch;
 
 /// Mesos's own detector asks for this session timeout
 /// (`MASTER_DETECTOR_ZK_SESSION_TIMEOUT`, docs/compat.md).
 const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between attempts to open a session: from soon after one that worked,
+/// growing to a few seconds while ZooKeeper stays out of reach.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// What the API shows, and the scheduler follows.
 #[derive(Debug, Clone)]
@@ -87,10 +92,9 @@ impl MasterDetector {
             leader,
         };
         let part = supervisor.spawn("Mesos master detector", move |stop| async move {
-            let follow = stride_zk::follow_masters(url, SESSION_TIMEOUT, group_tx);
             tokio::select! {
                 () = stop.cancelled() => {}
-                () = follow => {}
+                never = follow(&url, &group_tx) => match never {},
                 () = publish(group, &flag, &detected_tx, &leader_tx) => {}
             }
             Ok::<(), std::convert::Infallible>(())
@@ -105,6 +109,25 @@ impl MasterDetector {
     /// The leading master's base URL, for `SchedulerConfig::detected`.
     pub fn leader(&self) -> watch::Receiver<Option<reqwest::Url>> {
         self.leader.clone()
+    }
+}
+
+/// Follows the group at `url` into `view`, a session after another. Each
+/// session's end shows in `view` as unreachable, with why: the master read
+/// last stays named (`detect`).
+async fn follow(url: &ZkUrl, view: &watch::Sender<GroupView>) -> std::convert::Infallible {
+    let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
+    loop {
+        let ended = match MastersSession::open(url, SESSION_TIMEOUT).await {
+            Ok(session) => {
+                backoff.reset();
+                session.follow(view).await
+            }
+            Err(error) => error,
+        };
+        let why = stride_runtime::error::chain(&ended);
+        update_view(view, GroupView::Unreachable(why));
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

@@ -22,6 +22,12 @@ pub enum ZkError {
     Unknown { what: &'static str },
     #[error("the ZooKeeper session expired")]
     SessionExpired,
+    /// Seen by a watcher of the session: expired, closed, or its
+    /// authentication failed.
+    #[error("the ZooKeeper session is {state:?}")]
+    Ended {
+        state: zookeeper_client::SessionState,
+    },
     #[error("ZooKeeper {what} failed")]
     Request {
         what: &'static str,

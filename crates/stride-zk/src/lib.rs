@@ -26,6 +26,6 @@ pub mod ensemble;
 pub use election::{Candidate, Leader, Leadership};
 pub use error::ZkError;
 pub use log::{BatchId, NODE_LIMIT, Watch};
-pub use masters::{GroupView, MASTER_LABEL, Member, follow_masters, leading_member};
+pub use masters::{GroupView, MASTER_LABEL, MastersSession, Member, leading_member, update_view};
 pub use session::{SessionState, SessionWatch, Zk};
 pub use url::ZkUrl;

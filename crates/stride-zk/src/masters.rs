@@ -16,9 +16,9 @@ use zookeeper_client::{Client, Error, OneshotWatcher, SessionState};
 /// The label before `_<seq>` on the nodes of masters that write JSON.
 pub const MASTER_LABEL: &str = "json.info";
 
-/// Between attempts to reach ZooKeeper, growing to `RETRY_MAX`.
-const RETRY_MIN: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Between reads that failed while the session lives (a reconnect is
+/// under way, or the request timed out).
+const REREAD: Duration = Duration::from_millis(200);
 
 /// The leading master's node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,89 +55,78 @@ pub fn leading_member(children: &[String]) -> Option<&str> {
         .map(|(_, name)| name)
 }
 
-/// Follows the group at `url` into `view` until nobody holds a receiver:
-/// every change of its leading node, through disconnections and expired
-/// sessions (a new one is opened). Never writes to ZooKeeper.
-pub async fn follow_masters(url: ZkUrl, session_timeout: Duration, view: watch::Sender<GroupView>) {
-    tokio::select! {
-        () = view.closed() => {}
-        () = follow(&url, session_timeout, &view) => {}
-    }
-}
-
-async fn follow(url: &ZkUrl, session_timeout: Duration, view: &watch::Sender<GroupView>) {
-    let mut retry = RETRY_MIN;
-    loop {
-        match open(url, session_timeout).await {
-            Ok(client) => {
-                retry = RETRY_MIN;
-                let why = follow_session(&client, &url.root, view).await;
-                unreachable(view, why);
-            }
-            Err(error) => unreachable(view, error_chain(&error)),
-        }
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(RETRY_MAX);
-    }
-}
-
-fn unreachable(view: &watch::Sender<GroupView>, why: String) {
-    view.send_if_modified(|now| {
-        let changed = !matches!(now, GroupView::Unreachable(was) if *was == why);
-        *now = GroupView::Unreachable(why);
+/// Shows `now` in `view`, waking its receivers only on a change.
+pub fn update_view(view: &watch::Sender<GroupView>, now: GroupView) {
+    view.send_if_modified(|was| {
+        let changed = *was != now;
+        *was = now;
         changed
     });
 }
 
-fn error_chain(error: &ZkError) -> String {
-    match std::error::Error::source(error) {
-        Some(source) => format!("{error}: {source}"),
-        None => error.to_string(),
-    }
+/// One session with the group at a `zk://` URL, read only. A session that
+/// ended is dead for good: the caller opens another, at its own pace.
+pub struct MastersSession {
+    client: Client,
+    path: String,
 }
 
-/// Reads and watches the group for one session; returns why it ended.
-async fn follow_session(client: &Client, path: &str, view: &watch::Sender<GroupView>) -> String {
-    let mut state = client.state_watcher();
-    loop {
-        let watcher = match read(client, path).await {
-            Ok((leader, watcher)) => {
-                view.send_if_modified(|now| {
-                    let read = GroupView::Read(leader);
-                    let changed = *now != read;
-                    *now = read;
-                    changed
-                });
-                watcher
-            }
-            Err(error) if client.state().is_terminated() => return error.to_string(),
-            Err(error) => {
-                unreachable(view, format!("reading {path}: {error}"));
-                tokio::time::sleep(RETRY_MIN).await;
-                continue;
-            }
-        };
-        // The watch survives a disconnection (ZooKeeper resets it on
-        // reconnecting and delivers what was missed); the session's end
-        // fires it.
-        let changed = watcher.changed();
-        tokio::pin!(changed);
+impl MastersSession {
+    pub async fn open(url: &ZkUrl, session_timeout: Duration) -> Result<MastersSession, ZkError> {
+        let client = open(url, session_timeout).await?;
+        let path = url.root.clone();
+        Ok(MastersSession { client, path })
+    }
+
+    /// Reads and watches the group into `view`, every change of its
+    /// leading node, through disconnections, until the session ends;
+    /// returns why it ended. Never writes to ZooKeeper.
+    pub async fn follow(self, view: &watch::Sender<GroupView>) -> ZkError {
+        let (client, path) = (&self.client, self.path.as_str());
+        let mut state = client.state_watcher();
         loop {
-            tokio::select! {
-                event = &mut changed => {
-                    if event.session_state.is_terminated() {
-                        return format!("the ZooKeeper session is {:?}", event.session_state);
-                    }
-                    break;
+            let watcher = match read(client, path).await {
+                Ok((leader, watcher)) => {
+                    update_view(view, GroupView::Read(leader));
+                    watcher
                 }
-                now = state.changed() => match now {
-                    SessionState::Disconnected => {
-                        unreachable(view, "disconnected from ZooKeeper".to_owned());
+                Err(_) if client.state().is_terminated() => {
+                    return ZkError::Ended {
+                        state: client.state(),
+                    };
+                }
+                Err(error) => {
+                    update_view(
+                        view,
+                        GroupView::Unreachable(format!("reading {path}: {error}")),
+                    );
+                    tokio::time::sleep(REREAD).await;
+                    continue;
+                }
+            };
+            // The watch survives a disconnection (ZooKeeper resets it on
+            // reconnecting and delivers what was missed); the session's end
+            // fires it.
+            let changed = watcher.changed();
+            tokio::pin!(changed);
+            loop {
+                tokio::select! {
+                    event = &mut changed => {
+                        if event.session_state.is_terminated() {
+                            return ZkError::Ended { state: event.session_state };
+                        }
+                        break;
                     }
-                    // Read again: nothing said while away is assumed.
-                    SessionState::SyncConnected | SessionState::ConnectedReadOnly => break,
-                    ended => return format!("the ZooKeeper session is {ended:?}"),
-                },
+                    now = state.changed() => match now {
+                        SessionState::Disconnected => {
+                            let why = "disconnected from ZooKeeper".to_owned();
+                            update_view(view, GroupView::Unreachable(why));
+                        }
+                        // Read again: nothing said while away is assumed.
+                        SessionState::SyncConnected | SessionState::ConnectedReadOnly => break,
+                        ended => return ZkError::Ended { state: ended },
+                    },
+                }
             }
         }
     }
