@@ -312,6 +312,9 @@ pub fn run() -> anyhow::Result<()> {
                     "--zk needs --master (or --no-mesos): every instance must reach the same Mesos, and the embedded cluster is one instance's own"
                 );
             }
+            // Before any thread starts: they all inherit it, but for the
+            // fan-out's and snapshots', which step back (`stride_sched`).
+            stride_sched::answer_promptly();
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             let config = ServeConfig {
                 data_dir: args.data_dir,

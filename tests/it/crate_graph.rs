@@ -11,12 +11,16 @@ use std::process::Command;
 /// Each Stride crate and the Stride crates it may depend on directly.
 const LAYERS: &[(&str, &[&str])] = &[
     ("stride-runtime", &[]),
+    ("stride-sched", &[]),
     ("stride-auth", &[]),
     ("stride-log", &[]),
     ("stride-core", &["stride-log"]),
     ("stride-protocol", &["stride-core", "stride-log"]),
     ("stride-mesos", &["stride-runtime"]),
-    ("stride-local", &["stride-mesos", "stride-runtime"]),
+    (
+        "stride-local",
+        &["stride-mesos", "stride-runtime", "stride-sched"],
+    ),
     ("stride-zk", &[]),
     (
         "stride-lb",
@@ -37,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stride-mesos",
             "stride-protocol",
             "stride-runtime",
+            "stride-sched",
             "stride-zk",
         ],
     ),
@@ -51,6 +56,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stride-mesos",
             "stride-protocol",
             "stride-runtime",
+            "stride-sched",
             "stride-server",
             "stride-zk",
         ],
@@ -67,6 +73,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stride-mesos",
             "stride-protocol",
             "stride-runtime",
+            "stride-sched",
             "stride-server",
             "stride-zk",
         ],
@@ -89,6 +96,11 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         ],
     ),
     ("stride-runtime", &["sled", "bincode", "stride-server"]),
+    // The one crate allowed an unsafe call: only the system's bindings.
+    (
+        "stride-sched",
+        &["tokio", "sled", "stride-runtime", "stride-server"],
+    ),
     // The log is read by the pure core and by sidecars: no async runtime.
     ("stride-log", &["tokio", "stride-server"]),
     // The pure core: no async runtime, no storage engine.

@@ -57,6 +57,7 @@ mod openapi;
 mod projection_props;
 mod reconciler_acks;
 mod reconciler_e2e;
+mod sched;
 mod serve_health;
 mod serve_mesos;
 mod shutdown;

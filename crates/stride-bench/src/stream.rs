@@ -66,8 +66,14 @@ pub fn run(args: StreamBenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the subscribers' runtime")?;
-    let result = tokio::runtime::Runtime::new()
-        .context("cannot start the runtime")
+    // The writers stand in for clients on other machines too: their
+    // threads ask for the server's short slice, so that waking for an
+    // acknowledgement does not wait for the subscribers' slice to end.
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(stride_sched::answer_promptly)
+        .enable_all()
+        .build()
+        .context("cannot start the writers' runtime")
         .and_then(|runtime| runtime.block_on(bench(&args, &dir, subscribers.handle())));
     subscribers.shutdown_background();
     let _ = std::fs::remove_dir_all(&dir);

@@ -263,6 +263,9 @@ async fn run_command(run: &HealthCheckRun, timeout: Duration) -> Result<(), Stri
         .spawn()
         .map_err(|error| format!("cannot run the health check command: {error}"))?;
     let pid = child.id();
+    if let Some(pid) = pid {
+        stride_sched::restore_defaults(pid);
+    }
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(format!("the health check command ended with {status}")),

@@ -186,9 +186,14 @@ fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
         .stdout(stdout)
         .stderr(stderr)
         .process_group(0);
-    command
+    let child = command
         .spawn()
-        .map_err(|error| format!("Failed to launch command: {error}"))
+        .map_err(|error| format!("Failed to launch command: {error}"))?;
+    // A task runs as its app defines it, not with the server's short slice.
+    if let Some(pid) = child.id() {
+        stride_sched::restore_defaults(pid);
+    }
+    Ok(child)
 }
 
 /// The `PATH` the task's shell would search: its own, else the agent's.

@@ -745,7 +745,7 @@ impl Snapshotter {
             .spawn_thread("snapshotter", move |stop| {
                 // Encoding the whole state takes a core for a while; the
                 // committer and the API must not wait for it.
-                crate::priority::yield_to_writers();
+                stride_sched::yield_to_writers();
                 for () in rx {
                     if stop.is_cancelled() {
                         break;

@@ -14,7 +14,6 @@ pub mod ha;
 pub mod health;
 pub mod master_detector;
 pub mod metrics;
-mod priority;
 pub mod published;
 pub mod reconciler;
 pub mod server;

@@ -451,7 +451,7 @@ impl Sessions {
     fn start() -> std::io::Result<Sessions> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("stride-stream")
-            .on_thread_start(crate::priority::yield_to_writers)
+            .on_thread_start(stride_sched::yield_to_writers)
             .enable_all()
             .build()?;
         Ok(Sessions(Some(runtime)))
