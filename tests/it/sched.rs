@@ -69,6 +69,15 @@ fn children_running(pid: u32, marker: &str) -> Vec<u32> {
         .collect()
 }
 
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0 as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// Custom slices came with Linux 6.12; older kernels take and ignore them.
 fn kernel_has_custom_slices() -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -125,7 +134,11 @@ async fn the_write_path_asks_for_short_slices_the_fan_out_steps_back_and_tasks_k
             );
         }
     }
-    let task = sched(&format!("/proc/{}", children_running(pid, "7123")[0]));
+    let task_pid = children_running(pid, "7123")[0];
+    // `Server::kill` kills the main thread's children; this one is a
+    // worker thread's.
+    let _task = KillOnDrop(task_pid);
+    let task = sched(&format!("/proc/{task_pid}"));
     assert_ne!(
         task.slice, PROMPT_SLICE_NS,
         "a task runs at the default slice"
