@@ -12,6 +12,7 @@
 use crate::support::real_parts;
 use crate::support::{Server, app, client};
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 /// A completed system call of interest, in trace order.
 #[derive(Debug, PartialEq)]
@@ -116,9 +117,33 @@ fn calls(trace: &str) -> Vec<(String, Call)> {
     calls
 }
 
-/// strace's arguments: follow threads, trace `calls` into `trace`.
-fn strace<'a>(calls: &'a str, trace: &'a str) -> [&'a str; 9] {
-    ["strace", "-f", "-qq", "-s", "16", "-e", calls, "-o", trace]
+/// `stride serve --no-mesos` and `extra` under strace, which follows its
+/// threads and traces `calls`, in a temp dir of its own.
+struct Traced {
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+impl Traced {
+    fn start(calls: &str, extra: &[&str]) -> Traced {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("trace");
+        let strace = ["strace", "-f", "-qq", "-s", "16", "-e", calls, "-o"];
+        let wrapper = [&strace[..], &[trace.to_str().unwrap()]].concat();
+        let args = [&["--no-mesos"][..], extra].concat();
+        let server = Server::start_wrapped(&dir.path().join("data"), &args, &wrapper);
+        Traced { dir, server }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Kills the server; what strace wrote.
+    fn finish(&mut self) -> String {
+        self.server.kill();
+        std::fs::read_to_string(self.dir.path().join("trace")).unwrap()
+    }
 }
 
 #[tokio::test]
@@ -126,14 +151,11 @@ async fn every_201_follows_an_fdatasync_of_its_append_and_the_watermark() {
     if real_parts::program("strace", "strace").is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let trace_path = dir.path().join("trace");
-    let data = dir.path().join("data");
-    let wrapper = strace(
+    let mut traced = Traced::start(
         "trace=openat,close,pwrite64,fdatasync,fsync,sync_file_range,write,writev,sendto,sendmsg",
-        trace_path.to_str().unwrap(),
+        &[],
     );
-    let mut server = Server::start_wrapped(&data, &["--no-mesos"], &wrapper);
+    let server = &traced.server;
     let http = client();
     let requests = 20;
     let big_requests = 6;
@@ -170,10 +192,9 @@ async fn every_201_follows_an_fdatasync_of_its_append_and_the_watermark() {
         .await
         .unwrap();
     assert_eq!(read_back["app"]["env"]["VAR_39"], env["VAR_39"]);
-    server.kill();
-    let blobs = std::fs::read_dir(data.join("blobs")).map_or(0, |d| d.count());
+    let trace = traced.finish();
+    let blobs = std::fs::read_dir(traced.data().join("blobs")).map_or(0, |d| d.count());
     assert_eq!(blobs, 0, "sled wrote blob files");
-    let trace = std::fs::read_to_string(&trace_path).unwrap();
     let calls: Vec<Call> = calls(&trace).into_iter().map(|(_, call)| call).collect();
     let replies = calls.iter().filter(|c| **c == Call::Reply201).count();
     assert_eq!(
@@ -243,15 +264,11 @@ async fn snapshots_are_written_and_synced_by_their_own_thread_not_the_committers
     if real_parts::program("strace", "strace").is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let trace_path = dir.path().join("trace");
-    let data = dir.path().join("data");
-    let wrapper = strace(
+    let mut traced = Traced::start(
         "trace=openat,close,write,pwrite64,fdatasync,fsync,rename,renameat,renameat2",
-        trace_path.to_str().unwrap(),
+        &["--snapshot-every", "10"],
     );
-    let mut server =
-        Server::start_wrapped(&data, &["--no-mesos", "--snapshot-every", "10"], &wrapper);
+    let server = &traced.server;
     let http = client();
     for i in 0..30 {
         let response = http
@@ -262,15 +279,14 @@ async fn snapshots_are_written_and_synced_by_their_own_thread_not_the_committers
             .unwrap();
         assert_eq!(response.status(), 201);
     }
-    let snapshots = data.join("snapshots");
+    let snapshots = traced.data().join("snapshots");
     crate::support::wait_until(
         "a snapshot file",
         std::time::Duration::from_secs(30),
         || async { std::fs::read_dir(&snapshots).is_ok_and(|mut d| d.next().is_some()) },
     )
     .await;
-    server.kill();
-    let trace = std::fs::read_to_string(&trace_path).unwrap();
+    let trace = traced.finish();
     let mut paths: HashMap<i32, String> = HashMap::new();
     // Per snapshot file: the threads that wrote it, whether it was synced
     // before its rename.
